@@ -1,0 +1,212 @@
+import { FarmListSchema, type ResolvedFarm } from "../farms/schema.ts";
+import { formatIssues } from "../farms/errors.ts";
+import { backendKey } from "../farms/marks.ts";
+import { resolveMarks } from "../farms/resolve.ts";
+import { HOOKS, SHARD_TABLE, shardChain, shardOf, type ShardRole, type Table } from "../netfilter/layout.ts";
+import type { LiveChain } from "../netfilter/parse.ts";
+import {
+  desiredFromLive,
+  desiredFromRendered,
+  planChanges,
+  type DesiredChain,
+  type Plan,
+  type PlanInput,
+  type PlanStats,
+} from "../netfilter/plan.ts";
+import { chainKey, DISPATCHER_FRAME, renderRuleset, type DesiredRuleset } from "../netfilter/render.ts";
+import { runPrivileged } from "../privileged/run.ts";
+import type { Target } from "../privileged/target.ts";
+import { ApplyError, FarmValidationError } from "./errors.ts";
+import { withTargetLock } from "./lock.ts";
+import { HOOK_BUILTIN_KEYS, readChains, readFull, type LiveView } from "./read.ts";
+
+/**
+ * The rule applier: validated farms in, one atomic `iptables-restore
+ * --noflush` per table out, and nothing else touched. iptables commits each
+ * table of a payload on its own, so when a later table is refused the tables
+ * already committed are put back from the snapshot read before the change.
+ */
+export interface ApplyOptions {
+  target: Target;
+  /** Farms whose change this is: only their shards and dispatch rules are read and written. */
+  only?: readonly string[];
+  timeoutMs?: number;
+  dryRun?: boolean;
+  /** Test hook: add a rule iptables refuses to this table's part of the payload. */
+  injectFault?: Table;
+}
+
+export interface ApplyResult {
+  changed: boolean;
+  mode: "full" | "scoped";
+  payload: string;
+  stats: PlanStats;
+  tables: Table[];
+  farms: ResolvedFarm[];
+  durationMs: number;
+}
+
+const DISPATCHER_KEYS = HOOKS.map((h) => chainKey(h.table, h.chain));
+const SHARD_ROLES: ShardRole[] = ["MARK", "DNAT", "SNAT"];
+const DNAT_TO = /-m mark --mark (0x[0-9a-f]+) .*-j DNAT --to-destination ([0-9.]+)(?::(\d+))?$/;
+
+export function validateFarms(input: unknown) {
+  const parsed = FarmListSchema.safeParse(input);
+  if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, input));
+  return parsed.data;
+}
+
+/** Marks the kernel already gives to backends, so a backend keeps its mark across applies. */
+export function marksInKernel(live: Iterable<LiveChain>): Map<string, number> {
+  const known = new Map<string, number>();
+  for (const chain of live) {
+    for (const r of chain.rules) {
+      const m = DNAT_TO.exec(r.spec);
+      if (m && r.farm) known.set(backendKey(r.farm, m[2]!, m[3] ? Number(m[3]) : null), Number(m[1]));
+    }
+  }
+  return known;
+}
+
+function scopeKeys(names: readonly string[]): string[] {
+  const keys = new Set<string>([...DISPATCHER_KEYS, ...HOOK_BUILTIN_KEYS]);
+  for (const name of names) {
+    const shard = shardOf(name);
+    for (const role of SHARD_ROLES) keys.add(chainKey(SHARD_TABLE[role], shardChain(role, shard)));
+  }
+  return [...keys];
+}
+
+/** A scoped read is only trusted when natfarm's skeleton (hooks and dispatcher frames) is intact. */
+function skeletonIntact(live: LiveView): boolean {
+  for (const key of DISPATCHER_KEYS) {
+    const chain = live.owned.get(key);
+    if (!chain) return false;
+    const { head, tail } = DISPATCHER_FRAME[key]!;
+    const rules = chain.rules;
+    if (rules.length < head.length + tail.length) return false;
+    if (!head.every((s, i) => rules[i]!.spec === s)) return false;
+    if (!tail.every((s, i) => rules[rules.length - tail.length + i]!.spec === s)) return false;
+  }
+  for (const h of HOOKS) {
+    const builtin = live.builtins.get(chainKey(h.table, h.builtin));
+    if (!builtin?.rules.some((r) => r.target === h.chain)) return false;
+  }
+  return true;
+}
+
+function planInput(desired: DesiredRuleset, live: LiveView, scopedFarms: ReadonlySet<string> | null): PlanInput {
+  const want = desiredFromRendered(desired.chains);
+  const inScope = new Map<string, DesiredChain>();
+  for (const [key, chain] of want) if (live.full || live.scope.has(key)) inScope.set(key, chain);
+  if (scopedFarms) {
+    // Dispatch rules of farms outside the change stay as they are in the kernel.
+    for (const key of DISPATCHER_KEYS) {
+      const chain = inScope.get(key);
+      const current = live.owned.get(key);
+      if (!chain || !current) continue;
+      const { head, tail } = DISPATCHER_FRAME[key]!;
+      const kept = current.rules
+        .slice(head.length, current.rules.length - tail.length)
+        .filter((r) => !(r.farm && scopedFarms.has(r.farm)))
+        .map((r) => ({ spec: r.spec }));
+      const mine = chain.rules.slice(head.length, chain.rules.length - tail.length).filter((_, i) => {
+        const line = desired.chains.get(key)![head.length + i]!;
+        return line.farm !== undefined && scopedFarms.has(line.farm);
+      });
+      chain.rules = [...head.map((spec) => ({ spec })), ...kept, ...mine, ...tail.map((spec) => ({ spec }))];
+    }
+  }
+  const hooks = new Map<string, string[]>();
+  for (const h of desired.hooks) {
+    const key = chainKey(h.table, h.chain);
+    hooks.set(key, [...(hooks.get(key) ?? []), h.spec]);
+  }
+  return { desired: inScope, hooks, live: live.owned, liveBuiltins: live.builtins };
+}
+
+function withInjectedFault(payload: string, table: Table): string {
+  const bad = "-A NATFARM-PREROUTING -m comment --comment \"natfarm: injected fault\" -j NATFARM-INJECTED-FAULT";
+  const lines = payload.split("\n").filter((l) => l !== "");
+  const start = lines.indexOf(`*${table}`);
+  if (start === -1) return `${payload}*${table}\n${bad}\nCOMMIT\n`;
+  const commit = lines.indexOf("COMMIT", start);
+  lines.splice(commit, 0, bad);
+  return `${lines.join("\n")}\n`;
+}
+
+async function restore(target: Target, payload: string, timeoutMs: number) {
+  return runPrivileged("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true });
+}
+
+/** After a refused payload: put every table that changed back to the snapshot. */
+async function rollBack(target: Target, before: LiveView, timeoutMs: number): Promise<string | null> {
+  const after = await readChains(target, before.scope, timeoutMs);
+  const hooks = new Map<string, string[]>();
+  for (const [key, chain] of before.builtins) hooks.set(key, chain.rules.filter((r) => r.owned).map((r) => r.spec));
+  const plan = planChanges({ desired: desiredFromLive(before.owned), hooks, live: after.owned, liveBuiltins: after.builtins });
+  if (plan.empty) return null;
+  const r = await restore(target, plan.payload, timeoutMs);
+  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `exit code ${r.exitCode}`);
+  return plan.payload;
+}
+
+async function applyPlan(target: Target, plan: Plan, before: LiveView, opts: ApplyOptions, timeoutMs: number) {
+  const payload = opts.injectFault ? withInjectedFault(plan.payload, opts.injectFault) : plan.payload;
+  const r = await restore(target, payload, timeoutMs);
+  if (r.exitCode === 0) return;
+  const message = r.stderr.trim() || `iptables-restore exited with code ${r.exitCode}`;
+  try {
+    const undone = await rollBack(target, before, timeoutMs);
+    throw new ApplyError(message, undone ? "rolled-back" : "nothing-committed", payload);
+  } catch (e) {
+    if (e instanceof ApplyError) throw e;
+    throw new ApplyError(message, "rollback-failed", payload, (e as Error).message);
+  }
+}
+
+/** The planner's input for a full comparison of desired farms against a full read. */
+export function desiredPlanInput(desired: DesiredRuleset, live: LiveView): PlanInput {
+  return planInput(desired, live, null);
+}
+
+export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<ApplyResult> {
+  const farms = validateFarms(input);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return withTargetLock(opts.target, timeoutMs, async () => {
+    const started = performance.now();
+    // Removing the last farm takes the skeleton away, which only a full read can plan.
+    const names = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only) : null;
+    const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
+    let live: LiveView | null = null;
+    let scoped: Set<string> | null = null;
+    if (names && allMarked) {
+      const view = await readChains(opts.target, scopeKeys([...names]), timeoutMs);
+      if (skeletonIntact(view)) {
+        live = view;
+        scoped = names;
+      }
+    }
+    live ??= await readFull(opts.target, timeoutMs);
+    const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
+    const desired = renderRuleset(resolved);
+    const plan = planChanges(planInput(desired, live, scoped));
+    const result: ApplyResult = {
+      changed: !plan.empty,
+      mode: scoped ? "scoped" : "full",
+      payload: plan.payload,
+      stats: plan.stats,
+      tables: plan.tables,
+      farms: resolved,
+      durationMs: 0,
+    };
+    if (!plan.empty && !opts.dryRun) await applyPlan(opts.target, plan, live, opts, timeoutMs);
+    result.durationMs = performance.now() - started;
+    return result;
+  });
+}
+
+/** Removes every natfarm rule and chain from the target, and nothing else. */
+export async function flushFarms(opts: Omit<ApplyOptions, "only">): Promise<ApplyResult> {
+  return applyFarms([], opts);
+}

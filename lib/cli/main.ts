@@ -1,0 +1,150 @@
+import { Command, CommanderError } from "commander";
+import { applyFarms, ApplyError, driftReport, FarmValidationError, flushFarms, readTables } from "../applier/index.ts";
+import { readFarmFile } from "../farms/file.ts";
+import { resolveMarks } from "../farms/resolve.ts";
+import { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
+import { PrivilegedCommandError } from "../privileged/run.ts";
+import { TargetSchema } from "../privileged/target.ts";
+import { formatTables } from "./format.ts";
+import { registerLabCommands } from "./lab.ts";
+
+/**
+ * `natfarm`: exit 0 on success, 2 on bad input (the message names the farm,
+ * backend and field), 1 when applying or reading the kernel fails.
+ */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+
+export class UsageError extends Error {}
+
+export function parseTargetOption(value: string) {
+  const r = TargetSchema.safeParse(value);
+  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  return r.data;
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith("\n") || s === "" ? s : `${s}\n`);
+
+function buildProgram(): Command {
+  const program = new Command("natfarm")
+    .description("Layer-4 NAT load-balancing farms on Linux netfilter")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command("validate")
+    .description("check a farm file against the schema")
+    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
+    .action(async (o) => {
+      const file = await readFarmFile(o.file);
+      out(`valid: ${file.farms.length} farm(s), ${file.farms.reduce((n, f) => n + f.backends.length, 0)} backend(s)`);
+    });
+
+  program
+    .command("render")
+    .description("print the iptables-restore payload that builds the file's farms from nothing")
+    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
+    .action(async (o) => {
+      const file = await readFarmFile(o.file);
+      out(renderFullPayload(renderRuleset(resolveMarks(file.farms))));
+    });
+
+  program
+    .command("apply")
+    .description("make natfarm's rules in the target exactly the file's farms")
+    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
+    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
+    .option("--dry-run", "print what would be written, write nothing")
+    .option("--json", "print the result as JSON")
+    .action(async (o) => {
+      const file = await readFarmFile(o.file);
+      const r = await applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
+      if (o.json) {
+        out(JSON.stringify({ changed: r.changed, stats: r.stats, tables: r.tables, durationMs: Math.round(r.durationMs), payload: r.payload }));
+        return;
+      }
+      if (o.dryRun) {
+        out(r.changed ? r.payload : "# nothing to change");
+        return;
+      }
+      const s = r.stats;
+      out(
+        r.changed
+          ? `applied: ${s.chainsCreated} chain(s) created, ${s.chainsRewritten} rewritten, ${s.chainsDeleted} deleted; ${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed (${Math.round(r.durationMs)} ms)`
+          : `unchanged: the target already holds exactly these rules (${Math.round(r.durationMs)} ms)`,
+      );
+    });
+
+  program
+    .command("diff")
+    .description("compare the file's farms with the live rules (drift)")
+    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
+    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
+    .option("--json", "print the report as JSON")
+    .action(async (o) => {
+      const file = await readFarmFile(o.file);
+      const r = await driftReport(file.farms, { target: o.target });
+      if (o.json) {
+        out(JSON.stringify(r));
+        return;
+      }
+      for (const f of r.farms) {
+        out(`${f.farm}: ${f.status}`);
+        for (const m of f.missing) out(`  - missing:    ${m}`);
+        for (const u of f.unexpected) out(`  + unexpected: ${u}`);
+      }
+      for (const s of r.stray) out(`stray: ${s}`);
+      out(r.inSync ? "in sync" : `drift: applying would write\n${r.payload}`);
+    });
+
+  program
+    .command("tables")
+    .description("show the live mangle and nat tables with counters")
+    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
+    .option("--json", "print as JSON")
+    .option("--all", "show foreign chains too, not only natfarm's and the hooks")
+    .action(async (o) => {
+      const snapshot = await readTables(o.target);
+      out(o.json ? JSON.stringify(snapshot) : formatTables(snapshot, Boolean(o.all)));
+    });
+
+  program
+    .command("flush")
+    .description("remove every natfarm rule and chain from the target, and nothing else")
+    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
+    .action(async (o) => {
+      const r = await flushFarms({ target: o.target });
+      out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
+    });
+
+  registerLabCommands(program, out);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return EXIT_OK;
+      return EXIT_BAD_INPUT;
+    }
+    if (e instanceof FarmValidationError || e instanceof UsageError) {
+      process.stderr.write(`natfarm: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    if (e instanceof ApplyError || e instanceof PrivilegedCommandError) {
+      process.stderr.write(`natfarm: ${e.message}\n`);
+      return EXIT_FAILED;
+    }
+    const name = (e as Error)?.name;
+    if (name === "ZodError") {
+      process.stderr.write(`natfarm: ${(e as Error).message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    process.stderr.write(`natfarm: ${(e as Error)?.message ?? String(e)}\n`);
+    return EXIT_FAILED;
+  }
+}

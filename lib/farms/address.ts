@@ -1,0 +1,28 @@
+import ipaddr from "ipaddr.js";
+
+/**
+ * Addresses a farm may use. IPv4 only for now (the rule engine drives
+ * iptables, not ip6tables); addresses that can never be a service or a real
+ * server (unspecified, broadcast, multicast, loopback) are refused up front.
+ */
+const UNUSABLE_RANGES = new Set(["unspecified", "broadcast", "multicast", "loopback"]);
+
+export function checkIPv4(value: string): string | null {
+  if (ipaddr.IPv4.isValidFourPartDecimal(value)) {
+    const range = ipaddr.IPv4.parse(value).range();
+    if (UNUSABLE_RANGES.has(range)) return `${value} is a ${range} address, not usable here`;
+    return null;
+  }
+  if (ipaddr.IPv6.isValid(value)) return `IPv6 (${value}) is not yet supported: use an IPv4 address`;
+  return `"${value}" is not a valid IPv4 address`;
+}
+
+export function ipv4ToNumber(value: string): number {
+  return ipaddr.IPv4.parse(value).toByteArray().reduce((n, b) => n * 256 + b, 0);
+}
+
+export function ipv4InCidr(value: string, cidr: string): boolean {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(value)) return false;
+  const [net, bits] = ipaddr.IPv4.parseCIDR(cidr);
+  return ipaddr.IPv4.parse(value).match(net, bits);
+}

@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { checkIPv4 } from "./address.ts";
+import { formatMark, MARK_MAX, MARK_MIN, parseMark } from "./marks.ts";
+import { formatPortItems, parsePortSpec, portsOverlap, type PortItem } from "./ports.ts";
+
+/**
+ * The one schema every entry point validates with: the declarative file, the
+ * CLI, the console's forms and server actions, and the applier itself.
+ */
+
+/** Farm names end up in rule comments (FARM_<name>_<n>_) and must fit chain-name limits. */
+export const FARM_NAME_MAX = 20;
+export const FARM_NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+export const MAX_BACKENDS = 64;
+
+export const PROTOCOLS = ["tcp", "udp", "sctp", "all"] as const;
+export const MODES = ["nat", "dnat"] as const;
+export const FARM_STATUSES = ["up", "stopped"] as const;
+export const BACKEND_STATES = ["up", "down", "maintenance"] as const;
+
+export type Protocol = (typeof PROTOCOLS)[number];
+export type Mode = (typeof MODES)[number];
+
+const ipv4 = z.string({ error: "must be an IPv4 address written as text" }).trim().check((ctx) => {
+  const problem = checkIPv4(ctx.value);
+  if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+});
+
+const wholeNumber = (what: string, min: number, max: number) =>
+  z
+    .number({ error: `${what} must be a whole number from ${min} to ${max}` })
+    .int({ error: `${what} must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `${what} must be a whole number from ${min} to ${max}` })
+    .max(max, { error: `${what} must be a whole number from ${min} to ${max}` });
+
+const markField = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const mark = parseMark(value);
+  if (mark === null) {
+    ctx.addIssue({
+      code: "custom",
+      message: `mark must be a number from ${formatMark(MARK_MIN)} to ${formatMark(MARK_MAX)} (e.g. "0x20c"), got ${JSON.stringify(value)}`,
+    });
+    return z.NEVER;
+  }
+  return mark;
+});
+
+export const BackendSchema = z
+  .object({
+    ip: ipv4,
+    port: wholeNumber("port", 1, 65535).nullish().transform((p) => p ?? null),
+    weight: wholeNumber("weight", 1, 100).default(1),
+    mark: markField.optional(),
+    state: z.enum(BACKEND_STATES, { error: `state must be one of ${BACKEND_STATES.join(", ")}` }).default("up"),
+  })
+  .strict();
+
+const farmObject = z
+  .object({
+    name: z
+      .string({ error: "name is required" })
+      .trim()
+      .min(1, { error: "name is required" })
+      .max(FARM_NAME_MAX, { error: `name must be at most ${FARM_NAME_MAX} characters` })
+      .regex(FARM_NAME_PATTERN, { error: "name may hold only letters, digits, _ and -" }),
+    vip: ipv4,
+    ports: z
+      .union([z.string(), z.number()], { error: 'ports must be text such as "443", "80,443", "8000:8100" or "*"' })
+      .transform((v) => String(v).trim()),
+    protocol: z.enum(PROTOCOLS, { error: `protocol must be one of ${PROTOCOLS.join(", ")}` }),
+    mode: z.enum(MODES, { error: 'mode must be "nat" (SNAT to the VIP) or "dnat"' }),
+    status: z.enum(FARM_STATUSES, { error: `status must be one of ${FARM_STATUSES.join(", ")}` }).default("up"),
+    backends: z.array(BackendSchema).max(MAX_BACKENDS, { error: `a farm holds at most ${MAX_BACKENDS} backends` }).default([]),
+  })
+  .strict();
+
+export const FarmSchema = farmObject.transform((farm, ctx) => {
+  const parsed = parsePortSpec(farm.ports);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: "custom", path: ["ports"], message: parsed.error });
+    return z.NEVER;
+  }
+  if (farm.protocol === "all" && parsed.items.length > 0) {
+    ctx.addIssue({ code: "custom", path: ["ports"], message: 'protocol "all" balances every port: ports must be "*"' });
+  }
+  const seen = new Map<string, number>();
+  const marks = new Map<number, number>();
+  farm.backends.forEach((b, i) => {
+    if (farm.protocol === "all" && b.port !== null) {
+      ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: 'with protocol "all" a backend cannot set a port (the client\'s port is kept)' });
+    }
+    const key = `${b.ip}:${b.port ?? "*"}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["backends", i, "ip"], message: `duplicate backend ${key} (same as backend ${first})` });
+    } else seen.set(key, i);
+    if (b.mark !== undefined) {
+      const other = marks.get(b.mark);
+      if (other !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["backends", i, "mark"], message: `mark ${formatMark(b.mark)} is already used by backend ${other}` });
+      } else marks.set(b.mark, i);
+    }
+  });
+  return { ...farm, ports: formatPortItems(parsed.items) };
+});
+
+/** A validated farm's ports as items (validation guarantees they parse). */
+export function farmPortItems(farm: { ports: string }): PortItem[] {
+  const parsed = parsePortSpec(farm.ports);
+  if (!parsed.ok) throw new Error(`invalid ports "${farm.ports}": ${parsed.error}`);
+  return parsed.items;
+}
+
+export type FarmInput = z.input<typeof FarmSchema>;
+export type Farm = z.output<typeof FarmSchema>;
+export type Backend = z.output<typeof BackendSchema>;
+
+/** A farm whose every backend holds its mark: what the renderer accepts. */
+export type ResolvedBackend = Omit<Backend, "mark"> & { mark: number };
+export type ResolvedFarm = Omit<Farm, "backends"> & { backends: ResolvedBackend[] };
+
+function protocolsOverlap(a: Protocol, b: Protocol): boolean {
+  return a === "all" || b === "all" || a === b;
+}
+
+/** Two farms collide when a packet could belong to both. */
+export function farmsCollide(a: { vip: string; protocol: Protocol; ports: string }, b: { vip: string; protocol: Protocol; ports: string }): boolean {
+  return a.vip === b.vip && protocolsOverlap(a.protocol, b.protocol) && portsOverlap(farmPortItems(a), farmPortItems(b));
+}
+
+/** Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique marks. */
+export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[], message: string) => void): void {
+  const names = new Map<string, number>();
+  const marks = new Map<number, string>();
+  const byVip = new Map<string, number[]>();
+  farms.forEach((farm, i) => {
+    const other = names.get(farm.name);
+    if (other !== undefined) addIssue([i, "name"], `farm name "${farm.name}" is already used by farm ${other}`);
+    else names.set(farm.name, i);
+    // Only farms on the same VIP can collide: compare within a VIP, not all pairs.
+    const sameVip = byVip.get(farm.vip) ?? [];
+    for (const j of sameVip) {
+      const prev = farms[j]!;
+      if (farmsCollide(prev, farm)) {
+        addIssue(
+          [i, "ports"],
+          `${farm.vip} ${farm.protocol}/${farm.ports} overlaps farm "${prev.name}" (${prev.vip} ${prev.protocol}/${prev.ports})`,
+        );
+      }
+    }
+    byVip.set(farm.vip, [...sameVip, i]);
+    farm.backends.forEach((b, k) => {
+      if (b.mark === undefined) return;
+      const owner = marks.get(b.mark);
+      if (owner !== undefined && !owner.startsWith(`${farm.name}#`)) {
+        addIssue([i, "backends", k, "mark"], `mark ${formatMark(b.mark)} is already used by farm "${owner.split("#")[0]}"`);
+      } else marks.set(b.mark, `${farm.name}#${k}`);
+    });
+  });
+}
+
+export const FarmListSchema = z.array(FarmSchema).superRefine((farms, ctx) => {
+  checkFarmSet(farms, (path, message) => ctx.addIssue({ code: "custom", path, message }));
+});
+
+/** The declarative file: `{"farms":[...]}`. */
+export const FarmFileSchema = z
+  .object({ farms: FarmListSchema })
+  .strict();
+
+export type FarmFile = z.output<typeof FarmFileSchema>;

@@ -1,0 +1,210 @@
+import { TABLES, type Table } from "./layout.ts";
+import type { LiveChain } from "./parse.ts";
+import { chainKey, DISPATCHER_FRAME } from "./render.ts";
+
+/**
+ * Desired chains vs live chains → the smallest `iptables-restore --noflush`
+ * payload that turns one into the other. Chains outside the plan's scope are
+ * neither read nor written. Unchanged chains are left alone (their counters
+ * keep counting); a changed shard is rewritten whole, carrying the counters of
+ * rules that stay; a dispatcher whose fixed frame is intact is edited rule by
+ * rule, so adding one farm does not rewrite 5,000 dispatch rules.
+ */
+export interface PlannedRule {
+  spec: string;
+  packets?: number;
+  bytes?: number;
+}
+
+export interface DesiredChain {
+  table: Table;
+  name: string;
+  rules: PlannedRule[];
+}
+
+export interface PlanInput {
+  /** Owned chains that must exist, keyed by chainKey(table, name). */
+  desired: Map<string, DesiredChain>;
+  /** Built-in chain key → the natfarm rules (jumps) it must hold. */
+  hooks: Map<string, string[]>;
+  /** Owned chains as they are, for every key in scope (absent = does not exist). */
+  live: Map<string, LiveChain>;
+  /** Built-in chains as they are, for every hook key in scope. */
+  liveBuiltins: Map<string, LiveChain>;
+}
+
+export interface PlanStats {
+  chainsCreated: number;
+  chainsRewritten: number;
+  chainsDeleted: number;
+  rulesAdded: number;
+  rulesDeleted: number;
+}
+
+export interface Plan {
+  payload: string;
+  empty: boolean;
+  stats: PlanStats;
+  /** Tables the payload writes, in payload order. */
+  tables: Table[];
+  /** Chain keys the payload writes (owned and built-in). */
+  touched: string[];
+}
+
+interface TableOps {
+  declare: string[];
+  del: string[];
+  flush: string[];
+  append: string[];
+  insert: string[];
+  remove: string[];
+}
+
+function counted(chain: string, rule: PlannedRule): string {
+  return `[${rule.packets ?? 0}:${rule.bytes ?? 0}] -A ${chain} ${rule.spec}`;
+}
+
+/** Desired rules with counters taken over from identical live rules, in order. */
+function carryCounters(desired: PlannedRule[], live: LiveChain | undefined): PlannedRule[] {
+  const pool = new Map<string, { packets: number; bytes: number }[]>();
+  for (const r of live?.rules ?? []) {
+    if (!pool.has(r.spec)) pool.set(r.spec, []);
+    pool.get(r.spec)!.push({ packets: r.packets, bytes: r.bytes });
+  }
+  return desired.map((r) => {
+    if (r.packets !== undefined) return r;
+    const c = pool.get(r.spec)?.shift();
+    return c ? { spec: r.spec, packets: c.packets, bytes: c.bytes } : r;
+  });
+}
+
+function sameSpecs(a: readonly { spec: string }[], b: readonly { spec: string }[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.spec === b[i]!.spec);
+}
+
+function multiset(specs: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const s of specs) m.set(s, (m.get(s) ?? 0) + 1);
+  return m;
+}
+
+/** Rule-by-rule edit of a dispatcher whose frame is in place; null when it must be rewritten. */
+function editDispatcher(key: string, desired: DesiredChain, live: LiveChain): { del: string[]; ins: string[] } | null {
+  const frame = DISPATCHER_FRAME[key];
+  if (!frame) return null;
+  const { head, tail } = frame;
+  const lr = live.rules;
+  if (lr.length < head.length + tail.length) return null;
+  if (!head.every((s, i) => lr[i]!.spec === s)) return null;
+  if (!tail.every((s, i) => lr[lr.length - tail.length + i]!.spec === s)) return null;
+  const liveMiddle = lr.slice(head.length, lr.length - tail.length).map((r) => r.spec);
+  const wantMiddle = desired.rules.slice(head.length, desired.rules.length - tail.length).map((r) => r.spec);
+  const have = multiset(liveMiddle);
+  const want = multiset(wantMiddle);
+  const del: string[] = [];
+  const ins: string[] = [];
+  for (const [spec, n] of have) for (let i = want.get(spec) ?? 0; i < n; i++) del.push(spec);
+  for (const [spec, n] of want) for (let i = have.get(spec) ?? 0; i < n; i++) ins.push(spec);
+  return { del, ins };
+}
+
+export function planChanges(input: PlanInput): Plan {
+  const ops = new Map<Table, TableOps>(TABLES.map((t) => [t, { declare: [], del: [], flush: [], append: [], insert: [], remove: [] }]));
+  const stats: PlanStats = { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 };
+  const touched = new Set<string>();
+
+  for (const [key, want] of input.desired) {
+    const o = ops.get(want.table)!;
+    const live = input.live.get(key);
+    if (live && sameSpecs(live.rules, want.rules)) continue;
+    touched.add(key);
+    if (live) {
+      const edit = editDispatcher(key, want, live);
+      if (edit) {
+        for (const spec of edit.del) o.del.push(`-D ${want.name} ${spec}`);
+        const head = DISPATCHER_FRAME[key]!.head.length;
+        for (const spec of edit.ins) o.insert.push(`-I ${want.name} ${head + 1} ${spec}`);
+        stats.rulesDeleted += edit.del.length;
+        stats.rulesAdded += edit.ins.length;
+        continue;
+      }
+      stats.chainsRewritten++;
+      stats.rulesDeleted += live.rules.length;
+    } else {
+      stats.chainsCreated++;
+    }
+    o.declare.push(`:${want.name} - [0:0]`);
+    for (const r of carryCounters(want.rules, live)) o.append.push(counted(want.name, r));
+    stats.rulesAdded += want.rules.length;
+  }
+
+  for (const [key, live] of input.live) {
+    if (input.desired.has(key)) continue;
+    const o = ops.get(live.table as Table)!;
+    touched.add(key);
+    o.flush.push(`-F ${live.name}`);
+    o.remove.push(`-X ${live.name}`);
+    stats.chainsDeleted++;
+    stats.rulesDeleted += live.rules.length;
+  }
+
+  for (const [key, builtin] of input.liveBuiltins) {
+    const wanted = multiset(input.hooks.get(key) ?? []);
+    const have = multiset(builtin.rules.filter((r) => r.owned).map((r) => r.spec));
+    const o = ops.get(builtin.table as Table)!;
+    for (const [spec, n] of have) {
+      for (let i = wanted.get(spec) ?? 0; i < n; i++) {
+        o.del.push(`-D ${builtin.name} ${spec}`);
+        stats.rulesDeleted++;
+        touched.add(key);
+      }
+    }
+    for (const [spec, n] of wanted) {
+      for (let i = have.get(spec) ?? 0; i < n; i++) {
+        o.insert.push(`-I ${builtin.name} 1 ${spec}`);
+        stats.rulesAdded++;
+        touched.add(key);
+      }
+    }
+  }
+
+  const lines: string[] = [];
+  const tables: Table[] = [];
+  for (const table of TABLES) {
+    const o = ops.get(table)!;
+    const body = [...o.declare, ...o.del, ...o.flush, ...o.append, ...o.insert, ...o.remove];
+    if (body.length === 0) continue;
+    tables.push(table);
+    lines.push(`*${table}`, ...body, "COMMIT");
+  }
+  return {
+    payload: lines.length ? `${lines.join("\n")}\n` : "",
+    empty: lines.length === 0,
+    stats,
+    tables,
+    touched: [...touched],
+  };
+}
+
+/** Desired state for the planner from rendered rule lines. */
+export function desiredFromRendered(
+  chains: Map<string, { table: Table; chain: string; spec: string }[]>,
+): Map<string, DesiredChain> {
+  const out = new Map<string, DesiredChain>();
+  for (const [key, rules] of chains) {
+    const [table, name] = key.split(" ") as [Table, string];
+    out.set(key, { table, name, rules: rules.map((r) => ({ spec: r.spec })) });
+  }
+  return out;
+}
+
+/** The state to go back to after a failed apply: the live chains as they were, counters included. */
+export function desiredFromLive(live: Map<string, LiveChain>): Map<string, DesiredChain> {
+  const out = new Map<string, DesiredChain>();
+  for (const [key, c] of live) {
+    out.set(key, { table: c.table as Table, name: c.name, rules: c.rules.map((r) => ({ spec: r.spec, packets: r.packets, bytes: r.bytes })) });
+  }
+  return out;
+}
+
+export { chainKey };

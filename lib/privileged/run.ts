@@ -1,0 +1,77 @@
+import { execa } from "execa";
+import type { Target } from "./target.ts";
+
+/**
+ * The one narrow door to privileged commands. Everything that touches the
+ * kernel (rule applier, lab, conntrack) goes through here: fixed program
+ * names, argument arrays, stdin for payloads, never a shell. When the process
+ * is not root it goes through `sudo -n`, so the web service itself never needs
+ * to run as root.
+ */
+export const PRIVILEGED_PROGRAMS = [
+  "iptables",
+  "iptables-save",
+  "iptables-restore",
+  "conntrack",
+  "ip",
+  "sysctl",
+  "kill",
+] as const;
+export type PrivilegedProgram = (typeof PRIVILEGED_PROGRAMS)[number];
+
+export class PrivilegedCommandError extends Error {
+  constructor(
+    readonly command: string[],
+    readonly exitCode: number | undefined,
+    readonly stderr: string,
+    readonly timedOut: boolean,
+  ) {
+    const what = timedOut ? "timed out" : `exited with code ${exitCode ?? "?"}`;
+    super(`${command.join(" ")} ${what}${stderr ? `: ${stderr.trim()}` : ""}`);
+    this.name = "PrivilegedCommandError";
+  }
+}
+
+export interface RunOptions {
+  target?: Target;
+  input?: string;
+  timeoutMs?: number;
+  /** Resolve instead of throwing on a non-zero exit (callers that read the code). */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** The argv that runs `program args` in `target`, with sudo when not root. */
+export function privilegedArgv(program: PrivilegedProgram, args: readonly string[], target?: Target): string[] {
+  if (!PRIVILEGED_PROGRAMS.includes(program)) throw new Error(`not a privileged program: ${program}`);
+  const inTarget = target?.kind === "netns" ? ["ip", "netns", "exec", target.name, program, ...args] : [program, ...args];
+  return isRoot ? inTarget : ["sudo", "-n", ...inTarget];
+}
+
+export async function runPrivileged(
+  program: PrivilegedProgram,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const argv = privilegedArgv(program, args, options.target);
+  const result = await execa(argv[0]!, argv.slice(1), {
+    input: options.input,
+    timeout: options.timeoutMs ?? 30_000,
+    reject: false,
+    stripFinalNewline: false,
+    env: { LC_ALL: "C" },
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  const exitCode = result.exitCode ?? -1;
+  if ((exitCode !== 0 || result.timedOut) && !options.allowFailure) {
+    throw new PrivilegedCommandError(argv, result.exitCode, String(result.stderr ?? ""), Boolean(result.timedOut));
+  }
+  return { stdout: String(result.stdout ?? ""), stderr: String(result.stderr ?? ""), exitCode };
+}
