@@ -140,15 +140,16 @@ async function restore(target: Target, payload: string, timeoutMs: number) {
 }
 
 /** After a refused payload: put every table that changed back to the snapshot. */
-async function rollBack(target: Target, before: LiveView, timeoutMs: number): Promise<string | null> {
-  const after = await readChains(target, before.scope, timeoutMs);
+async function rollBack(target: Target, before: LiveView, plan: Plan, timeoutMs: number): Promise<string | null> {
+  // Chains the refused payload created were not in the snapshot: read them too, so they go.
+  const after = await readChains(target, [...before.scope, ...plan.touched], timeoutMs);
   const hooks = new Map<string, string[]>();
   for (const [key, chain] of before.builtins) hooks.set(key, chain.rules.filter((r) => r.owned).map((r) => r.spec));
-  const plan = planChanges({ desired: desiredFromLive(before.owned), hooks, live: after.owned, liveBuiltins: after.builtins });
-  if (plan.empty) return null;
-  const r = await restore(target, plan.payload, timeoutMs);
+  const back = planChanges({ desired: desiredFromLive(before.owned), hooks, live: after.owned, liveBuiltins: after.builtins });
+  if (back.empty) return null;
+  const r = await restore(target, back.payload, timeoutMs);
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `exit code ${r.exitCode}`);
-  return plan.payload;
+  return back.payload;
 }
 
 async function applyPlan(target: Target, plan: Plan, before: LiveView, opts: ApplyOptions, timeoutMs: number) {
@@ -157,7 +158,7 @@ async function applyPlan(target: Target, plan: Plan, before: LiveView, opts: App
   if (r.exitCode === 0) return;
   const message = r.stderr.trim() || `iptables-restore exited with code ${r.exitCode}`;
   try {
-    const undone = await rollBack(target, before, timeoutMs);
+    const undone = await rollBack(target, before, plan, timeoutMs);
     throw new ApplyError(message, undone ? "rolled-back" : "nothing-committed", payload);
   } catch (e) {
     if (e instanceof ApplyError) throw e;
