@@ -26,3 +26,11 @@ export function labFarm(name: string, vip: string, port: number, weights: number
     backends: weights.map((weight, i) => ({ ip: `203.0.113.${10 + i}`, port, weight })),
   };
 }
+
+/** Golden case: udp lists and ranges, protocol all, sctp, a backend in maintenance, a stopped farm. */
+export const MIXED_FARMS: FarmInput[] = [
+   {"name":"web","vip":"198.51.100.250","ports":"80,8000:8100","protocol":"udp","mode":"dnat","backends":[{"ip":"203.0.113.10","weight":1, "mark": 512},{"ip":"203.0.113.11","port":80, "weight":2, "mark": 513},{"ip":"203.0.113.12","port":80,"weight":3, "mark": 514, "state": "maintenance"},{"ip":"203.0.113.13","port":80,"weight":3, "mark": 515}]},
+   {"name":"any","vip":"198.51.100.251","ports":"*","protocol":"all","mode":"nat","backends":[{"ip":"203.0.113.10","weight":1,"mark":516}]},
+   {"name":"sctp-svc","vip":"198.51.100.252","ports":"3868","protocol":"sctp","mode":"nat","backends":[{"ip":"203.0.113.10","port":3868,"weight":1,"mark":517}]},
+   {"name":"off","vip":"198.51.100.253","ports":"22","protocol":"tcp","mode":"nat","status":"stopped","backends":[{"ip":"203.0.113.10","port":22,"weight":1,"mark":518}]}
+];

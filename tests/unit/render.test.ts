@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FarmListSchema } from "../../lib/farms/schema.ts";
+import { resolveMarks } from "../../lib/farms/resolve.ts";
+import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
+import { renderFarmText, renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
+import { guideFarm, MIXED_FARMS } from "../helpers/farms.ts";
+
+const golden = (name: string) => readFileSync(path.join(import.meta.dirname, "..", "golden", name), "utf8");
+const render = (farms: unknown[]) => renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse(farms))));
+
+describe("rendering (golden files)", () => {
+  it.each(["dnat", "nat"] as const)("the guide's example in %s mode", (mode) => {
+    expect(render([guideFarm(mode)])).toBe(golden(`guide-${mode}.rules`));
+  });
+
+  it("udp lists and ranges, protocol all, sctp, maintenance and stopped farms", () => {
+    expect(render(MIXED_FARMS)).toBe(golden("mixed.rules"));
+  });
+
+  it("renders the guide's MARK lines, last backend first, with the guide's probabilities", () => {
+    const text = renderFarmText(resolveMarks(FarmListSchema.parse([guideFarm()]))[0]!);
+    const marks = text.split("\n").filter((l) => l.includes("-j MARK"));
+    expect(marks).toEqual([
+      `-A ${shardChain("MARK", shardOf("app"))} -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 1.00000000000 -m multiport --dports 443 -m comment --comment FARM_app_1_ -j MARK --set-xmark 0x20d/0xffffffff`,
+      `-A ${shardChain("MARK", shardOf("app"))} -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 0.50000000000 -m multiport --dports 443 -m comment --comment FARM_app_0_ -j MARK --set-xmark 0x20c/0xffffffff`,
+    ]);
+  });
+
+  it("renders nothing at all when no farm is up", () => {
+    expect(render([{ ...guideFarm(), status: "stopped" }])).toBe("");
+  });
+
+  it("keeps chain names within iptables' 28 characters and farms in stable shards", () => {
+    for (const name of ["a", "x".repeat(20), "app"]) {
+      expect(shardChain("MARK", shardOf(name)).length).toBeLessThanOrEqual(28);
+      expect(shardOf(name)).toBe(shardOf(name));
+    }
+    expect(shardOf("app")).toBe(0x2c);
+  });
+});
