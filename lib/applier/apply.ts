@@ -2,7 +2,7 @@ import { FarmListSchema, type ResolvedFarm } from "../farms/schema.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { backendKey } from "../farms/marks.ts";
 import { resolveMarks } from "../farms/resolve.ts";
-import { HOOKS, SHARD_TABLE, shardChain, shardOf, type ShardRole, type Table } from "../netfilter/layout.ts";
+import { HOOKS, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, type Table } from "../netfilter/layout.ts";
 import type { LiveChain } from "../netfilter/parse.ts";
 import {
   desiredFromLive,
@@ -13,7 +13,7 @@ import {
   type PlanInput,
   type PlanStats,
 } from "../netfilter/plan.ts";
-import { chainKey, DISPATCHER_FRAME, renderRuleset, type DesiredRuleset } from "../netfilter/render.ts";
+import { chainKey, ENTRY_FRAME, renderRuleset, type DesiredRuleset } from "../netfilter/render.ts";
 import { runPrivileged } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError, FarmValidationError } from "./errors.ts";
@@ -46,8 +46,7 @@ export interface ApplyResult {
   durationMs: number;
 }
 
-const DISPATCHER_KEYS = HOOKS.map((h) => chainKey(h.table, h.chain));
-const SHARD_ROLES: ShardRole[] = ["MARK", "DNAT", "SNAT"];
+const ENTRY_KEYS = HOOKS.map((h) => chainKey(h.table, h.chain));
 const DNAT_TO = /-m mark --mark (0x[0-9a-f]+) .*-j DNAT --to-destination ([0-9.]+)(?::(\d+))?$/;
 
 export function validateFarms(input: unknown) {
@@ -68,21 +67,20 @@ export function marksInKernel(live: Iterable<LiveChain>): Map<string, number> {
   return known;
 }
 
-function scopeKeys(names: readonly string[]): string[] {
-  const keys = new Set<string>([...DISPATCHER_KEYS, ...HOOK_BUILTIN_KEYS]);
-  for (const name of names) {
-    const shard = shardOf(name);
+function scopeKeys(shards: ReadonlySet<number>): string[] {
+  const keys = new Set<string>([...ENTRY_KEYS, ...HOOK_BUILTIN_KEYS]);
+  for (const shard of shards) {
     for (const role of SHARD_ROLES) keys.add(chainKey(SHARD_TABLE[role], shardChain(role, shard)));
   }
   return [...keys];
 }
 
-/** A scoped read is only trusted when natfarm's skeleton (hooks and dispatcher frames) is intact. */
+/** A scoped read is only trusted when natfarm's skeleton (hooks and entry-chain frames) is intact. */
 function skeletonIntact(live: LiveView): boolean {
-  for (const key of DISPATCHER_KEYS) {
+  for (const key of ENTRY_KEYS) {
     const chain = live.owned.get(key);
     if (!chain) return false;
-    const { head, tail } = DISPATCHER_FRAME[key]!;
+    const { head, tail } = ENTRY_FRAME[key]!;
     const rules = chain.rules;
     if (rules.length < head.length + tail.length) return false;
     if (!head.every((s, i) => rules[i]!.spec === s)) return false;
@@ -95,26 +93,24 @@ function skeletonIntact(live: LiveView): boolean {
   return true;
 }
 
-function planInput(desired: DesiredRuleset, live: LiveView, scopedFarms: ReadonlySet<string> | null): PlanInput {
+function planInput(desired: DesiredRuleset, live: LiveView, scopedShards: ReadonlySet<number> | null): PlanInput {
   const want = desiredFromRendered(desired.chains);
   const inScope = new Map<string, DesiredChain>();
   for (const [key, chain] of want) if (live.full || live.scope.has(key)) inScope.set(key, chain);
-  if (scopedFarms) {
-    // Dispatch rules of farms outside the change stay as they are in the kernel.
-    for (const key of DISPATCHER_KEYS) {
+  if (scopedShards) {
+    // Jumps into shards outside the change stay as they are in the kernel.
+    for (const key of ENTRY_KEYS) {
       const chain = inScope.get(key);
       const current = live.owned.get(key);
       if (!chain || !current) continue;
-      const { head, tail } = DISPATCHER_FRAME[key]!;
-      const kept = current.rules
-        .slice(head.length, current.rules.length - tail.length)
-        .filter((r) => !(r.farm && scopedFarms.has(r.farm)))
-        .map((r) => ({ spec: r.spec }));
-      const mine = chain.rules.slice(head.length, chain.rules.length - tail.length).filter((_, i) => {
-        const line = desired.chains.get(key)![head.length + i]!;
-        return line.farm !== undefined && scopedFarms.has(line.farm);
-      });
-      chain.rules = [...head.map((spec) => ({ spec })), ...kept, ...mine, ...tail.map((spec) => ({ spec }))];
+      const { head, tail } = ENTRY_FRAME[key]!;
+      const inChange = (target: string | null | undefined) => {
+        const shard = target ? shardOfChain(target) : null;
+        return shard !== null && scopedShards.has(shard);
+      };
+      const kept = current.rules.slice(head.length, current.rules.length - tail.length).filter((r) => !inChange(r.target));
+      const mine = desired.chains.get(key)!.slice(head.length, chain.rules.length - tail.length).filter((r) => inChange(/-j (\S+)$/.exec(r.spec)?.[1]));
+      chain.rules = [...head, ...kept.map((r) => r.spec), ...mine.map((r) => r.spec), ...tail].map((spec) => ({ spec }));
     }
   }
   const hooks = new Map<string, string[]>();
@@ -177,20 +173,21 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
   return withTargetLock(opts.target, timeoutMs, async () => {
     const started = performance.now();
     // Removing the last farm takes the skeleton away, which only a full read can plan.
-    const names = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only) : null;
+    const shards = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only.map(shardOf)) : null;
     const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
     let live: LiveView | null = null;
-    let scoped: Set<string> | null = null;
-    if (names && allMarked) {
-      const view = await readChains(opts.target, scopeKeys([...names]), timeoutMs);
+    let scoped: Set<number> | null = null;
+    if (shards && allMarked) {
+      const view = await readChains(opts.target, scopeKeys(shards), timeoutMs);
       if (skeletonIntact(view)) {
         live = view;
-        scoped = names;
+        scoped = shards;
       }
     }
     live ??= await readFull(opts.target, timeoutMs);
     const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
-    const desired = renderRuleset(resolved);
+    // A scoped change renders only the farms that share the changed shards.
+    const desired = scoped ? renderRuleset(resolved.filter((f) => scoped.has(shardOf(f.name))), { keepSkeleton: true }) : renderRuleset(resolved);
     const plan = planChanges(planInput(desired, live, scoped));
     const result: ApplyResult = {
       changed: !plan.empty,

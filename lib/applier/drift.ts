@@ -2,9 +2,8 @@ import { resolveMarks } from "../farms/resolve.ts";
 import { planChanges } from "../netfilter/plan.ts";
 import { renderRuleset } from "../netfilter/render.ts";
 import type { Target } from "../privileged/target.ts";
-import { marksInKernel, validateFarms } from "./apply.ts";
+import { desiredPlanInput, marksInKernel, validateFarms } from "./apply.ts";
 import { readFull } from "./read.ts";
-import { desiredPlanInput } from "./apply.ts";
 
 /**
  * Desired vs live, per farm: which rules are missing from the kernel and which
@@ -59,7 +58,7 @@ export async function driftReport(input: unknown, opts: { target: Target; timeou
   }
   const report: FarmDrift[] = resolved.map((f) => {
     const rules = desired.farms.get(f.name);
-    const want = rules ? [...rules.dispatch, ...rules.rules].map((l) => line(l.table, l.chain, l.spec)) : [];
+    const want = rules ? rules.rules.map((l) => line(l.table, l.chain, l.spec)) : [];
     const have = liveByFarm.get(f.name) ?? [];
     const missing = subtract(want, have);
     const unexpected = subtract(have, want);

@@ -8,6 +8,8 @@
  */
 export const MARK_MIN = 0x200;
 export const MARK_MAX = 0xffff;
+/** Every mark natfarm hands out has a bit in this mask set (marks >= 0x200): the nat shards check it first. */
+export const MARK_RANGE_MASK = 0xfffffe00;
 
 export function formatMark(mark: number): string {
   return `0x${mark.toString(16)}`;

@@ -7,6 +7,10 @@
  * `iptables-restore --noflush` that fills 15,000 per-farm chains (5,000 farms)
  * took 7 s here, against 1.3 s for the same rules in 256 shards, while a
  * one-farm change still rewrites only one small shard (~20 farms at 5,000).
+ * The entry chains hold one jump per shard in use (at most 256 rules), so a
+ * one-farm change never has to read a chain that grows with the farm count.
+ * Each rule in a shard carries its farm's full match (VIP, protocol, ports),
+ * as the guide's rules do.
  */
 export const CHAIN_PREFIX = "NATFARM-";
 export const SHARD_COUNT = 256;
@@ -23,12 +27,19 @@ export const HOOKS: { table: Table; builtin: string; chain: string }[] = [
 
 export type ShardRole = "MARK" | "DNAT" | "SNAT";
 export const SHARD_TABLE: Record<ShardRole, Table> = { MARK: "mangle", DNAT: "nat", SNAT: "nat" };
-/** Which entry chain dispatches into each kind of shard. */
-export const SHARD_DISPATCHER: Record<ShardRole, string> = {
+/** Which entry chain jumps into each kind of shard. */
+export const SHARD_ENTRY: Record<ShardRole, string> = {
   MARK: "NATFARM-PREROUTING",
   DNAT: "NATFARM-PREROUTING",
   SNAT: "NATFARM-POSTROUTING",
 };
+export const SHARD_ROLES: ShardRole[] = ["MARK", "DNAT", "SNAT"];
+
+/** The shard a chain name belongs to, or null for any other chain. */
+export function shardOfChain(name: string): number | null {
+  const m = /^NATFARM-(?:MARK|DNAT|SNAT)-([0-9a-f]{2})$/.exec(name);
+  return m ? parseInt(m[1]!, 16) : null;
+}
 
 /** FNV-1a: stable across processes and versions, so a farm never changes shard. */
 export function shardOf(farmName: string): number {
@@ -48,23 +59,14 @@ export function isOwnedChain(name: string): boolean {
   return name.startsWith(CHAIN_PREFIX);
 }
 
-/** Rule comments, as in the guide: FARM_<farm>_<backendIndex>_ and FARM_<farm>_ for a farm's dispatch. */
+/** Rule comments, as in the guide: FARM_<farm>_<backendIndex>_. */
 export function backendComment(farm: string, index: number): string {
   return `FARM_${farm}_${index}_`;
 }
-export function farmComment(farm: string): string {
-  return `FARM_${farm}_`;
-}
 
 const BACKEND_COMMENT = /^FARM_(.+)_(\d+)_$/;
-const FARM_COMMENT = /^FARM_(.+)_$/;
 
-/** Reads a comment back; `dispatch` says which form the chain uses. */
-export function parseFarmComment(comment: string, dispatch: boolean): { farm: string; backend?: number } | null {
-  if (dispatch) {
-    const m = FARM_COMMENT.exec(comment);
-    return m ? { farm: m[1]! } : null;
-  }
+export function parseFarmComment(comment: string): { farm: string; backend: number } | null {
   const m = BACKEND_COMMENT.exec(comment);
   return m ? { farm: m[1]!, backend: Number(m[2]) } : null;
 }

@@ -49,11 +49,10 @@ export function describeRule(table: string, chain: string, spec: string, packets
   const owned = isOwnedChain(chain) || (target !== null && isOwnedChain(target));
   const rule: LiveRule = { table, chain, spec, packets, bytes, target, comment, owned };
   if (owned && comment) {
-    const dispatch = target !== null && isOwnedChain(target);
-    const parsed = parseFarmComment(comment, dispatch);
+    const parsed = parseFarmComment(comment);
     if (parsed) {
       rule.farm = parsed.farm;
-      if (parsed.backend !== undefined) rule.backend = parsed.backend;
+      rule.backend = parsed.backend;
     }
   }
   return rule;

@@ -1,14 +1,14 @@
 import { TABLES, type Table } from "./layout.ts";
 import type { LiveChain } from "./parse.ts";
-import { chainKey, DISPATCHER_FRAME } from "./render.ts";
+import { chainKey, ENTRY_FRAME } from "./render.ts";
 
 /**
  * Desired chains vs live chains → the smallest `iptables-restore --noflush`
  * payload that turns one into the other. Chains outside the plan's scope are
  * neither read nor written. Unchanged chains are left alone (their counters
  * keep counting); a changed shard is rewritten whole, carrying the counters of
- * rules that stay; a dispatcher whose fixed frame is intact is edited rule by
- * rule, so adding one farm does not rewrite 5,000 dispatch rules.
+ * rules that stay; an entry chain whose fixed frame is intact gets its shard
+ * jumps inserted or deleted one by one.
  */
 export interface PlannedRule {
   spec: string;
@@ -88,9 +88,9 @@ function multiset(specs: string[]): Map<string, number> {
   return m;
 }
 
-/** Rule-by-rule edit of a dispatcher whose frame is in place; null when it must be rewritten. */
-function editDispatcher(key: string, desired: DesiredChain, live: LiveChain): { del: string[]; ins: string[] } | null {
-  const frame = DISPATCHER_FRAME[key];
+/** Rule-by-rule edit of an entry chain whose frame is in place; null when it must be rewritten. */
+function editEntryChain(key: string, desired: DesiredChain, live: LiveChain): { del: string[]; ins: string[] } | null {
+  const frame = ENTRY_FRAME[key];
   if (!frame) return null;
   const { head, tail } = frame;
   const lr = live.rules;
@@ -119,10 +119,10 @@ export function planChanges(input: PlanInput): Plan {
     if (live && sameSpecs(live.rules, want.rules)) continue;
     touched.add(key);
     if (live) {
-      const edit = editDispatcher(key, want, live);
+      const edit = editEntryChain(key, want, live);
       if (edit) {
         for (const spec of edit.del) o.del.push(`-D ${want.name} ${spec}`);
-        const head = DISPATCHER_FRAME[key]!.head.length;
+        const head = ENTRY_FRAME[key]!.head.length;
         for (const spec of edit.ins) o.insert.push(`-I ${want.name} ${head + 1} ${spec}`);
         stats.rulesDeleted += edit.del.length;
         stats.rulesAdded += edit.ins.length;

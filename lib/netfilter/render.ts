@@ -1,16 +1,6 @@
-import { formatMark } from "../farms/marks.ts";
+import { formatMark, MARK_RANGE_MASK } from "../farms/marks.ts";
 import { farmPortItems, type ResolvedFarm } from "../farms/schema.ts";
-import {
-  backendComment,
-  farmComment,
-  HOOKS,
-  SHARD_DISPATCHER,
-  SHARD_TABLE,
-  shardChain,
-  shardOf,
-  type ShardRole,
-  type Table,
-} from "./layout.ts";
+import { backendComment, HOOKS, SHARD_ENTRY, shardChain, shardOf, shardOfChain, type ShardRole, type Table } from "./layout.ts";
 import { formatProbability, ruleProbabilities } from "./probability.ts";
 
 /**
@@ -18,7 +8,7 @@ import { formatProbability, ruleProbabilities } from "./probability.ts";
  * kept as the exact text `iptables-save` prints after `-A <chain> `, so the
  * desired rules and the live rules compare as strings (drift, idempotence).
  */
-export type RuleKind = "hook" | "restore" | "save" | "dispatch" | "mark" | "dnat" | "snat";
+export type RuleKind = "hook" | "restore" | "save" | "shard" | "mark" | "dnat" | "snat";
 
 export interface RuleLine {
   table: Table;
@@ -27,6 +17,8 @@ export interface RuleLine {
   kind: RuleKind;
   farm?: string;
   backend?: number;
+  /** For entry-chain jumps: the shard jumped to. */
+  shard?: number;
 }
 
 export const RESTORE_MARK_SPEC =
@@ -38,47 +30,49 @@ export function hookSpec(chain: string): string {
   return `-m comment --comment "natfarm: entry" -j ${chain}`;
 }
 
-/** The fixed rules around a dispatcher's farm rules: head rules come before them, tail rules after. */
-export const DISPATCHER_FRAME: Record<string, { head: string[]; tail: string[] }> = {
+/** The fixed rules around an entry chain's shard jumps: head rules come before them, tail rules after. */
+export const ENTRY_FRAME: Record<string, { head: string[]; tail: string[] }> = {
   "mangle NATFARM-PREROUTING": { head: [RESTORE_MARK_SPEC], tail: [SAVE_MARK_SPEC] },
   "nat NATFARM-PREROUTING": { head: [], tail: [] },
   "nat NATFARM-POSTROUTING": { head: [], tail: [] },
 };
+
+/**
+ * Jumps from an entry chain into a shard. Only new connections are marked
+ * (established ones get their mark back from the connection), and the nat
+ * shards are entered only by packets that carry a mark in natfarm's range.
+ */
+function shardJumpSpec(role: ShardRole, shard: number): string {
+  const chain = shardChain(role, shard);
+  const comment = `-m comment --comment "natfarm: shard ${chain.slice(-2)}"`;
+  if (role === "MARK") return `-m state --state NEW ${comment} -j ${chain}`;
+  return `-m mark ! --mark 0x0/${formatMark(MARK_RANGE_MASK)} ${comment} -j ${chain}`;
+}
 
 function protoMatch(farm: ResolvedFarm): string {
   return farm.protocol === "all" ? "" : ` -p ${farm.protocol}`;
 }
 
 function portMatch(farm: ResolvedFarm): string {
-  return farmPortItems(farm).length === 0 || farm.protocol === "all" ? "" : ` -m multiport --dports ${farm.ports}`;
+  return farm.protocol === "all" || farmPortItems(farm).length === 0 ? "" : ` -m multiport --dports ${farm.ports}`;
 }
 
-/** What one farm contributes: its dispatch rules and its rules inside its shards. */
+/** What one farm contributes: its rules inside its shard chains. */
 export interface FarmRules {
   farm: string;
   shard: number;
-  dispatch: RuleLine[];
   rules: RuleLine[];
 }
 
 export function renderFarm(farm: ResolvedFarm): FarmRules {
   const shard = shardOf(farm.name);
   const chain = (role: ShardRole) => shardChain(role, shard);
-  const dispatch: RuleLine[] = [];
   const rules: RuleLine[] = [];
-  if (farm.status !== "up") return { farm: farm.name, shard, dispatch, rules };
+  if (farm.status !== "up") return { farm: farm.name, shard, rules };
 
   const vip = `${farm.vip}/32`;
   const p = protoMatch(farm);
   const ports = portMatch(farm);
-  const fc = farmComment(farm.name);
-  const d = (role: ShardRole, spec: string) =>
-    dispatch.push({ table: SHARD_TABLE[role], chain: SHARD_DISPATCHER[role], spec, kind: "dispatch", farm: farm.name });
-
-  d("MARK", `-d ${vip}${p}${ports} -m state --state NEW -m comment --comment ${fc} -j ${chain("MARK")}`);
-  d("DNAT", `-d ${vip}${p}${ports} -m comment --comment ${fc} -j ${chain("DNAT")}`);
-  if (farm.mode === "nat") d("SNAT", `${p.trimStart()} -m conntrack --ctorigdst ${farm.vip} -m comment --comment ${fc} -j ${chain("SNAT")}`.trimStart());
-
   const live = farm.backends.map((b, index) => ({ b, index })).filter(({ b }) => b.state === "up");
   const probs = ruleProbabilities(live.map(({ b }) => b.weight));
   // The guide's order: last backend first, so the first backend's rule is evaluated last and wins when it matches.
@@ -93,18 +87,18 @@ export function renderFarm(farm: ResolvedFarm): FarmRules {
       spec: `-d ${vip}${p} -m statistic --mode random --probability ${formatProbability(probs[k]!)}${ports} -m comment --comment ${backendComment(farm.name, index)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`,
     });
   }
+  const byMark = (index: number, mark: number) =>
+    `${p.trimStart()} -m mark --mark ${formatMark(mark)} -m comment --comment ${backendComment(farm.name, index)}`.trimStart();
   for (const { b, index } of live) {
     const to = farm.protocol === "all" || b.port === null ? b.ip : `${b.ip}:${b.port}`;
-    const match = `${p.trimStart()} -m mark --mark ${formatMark(b.mark)} -m comment --comment ${backendComment(farm.name, index)}`.trimStart();
-    rules.push({ table: "nat", chain: chain("DNAT"), kind: "dnat", farm: farm.name, backend: index, spec: `${match} -j DNAT --to-destination ${to}` });
+    rules.push({ table: "nat", chain: chain("DNAT"), kind: "dnat", farm: farm.name, backend: index, spec: `${byMark(index, b.mark)} -j DNAT --to-destination ${to}` });
   }
   if (farm.mode === "nat") {
     for (const { b, index } of live) {
-      const match = `${p.trimStart()} -m mark --mark ${formatMark(b.mark)} -m comment --comment ${backendComment(farm.name, index)}`.trimStart();
-      rules.push({ table: "nat", chain: chain("SNAT"), kind: "snat", farm: farm.name, backend: index, spec: `${match} -j SNAT --to-source ${farm.vip}` });
+      rules.push({ table: "nat", chain: chain("SNAT"), kind: "snat", farm: farm.name, backend: index, spec: `${byMark(index, b.mark)} -j SNAT --to-source ${farm.vip}` });
     }
   }
-  return { farm: farm.name, shard, dispatch, rules };
+  return { farm: farm.name, shard, rules };
 }
 
 /** The complete desired state: every owned chain with its ordered rules, and the hooks. */
@@ -119,45 +113,54 @@ export function chainKey(table: Table, chain: string): string {
   return `${table} ${chain}`;
 }
 
-export function renderRuleset(farms: readonly ResolvedFarm[]): DesiredRuleset {
+/**
+ * With no farm up there is nothing at all (no hooks either). `keepSkeleton`
+ * keeps the hooks and entry chains anyway: a scoped change renders only some
+ * farms, and others still need the skeleton.
+ */
+export function renderRuleset(farms: readonly ResolvedFarm[], opts: { keepSkeleton?: boolean } = {}): DesiredRuleset {
   const chains = new Map<string, RuleLine[]>();
   const farmRules = new Map<string, FarmRules>();
   const sorted = [...farms].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const rendered = sorted.map(renderFarm);
-  const anything = rendered.some((r) => r.dispatch.length > 0);
-  if (!anything) return { chains, hooks: [], farms: farmRules };
-
-  const dispatchers = new Map<string, RuleLine[]>();
-  for (const hook of HOOKS) dispatchers.set(chainKey(hook.table, hook.chain), []);
   const shards = new Map<string, RuleLine[]>();
-  for (const r of rendered) {
+  for (const farm of sorted) {
+    const r = renderFarm(farm);
     farmRules.set(r.farm, r);
-    for (const line of r.dispatch) dispatchers.get(chainKey(line.table, line.chain))!.push(line);
     for (const line of r.rules) {
       const key = chainKey(line.table, line.chain);
-      if (!shards.has(key)) shards.set(key, []);
-      shards.get(key)!.push(line);
+      let list = shards.get(key);
+      if (!list) shards.set(key, (list = []));
+      list.push(line);
     }
-    // A dispatch rule needs its target chain even when the farm has no backend rule in it.
-    for (const line of r.dispatch) {
-      const target = /-j (\S+)$/.exec(line.spec)![1]!;
-      const key = chainKey(line.table, target);
-      if (!shards.has(key)) shards.set(key, []);
-    }
+  }
+  if (shards.size === 0 && !opts.keepSkeleton) return { chains, hooks: [], farms: farmRules };
+
+  const jumps = new Map<string, RuleLine[]>(HOOKS.map((h) => [chainKey(h.table, h.chain), []]));
+  const keys = [...shards.keys()].sort();
+  for (const key of keys) {
+    const { table, chain: name } = splitKey(key);
+    const role = name.slice(8, 12) as ShardRole;
+    const shard = shardOfChain(name)!;
+    const entry = SHARD_ENTRY[role];
+    jumps.get(chainKey(table, entry))!.push({ table, chain: entry, spec: shardJumpSpec(role, shard), kind: "shard", shard });
   }
   for (const hook of HOOKS) {
     const key = chainKey(hook.table, hook.chain);
-    const frame = DISPATCHER_FRAME[key]!;
-    const framed = (spec: string, kind: RuleKind): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind });
+    const frame = ENTRY_FRAME[key]!;
     chains.set(key, [
-      ...frame.head.map((s) => framed(s, s === RESTORE_MARK_SPEC ? "restore" : "save")),
-      ...dispatchers.get(key)!,
-      ...frame.tail.map((s) => framed(s, s === SAVE_MARK_SPEC ? "save" : "restore")),
+      ...frame.head.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "restore" })),
+      ...jumps.get(key)!,
+      ...frame.tail.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "save" })),
     ]);
   }
-  for (const key of [...shards.keys()].sort()) chains.set(key, shards.get(key)!);
+  for (const key of keys) chains.set(key, shards.get(key)!);
   const hooks = HOOKS.map((h): RuleLine => ({ table: h.table, chain: h.builtin, spec: hookSpec(h.chain), kind: "hook" }));
   return { chains, hooks, farms: farmRules };
+}
+
+export function splitKey(key: string): { table: Table; chain: string } {
+  const i = key.indexOf(" ");
+  return { table: key.slice(0, i) as Table, chain: key.slice(i + 1) };
 }
 
 /**
@@ -183,7 +186,7 @@ export function renderFarmText(farm: ResolvedFarm): string {
   const r = renderFarm(farm);
   const lines: string[] = [];
   for (const table of ["mangle", "nat"] as const) {
-    const rows = [...r.dispatch, ...r.rules].filter((l) => l.table === table);
+    const rows = r.rules.filter((l) => l.table === table);
     if (rows.length === 0) continue;
     lines.push(`*${table}`);
     for (const l of rows) lines.push(`-A ${l.chain} ${l.spec}`);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyFarms, ApplyError, driftReport, flushFarms, FarmValidationError } from "../../lib/applier/index.ts";
 import { foreignLines } from "../../lib/netfilter/parse.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
+import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { guideFarm } from "../helpers/farms.ts";
 import { createNetns, deleteAllNetns, iptables, iptablesRestore, iptablesSave } from "../helpers/netns.ts";
@@ -152,16 +153,19 @@ describe("incremental applies", () => {
     expect((await applyFarms(farms, { target, only: ["f7"] })).changed).toBe(true);
   });
 
-  it("adding and removing a farm edits the dispatchers rule by rule", async () => {
+  it("a farm in a new shard gets one jump inserted into the entry chains, and loses it when removed", async () => {
     const extra = farm("newcomer", "198.51.100.200", 8080, [1], { backends: [{ ip: "203.0.113.20", port: 8080, weight: 1, mark: 0x900 }] });
+    const shard = shardChain("MARK", shardOf("newcomer"));
+    expect(farms.some((f) => shardOf(f.name) === shardOf("newcomer"))).toBe(false);
     const added = await applyFarms([...farms, extra], { target, only: ["newcomer"] });
     expect(added.mode).toBe("scoped");
-    expect(added.payload).toMatch(/^-I NATFARM-PREROUTING 2 .*FARM_newcomer_/m);
+    expect(added.payload).toMatch(new RegExp(`^-I NATFARM-PREROUTING 2 -m state --state NEW .* -j ${shard}$`, "m"));
     expect(added.payload).not.toMatch(/^:NATFARM-PREROUTING/m);
     expect((await driftReport([...farms, extra], { target })).inSync).toBe(true);
 
     const removed = await applyFarms(farms, { target, only: ["newcomer"] });
-    expect(removed.payload).toMatch(/^-D NATFARM-PREROUTING .*FARM_newcomer_/m);
+    expect(removed.payload).toMatch(new RegExp(`^-D NATFARM-PREROUTING .* -j ${shard}$`, "m"));
+    expect(removed.payload).toMatch(new RegExp(`^-X ${shard}$`, "m"));
     expect(await iptablesSave(target)).not.toContain("newcomer");
     expect((await driftReport(farms, { target })).inSync).toBe(true);
   });

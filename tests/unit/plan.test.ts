@@ -55,7 +55,7 @@ describe("the planner", () => {
     const p = plan([changed], saveOf(full, "[7:420]"));
     expect(p.payload).toMatch(/^:NATFARM-SNAT-2c - \[0:0\]$/m);
     expect(p.payload).not.toMatch(/^:NATFARM-MARK/m);
-    expect(p.payload).toMatch(/^-I NATFARM-POSTROUTING 1 .*FARM_app_/m);
+    expect(p.payload).toMatch(/^-I NATFARM-POSTROUTING 1 .*"natfarm: shard 2c" -j NATFARM-SNAT-2c$/m);
     expect(p.stats.chainsCreated).toBe(1);
   });
 
