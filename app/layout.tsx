@@ -1,0 +1,43 @@
+import type { Metadata } from "next";
+import type { ReactNode } from "react";
+import { Header } from "@/components/header";
+import { Providers, THEME_BOOT_SCRIPT } from "@/components/providers";
+import { consoleEnv } from "@/lib/console/env";
+import "./globals.css";
+
+export const metadata: Metadata = {
+  title: { default: "natfarm", template: "%s · natfarm" },
+  description: "Layer-4 NAT load-balancing farms on Linux netfilter",
+};
+
+// Every page shows the database and the kernel as they are now.
+export const dynamic = "force-dynamic";
+
+export default function RootLayout({ children }: { children: ReactNode }) {
+  const { target } = consoleEnv();
+  return (
+    <html lang="en" suppressHydrationWarning>
+      <head>
+        <script dangerouslySetInnerHTML={{ __html: THEME_BOOT_SCRIPT }} />
+      </head>
+      <body className="min-h-screen bg-bg font-sans text-fg antialiased">
+        <a href="#main" className="sr-only z-50 rounded-md bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2">
+          Skip to content
+        </a>
+        <Providers>
+          <Header target={target} />
+          {target.kind === "none" && (
+            <div role="status" className="border-b border-warn/40 bg-warn-soft">
+              <p className="mx-auto max-w-7xl px-4 py-2 text-sm text-warn sm:px-6">
+                <strong className="font-semibold">Applying is disabled.</strong> {target.reason}
+              </p>
+            </div>
+          )}
+          <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
+            {children}
+          </main>
+        </Providers>
+      </body>
+    </html>
+  );
+}

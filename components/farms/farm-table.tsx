@@ -1,0 +1,168 @@
+"use client";
+
+import { useVirtualizer } from "@tanstack/react-virtual";
+import Link from "next/link";
+import { useDeferredValue, useMemo, useRef, useState } from "react";
+import { FARM_STATUS_LABEL, type FarmStatus, type FarmSummary } from "@/lib/console/farm-model";
+import { inputClass } from "@/components/ui/field";
+import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
+
+/**
+ * The farms list. Only the rows in view are in the DOM (5,000 farms render
+ * as fast as 50), so it is an ARIA table of divs: row and column counts and
+ * row indexes tell assistive technology what is not rendered.
+ */
+const COLUMNS = "grid grid-cols-[minmax(9rem,1.4fr)_minmax(10rem,1.5fr)_5rem_5.5rem_8.5rem_6.5rem] items-center gap-3";
+const ROW_HEIGHT = 48;
+
+const STATUSES = Object.keys(FARM_STATUS_LABEL) as FarmStatus[];
+
+export function FarmTable({ farms }: { farms: FarmSummary[] }) {
+  const [query, setQuery] = useState("");
+  const [status, setStatus] = useState<"" | FarmStatus>("");
+  const [mode, setMode] = useState("");
+  const [protocol, setProtocol] = useState("");
+  const deferred = useDeferredValue(query);
+
+  const rows = useMemo(() => {
+    const q = deferred.trim().toLowerCase();
+    return farms.filter(
+      (f) =>
+        (!status || f.status === status) &&
+        (!mode || f.mode === mode) &&
+        (!protocol || f.protocol === protocol) &&
+        (!q || f.name.toLowerCase().includes(q) || `${f.vip}:${f.ports}`.includes(q)),
+    );
+  }, [farms, deferred, status, mode, protocol]);
+
+  const counts = useMemo(() => {
+    const c: Partial<Record<FarmStatus, number>> = {};
+    for (const f of farms) c[f.status] = (c[f.status] ?? 0) + 1;
+    return c;
+  }, [farms]);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const virtual = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
+
+  return (
+    <div>
+      <div role="search" aria-label="Filter farms" className="flex flex-wrap items-end gap-3 border-b border-line px-4 py-3">
+        <div className="min-w-[14rem] flex-1">
+          <label htmlFor="farm-search" className="mb-1 block text-xs font-medium text-muted">
+            Search
+          </label>
+          <input
+            id="farm-search"
+            type="search"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            placeholder="Name or VIP:port"
+            className={inputClass}
+          />
+        </div>
+        <Filter id="filter-status" label="Status" value={status} onChange={(v) => setStatus(v as FarmStatus | "")}>
+          <option value="">All statuses</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {FARM_STATUS_LABEL[s]} ({counts[s] ?? 0})
+            </option>
+          ))}
+        </Filter>
+        <Filter id="filter-mode" label="NAT type" value={mode} onChange={setMode}>
+          <option value="">NAT and DNAT</option>
+          <option value="nat">NAT</option>
+          <option value="dnat">DNAT</option>
+        </Filter>
+        <Filter id="filter-protocol" label="Protocol" value={protocol} onChange={setProtocol}>
+          <option value="">All protocols</option>
+          <option value="tcp">tcp</option>
+          <option value="udp">udp</option>
+          <option value="sctp">sctp</option>
+          <option value="all">all</option>
+        </Filter>
+      </div>
+      <p className="px-4 pt-2 text-xs text-muted" aria-live="polite" data-testid="farm-count">
+        {rows.length === farms.length ? `${farms.length} farm${farms.length === 1 ? "" : "s"}` : `${rows.length} of ${farms.length} farms`}
+      </p>
+
+      <div className="overflow-x-auto">
+      <div role="table" aria-label="Farms" aria-rowcount={rows.length + 1} className="min-w-[48rem] text-sm">
+        <div role="rowgroup">
+          <div role="row" aria-rowindex={1} className={`${COLUMNS} border-b border-line px-4 py-2 text-xs font-medium uppercase tracking-wide text-muted`}>
+            <span role="columnheader">Name</span>
+            <span role="columnheader">VIP : ports</span>
+            <span role="columnheader">Protocol</span>
+            <span role="columnheader">NAT type</span>
+            <span role="columnheader">Status</span>
+            <span role="columnheader" className="text-right">
+              Backends
+            </span>
+          </div>
+        </div>
+        <div ref={scroller} role="rowgroup" className="relative h-[min(65vh,44rem)] min-h-64 overflow-auto" data-testid="farm-rows">
+          {rows.length === 0 ? (
+            <div role="row" aria-rowindex={2} className="px-4 py-10 text-center text-muted">
+              <span role="cell">{farms.length === 0 ? "No farms yet: create one, or start from the guide's example." : "No farm matches the filters."}</span>
+            </div>
+          ) : (
+            <div style={{ height: virtual.getTotalSize() }} className="relative">
+              {virtual.getVirtualItems().map((item) => {
+                const f = rows[item.index]!;
+                return (
+                  <div
+                    key={f.name}
+                    role="row"
+                    aria-rowindex={item.index + 2}
+                    className={`${COLUMNS} absolute inset-x-0 border-b border-line px-4 hover:bg-surface-2`}
+                    style={{ height: ROW_HEIGHT, transform: `translateY(${item.start}px)` }}
+                  >
+                    <span role="cell" className="truncate">
+                      <Link href={`/farms/${encodeURIComponent(f.name)}`} className="font-medium text-accent hover:underline">
+                        {f.name}
+                      </Link>
+                    </span>
+                    <span role="cell" className="truncate font-mono text-xs">
+                      {f.vip}:{f.ports}
+                    </span>
+                    <span role="cell" className="font-mono text-xs">
+                      {f.protocol}
+                    </span>
+                    <span role="cell">
+                      <ModeBadge mode={f.mode} />
+                    </span>
+                    <span role="cell">
+                      <StatusBadge status={f.status} title={f.error ?? undefined} />
+                    </span>
+                    <span role="cell" className="text-right tabular-nums" title={`${f.backendsUp} of ${f.backends} up`}>
+                      {f.backends}
+                      {f.backendsUp !== f.backends && <span className="text-muted"> ({f.backendsUp} up)</span>}
+                    </span>
+                  </div>
+                );
+              })}
+            </div>
+          )}
+        </div>
+      </div>
+      </div>
+    </div>
+  );
+}
+
+function Filter({ id, label, value, onChange, children }: { id: string; label: string; value: string; onChange: (v: string) => void; children: React.ReactNode }) {
+  return (
+    <div>
+      <label htmlFor={id} className="mb-1 block text-xs font-medium text-muted">
+        {label}
+      </label>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)} className={`${inputClass} w-auto`}>
+        {children}
+      </select>
+    </div>
+  );
+}

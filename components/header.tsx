@@ -1,0 +1,53 @@
+import Link from "next/link";
+import type { ConsoleTarget } from "@/lib/console/env";
+import { formatTarget } from "@/lib/privileged/target";
+import { NavLinks } from "./nav-links";
+import { ThemeToggle } from "./theme-toggle";
+
+export function Header({ target }: { target: ConsoleTarget }) {
+  const links = [
+    { href: "/", label: "Farms" },
+    { href: "/tables", label: "Live tables" },
+    ...(target.kind === "lab" ? [{ href: "/lab", label: "Lab" }] : []),
+    { href: "/history", label: "History" },
+  ];
+  return (
+    <header className="sticky top-0 z-30 border-b border-line bg-surface/95 backdrop-blur">
+      <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-2.5 sm:px-6">
+        <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight" aria-label="natfarm home">
+          <svg aria-hidden="true" viewBox="0 0 24 24" className="h-6 w-6 text-accent" fill="none" stroke="currentColor" strokeWidth="2">
+            <circle cx="5" cy="12" r="2.5" />
+            <circle cx="19" cy="5" r="2.5" />
+            <circle cx="19" cy="12" r="2.5" />
+            <circle cx="19" cy="19" r="2.5" />
+            <path d="M7.5 12h9M7 11l9.5-5M7 13l9.5 5" />
+          </svg>
+          natfarm
+        </Link>
+        <nav aria-label="Main" className="order-3 w-full sm:order-none sm:w-auto">
+          <NavLinks links={links} />
+        </nav>
+        <div className="ml-auto flex items-center gap-2">
+          <TargetBadge target={target} />
+          <ThemeToggle />
+        </div>
+      </div>
+    </header>
+  );
+}
+
+function TargetBadge({ target }: { target: ConsoleTarget }) {
+  const detail = target.target ? formatTarget(target.target) : "rules are not applied";
+  const tone = target.kind === "none" ? "border-warn/40 bg-warn-soft text-warn" : target.kind === "host" ? "border-bad/40 bg-bad-soft text-bad" : "border-ok/40 bg-ok-soft text-ok";
+  return (
+    <p
+      data-testid="active-target"
+      className={`flex items-center gap-1.5 rounded-md border px-2.5 py-1 text-xs font-medium ${tone}`}
+      title={detail}
+    >
+      <span className="text-[11px] uppercase tracking-wide opacity-80">Target</span>
+      <span className="font-mono">{target.label}</span>
+      {target.kind === "lab" && <span className="hidden font-mono opacity-70 md:inline">({detail})</span>}
+    </p>
+  );
+}

@@ -1,0 +1,26 @@
+"use client";
+
+import { useEffect, useRef } from "react";
+import { toast } from "sonner";
+import type { ActionState } from "@/lib/actions/state";
+
+/**
+ * One toast per action result. A refused apply is an error toast carrying
+ * iptables' own words; it is never shown as a success.
+ */
+export function useActionToast(state: ActionState, opts: { invalidToast?: boolean; onOk?: () => void } = {}) {
+  const seen = useRef(state.stamp);
+  const { invalidToast = false, onOk } = opts;
+  useEffect(() => {
+    if (state.stamp === seen.current) return;
+    seen.current = state.stamp;
+    if (state.status === "ok") {
+      toast.success(state.message);
+      onOk?.();
+    } else if (state.status === "failed") {
+      toast.error(state.message.split(":")[0] ?? "Apply failed", { description: state.iptables ?? state.message, duration: 12000 });
+    } else if (state.status === "invalid" && (invalidToast || state.errors._form)) {
+      toast.error(state.errors._form?.join(" ") ?? state.message);
+    }
+  }, [state, invalidToast, onOk]);
+}

@@ -1,0 +1,105 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { redirect } from "next/navigation";
+import { z } from "zod";
+import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
+import { fieldErrors } from "@/lib/farms/errors";
+import { farmService } from "@/lib/console/farm-service";
+import type { MutationResult } from "@/lib/console/farm-service-core";
+import { errorsToRows, farmFromForm, formValues } from "@/lib/console/form-data";
+import { GUIDE_EXAMPLE } from "@/lib/console/guide-example";
+import type { ActionState } from "./state";
+
+/**
+ * Farm mutations. Each validates with the shared schema (the service checks
+ * the whole resulting farm set), writes the database, applies only the
+ * affected farm and returns an ActionState; a failed apply comes back as
+ * "failed" with iptables' own message, never as success.
+ */
+function toState(r: MutationResult, values?: Record<string, string>): ActionState {
+  const stamp = Date.now();
+  if (r.ok) return { status: "ok", message: r.message, errors: {}, farm: r.farm, stamp };
+  if (r.reason === "apply-failed") return { status: "failed", message: r.message, errors: {}, iptables: r.iptables, farm: r.farm, stamp };
+  return { status: "invalid", message: r.message, errors: r.errors ?? { _form: [r.message] }, values, stamp };
+}
+
+function refresh(name?: string) {
+  revalidatePath("/");
+  revalidatePath("/history");
+  if (name) revalidatePath(`/farms/${encodeURIComponent(name)}`);
+}
+
+const FarmName = z.string().trim().min(1).max(64);
+
+export async function createFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const { farm, rowOf } = farmFromForm(form);
+  const values = formValues(form);
+  // The single-farm schema first: its field errors need no other farm to be read.
+  const alone = FarmSchema.safeParse(farm);
+  if (!alone.success) {
+    return {
+      status: "invalid",
+      message: "The farm was not saved: fix the highlighted fields.",
+      errors: errorsToRows(fieldErrors(alone.error), rowOf),
+      values,
+      stamp: Date.now(),
+    };
+  }
+  const r = await (await farmService()).createFarm(farm);
+  if (!r.ok && r.reason === "invalid") return { ...toState(r, values), errors: errorsToRows(r.errors, rowOf) };
+  refresh(farm.name);
+  return toState(r, values);
+}
+
+export async function createGuideExampleAction(_prev: ActionState): Promise<ActionState> {
+  const r = await (await farmService()).createFarm(GUIDE_EXAMPLE);
+  refresh(GUIDE_EXAMPLE.name);
+  return toState(r);
+}
+
+export async function setModeAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const mode = z.enum(MODES).safeParse(form.get("mode"));
+  if (!mode.success) return { status: "invalid", message: 'mode must be "nat" or "dnat"', errors: { mode: ['mode must be "nat" or "dnat"'] }, stamp: Date.now() };
+  const r = await (await farmService()).setMode(name, mode.data);
+  refresh(name);
+  return toState(r);
+}
+
+export async function setStatusAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const status = z.enum(FARM_STATUSES).safeParse(form.get("status"));
+  if (!status.success) return { status: "invalid", message: 'status must be "up" or "stopped"', errors: {}, stamp: Date.now() };
+  const r = await (await farmService()).setStatus(name, status.data);
+  refresh(name);
+  return toState(r);
+}
+
+export async function updateFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const values = formValues(form);
+  const patch = {
+    vip: String(form.get("vip") ?? ""),
+    ports: String(form.get("ports") ?? ""),
+    protocol: String(form.get("protocol") ?? "") as "tcp",
+  };
+  const r = await (await farmService()).updateFarm(name, patch);
+  refresh(name);
+  return toState(r, values);
+}
+
+export async function reapplyAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const r = await (await farmService()).reapply(name);
+  refresh(name);
+  return toState(r);
+}
+
+export async function deleteFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const r = await (await farmService()).deleteFarm(name);
+  refresh(name);
+  if (r.ok) redirect(`/?deleted=${encodeURIComponent(name)}`);
+  return toState(r);
+}

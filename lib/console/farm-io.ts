@@ -1,0 +1,79 @@
+import { FarmValidationError } from "../applier/errors.ts";
+import { toFileFarm } from "../farms/file.ts";
+import { formatIssues } from "../farms/errors.ts";
+import { backendKey } from "../farms/marks.ts";
+import { resolveMarks } from "../farms/resolve.ts";
+import { FarmListSchema, type Farm } from "../farms/schema.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { rowToInput, rowToResolved } from "./farm-model.ts";
+import { loadFarms } from "./farm-service-core.ts";
+
+/**
+ * Moving farms between the database and the declarative file format
+ * (`natfarm import` / `natfarm export`). Imported farms are written as
+ * pending: the database is the desired state, and the console or
+ * `natfarm apply` brings the kernel to it.
+ */
+export interface ImportSummary {
+  created: string[];
+  updated: string[];
+  removed: string[];
+  unchanged: string[];
+}
+
+function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
+  return JSON.stringify(toFileFarm(a)) === JSON.stringify(toFileFarm(b));
+}
+
+/**
+ * Upserts the file's farms by name. With `replace`, farms missing from the
+ * file are removed from the database too. The resulting set is validated as a
+ * whole; a backend the database already knows keeps its mark unless the file
+ * sets one.
+ */
+export async function importFarms(db: PrismaClient, farms: Farm[], opts: { replace?: boolean } = {}): Promise<ImportSummary> {
+  const rows = await loadFarms(db);
+  const incoming = new Set(farms.map((f) => f.name));
+  const kept = rows.filter((r) => !incoming.has(r.name) && !opts.replace);
+  const input = [...kept.map(rowToInput), ...farms];
+  const parsed = FarmListSchema.safeParse(input);
+  if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, input));
+
+  const known = new Map<string, number>();
+  for (const r of rows) for (const b of r.backends) known.set(backendKey(r.name, b.ip, b.port), b.mark);
+  const resolved = resolveMarks(parsed.data, known);
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const summary: ImportSummary = { created: [], updated: [], removed: [], unchanged: [] };
+
+  await db.$transaction(async (tx) => {
+    const removed = rows.filter((r) => !resolved.some((f) => f.name === r.name));
+    if (removed.length) await tx.farm.deleteMany({ where: { id: { in: removed.map((r) => r.id) } } });
+    summary.removed = removed.map((r) => r.name);
+    // Marks are unique across farms: free every changed farm's backends before creating any.
+    const changed = resolved.filter((f) => {
+      const row = byName.get(f.name);
+      if (row && sameFarm(f, rowToResolved(row))) {
+        summary.unchanged.push(f.name);
+        return false;
+      }
+      (row ? summary.updated : summary.created).push(f.name);
+      return true;
+    });
+    const changedIds = changed.map((f) => byName.get(f.name)?.id).filter((id): id is number => id !== undefined);
+    if (changedIds.length) await tx.backend.deleteMany({ where: { farmId: { in: changedIds } } });
+    for (const f of changed) {
+      const data = { vip: f.vip, ports: f.ports, protocol: f.protocol, mode: f.mode, status: f.status, applyState: "pending", applyError: null };
+      const backends = f.backends.map((b, position) => ({ position, ip: b.ip, port: b.port, weight: b.weight, mark: b.mark, state: b.state }));
+      const row = byName.get(f.name);
+      if (row) await tx.farm.update({ where: { id: row.id }, data: { ...data, backends: { create: backends } } });
+      else await tx.farm.create({ data: { name: f.name, ...data, backends: { create: backends } } });
+    }
+  });
+  return summary;
+}
+
+/** The database's farms in the file format, marks included (so a re-import keeps them). */
+export async function exportFarms(db: PrismaClient): Promise<{ farms: ReturnType<typeof toFileFarm>[] }> {
+  const rows = await loadFarms(db);
+  return { farms: rows.map((r) => toFileFarm(rowToResolved(r))) };
+}

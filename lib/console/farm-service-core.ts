@@ -1,0 +1,300 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { z } from "zod";
+import { applyFarms, ApplyError } from "../applier/index.ts";
+import { formatIssues } from "../farms/errors.ts";
+import { resolveMarks } from "../farms/resolve.ts";
+import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { formatTarget, type Target } from "../privileged/target.ts";
+import { rowToInput, type FarmRow } from "./farm-model.ts";
+
+/**
+ * The farm lifecycle behind every console mutation (and `natfarm import`):
+ * validate the whole resulting farm set with the shared schema, write the
+ * database in one transaction, apply only the affected farm, and record the
+ * outcome on the farm and in the apply log. The database holds the desired
+ * state; `applyState` says whether the kernel holds it too, so the two never
+ * disagree without the console saying so.
+ *
+ * No Next.js imports: vitest drives this module directly.
+ */
+export interface ServiceDeps {
+  db: PrismaClient;
+  /** null: applying is disabled (target "none"); changes stay pending. */
+  target: Target | null;
+  /** Test hook (NATFARM_FAULT_FILE): when the file exists, its content is the table to break. */
+  faultFile?: string | null;
+  /** Runs before every apply, e.g. bringing the lab up. */
+  prepareTarget?: () => Promise<void>;
+}
+
+export type FieldErrors = Record<string, string[]>;
+
+export type MutationResult =
+  | { ok: true; farm: string; outcome: "applied" | "unchanged" | "pending" | "removed"; message: string }
+  | { ok: false; reason: "invalid"; message: string; errors: FieldErrors }
+  | { ok: false; reason: "not-found"; message: string; errors?: undefined }
+  | { ok: false; reason: "apply-failed"; farm: string; message: string; iptables: string; errors?: undefined };
+
+const INCLUDE = { backends: { orderBy: { position: "asc" } } } as const;
+
+/** In-process serialisation: each mutation reads, validates and writes the whole farm set. */
+let queue: Promise<unknown> = Promise.resolve();
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.catch(() => {}).then(fn);
+  queue = run;
+  return run;
+}
+
+export async function loadFarms(db: PrismaClient): Promise<FarmRow[]> {
+  return (await db.farm.findMany({ include: INCLUDE, orderBy: { name: "asc" } })) as FarmRow[];
+}
+
+export async function loadFarm(db: PrismaClient, name: string): Promise<FarmRow | null> {
+  return (await db.farm.findUnique({ where: { name }, include: INCLUDE })) as FarmRow | null;
+}
+
+/**
+ * Validates the farm set in which `focus` is the farm being changed. The
+ * focus farm goes last, so that cross-farm conflicts (duplicate name, VIP:port
+ * overlap, duplicate mark) are reported on it, under its own field names.
+ */
+export function validateSet(
+  others: FarmInput[],
+  focus: FarmInput,
+): { ok: true; farms: Farm[] } | { ok: false; errors: FieldErrors; message: string } {
+  const list = [...others, focus];
+  const parsed = FarmListSchema.safeParse(list);
+  if (parsed.success) return { ok: true, farms: parsed.data };
+  return { ok: false, errors: focusErrors(parsed.error, list, others.length), message: "The farm was not saved: fix the highlighted fields." };
+}
+
+function focusErrors(error: z.ZodError, input: unknown, index: number): FieldErrors {
+  const out: FieldErrors = {};
+  const described = formatIssues(error, input);
+  error.issues.forEach((issue, i) => {
+    const key = issue.path[0] === index && issue.path.length > 1 ? issue.path.slice(1).map(String).join(".") : "_form";
+    (out[key] ??= []).push(key === "_form" ? described[i]! : issue.message);
+  });
+  return out;
+}
+
+function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined {
+  if (!file || !existsSync(file)) return undefined;
+  const table = readFileSync(file, "utf8").trim();
+  return table === "nat" || table === "mangle" ? table : undefined;
+}
+
+async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null): Promise<void> {
+  const data = { vip: farm.vip, ports: farm.ports, protocol: farm.protocol, mode: farm.mode, status: farm.status, applyState: "pending", applyError: null };
+  // Backends are rewritten whole: positions are the renderer's indexes and
+  // must stay 0..n-1; marks (the kernel's identity of a backend) are kept.
+  const backends = farm.backends.map((b, position) => ({
+    position,
+    ip: b.ip,
+    port: b.port,
+    weight: b.weight,
+    mark: b.mark!,
+    state: b.state,
+  }));
+  await db.$transaction(async (tx) => {
+    if (existingId === null) {
+      await tx.farm.create({ data: { name: farm.name, ...data, backends: { create: backends } } });
+    } else {
+      const before = await tx.backend.findMany({ where: { farmId: existingId } });
+      const created = new Map(before.map((b) => [b.mark, b.createdAt]));
+      await tx.backend.deleteMany({ where: { farmId: existingId } });
+      await tx.farm.update({
+        where: { id: existingId },
+        data: { ...data, backends: { create: backends.map((b) => ({ ...b, createdAt: created.get(b.mark) })) } },
+      });
+    }
+  });
+}
+
+async function logApply(
+  db: PrismaClient,
+  entry: { target: string; action: string; farms: string[]; result: "ok" | "failed" | "noop"; error?: string | null; durationMs: number; summary?: string },
+) {
+  await db.applyLog.create({
+    data: {
+      target: entry.target,
+      action: entry.action,
+      farms: JSON.stringify(entry.farms),
+      result: entry.result,
+      error: entry.error ?? null,
+      durationMs: Math.round(entry.durationMs),
+      summary: entry.summary ?? null,
+    },
+  });
+}
+
+function describeApplyError(e: unknown): { message: string; iptables: string } {
+  if (e instanceof ApplyError) return { message: e.message, iptables: e.iptablesMessage.trim() };
+  const message = e instanceof Error ? e.message : String(e);
+  return { message, iptables: message };
+}
+
+export function createFarmService(deps: ServiceDeps) {
+  const { db } = deps;
+  const targetLabel = deps.target ? formatTarget(deps.target) : "none";
+
+  /**
+   * Applies the database's farm set to the kernel, scoped to `name`, and
+   * records the result. `removing`: the farm is absent from the set and its
+   * row is deleted only once the kernel no longer holds its rules.
+   */
+  async function applyScoped(name: string, action: string, removing = false): Promise<MutationResult> {
+    const rows = await loadFarms(db);
+    const set = rows.map(rowToInput);
+    if (!deps.target) {
+      if (removing) {
+        await db.farm.delete({ where: { name } });
+        return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted (no target: nothing to remove from the kernel).` };
+      }
+      return { ok: true, farm: name, outcome: "pending", message: `Farm ${name} saved. Applying is disabled (target none): the change is pending.` };
+    }
+    const wanted = removing ? set.filter((f) => f.name !== name) : set;
+    const started = performance.now();
+    try {
+      await deps.prepareTarget?.();
+      const r = await applyFarms(wanted, { target: deps.target, only: [name], injectFault: faultOf(deps.faultFile) });
+      const s = r.stats;
+      const summary = r.changed
+        ? `${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed; ${s.chainsCreated} chain(s) created, ${s.chainsRewritten} rewritten, ${s.chainsDeleted} deleted (${r.mode})`
+        : "the kernel already held these rules";
+      await logApply(db, { target: targetLabel, action, farms: [name], result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
+      if (removing) {
+        await db.farm.delete({ where: { name } });
+        return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted and its rules removed.` };
+      }
+      await db.farm.update({ where: { name }, data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
+      return { ok: true, farm: name, outcome: r.changed ? "applied" : "unchanged", message: `Farm ${name} applied: ${summary}.` };
+    } catch (e) {
+      const { message, iptables } = describeApplyError(e);
+      const error = removing ? `removing the farm's rules failed: ${message}` : message;
+      await logApply(db, { target: targetLabel, action, farms: [name], result: "failed", error, durationMs: performance.now() - started });
+      await db.farm.update({ where: { name }, data: { applyState: "failed", applyError: error } });
+      return { ok: false, reason: "apply-failed", farm: name, message: `Applying farm ${name} failed: ${iptables}`, iptables };
+    }
+  }
+
+  /** Validates `next` against every other farm, allocates marks, writes, applies. */
+  async function saveAndApply(next: FarmInput, existing: FarmRow | null, action: string): Promise<MutationResult> {
+    const rows = await loadFarms(db);
+    const others = rows.filter((r) => r.id !== existing?.id).map(rowToInput);
+    const checked = validateSet(others, next);
+    if (!checked.ok) return { ok: false, reason: "invalid", message: checked.message, errors: checked.errors };
+    // Existing backends carry their marks; new ones get the lowest free marks.
+    const resolved = resolveMarks(checked.farms);
+    const farm = resolved[resolved.length - 1]!;
+    await writeFarm(db, farm, existing?.id ?? null);
+    return applyScoped(farm.name, action);
+  }
+
+  async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string): Promise<MutationResult> {
+    return serialized(async () => {
+      const row = await loadFarm(db, name);
+      if (!row) return { ok: false, reason: "not-found", message: `There is no farm named "${name}".` };
+      const next = change(rowToInput(row));
+      if (typeof next === "string") return { ok: false, reason: "invalid", message: next, errors: { _form: [next] } };
+      return saveAndApply({ ...next, name: row.name }, row, action);
+    });
+  }
+
+  return {
+    listFarms: () => loadFarms(db),
+    getFarm: (name: string) => loadFarm(db, name),
+
+    createFarm(input: FarmInput): Promise<MutationResult> {
+      return serialized(async () => {
+        // A name already taken is caught by the set check, reported on "name".
+        return saveAndApply(input, null, "create");
+      });
+    },
+
+    updateFarm(name: string, patch: Partial<Pick<FarmInput, "vip" | "ports" | "protocol" | "mode" | "status">>, action = "update") {
+      return mutate(name, action, (f) => ({ ...f, ...patch }));
+    },
+
+    setMode(name: string, mode: "nat" | "dnat") {
+      return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }));
+    },
+
+    setStatus(name: string, status: "up" | "stopped") {
+      return mutate(name, status === "up" ? "start" : "stop", (f) => ({ ...f, status }));
+    },
+
+    addBackend(name: string, backend: NonNullable<FarmInput["backends"]>[number]) {
+      // A mark is never taken from the form: natfarm allocates it.
+      const { mark: _ignored, ...rest } = backend;
+      return mutate(name, "add backend", (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }));
+    },
+
+    updateBackend(name: string, mark: number, patch: Partial<Omit<NonNullable<FarmInput["backends"]>[number], "mark">>) {
+      return mutate(name, "edit backend", (f) => {
+        const backends = f.backends ?? [];
+        const i = backends.findIndex((b) => b.mark === mark);
+        if (i === -1) return `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
+        return { ...f, backends: backends.map((b, k) => (k === i ? { ...b, ...patch, mark } : b)) };
+      });
+    },
+
+    removeBackend(name: string, mark: number) {
+      return mutate(name, "remove backend", (f) => {
+        const backends = f.backends ?? [];
+        if (!backends.some((b) => b.mark === mark)) return `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
+        return { ...f, backends: backends.filter((b) => b.mark !== mark) };
+      });
+    },
+
+    /** Puts the database's rules for the farm back into the kernel (after drift or a failed apply). */
+    reapply(name: string): Promise<MutationResult> {
+      return serialized(async () => {
+        if (!(await loadFarm(db, name))) return { ok: false, reason: "not-found", message: `There is no farm named "${name}".` };
+        return applyScoped(name, "reapply");
+      });
+    },
+
+    deleteFarm(name: string): Promise<MutationResult> {
+      return serialized(async () => {
+        if (!(await loadFarm(db, name))) return { ok: false, reason: "not-found", message: `There is no farm named "${name}".` };
+        return applyScoped(name, "remove", true);
+      });
+    },
+
+    /**
+     * Makes natfarm's rules in the kernel exactly the database's farms (a
+     * full, unscoped apply): after an import, or to clear rules of farms the
+     * database no longer holds.
+     */
+    applyAll(action = "apply all"): Promise<MutationResult> {
+      return serialized(async () => {
+        if (!deps.target) return { ok: false, reason: "invalid", message: "Applying is disabled (target none).", errors: { _form: ["Applying is disabled (target none)."] } };
+        const rows = await loadFarms(db);
+        const names = rows.map((r) => r.name);
+        const started = performance.now();
+        try {
+          await deps.prepareTarget?.();
+          const r = await applyFarms(rows.map(rowToInput), { target: deps.target, injectFault: faultOf(deps.faultFile) });
+          const s = r.stats;
+          const summary = `${rows.length} farm(s): ${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed`;
+          await logApply(db, { target: targetLabel, action, farms: names, result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
+          await db.farm.updateMany({ data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
+          return { ok: true, farm: "*", outcome: r.changed ? "applied" : "unchanged", message: `Applied ${summary}.` };
+        } catch (e) {
+          const { message, iptables } = describeApplyError(e);
+          await logApply(db, { target: targetLabel, action, farms: names, result: "failed", error: message, durationMs: performance.now() - started });
+          await db.farm.updateMany({ data: { applyState: "failed", applyError: message } });
+          return { ok: false, reason: "apply-failed", farm: "*", message: `Applying all farms failed: ${iptables}`, iptables };
+        }
+      });
+    },
+
+    history(limit = 500) {
+      return db.applyLog.findMany({ orderBy: { id: "desc" }, take: limit });
+    },
+  };
+}
+
+export type FarmService = ReturnType<typeof createFarmService>;

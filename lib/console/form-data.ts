@@ -1,0 +1,82 @@
+import type { FarmInput } from "../farms/schema.ts";
+
+/**
+ * FormData → the shared schema's input. Field names are the schema's paths
+ * (`vip`, `backends.0.weight`), so the schema's errors come back keyed by the
+ * very input that caused them. Nothing is validated here: a value that is not
+ * a number is passed on as text for the schema to reject with its own words.
+ */
+type BackendInput = NonNullable<FarmInput["backends"]>[number];
+
+function text(form: FormData, key: string): string | undefined {
+  const v = form.get(key);
+  return typeof v === "string" ? v : undefined;
+}
+
+function numberish(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  const t = value.trim();
+  if (t === "") return undefined;
+  return /^-?\d+$/.test(t) ? Number(t) : t;
+}
+
+export function backendFromForm(form: FormData, prefix = ""): BackendInput {
+  const port = numberish(text(form, `${prefix}port`));
+  const weight = numberish(text(form, `${prefix}weight`));
+  const state = text(form, `${prefix}state`);
+  return {
+    ip: (text(form, `${prefix}ip`) ?? "") as string,
+    port: (port ?? null) as number | null,
+    ...(weight !== undefined ? { weight: weight as number } : {}),
+    ...(state ? { state: state as BackendInput["state"] } : {}),
+  };
+}
+
+/**
+ * Backend rows are numbered; a row left completely empty is not a backend.
+ * `rowOf[k]` is the form row of backend k, for putting errors back on it.
+ */
+export function farmFromForm(form: FormData): { farm: FarmInput; rowOf: number[] } {
+  const rows = new Set<number>();
+  for (const key of form.keys()) {
+    const m = /^backends\.(\d+)\./.exec(key);
+    if (m) rows.add(Number(m[1]));
+  }
+  const backends: BackendInput[] = [];
+  const rowOf: number[] = [];
+  for (const i of [...rows].sort((a, b) => a - b)) {
+    const prefix = `backends.${i}.`;
+    const filled = ["ip", "port", "weight"].some((f) => (text(form, prefix + f) ?? "").trim() !== "");
+    if (filled) {
+      backends.push(backendFromForm(form, prefix));
+      rowOf.push(i);
+    }
+  }
+  const farm: FarmInput = {
+    name: text(form, "name") ?? "",
+    vip: text(form, "vip") ?? "",
+    ports: text(form, "ports") ?? "",
+    protocol: (text(form, "protocol") ?? "") as FarmInput["protocol"],
+    mode: (text(form, "mode") ?? "") as FarmInput["mode"],
+    backends,
+  };
+  return { farm, rowOf };
+}
+
+/** Moves `backends.<k>.field` error keys to the form rows the backends came from. */
+export function errorsToRows(errors: Record<string, string[]>, rowOf: number[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [key, messages] of Object.entries(errors)) {
+    const m = /^backends\.(\d+)(\..*)?$/.exec(key);
+    const mapped = m && rowOf[Number(m[1])] !== undefined ? `backends.${rowOf[Number(m[1])]}${m[2] ?? ""}` : key;
+    (out[mapped] ??= []).push(...messages);
+  }
+  return out;
+}
+
+/** The values to put back into a form after a refused submission (React resets forms after an action). */
+export function formValues(form: FormData): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of form.entries()) if (typeof v === "string" && !k.startsWith("$")) out[k] = v;
+  return out;
+}

@@ -1,0 +1,12 @@
+import { labEnsureVip, labStatus, labTraffic, labUp } from "../lab/index.ts";
+import type { LabDriver } from "./lab-service.ts";
+
+/** The lab in this process: for the start script and tests, which run the sources under tsx. */
+export const directLabDriver: LabDriver = {
+  status: (name) => labStatus({ name }),
+  up: (name, backends) => labUp({ name, backends }),
+  async traffic(o) {
+    await labEnsureVip({ name: o.name, vip: o.vip });
+    return labTraffic({ ...o, concurrency: 32, timeoutMs: 2000 });
+  },
+};
