@@ -1,8 +1,8 @@
-import { FarmListSchema, type ResolvedFarm } from "../farms/schema.ts";
-import { formatIssues } from "../farms/errors.ts";
+import { checkFarmSet, FarmListSchema, FarmSchema, type Farm, type ResolvedFarm } from "../farms/schema.ts";
+import { describePath, formatIssues } from "../farms/errors.ts";
 import { backendKey } from "../farms/marks.ts";
 import { resolveMarks } from "../farms/resolve.ts";
-import { HOOKS, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, type Table } from "../netfilter/layout.ts";
+import { HOOKS, SHARD_ENTRY, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, type Table } from "../netfilter/layout.ts";
 import type { LiveChain } from "../netfilter/parse.ts";
 import {
   desiredFromLive,
@@ -13,7 +13,8 @@ import {
   type PlanInput,
   type PlanStats,
 } from "../netfilter/plan.ts";
-import { chainKey, ENTRY_FRAME, renderRuleset, type DesiredRuleset } from "../netfilter/render.ts";
+import { chainKey, ENTRY_FRAME, renderRuleset, shardJumpSpec, type DesiredRuleset } from "../netfilter/render.ts";
+import { describeRule } from "../netfilter/parse.ts";
 import { runPrivileged } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError, FarmValidationError } from "./errors.ts";
@@ -49,7 +50,37 @@ export interface ApplyResult {
 const ENTRY_KEYS = HOOKS.map((h) => chainKey(h.table, h.chain));
 const DNAT_TO = /-m mark --mark (0x[0-9a-f]+) .*-j DNAT --to-destination ([0-9.]+)(?::(\d+))?$/;
 
-export function validateFarms(input: unknown) {
+/**
+ * The applier's own boundary check, with the shared schema. A long-running
+ * console re-applies thousands of unchanged farms for every one-farm change,
+ * so farms already validated (same JSON) are not parsed again; the checks
+ * across farms (names, VIP+port overlaps, marks) always run.
+ */
+const validated = new Map<string, Farm>();
+const VALIDATED_MAX = 50_000;
+
+export function validateFarms(input: unknown): Farm[] {
+  if (!Array.isArray(input)) return strictValidate(input);
+  const out: Farm[] = [];
+  for (const item of input) {
+    const key = JSON.stringify(item);
+    let farm = validated.get(key);
+    if (!farm) {
+      const one = FarmSchema.safeParse(item);
+      if (!one.success) return strictValidate(input);
+      farm = one.data;
+      if (validated.size >= VALIDATED_MAX) validated.clear();
+      validated.set(key, farm);
+    }
+    out.push(farm);
+  }
+  const issues: string[] = [];
+  checkFarmSet(out, (path, message) => issues.push(`${describePath(path, input)}: ${message}`));
+  if (issues.length) throw new FarmValidationError(issues);
+  return out;
+}
+
+function strictValidate(input: unknown): Farm[] {
   const parsed = FarmListSchema.safeParse(input);
   if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, input));
   return parsed.data;
@@ -67,13 +98,6 @@ export function marksInKernel(live: Iterable<LiveChain>): Map<string, number> {
   return known;
 }
 
-function scopeKeys(shards: ReadonlySet<number>): string[] {
-  const keys = new Set<string>([...ENTRY_KEYS, ...HOOK_BUILTIN_KEYS]);
-  for (const shard of shards) {
-    for (const role of SHARD_ROLES) keys.add(chainKey(SHARD_TABLE[role], shardChain(role, shard)));
-  }
-  return [...keys];
-}
 
 /** A scoped read is only trusted when natfarm's skeleton (hooks and entry-chain frames) is intact. */
 function skeletonIntact(live: LiveView): boolean {
@@ -93,24 +117,64 @@ function skeletonIntact(live: LiveView): boolean {
   return true;
 }
 
+/**
+ * The state a scoped change needs, read as cheaply as possible. natfarm
+ * writes a shard chain, its entry jump and the skeleton in one transaction,
+ * so when one of the changed shards exists the skeleton and that shard's
+ * jumps are taken as present (a hand-made break shows up as drift, and a
+ * payload that meets a missing chain fails and falls back to a full apply).
+ * Only when none exists yet are the entry chains and hooks read and checked.
+ */
+async function readScoped(target: Target, shards: ReadonlySet<number>, timeoutMs: number): Promise<LiveView | null> {
+  const shardKeys = [...shards].flatMap((shard) => SHARD_ROLES.map((role) => chainKey(SHARD_TABLE[role], shardChain(role, shard))));
+  const view = await readChains(target, shardKeys, timeoutMs);
+  if (view.owned.size === 0) {
+    const skeleton = await readChains(target, [...ENTRY_KEYS, ...HOOK_BUILTIN_KEYS], timeoutMs);
+    if (!skeletonIntact(skeleton)) return null;
+    for (const [k, c] of skeleton.owned) view.owned.set(k, c);
+    for (const [k, c] of skeleton.builtins) view.builtins.set(k, c);
+    for (const k of skeleton.scope) view.scope.add(k);
+    return view;
+  }
+  for (const h of HOOKS) {
+    const key = chainKey(h.table, h.chain);
+    const { head, tail } = ENTRY_FRAME[key]!;
+    const jumps = [...view.owned.values()]
+      .filter((c) => c.table === h.table && SHARD_ENTRY[c.name.slice(8, 12) as keyof typeof SHARD_ENTRY] === h.chain)
+      .map((c) => shardJumpSpec(c.name.slice(8, 12) as "MARK" | "DNAT" | "SNAT", shardOfChain(c.name)!));
+    const rules = [...head, ...jumps, ...tail].map((spec) => describeRule(h.table, h.chain, spec, 0, 0));
+    view.owned.set(key, { table: h.table, name: h.chain, policy: null, builtin: false, owned: true, rules });
+    view.scope.add(key);
+    (view.synthetic ??= new Set()).add(key);
+  }
+  return view;
+}
+
+/**
+ * An entry chain where only the jumps into `shards` come from `wanted`: jumps
+ * into every other shard stay as they are in `base` (the kernel).
+ */
+function mergeEntry(key: string, base: readonly { spec: string }[], wanted: readonly { spec: string }[], shards: ReadonlySet<number>) {
+  const { head, tail } = ENTRY_FRAME[key]!;
+  const inChange = (spec: string) => {
+    const shard = shardOfChain(/-j (\S+)$/.exec(spec)?.[1] ?? "");
+    return shard !== null && shards.has(shard);
+  };
+  const middle = (rules: readonly { spec: string }[]) => rules.slice(head.length, rules.length - tail.length).map((r) => r.spec);
+  const kept = middle(base).filter((spec) => !inChange(spec));
+  const mine = middle(wanted).filter(inChange);
+  return [...head, ...kept, ...mine, ...tail].map((spec) => ({ spec }));
+}
+
 function planInput(desired: DesiredRuleset, live: LiveView, scopedShards: ReadonlySet<number> | null): PlanInput {
   const want = desiredFromRendered(desired.chains);
   const inScope = new Map<string, DesiredChain>();
   for (const [key, chain] of want) if (live.full || live.scope.has(key)) inScope.set(key, chain);
   if (scopedShards) {
-    // Jumps into shards outside the change stay as they are in the kernel.
     for (const key of ENTRY_KEYS) {
       const chain = inScope.get(key);
       const current = live.owned.get(key);
-      if (!chain || !current) continue;
-      const { head, tail } = ENTRY_FRAME[key]!;
-      const inChange = (target: string | null | undefined) => {
-        const shard = target ? shardOfChain(target) : null;
-        return shard !== null && scopedShards.has(shard);
-      };
-      const kept = current.rules.slice(head.length, current.rules.length - tail.length).filter((r) => !inChange(r.target));
-      const mine = desired.chains.get(key)!.slice(head.length, chain.rules.length - tail.length).filter((r) => inChange(/-j (\S+)$/.exec(r.spec)?.[1]));
-      chain.rules = [...head, ...kept.map((r) => r.spec), ...mine.map((r) => r.spec), ...tail].map((spec) => ({ spec }));
+      if (chain && current) chain.rules = mergeEntry(key, current.rules, chain.rules, scopedShards);
     }
   }
   const hooks = new Map<string, string[]>();
@@ -136,25 +200,32 @@ async function restore(target: Target, payload: string, timeoutMs: number) {
 }
 
 /** After a refused payload: put every table that changed back to the snapshot. */
-async function rollBack(target: Target, before: LiveView, plan: Plan, timeoutMs: number): Promise<string | null> {
+async function rollBack(target: Target, before: LiveView, plan: Plan, shards: ReadonlySet<number> | null, timeoutMs: number): Promise<string | null> {
   // Chains the refused payload created were not in the snapshot: read them too, so they go.
   const after = await readChains(target, [...before.scope, ...plan.touched], timeoutMs);
   const hooks = new Map<string, string[]>();
   for (const [key, chain] of before.builtins) hooks.set(key, chain.rules.filter((r) => r.owned).map((r) => r.spec));
-  const back = planChanges({ desired: desiredFromLive(before.owned), hooks, live: after.owned, liveBuiltins: after.builtins });
+  const desired = desiredFromLive(before.owned);
+  // A synthesized entry chain knew only the changed shards' jumps: put back just those.
+  for (const key of before.synthetic ?? []) {
+    const now = after.owned.get(key);
+    const was = desired.get(key);
+    if (now && was && shards) was.rules = mergeEntry(key, now.rules, was.rules, shards);
+  }
+  const back = planChanges({ desired, hooks, live: after.owned, liveBuiltins: after.builtins });
   if (back.empty) return null;
   const r = await restore(target, back.payload, timeoutMs);
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `exit code ${r.exitCode}`);
   return back.payload;
 }
 
-async function applyPlan(target: Target, plan: Plan, before: LiveView, opts: ApplyOptions, timeoutMs: number) {
+async function applyPlan(target: Target, plan: Plan, before: LiveView, shards: ReadonlySet<number> | null, opts: ApplyOptions, timeoutMs: number) {
   const payload = opts.injectFault ? withInjectedFault(plan.payload, opts.injectFault) : plan.payload;
   const r = await restore(target, payload, timeoutMs);
   if (r.exitCode === 0) return;
   const message = r.stderr.trim() || `iptables-restore exited with code ${r.exitCode}`;
   try {
-    const undone = await rollBack(target, before, plan, timeoutMs);
+    const undone = await rollBack(target, before, plan, shards, timeoutMs);
     throw new ApplyError(message, undone ? "rolled-back" : "nothing-committed", payload);
   } catch (e) {
     if (e instanceof ApplyError) throw e;
@@ -178,11 +249,8 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
     let live: LiveView | null = null;
     let scoped: Set<number> | null = null;
     if (shards && allMarked) {
-      const view = await readChains(opts.target, scopeKeys(shards), timeoutMs);
-      if (skeletonIntact(view)) {
-        live = view;
-        scoped = shards;
-      }
+      live = await readScoped(opts.target, shards, timeoutMs);
+      if (live) scoped = shards;
     }
     live ??= await readFull(opts.target, timeoutMs);
     const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
@@ -198,7 +266,18 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
       farms: resolved,
       durationMs: 0,
     };
-    if (!plan.empty && !opts.dryRun) await applyPlan(opts.target, plan, live, opts, timeoutMs);
+    if (!plan.empty && !opts.dryRun) {
+      try {
+        await applyPlan(opts.target, plan, live, scoped, opts, timeoutMs);
+      } catch (e) {
+        // A scoped payload that meets a kernel unlike what it assumed is undone; a full apply then repairs or reports.
+        if (!scoped || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;
+        const full = await readFull(opts.target, timeoutMs);
+        const fullPlan = planChanges(planInput(renderRuleset(resolved), full, null));
+        Object.assign(result, { mode: "full", payload: fullPlan.payload, stats: fullPlan.stats, tables: fullPlan.tables, changed: !fullPlan.empty });
+        if (!fullPlan.empty) await applyPlan(opts.target, fullPlan, full, null, opts, timeoutMs);
+      }
+    }
     result.durationMs = performance.now() - started;
     return result;
   });

@@ -18,6 +18,8 @@ export interface LiveView {
   scope: Set<string>;
   /** Whether every chain of both tables was read: then the scope is everything. */
   full: boolean;
+  /** Entry chains put together from what was read rather than read themselves (scoped changes). */
+  synthetic?: Set<string>;
   /** Whole tables, for a full read. */
   tables?: LiveRuleset;
   /** The raw save text per table, for a full read. */

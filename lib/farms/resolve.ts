@@ -8,6 +8,7 @@ import type { Farm, ResolvedFarm } from "./schema.ts";
  * get the lowest free marks.
  */
 export function resolveMarks(farms: readonly Farm[], known: ReadonlyMap<string, number> = new Map()): ResolvedFarm[] {
+  if (farms.every((f) => f.backends.every((b) => b.mark !== undefined))) return farms as ResolvedFarm[];
   const taken = new Set<number>();
   for (const f of farms) for (const b of f.backends) if (b.mark !== undefined) taken.add(b.mark);
   const reuse = new Map<string, number>();

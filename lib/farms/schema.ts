@@ -133,6 +133,7 @@ export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[]
   const names = new Map<string, number>();
   const marks = new Map<number, string>();
   const byVip = new Map<string, number[]>();
+  const items = farms.map(farmPortItems);
   farms.forEach((farm, i) => {
     const other = names.get(farm.name);
     if (other !== undefined) addIssue([i, "name"], `farm name "${farm.name}" is already used by farm ${other}`);
@@ -141,7 +142,7 @@ export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[]
     const sameVip = byVip.get(farm.vip) ?? [];
     for (const j of sameVip) {
       const prev = farms[j]!;
-      if (farmsCollide(prev, farm)) {
+      if (protocolsOverlap(prev.protocol, farm.protocol) && portsOverlap(items[j]!, items[i]!)) {
         addIssue(
           [i, "ports"],
           `${farm.vip} ${farm.protocol}/${farm.ports} overlaps farm "${prev.name}" (${prev.vip} ${prev.protocol}/${prev.ports})`,

@@ -42,7 +42,7 @@ export const ENTRY_FRAME: Record<string, { head: string[]; tail: string[] }> = {
  * (established ones get their mark back from the connection), and the nat
  * shards are entered only by packets that carry a mark in natfarm's range.
  */
-function shardJumpSpec(role: ShardRole, shard: number): string {
+export function shardJumpSpec(role: ShardRole, shard: number): string {
   const chain = shardChain(role, shard);
   const comment = `-m comment --comment "natfarm: shard ${chain.slice(-2)}"`;
   if (role === "MARK") return `-m state --state NEW ${comment} -j ${chain}`;
@@ -64,7 +64,21 @@ export interface FarmRules {
   rules: RuleLine[];
 }
 
+/** Rendered farms by their JSON: a one-farm change in a long-running console re-renders nothing else. */
+const rendered = new Map<string, FarmRules>();
+const RENDERED_MAX = 50_000;
+
 export function renderFarm(farm: ResolvedFarm): FarmRules {
+  const key = JSON.stringify(farm);
+  const hit = rendered.get(key);
+  if (hit) return hit;
+  const r = renderFarmUncached(farm);
+  if (rendered.size >= RENDERED_MAX) rendered.clear();
+  rendered.set(key, r);
+  return r;
+}
+
+function renderFarmUncached(farm: ResolvedFarm): FarmRules {
   const shard = shardOf(farm.name);
   const chain = (role: ShardRole) => shardChain(role, shard);
   const rules: RuleLine[] = [];

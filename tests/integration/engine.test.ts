@@ -170,6 +170,14 @@ describe("incremental applies", () => {
     expect((await driftReport(farms, { target })).inSync).toBe(true);
   });
 
+  it("a refused scoped change is undone, also in the entry chains it only assumed", async () => {
+    const before = rulesOnly(await iptablesSave(target));
+    const changed = farms.map((f) => (f.name === "f9" ? { ...f, mode: "nat" as const } : f));
+    const err = await applyFarms(changed, { target, only: ["f9"], injectFault: "nat" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApplyError);
+    expect(rulesOnly(await iptablesSave(target))).toEqual(before);
+  });
+
   it("drift: a rule deleted by hand is reported for its farm and put back by apply", async () => {
     const save = await iptablesSave(target, "nat");
     const line = save.split("\n").find((l) => l.includes("FARM_f3_2_") && l.includes("DNAT --to"))!;
