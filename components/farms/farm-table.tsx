@@ -104,7 +104,13 @@ export function FarmTable({ farms }: { farms: FarmSummary[] }) {
             </span>
           </div>
         </div>
-        <div ref={scroller} role="rowgroup" className="relative h-[min(65vh,44rem)] min-h-64 overflow-auto" data-testid="farm-rows">
+        <div
+          ref={scroller}
+          role="rowgroup"
+          className="relative max-h-[min(65vh,44rem)] overflow-auto"
+          style={{ height: rows.length ? rows.length * ROW_HEIGHT : 160 }}
+          data-testid="farm-rows"
+        >
           {rows.length === 0 ? (
             <div role="row" aria-rowindex={2} className="px-4 py-10 text-center text-muted">
               <span role="cell">{farms.length === 0 ? "No farms yet: create one, or start from the guide's example." : "No farm matches the filters."}</span>

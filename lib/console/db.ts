@@ -1,13 +1,11 @@
-import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
-import { databaseEnv } from "../db/env.ts";
-import { PrismaClient } from "../generated/prisma/client.ts";
+import { openDatabase } from "../db/client.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
 
 /**
- * TEMPORARY: the console's Prisma client until lib/db/client.ts lands.
+ * The console's database: the configured one (NATFARM_DATABASE_URL), with
+ * pending migrations applied on first use, so `next dev` works without the
+ * start script too.
  */
-const g = globalThis as unknown as { natfarmConsoleDb?: PrismaClient };
-
-export async function consoleDb(): Promise<PrismaClient> {
-  g.natfarmConsoleDb ??= new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: databaseEnv().url }) });
-  return g.natfarmConsoleDb;
+export function consoleDb(): Promise<PrismaClient> {
+  return openDatabase();
 }

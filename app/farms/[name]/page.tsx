@@ -1,0 +1,103 @@
+import type { Metadata } from "next";
+import { notFound } from "next/navigation";
+import { deleteFarmAction, reapplyAction, setStatusAction } from "@/lib/actions/farms";
+import { consoleEnv } from "@/lib/console/env";
+import { farmStatus } from "@/lib/console/farm-model";
+import { farmDetail } from "@/lib/console/farm-service";
+import { farmView } from "@/lib/console/farm-view";
+import { BackendsTable } from "@/components/farm/backends-table";
+import { CopyButton } from "@/components/farm/copy-button";
+import { FarmAlerts } from "@/components/farm/farm-alerts";
+import { ModeToggle } from "@/components/farm/mode-toggle";
+import { LiveErrorNote } from "@/components/live-error-note";
+import { ActionButton } from "@/components/ui/action-button";
+import { Card, PageTitle } from "@/components/ui/card";
+import { ConfirmDialog } from "@/components/ui/confirm-dialog";
+import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
+
+type Props = { params: Promise<{ name: string }> };
+
+export async function generateMetadata({ params }: Props): Promise<Metadata> {
+  return { title: `Farm ${(await params).name}` };
+}
+
+export default async function FarmPage({ params }: Props) {
+  const { name } = await params;
+  const detail = await farmDetail(name);
+  if (!detail) notFound();
+  const { row, drift, liveError } = detail;
+  const { target } = consoleEnv();
+  const view = farmView(row);
+  const status = farmStatus(row, drift);
+  const running = row.status === "up";
+
+  return (
+    <>
+      <PageTitle
+        title={
+          <span className="flex flex-wrap items-center gap-2">
+            <span className="font-mono">{row.name}</span>
+            <StatusBadge status={status} />
+            <ModeBadge mode={row.mode} />
+          </span>
+        }
+        subtitle={
+          <span className="font-mono">
+            {row.vip}:{row.ports} · {row.protocol}
+          </span>
+        }
+        actions={
+          <>
+            <ActionButton action={setStatusAction} fields={{ farm: row.name, status: running ? "stopped" : "up" }} tone={running ? "secondary" : "primary"} pendingText={running ? "Stopping…" : "Starting…"}>
+              {running ? "Stop farm" : "Start farm"}
+            </ActionButton>
+            <ConfirmDialog trigger="Delete farm" triggerTone="danger" title={`Delete farm ${row.name}?`} confirm="Delete farm" confirmTone="danger" action={deleteFarmAction} fields={{ farm: row.name }}>
+              <p>
+                Its rules leave the kernel first; the farm is removed from the database only once that worked. New connections to{" "}
+                <span className="font-mono">
+                  {row.vip}:{row.ports}
+                </span>{" "}
+                will no longer be balanced.
+              </p>
+            </ConfirmDialog>
+          </>
+        }
+      />
+
+      {liveError && <LiveErrorNote message={liveError} />}
+      <FarmAlerts farm={row.name} row={row} drift={drift} canApply={target.canApply} reapply={reapplyAction} />
+
+      <div className="space-y-5">
+        <Card title="Backends" titleId="backends-title">
+          <BackendsTable farm={row.name} backends={view.backends} />
+        </Card>
+
+        <div className="grid gap-5 lg:grid-cols-[minmax(0,1fr)_minmax(0,2fr)]">
+          <Card title="NAT type" titleId="mode-title">
+            <div className="space-y-3 p-4 text-sm">
+              <ModeToggle farm={row.name} mode={row.mode as "nat" | "dnat"} otherMode={view.otherMode} diff={view.modeDiff} />
+              <p className="text-muted">
+                {row.mode === "nat"
+                  ? "NAT: destination and source are rewritten (SNAT to the VIP). Backends see the VIP as the client."
+                  : "DNAT: only the destination is rewritten. Backends see the real client and must use the load balancer as their gateway."}
+              </p>
+            </div>
+          </Card>
+
+          <Card title="Generated rules" titleId="rules-title" actions={view.rules && <CopyButton text={view.rules} label="Copy generated rules" />}>
+            <div className="p-4">
+              <p className="mb-2 text-xs text-muted">Exactly what natfarm writes for this farm (iptables-restore lines).</p>
+              {view.rules ? (
+                <pre data-testid="generated-rules" className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5">
+                  {view.rules}
+                </pre>
+              ) : (
+                <p className="text-sm text-muted">{running ? "No backend is up: the farm has no rules." : "The farm is stopped: natfarm writes no rule for it."}</p>
+              )}
+            </div>
+          </Card>
+        </div>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,84 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { Badge } from "@/components/ui/badge";
+import { Card, PageTitle } from "@/components/ui/card";
+import { farmService } from "@/lib/console/farm-service";
+
+export const metadata: Metadata = { title: "History" };
+
+const LIMIT = 500;
+
+function farmsOf(json: string): string[] {
+  try {
+    const v = JSON.parse(json);
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+export default async function HistoryPage() {
+  const entries = await (await farmService()).history(LIMIT);
+  return (
+    <>
+      <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}).`} />
+      <Card>
+        <div className="overflow-x-auto">
+          <table className="w-full min-w-[56rem] text-sm" aria-label="Apply log">
+            <thead>
+              <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
+                <th scope="col" className="px-4 py-2">When</th>
+                <th scope="col" className="px-2 py-2">Action</th>
+                <th scope="col" className="px-2 py-2">Farms</th>
+                <th scope="col" className="px-2 py-2">Target</th>
+                <th scope="col" className="px-2 py-2">Result</th>
+                <th scope="col" className="px-2 py-2 text-right">Time</th>
+                <th scope="col" className="px-4 py-2">Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.length === 0 && (
+                <tr>
+                  <td colSpan={7} className="px-4 py-10 text-center text-muted">
+                    Nothing applied yet.
+                  </td>
+                </tr>
+              )}
+              {entries.map((e) => {
+                const farms = farmsOf(e.farms);
+                return (
+                  <tr key={e.id} className="border-b border-line align-top last:border-0">
+                    <td className="px-4 py-2 whitespace-nowrap">
+                      <time dateTime={e.at.toISOString()}>{e.at.toISOString().replace("T", " ").slice(0, 19)} UTC</time>
+                    </td>
+                    <td className="px-2 py-2">{e.action}</td>
+                    <td className="px-2 py-2">
+                      {farms.length > 3
+                        ? `${farms.length} farms`
+                        : farms.map((f, i) => (
+                            <span key={f}>
+                              {i > 0 && ", "}
+                              <Link href={`/farms/${encodeURIComponent(f)}`} className="text-accent hover:underline">
+                                {f}
+                              </Link>
+                            </span>
+                          ))}
+                    </td>
+                    <td className="px-2 py-2 font-mono text-xs">{e.target}</td>
+                    <td className="px-2 py-2">
+                      <Badge tone={e.result === "ok" ? "ok" : e.result === "failed" ? "bad" : "neutral"}>{e.result === "noop" ? "no change" : e.result}</Badge>
+                    </td>
+                    <td className="px-2 py-2 text-right tabular-nums">{e.durationMs} ms</td>
+                    <td className="max-w-md px-4 py-2 text-xs">
+                      {e.error ? <span className="break-words text-bad">{e.error}</span> : <span className="text-muted">{e.summary}</span>}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </Card>
+    </>
+  );
+}

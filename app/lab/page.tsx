@@ -1,0 +1,62 @@
+import type { Metadata } from "next";
+import { notFound } from "next/navigation";
+import { LabRunner } from "@/components/lab/lab-runner";
+import { Badge } from "@/components/ui/badge";
+import { Card, PageTitle } from "@/components/ui/card";
+import { consoleEnv } from "@/lib/console/env";
+import { farmService } from "@/lib/console/farm-service";
+import { cliLabDriver } from "@/lib/console/lab-driver-cli";
+import { labProblem } from "@/lib/console/lab-service";
+
+export const metadata: Metadata = { title: "Lab" };
+
+export default async function LabPage() {
+  const { target } = consoleEnv();
+  if (target.kind !== "lab") notFound();
+  const [rows, lab] = await Promise.all([(await farmService()).listFarms(), cliLabDriver.status(target.labName).catch(() => null)]);
+  const farms = rows.map((r) => ({ name: r.name, vip: r.vip, ports: r.ports, protocol: r.protocol, mode: r.mode, problem: labProblem(r) }));
+  return (
+    <>
+      <PageTitle
+        title="Lab"
+        subtitle="Network namespaces on this machine: a client (198.51.100.2), the load balancer holding natfarm's rules, and backends from 203.0.113.10. Nothing leaves the machine."
+      />
+      <div className="grid gap-5 lg:grid-cols-[minmax(0,1fr)_minmax(0,2fr)]">
+        <Card title="Lab status" titleId="lab-status">
+          {lab ? (
+            <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 p-4 text-sm">
+              <dt className="text-muted">Name</dt>
+              <dd className="font-mono">{lab.name}</dd>
+              <dt className="text-muted">Load balancer</dt>
+              <dd className="font-mono">{lab.lbNs}</dd>
+              <dt className="text-muted">Client</dt>
+              <dd className="font-mono">{lab.clientIp}</dd>
+              <dt className="text-muted">Backends</dt>
+              <dd>
+                <ul className="space-y-1">
+                  {lab.backends.map((b) => (
+                    <li key={b.name} className="flex items-center gap-2 font-mono">
+                      {b.name} {b.ip}
+                      <Badge tone={b.running ? "ok" : "bad"}>{b.running ? "serving" : "no server"}</Badge>
+                    </li>
+                  ))}
+                </ul>
+              </dd>
+              <dt className="text-muted">Ports</dt>
+              <dd className="font-mono">{lab.ports.join(", ")}</dd>
+              <dt className="text-muted">VIPs</dt>
+              <dd className="font-mono">{lab.vips.length ? lab.vips.join(", ") : "none yet"}</dd>
+            </dl>
+          ) : (
+            <p className="p-4 text-sm text-warn" role="status">
+              The lab is not up. It is brought up at start and by the first apply or test run.
+            </p>
+          )}
+        </Card>
+        <Card title="Send test connections" titleId="lab-run">
+          <LabRunner farms={farms} ports={lab?.ports ?? []} />
+        </Card>
+      </div>
+    </>
+  );
+}

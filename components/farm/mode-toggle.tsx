@@ -1,0 +1,60 @@
+"use client";
+
+import { setModeAction } from "@/lib/actions/farms";
+import type { DiffLine } from "@/lib/console/rule-diff";
+import { ConfirmDialog } from "@/components/ui/confirm-dialog";
+
+const LABEL = { nat: "NAT", dnat: "DNAT" } as const;
+
+/**
+ * NAT ↔ DNAT. The confirmation shows the farm's rules before and after, line
+ * by line: switching to NAT adds the SNAT rules, switching to DNAT drops them.
+ */
+export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: string; mode: "nat" | "dnat"; otherMode: "nat" | "dnat"; diff: DiffLine[]; disabled?: boolean }) {
+  const added = diff.filter((d) => d.kind === "added").length;
+  const removed = diff.filter((d) => d.kind === "removed").length;
+  return (
+    <div className="flex flex-wrap items-center gap-3">
+      <div role="group" aria-label="NAT type" className="inline-flex rounded-md border border-line p-0.5 text-sm">
+        {(["dnat", "nat"] as const).map((m) => (
+          <span
+            key={m}
+            aria-current={m === mode ? "true" : undefined}
+            className={`rounded px-3 py-1 font-medium ${m === mode ? "bg-accent text-accent-fg" : "text-muted"}`}
+          >
+            {LABEL[m]}
+          </span>
+        ))}
+      </div>
+      <ConfirmDialog
+        trigger={`Switch to ${LABEL[otherMode]}`}
+        title={`Switch farm ${farm} to ${LABEL[otherMode]}?`}
+        confirm={`Switch to ${LABEL[otherMode]}`}
+        action={setModeAction}
+        fields={{ farm, mode: otherMode }}
+        disabled={disabled}
+      >
+        <p className="mb-3">
+          {otherMode === "nat"
+            ? "In NAT mode the load balancer also rewrites the source to the VIP: backends see the VIP and answer it, whatever their routes."
+            : "In DNAT mode only the destination is rewritten: backends see the client's address and must route replies back through the load balancer."}{" "}
+          <strong>
+            {added} rule{added === 1 ? "" : "s"} appear, {removed} disappear.
+          </strong>
+        </p>
+        <pre className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5" aria-label="Rule changes">
+          {diff.map((d, i) => (
+            <div
+              key={i}
+              className={d.kind === "added" ? "bg-ok-soft text-ok" : d.kind === "removed" ? "bg-bad-soft text-bad line-through decoration-1" : "text-muted"}
+            >
+              <span aria-hidden="true">{d.kind === "added" ? "+ " : d.kind === "removed" ? "- " : "  "}</span>
+              <span className="sr-only">{d.kind === "added" ? "appears: " : d.kind === "removed" ? "disappears: " : ""}</span>
+              {d.text}
+            </div>
+          ))}
+        </pre>
+      </ConfirmDialog>
+    </div>
+  );
+}

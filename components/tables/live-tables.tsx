@@ -1,0 +1,214 @@
+"use client";
+
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useMemo, useState } from "react";
+import type { TablesChain, TablesRule, TablesSnapshot } from "@/lib/applier/tables";
+import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
+import { inputClass } from "@/components/ui/field";
+
+/**
+ * mangle and nat as the kernel holds them, refreshed every 2 s. natfarm's
+ * rules link to their farm; everyone else's are marked foreign and left as
+ * they are. With thousands of farms, a farm filter keeps the page light.
+ */
+const REFRESH_MS = 2000;
+const MAX_RULES = 600;
+
+async function fetchTables(): Promise<TablesSnapshot> {
+  const res = await fetch("/api/tables", { cache: "no-store" });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body?.error ?? `HTTP ${res.status}`);
+  return body as TablesSnapshot;
+}
+
+function human(n: number): string {
+  if (n < 1000) return String(n);
+  const units = ["K", "M", "G", "T"];
+  let v = n;
+  let u = -1;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)}${units[u]}`;
+}
+
+export function LiveTables({ farms, initialFarm }: { farms: string[]; initialFarm: string }) {
+  const [paused, setPaused] = useState(false);
+  const [farm, setFarm] = useState(initialFarm);
+  const [scope, setScope] = useState<"natfarm" | "all">("natfarm");
+  const known = useMemo(() => new Set(farms), [farms]);
+  const q = useQuery({ queryKey: ["tables"], queryFn: fetchTables, refetchInterval: paused ? false : REFRESH_MS });
+
+  const view = useMemo(() => {
+    if (!q.data) return null;
+    let budget = MAX_RULES;
+    let hidden = 0;
+    const tables = q.data.tables.map((t) => ({
+      name: t.name,
+      chains: t.chains
+        .map((c) => {
+          let rules = c.rules.filter((r) => (farm ? r.farm === farm : scope === "all" || r.owned));
+          if (!farm && scope === "natfarm" && !c.owned && rules.length === 0) return null;
+          if (farm && rules.length === 0) return null;
+          if (scope === "all" && !farm && !c.owned && c.rules.length === 0 && !c.policy) return null;
+          if (rules.length > budget) {
+            hidden += rules.length - budget;
+            rules = rules.slice(0, budget);
+          }
+          budget -= rules.length;
+          return { ...c, rules };
+        })
+        .filter((c): c is TablesChain => c !== null),
+    }));
+    return { tables, hidden };
+  }, [q.data, farm, scope]);
+
+  return (
+    <div className="space-y-4">
+      <div className="flex flex-wrap items-end gap-3 rounded-lg border border-line bg-surface p-3">
+        <div>
+          <label htmlFor="tables-farm" className="mb-1 block text-xs font-medium text-muted">
+            Farm
+          </label>
+          <input
+            id="tables-farm"
+            list="tables-farm-names"
+            value={farm}
+            onChange={(e) => setFarm(e.target.value.trim())}
+            placeholder="All farms"
+            className={`${inputClass} w-56`}
+            autoComplete="off"
+          />
+          <datalist id="tables-farm-names">
+            {farms.slice(0, 2000).map((f) => (
+              <option key={f} value={f} />
+            ))}
+          </datalist>
+        </div>
+        <div>
+          <label htmlFor="tables-scope" className="mb-1 block text-xs font-medium text-muted">
+            Rules
+          </label>
+          <select id="tables-scope" value={scope} onChange={(e) => setScope(e.target.value as "natfarm" | "all")} className={`${inputClass} w-auto`} disabled={Boolean(farm)}>
+            <option value="natfarm">natfarm's chains and hooks</option>
+            <option value="all">Every chain, foreign rules too</option>
+          </select>
+        </div>
+        <div className="ml-auto flex items-center gap-3">
+          <p className="text-xs text-muted" aria-live="off">
+            {q.data ? `Read ${new Date(q.data.at).toLocaleTimeString()}` : q.isLoading ? "Reading…" : ""}
+            {!paused && q.isFetching && " · refreshing"}
+          </p>
+          <Button onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
+            {paused ? "Resume auto-refresh" : "Pause auto-refresh"}
+          </Button>
+        </div>
+      </div>
+
+      {q.error && (
+        <div role="alert" className="rounded-md border border-bad/40 bg-bad-soft px-4 py-3 text-sm text-bad">
+          Reading the live tables failed: {(q.error as Error).message}
+        </div>
+      )}
+
+      {view?.tables.map((t) => (
+        <section key={t.name} aria-labelledby={`table-${t.name}`} className="rounded-lg border border-line bg-surface shadow-sm">
+          <h2 id={`table-${t.name}`} className="border-b border-line px-4 py-3 font-mono text-sm font-semibold">
+            table {t.name}
+          </h2>
+          {t.chains.length === 0 ? (
+            <p className="px-4 py-6 text-sm text-muted">{farm ? `No rule of farm ${farm} in this table.` : "natfarm has no chain in this table."}</p>
+          ) : (
+            t.chains.map((c) => <ChainView key={c.name} table={t.name} chain={c} known={known} />)
+          )}
+        </section>
+      ))}
+      {view && view.hidden > 0 && (
+        <p className="text-sm text-muted" role="status">
+          {view.hidden} more rules not shown: pick a farm to see its rules.
+        </p>
+      )}
+    </div>
+  );
+}
+
+function ChainView({ table, chain, known }: { table: string; chain: TablesChain; known: Set<string> }) {
+  return (
+    <div className="border-b border-line last:border-0">
+      <h3 className="flex flex-wrap items-center gap-2 px-4 pt-3 pb-1 text-sm">
+        <span className="font-mono font-semibold">Chain {chain.name}</span>
+        {chain.policy && <span className="text-xs text-muted">(policy {chain.policy})</span>}
+        {chain.owned ? <Badge tone="accent">natfarm</Badge> : <Badge>built-in</Badge>}
+      </h3>
+      <div className="overflow-x-auto">
+        <table className="w-full min-w-[48rem] text-xs" aria-label={`${table} ${chain.name}`}>
+          <thead>
+            <tr className="text-left text-[11px] uppercase tracking-wide text-muted">
+              <th scope="col" className="w-20 px-4 py-1.5 text-right">
+                Packets
+              </th>
+              <th scope="col" className="w-20 px-2 py-1.5 text-right">
+                Bytes
+              </th>
+              <th scope="col" className="w-32 px-2 py-1.5">
+                Owner
+              </th>
+              <th scope="col" className="px-2 py-1.5">
+                Rule
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {chain.rules.length === 0 && (
+              <tr>
+                <td colSpan={4} className="px-4 py-2 text-muted">
+                  empty
+                </td>
+              </tr>
+            )}
+            {chain.rules.map((r, i) => (
+              <RuleRow key={i} rule={r} known={known} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+function RuleRow({ rule: r, known }: { rule: TablesRule; known: Set<string> }) {
+  return (
+    <tr className={`border-t border-line/60 align-top ${r.owned ? "" : "bg-surface-2/60"}`}>
+      <td className="px-4 py-1.5 text-right font-mono tabular-nums" title={String(r.packets)}>
+        {human(r.packets)}
+      </td>
+      <td className="px-2 py-1.5 text-right font-mono tabular-nums" title={`${r.bytes} bytes`}>
+        {human(r.bytes)}
+      </td>
+      <td className="px-2 py-1.5">
+        {r.farm ? (
+          known.has(r.farm) ? (
+            <Link href={`/farms/${encodeURIComponent(r.farm)}`} className="font-medium text-accent hover:underline">
+              {r.farm}
+              {r.backend !== null && <span className="text-muted"> #{r.backend}</span>}
+            </Link>
+          ) : (
+            <Badge tone="warn" title="natfarm's comment, but no farm of that name in the database">
+              stray {r.farm}
+            </Badge>
+          )
+        ) : r.owned ? (
+          <Badge tone="accent">natfarm</Badge>
+        ) : (
+          <Badge tone="warn" title="Not written by natfarm: left alone">
+            foreign
+          </Badge>
+        )}
+      </td>
+      <td className="px-2 py-1.5 font-mono break-all">{r.spec}</td>
+    </tr>
+  );
+}

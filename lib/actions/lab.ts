@@ -1,0 +1,46 @@
+"use server";
+
+import { z } from "zod";
+import { consoleEnv } from "@/lib/console/env";
+import { farmService } from "@/lib/console/farm-service";
+import { cliLabDriver } from "@/lib/console/lab-driver-cli";
+import { LabRunError, runLabTest, type LabRunResult } from "@/lib/console/lab-service";
+
+export interface LabActionState {
+  status: "idle" | "ok" | "invalid" | "failed";
+  message: string;
+  errors: Record<string, string[]>;
+  result?: LabRunResult;
+  stamp: number;
+}
+
+const LabRunInput = z.object({
+  farm: z.string().trim().min(1, { error: "pick a farm" }),
+  connections: z.coerce
+    .number({ error: "connections must be a whole number from 1 to 5000" })
+    .int({ error: "connections must be a whole number from 1 to 5000" })
+    .min(1, { error: "connections must be a whole number from 1 to 5000" })
+    .max(5000, { error: "connections must be a whole number from 1 to 5000" }),
+});
+
+/** Sends N new connections from the lab's client to a farm's VIP and counts where they landed. */
+export async function runLabTestAction(_prev: LabActionState, form: FormData): Promise<LabActionState> {
+  const stamp = Date.now();
+  const { target } = consoleEnv();
+  if (target.kind !== "lab") return { status: "invalid", message: "The lab exists only when the console's target is lab.", errors: {}, stamp };
+  const parsed = LabRunInput.safeParse({ farm: form.get("farm"), connections: form.get("connections") });
+  if (!parsed.success) {
+    const errors: Record<string, string[]> = {};
+    for (const i of parsed.error.issues) (errors[String(i.path[0] ?? "_form")] ??= []).push(i.message);
+    return { status: "invalid", message: "Fix the highlighted fields.", errors, stamp };
+  }
+  const row = await (await farmService()).getFarm(parsed.data.farm);
+  if (!row) return { status: "invalid", message: `There is no farm named "${parsed.data.farm}".`, errors: { farm: ["no such farm"] }, stamp };
+  try {
+    const result = await runLabTest(cliLabDriver, target, row, parsed.data.connections);
+    return { status: "ok", message: `${result.ok} of ${result.connections} connections answered.`, errors: {}, result, stamp };
+  } catch (e) {
+    const message = e instanceof LabRunError ? e.message : `The lab run failed: ${(e as Error).message}`;
+    return { status: "failed", message, errors: {}, stamp };
+  }
+}

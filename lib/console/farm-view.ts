@@ -1,0 +1,63 @@
+import { formatMark } from "../farms/marks.ts";
+import { effectiveShares, formatProbability, ruleProbabilities } from "../netfilter/probability.ts";
+import { renderFarmText } from "../netfilter/render.ts";
+import { rowToResolved, type FarmRow } from "./farm-model.ts";
+import { diffLines, type DiffLine } from "./rule-diff.ts";
+
+/**
+ * What the farm page shows, computed on the server from the database row
+ * with the engine's own functions: the shares the kernel will really give
+ * (after its 31-bit rounding), each rule's probability as iptables prints
+ * it, the exact rules natfarm writes, and what switching NAT type changes.
+ */
+export interface BackendView {
+  position: number;
+  ip: string;
+  port: number | null;
+  weight: number;
+  state: string;
+  mark: number;
+  markHex: string;
+  /** 0..1: the share of new connections this backend receives. */
+  share: number;
+  /** As in `iptables -L`: null for a backend that is not up (it has no rule). */
+  probability: string | null;
+}
+
+export interface FarmView {
+  backends: BackendView[];
+  rules: string;
+  /** Switching to the other NAT type: the rules that appear and disappear. */
+  otherMode: "nat" | "dnat";
+  modeDiff: DiffLine[];
+}
+
+export function farmView(row: FarmRow): FarmView {
+  const farm = rowToResolved(row);
+  const up = farm.backends.map((b, i) => ({ b, i })).filter(({ b }) => b.state === "up");
+  const weights = up.map(({ b }) => b.weight);
+  const shares = effectiveShares(weights);
+  const probs = ruleProbabilities(weights);
+  const byIndex = new Map(up.map(({ i }, k) => [i, k]));
+  const sorted = [...row.backends].sort((a, b) => a.position - b.position);
+  const backends = farm.backends.map((b, i): BackendView => {
+    const k = byIndex.get(i);
+    return {
+      position: sorted[i]!.position,
+      ip: b.ip,
+      port: b.port,
+      weight: b.weight,
+      state: b.state,
+      mark: b.mark,
+      markHex: formatMark(b.mark),
+      share: k === undefined ? 0 : shares[k]!,
+      probability: k === undefined ? null : formatProbability(probs[k]!),
+    };
+  });
+  const rules = renderFarmText(farm);
+  const otherMode = farm.mode === "nat" ? "dnat" : "nat";
+  // Stopped farms write nothing either way: show what the switch means once started.
+  const asUp = { ...farm, status: "up" as const };
+  const modeDiff = diffLines(renderFarmText(asUp), renderFarmText({ ...asUp, mode: otherMode }));
+  return { backends, rules, otherMode, modeDiff };
+}
