@@ -206,6 +206,16 @@ describe("incremental applies", () => {
   });
 });
 
+describe("one apply at a time", () => {
+  it("concurrent applies to one target are serialized, in order, and all succeed", async () => {
+    const { target } = await createNetns();
+    const sets = Array.from({ length: 6 }, (_, i) => [farm(`c${i}`, `198.51.100.${60 + i}`, 80, [1, i + 1]), farm("shared", "198.51.100.90", 443, [i + 1, 1])]);
+    const results = await Promise.all(sets.map((farms) => applyFarms(farms, { target })));
+    expect(results.every((r) => r.changed)).toBe(true);
+    expect((await driftReport(sets.at(-1)!, { target })).inSync).toBe(true);
+  });
+});
+
 describe("the applier validates its own input", () => {
   it("refuses invalid farms before touching the kernel", async () => {
     const { target } = await createNetns();
