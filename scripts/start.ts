@@ -1,0 +1,66 @@
+/**
+ * `npm start`: the console on a fresh, offline machine. In order:
+ *   1. validate the console's environment (a bad NATFARM_TARGET stops here);
+ *   2. apply pending database migrations (no network: our own runner);
+ *   3. build the app if it was never built (`next build`);
+ *   4. bring the lab up when the target is lab (and keep it);
+ *   5. serve on 127.0.0.1 only (no authentication yet).
+ * `--dev` serves with `next dev` instead (and skips the build).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { ConsoleEnvError, parseConsoleEnv } from "../lib/console/env.ts";
+import { projectRoot } from "../lib/db/env.ts";
+import { migrateDatabase } from "../lib/db/migrate.ts";
+import { directLabDriver } from "../lib/console/lab-driver-direct.ts";
+import { ensureLab } from "../lib/console/lab-service.ts";
+
+const dev = process.argv.includes("--dev");
+const root = projectRoot();
+const nextBin = path.join(root, "node_modules", "next", "dist", "bin", "next");
+const log = (s: string) => process.stdout.write(`natfarm: ${s}\n`);
+
+function fail(message: string): never {
+  process.stderr.write(`natfarm: ${message}\n`);
+  process.exit(1);
+}
+
+async function main() {
+  let env;
+  try {
+    env = parseConsoleEnv(process.env);
+  } catch (e) {
+    fail(e instanceof ConsoleEnvError ? e.message : String(e));
+  }
+  const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NATFARM_LAB_SCRIPTS_DIR: process.env.NATFARM_LAB_SCRIPTS_DIR ?? path.join(root, "scripts") };
+
+  const migrated = migrateDatabase(undefined, { log: (m) => log(m) });
+  log(`database ${migrated.file}: ${migrated.applied.length ? `applied ${migrated.applied.join(", ")}` : "up to date"}`);
+  for (const w of migrated.warnings) log(`warning: ${w}`);
+
+  if (!dev && !existsSync(path.join(root, ".next", "BUILD_ID"))) {
+    log("no build found: running next build (about a minute)");
+    const r = spawnSync(process.execPath, [nextBin, "build"], { cwd: root, env: childEnv, stdio: "inherit" });
+    if (r.status !== 0) fail(`next build failed (exit code ${r.status})`);
+  }
+
+  const t = env.target;
+  if (t.kind === "lab") {
+    log(`target lab: making sure lab "${t.labName}" is up (${t.labBackends} backends)`);
+    const lab = await ensureLab(directLabDriver, t);
+    log(`lab ${lab.name} up: rules go to ${lab.target}, backends ${lab.backends.map((b) => b.ip).join(", ")}`);
+  } else if (t.kind === "none") {
+    log(`target none: ${t.reason}`);
+  } else {
+    log(`target ${t.label}`);
+  }
+
+  const args = [nextBin, dev ? "dev" : "start", "-H", env.host, "-p", String(env.port)];
+  log(`serving http://localhost:${env.port} (bound to ${env.host})`);
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...childEnv, HOSTNAME: env.host }, stdio: "inherit" });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+}
+
+main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
