@@ -1,0 +1,76 @@
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { TargetSchema } from "../privileged/target.ts";
+
+/**
+ * `natfarm import` / `natfarm export`: farms between the database (the
+ * console's desired state) and the declarative file format. Imported farms
+ * are pending until applied: with `--apply -t <target>` right away (one full
+ * apply of every farm in the database), otherwise from the console.
+ */
+export function registerDbCommands(program: Command, out: (s: string) => void): void {
+  const load = async () => {
+    const [{ openDatabase, disconnectPrisma }, io, core, file] = await Promise.all([
+      import("../db/client.ts"),
+      import("../console/farm-io.ts"),
+      import("../console/farm-service-core.ts"),
+      import("../farms/file.ts"),
+    ]);
+    return { db: await openDatabase(), disconnectPrisma, ...io, ...core, ...file };
+  };
+  const target = (value: string) => {
+    const r = TargetSchema.safeParse(value);
+    if (!r.success) throw new Error(r.error.issues[0]!.message);
+    return r.data;
+  };
+
+  program
+    .command("import")
+    .description("write the file's farms into the database (by name; marks kept)")
+    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
+    .option("--replace", "also remove farms that the file does not list")
+    .option("--apply", "apply every farm of the database afterwards (needs --target)")
+    .option("-t, --target <target>", "host or netns:<name>, for --apply", target)
+    .option("--json", "print the summary as JSON")
+    .action(async (o) => {
+      if (o.apply && !o.target) throw new Error("--apply needs --target host|netns:<name>");
+      const m = await load();
+      try {
+        const parsed = await m.readFarmFile(o.file);
+        const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
+        let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;
+        if (o.apply) applied = await m.createFarmService({ db: m.db, target: o.target }).applyAll("import");
+        if (o.json) {
+          out(JSON.stringify({ ...summary, apply: applied }));
+        } else {
+          const list = (xs: string[]) => (xs.length ? xs.join(", ") : "none");
+          out(`created: ${list(summary.created)}`);
+          out(`updated: ${list(summary.updated)}`);
+          out(`unchanged: ${list(summary.unchanged)}`);
+          if (o.replace) out(`removed: ${list(summary.removed)}`);
+          if (applied) out(applied.message);
+          else if (summary.created.length + summary.updated.length + summary.removed.length) out("the changes are pending: apply them from the console, or import again with --apply -t <target>");
+        }
+        if (applied && !applied.ok) process.exitCode = 1;
+      } finally {
+        await m.disconnectPrisma();
+      }
+    });
+
+  program
+    .command("export")
+    .description("print the database's farms in the file format (marks included)")
+    .option("-o, --output <file>", "write to this file instead of standard output")
+    .action(async (o) => {
+      const m = await load();
+      try {
+        const text = `${JSON.stringify(await m.exportFarms(m.db), null, 2)}\n`;
+        if (o.output) {
+          await writeFile(o.output, text);
+          out(`exported to ${o.output}`);
+        } else out(text);
+      } finally {
+        await m.disconnectPrisma();
+      }
+    });
+}
