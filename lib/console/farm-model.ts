@@ -58,12 +58,17 @@ export function rowToResolved(row: FarmRow): ResolvedFarm {
     protocol: input.protocol,
     mode: input.mode,
     status: input.status ?? "up",
+    // Not stored yet: the lifecycle issue adds scheduler, persistence and priority to the database.
+    scheduler: "weight",
+    persistence: "none",
+    persistenceTtl: 120,
     backends: (input.backends ?? []).map((b) => ({
       ip: b.ip,
       port: b.port ?? null,
       weight: b.weight ?? 1,
       mark: b.mark as number,
       state: b.state ?? "up",
+      priority: 1,
     })),
   };
 }

@@ -17,6 +17,11 @@ export const PROTOCOLS = ["tcp", "udp", "sctp", "all"] as const;
 export const MODES = ["nat", "dnat"] as const;
 export const FARM_STATUSES = ["up", "stopped"] as const;
 export const BACKEND_STATES = ["up", "down", "maintenance"] as const;
+/** weight: random by weight; roundrobin: exact rotation; sourcehash: a client keeps its backend; priority: best level only. */
+export const SCHEDULERS = ["weight", "roundrobin", "sourcehash", "priority"] as const;
+export const PERSISTENCE = ["none", "srcip"] as const;
+export const PERSISTENCE_TTL_MAX = 86_400;
+export const PRIORITY_MAX = 9;
 
 export type Protocol = (typeof PROTOCOLS)[number];
 export type Mode = (typeof MODES)[number];
@@ -52,6 +57,8 @@ export const BackendSchema = z
     weight: wholeNumber("weight", 1, 100).default(1),
     mark: markField.optional(),
     state: z.enum(BACKEND_STATES, { error: `state must be one of ${BACKEND_STATES.join(", ")}` }).default("up"),
+    /** With the priority scheduler only the best (lowest) level that has a backend up receives traffic. */
+    priority: wholeNumber("priority", 1, PRIORITY_MAX).default(1),
   })
   .strict();
 
@@ -70,6 +77,10 @@ const farmObject = z
     protocol: z.enum(PROTOCOLS, { error: `protocol must be one of ${PROTOCOLS.join(", ")}` }),
     mode: z.enum(MODES, { error: 'mode must be "nat" (SNAT to the VIP) or "dnat"' }),
     status: z.enum(FARM_STATUSES, { error: `status must be one of ${FARM_STATUSES.join(", ")}` }).default("up"),
+    scheduler: z.enum(SCHEDULERS, { error: `scheduler must be one of ${SCHEDULERS.join(", ")}` }).default("weight"),
+    persistence: z.enum(PERSISTENCE, { error: 'persistence must be "none" or "srcip"' }).default("none"),
+    /** Seconds a client stays with its backend after its last new connection (persistence "srcip"). */
+    persistenceTtl: wholeNumber("persistenceTtl", 1, PERSISTENCE_TTL_MAX).default(120),
     backends: z.array(BackendSchema).max(MAX_BACKENDS, { error: `a farm holds at most ${MAX_BACKENDS} backends` }).default([]),
   })
   .strict();
