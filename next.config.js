@@ -6,6 +6,12 @@
  */
 const nextConfig = {
   poweredByHeader: false,
+  // A second build directory lets a developer build and serve beside another
+  // build of the same checkout (two builds into one .next corrupt it).
+  distDir: process.env.NATFARM_NEXT_DIST_DIR || ".next",
+  // The app's own type check: tests and benches are checked by `npm run
+  // typecheck`, and a half-written test must not stop the console's build.
+  typescript: { tsconfigPath: "tsconfig.app.json" },
   serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino"],
   turbopack: {
     // lib/lab locates its helper scripts with new URL("../../scripts/",

@@ -20,7 +20,8 @@ export function useActionToast(state: ActionState, opts: { invalidToast?: boolea
     } else if (state.status === "failed") {
       toast.error(state.message.split(":")[0] ?? "Apply failed", { description: state.iptables ?? state.message, duration: 12000 });
     } else if (state.status === "invalid" && (invalidToast || state.errors._form)) {
-      toast.error(state.errors._form?.join(" ") ?? state.message);
+      const field = Object.entries(state.errors).find(([k]) => k !== "_form")?.[1]?.[0];
+      toast.error(state.errors._form?.join(" ") ?? (field ? `${state.message} ${field}` : state.message));
     }
   }, [state, invalidToast, onOk]);
 }

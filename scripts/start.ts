@@ -8,7 +8,7 @@
  * `--dev` serves with `next dev` instead (and skips the build).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { ConsoleEnvError, parseConsoleEnv } from "../lib/console/env.ts";
 import { projectRoot } from "../lib/db/env.ts";
@@ -26,6 +26,32 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** Newest modification time under the app's sources: a build older than that is stale. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (p: string) => {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p)) if (e !== "node_modules" && e !== "generated" && !e.startsWith(".")) walk(path.join(p, e));
+    } else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ["app", "components", "lib", "public", "next.config.js", "postcss.config.mjs", "package.json", "tsconfig.json", "tsconfig.app.json"]) walk(path.join(root, p));
+  return newest;
+}
+
+function buildIsFresh(distDir: string): boolean {
+  try {
+    return statSync(path.join(distDir, "BUILD_ID")).mtimeMs >= newestSource();
+  } catch {
+    return false;
+  }
+}
+
 async function main() {
   let env;
   try {
@@ -39,8 +65,9 @@ async function main() {
   log(`database ${migrated.file}: ${migrated.applied.length ? `applied ${migrated.applied.join(", ")}` : "up to date"}`);
   for (const w of migrated.warnings) log(`warning: ${w}`);
 
-  if (!dev && !existsSync(path.join(root, ".next", "BUILD_ID"))) {
-    log("no build found: running next build (about a minute)");
+  const distDir = path.resolve(root, process.env.NATFARM_NEXT_DIST_DIR || ".next");
+  if (!dev && !buildIsFresh(distDir)) {
+    log(existsSync(path.join(distDir, "BUILD_ID")) ? "the build is older than the sources: running next build" : "no build found: running next build");
     const r = spawnSync(process.execPath, [nextBin, "build"], { cwd: root, env: childEnv, stdio: "inherit" });
     if (r.status !== 0) fail(`next build failed (exit code ${r.status})`);
   }

@@ -53,7 +53,7 @@ export function CreateFarmForm({ onDone }: { onDone?: () => void }) {
         <legend className="mb-2 text-xs font-semibold uppercase tracking-wide text-muted">Backends</legend>
         <div className="space-y-2">
           {rows.map((id, i) => (
-            <div key={id} className="grid grid-cols-[1fr_6rem_5rem_auto] items-start gap-2" role="group" aria-label={`Backend ${i + 1}`}>
+            <div key={id} className="grid grid-cols-[minmax(0,22rem)_7rem_7rem_auto] items-start gap-2" role="group" aria-label={`Backend ${i + 1}`}>
               <BackendInput label="IP address" name={`backends.${i}.ip`} value={v[`backends.${i}.ip`]} errors={e[`backends.${i}.ip`]} placeholder="203.0.113.10" index={i} />
               <BackendInput label="Port" name={`backends.${i}.port`} value={v[`backends.${i}.port`]} errors={e[`backends.${i}.port`]} placeholder="443" index={i} inputMode="numeric" />
               <BackendInput label="Weight" name={`backends.${i}.weight`} value={v[`backends.${i}.weight`] ?? "1"} errors={e[`backends.${i}.weight`]} index={i} inputMode="numeric" />

@@ -53,7 +53,12 @@ export async function createFarmAction(_prev: ActionState, form: FormData): Prom
 }
 
 export async function createGuideExampleAction(_prev: ActionState): Promise<ActionState> {
-  const r = await (await farmService()).createFarm(GUIDE_EXAMPLE);
+  const service = await farmService();
+  if (await service.getFarm(GUIDE_EXAMPLE.name)) {
+    const message = `The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`;
+    return { status: "invalid", message, errors: { _form: [message] }, stamp: Date.now() };
+  }
+  const r = await service.createFarm(GUIDE_EXAMPLE);
   refresh(GUIDE_EXAMPLE.name);
   return toState(r);
 }

@@ -31,7 +31,7 @@ export interface ServiceDeps {
 export type FieldErrors = Record<string, string[]>;
 
 export type MutationResult =
-  | { ok: true; farm: string; outcome: "applied" | "unchanged" | "pending" | "removed"; message: string }
+  | { ok: true; farm: string; outcome: "applied" | "unchanged" | "pending" | "removed"; message: string; errors?: undefined }
   | { ok: false; reason: "invalid"; message: string; errors: FieldErrors }
   | { ok: false; reason: "not-found"; message: string; errors?: undefined }
   | { ok: false; reason: "apply-failed"; farm: string; message: string; iptables: string; errors?: undefined };
@@ -74,9 +74,15 @@ function focusErrors(error: z.ZodError, input: unknown, index: number): FieldErr
   const described = formatIssues(error, input);
   error.issues.forEach((issue, i) => {
     const key = issue.path[0] === index && issue.path.length > 1 ? issue.path.slice(1).map(String).join(".") : "_form";
-    (out[key] ??= []).push(key === "_form" ? described[i]! : issue.message);
+    (out[key] ??= []).push(key === "_form" ? described[i]! : operatorWords(issue.message));
   });
   return out;
+}
+
+/** The set check names the other farm by its index in the list; the operator knows it by name. */
+function operatorWords(message: string): string {
+  const dup = /^farm name "(.+)" is already used by farm \d+$/.exec(message);
+  return dup ? `a farm named "${dup[1]}" already exists` : message;
 }
 
 function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined {

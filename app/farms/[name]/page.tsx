@@ -72,19 +72,18 @@ export default async function FarmPage({ params }: Props) {
           <BackendsTable farm={row.name} backends={view.backends} />
         </Card>
 
-        <div className="grid gap-5 lg:grid-cols-[minmax(0,1fr)_minmax(0,2fr)]">
-          <Card title="NAT type" titleId="mode-title">
-            <div className="space-y-3 p-4 text-sm">
+        <Card title="NAT type" titleId="mode-title">
+            <div className="flex flex-wrap items-center gap-x-6 gap-y-3 p-4 text-sm">
               <ModeToggle farm={row.name} mode={row.mode as "nat" | "dnat"} otherMode={view.otherMode} diff={view.modeDiff} />
-              <p className="text-muted">
+              <p className="min-w-0 flex-1 text-muted">
                 {row.mode === "nat"
                   ? "NAT: destination and source are rewritten (SNAT to the VIP). Backends see the VIP as the client."
                   : "DNAT: only the destination is rewritten. Backends see the real client and must use the load balancer as their gateway."}
               </p>
             </div>
-          </Card>
+        </Card>
 
-          <Card title="Generated rules" titleId="rules-title" actions={view.rules && <CopyButton text={view.rules} label="Copy generated rules" />}>
+        <Card title="Generated rules" titleId="rules-title" actions={view.rules && <CopyButton text={view.rules} label="Copy generated rules" />}>
             <div className="p-4">
               <p className="mb-2 text-xs text-muted">Exactly what natfarm writes for this farm (iptables-restore lines).</p>
               {view.rules ? (
@@ -95,8 +94,7 @@ export default async function FarmPage({ params }: Props) {
                 <p className="text-sm text-muted">{running ? "No backend is up: the farm has no rules." : "The farm is stopped: natfarm writes no rule for it."}</p>
               )}
             </div>
-          </Card>
-        </div>
+        </Card>
       </div>
     </>
   );
