@@ -6,7 +6,7 @@
 // Burst mode (default): C new connections (TCP) or C one-datagram flows (UDP)
 // to VIP:PORT, bounded concurrency, each from its own source port.
 //   lab-client.mjs --protocol tcp --vip 198.51.100.250 --port 80 --connections 100
-//                  [--concurrency 32] [--timeout-ms 3000]
+//                  [--concurrency 32] [--timeout-ms 3000] [--sources 198.51.100.100,198.51.100.101]
 //   -> {"protocol","vip","port","connections","ok","failed","errors":{msg:n},
 //       "backends":{"b0":{"count":n,"peers":{"198.51.100.2":n}}},"durationMs"}
 //
@@ -45,6 +45,7 @@ function parseArgs(argv) {
     hold: false,
     durationMs: 5000,
     intervalMs: 200,
+    sources: [],
   };
   const numeric = {
     "--port": "port",
@@ -64,6 +65,7 @@ function parseArgs(argv) {
     if (value === undefined) usage(`missing value for ${flag}`);
     if (flag === "--protocol") o.protocol = value;
     else if (flag === "--vip") o.vip = value;
+    else if (flag === "--sources") o.sources = value.split(",");
     else if (flag in numeric) {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) usage(`${flag} must be a positive integer, got "${value}"`);
@@ -74,6 +76,7 @@ function parseArgs(argv) {
   if (net.isIPv4(o.vip) === false) usage(`--vip must be an IPv4 address`);
   if (o.port > 65535) usage(`--port must be 1..65535`);
   if (o.port < 1) usage(`--port is required`);
+  if (o.sources.some((a) => !net.isIPv4(a))) usage(`--sources must be IPv4 addresses separated by commas`);
   return o;
 }
 
@@ -94,9 +97,14 @@ class Tally {
     this.failed = 0;
     this.errors = {};
     this.backends = {};
+    this.bySource = {};
   }
-  success(reply) {
+  success(reply, source) {
     this.ok++;
+    if (source) {
+      const per = (this.bySource[source] ??= {});
+      per[reply.backend] = (per[reply.backend] ?? 0) + 1;
+    }
     const entry = (this.backends[reply.backend] ??= { count: 0, peers: {} });
     entry.count++;
     entry.peers[reply.peer] = (entry.peers[reply.peer] ?? 0) + 1;
@@ -120,12 +128,12 @@ function parseReply(line) {
 const errorName = (err) => err?.code ?? err?.message ?? String(err);
 
 /** One TCP connection: resolves {reply} or {error}, or {busy} when the source port was taken. */
-function tcpOnce(localPort) {
+function tcpOnce(localPort, localAddress = "0.0.0.0") {
   return new Promise((resolve) => {
     let settled = false;
     let reply = null;
     let buffered = "";
-    const socket = net.connect({ host: opts.vip, port: opts.port, localPort, localAddress: "0.0.0.0" });
+    const socket = net.connect({ host: opts.vip, port: opts.port, localPort, localAddress });
     const finish = (result) => {
       if (settled) return;
       settled = true;
@@ -155,7 +163,7 @@ function tcpOnce(localPort) {
 }
 
 /** One UDP flow: a fresh socket on its own source port, one datagram, one reply. */
-function udpOnce(localPort) {
+function udpOnce(localPort, localAddress = "0.0.0.0") {
   return new Promise((resolve) => {
     let settled = false;
     const socket = dgram.createSocket({ type: "udp4" });
@@ -179,7 +187,7 @@ function udpOnce(localPort) {
       const reply = parseReply(msg.toString("utf8").split("\n")[0]);
       finish(reply ? { reply } : { error: "bad reply" });
     });
-    socket.bind({ port: localPort, address: "0.0.0.0", exclusive: true }, () => {
+    socket.bind({ port: localPort, address: localAddress, exclusive: true }, () => {
       // Connected so an ICMP port-unreachable surfaces as ECONNREFUSED instead of a timeout.
       socket.connect(opts.port, opts.vip, (err) => {
         if (err) return finish({ error: errorName(err) });
@@ -191,9 +199,9 @@ function udpOnce(localPort) {
   });
 }
 
-async function attempt(once) {
+async function attempt(once, source) {
   for (let i = 0; i < BIND_RETRIES; i++) {
-    const result = await once(nextSourcePort());
+    const result = await once(nextSourcePort(), source);
     if (!result.busy) return result;
   }
   return { error: "no free source port" };
@@ -205,9 +213,11 @@ async function burst() {
   let started = 0;
   const worker = async () => {
     while (started < opts.connections) {
+      // --sources: connection i comes from source i mod n, to act as many clients.
+      const source = opts.sources.length ? opts.sources[started % opts.sources.length] : undefined;
       started++;
-      const result = await attempt(once);
-      if (result.reply) tally.success(result.reply);
+      const result = await attempt(once, source);
+      if (result.reply) tally.success(result.reply, source);
       else tally.failure(result.error);
     }
   };
@@ -222,6 +232,7 @@ async function burst() {
     failed: tally.failed,
     errors: tally.errors,
     backends: tally.backends,
+    ...(opts.sources.length ? { bySource: tally.bySource } : {}),
     durationMs: Date.now() - t0,
   };
 }

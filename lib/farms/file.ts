@@ -42,7 +42,10 @@ export function toFileFarm(f: {
   protocol: string;
   mode: string;
   status: string;
-  backends: { ip: string; port: number | null; weight: number; mark?: number; state: string }[];
+  scheduler?: string;
+  persistence?: string;
+  persistenceTtl?: number;
+  backends: { ip: string; port: number | null; weight: number; mark?: number; state: string; priority?: number }[];
 }) {
   return {
     name: f.name,
@@ -51,12 +54,15 @@ export function toFileFarm(f: {
     protocol: f.protocol,
     mode: f.mode,
     ...(f.status !== "up" ? { status: f.status } : {}),
+    ...(f.scheduler && f.scheduler !== "weight" ? { scheduler: f.scheduler } : {}),
+    ...(f.persistence && f.persistence !== "none" ? { persistence: f.persistence, persistenceTtl: f.persistenceTtl } : {}),
     backends: f.backends.map((b) => ({
       ip: b.ip,
       ...(b.port !== null ? { port: b.port } : {}),
       weight: b.weight,
       ...(b.mark !== undefined ? { mark: `0x${b.mark.toString(16)}` } : {}),
       ...(b.state !== "up" ? { state: b.state } : {}),
+      ...(b.priority !== undefined && b.priority !== 1 ? { priority: b.priority } : {}),
     })),
   };
 }

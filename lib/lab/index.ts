@@ -12,6 +12,7 @@ export {
   labList,
   labSweepOrphans,
   labEnsureVip,
+  labEnsureClientAddresses,
   labRemoveVip,
   labStopBackendServer,
   labStartBackendServer,

@@ -9,6 +9,7 @@ import {
   backendName,
   LAB,
   labNames,
+  LabInputError,
   LabNameSchema,
   labPrefix,
   parseLabInput,
@@ -268,6 +269,28 @@ export async function labEnsureVip(opts: { name: string; vip: string }): Promise
   if (res.exitCode !== 0 && !/File exists/i.test(res.stderr)) {
     throw new Error(`labEnsureVip: cannot add ${vip} in ${lbNs}: ${res.stderr.trim()}`);
   }
+}
+
+const ClientAddressesInput = z.object({ name: LabNameSchema, addresses: z.array(VipSchema).min(1).max(254) });
+
+/**
+ * Extra source addresses on the client, so that one client namespace can act
+ * as many clients (source hashing, persistence). They must not be VIPs.
+ */
+export async function labEnsureClientAddresses(opts: { name: string; addresses: string[] }): Promise<void> {
+  const { name, addresses } = parseLabInput("labEnsureClientAddresses", ClientAddressesInput, opts);
+  await requireLab(name);
+  const vips = new Set(await readVips(`${name}-lb`));
+  const clash = addresses.find((a) => vips.has(a));
+  if (clash) throw new LabInputError("labEnsureClientAddresses", [{ field: "addresses", message: `${clash} is a VIP on the load balancer` }]);
+  const clientNs = `${name}-client`;
+  const { stdout } = await runPrivileged("ip", ["-n", clientNs, "-j", "-4", "addr", "show", "dev", LAB.nsIface]);
+  const have = new Set(
+    (JSON.parse(stdout.trim() || "[]") as { addr_info?: { local?: string }[] }[]).flatMap((l) => l.addr_info ?? []).map((a) => a.local),
+  );
+  const missing = addresses.filter((a) => !have.has(a));
+  if (missing.length === 0) return;
+  await ipBatch(missing.map((a) => `addr add ${a}/24 dev ${LAB.nsIface}`), clientNs);
 }
 
 /** Removes `vip` from the LB's client-side interface if present. */

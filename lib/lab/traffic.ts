@@ -10,10 +10,11 @@ import {
   ProtocolSchema,
   TimeoutMsSchema,
   TrafficDestinationSchema,
+  VipSchema,
 } from "./names.ts";
 import { listNamespaces } from "./netns.ts";
 import { labScriptPath } from "./servers.ts";
-import { LabNotFoundError } from "./topology.ts";
+import { labEnsureClientAddresses, LabNotFoundError } from "./topology.ts";
 
 const BackendTallySchema = z.object({ count: z.number(), peers: z.record(z.string(), z.number()) });
 
@@ -28,6 +29,8 @@ export const TrafficResultSchema = z.object({
   errors: z.record(z.string(), z.number()),
   /** backend name ("b0") -> replies, and the peer addresses that backend saw */
   backends: z.record(z.string(), BackendTallySchema),
+  /** With `sources`: source address -> backend name -> replies. */
+  bySource: z.record(z.string(), z.record(z.string(), z.number())).optional(),
   durationMs: z.number(),
 });
 export type TrafficResult = z.infer<typeof TrafficResultSchema>;
@@ -56,6 +59,7 @@ const TrafficInput = z.object({
   protocol: ProtocolSchema.optional(),
   concurrency: ConcurrencySchema.optional(),
   timeoutMs: TimeoutMsSchema.optional(),
+  sources: z.array(VipSchema).min(1).max(254).optional(),
 });
 
 const HoldInput = z.object({
@@ -99,8 +103,11 @@ export async function labTraffic(opts: {
   concurrency?: number;
   /** per connection / datagram; default 3000 */
   timeoutMs?: number;
+  /** Client source addresses to cycle through (added to the client when missing), to act as many clients. */
+  sources?: string[];
 }): Promise<TrafficResult> {
   const input = parseLabInput("labTraffic", TrafficInput, opts);
+  if (input.sources) await labEnsureClientAddresses({ name: input.name, addresses: input.sources });
   const concurrency = input.concurrency ?? 32;
   const timeoutMs = input.timeoutMs ?? 3000;
   const args = [
@@ -116,6 +123,7 @@ export async function labTraffic(opts: {
     String(concurrency),
     "--timeout-ms",
     String(timeoutMs),
+    ...(input.sources ? ["--sources", input.sources.join(",")] : []),
   ];
   // Worst case every wave of `concurrency` attempts waits the full timeout.
   const budget = Math.ceil(input.connections / concurrency) * (timeoutMs + 100) + 15_000;

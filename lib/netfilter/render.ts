@@ -49,6 +49,31 @@ export function shardJumpSpec(role: ShardRole, shard: number): string {
   return `-m mark ! --mark 0x0/${formatMark(MARK_RANGE_MASK)} ${comment} -j ${chain}`;
 }
 
+/** Scratch marks for source hashing, above natfarm's own range. */
+export const HASH_SCRATCH = 0x10000;
+const HMARK_SEED = "0x6e617466";
+
+function farmTagComment(farm: string, tag: string): string {
+  return `FARM_${farm}_${tag}_`;
+}
+
+/** The recent-match list of one backend's persistent clients. */
+export function persistenceList(mark: number): string {
+  return `NATFARM_${formatMark(mark)}`;
+}
+
+/**
+ * Backends that may receive new connections: those up, and with the priority
+ * scheduler only the best level among them (the next level takes over when
+ * every backend of the best one is down).
+ */
+export function eligibleBackends<B extends { state: string; priority?: number }>(farm: { scheduler?: string; backends: readonly B[] }) {
+  const up = farm.backends.map((b, index) => ({ b, index })).filter(({ b }) => b.state === "up");
+  if (farm.scheduler !== "priority" || up.length === 0) return up;
+  const best = Math.min(...up.map(({ b }) => b.priority ?? 1));
+  return up.filter(({ b }) => (b.priority ?? 1) === best);
+}
+
 function protoMatch(farm: ResolvedFarm): string {
   return farm.protocol === "all" ? "" : ` -p ${farm.protocol}`;
 }
@@ -87,20 +112,53 @@ function renderFarmUncached(farm: ResolvedFarm): FarmRules {
   const vip = `${farm.vip}/32`;
   const p = protoMatch(farm);
   const ports = portMatch(farm);
-  const live = farm.backends.map((b, index) => ({ b, index })).filter(({ b }) => b.state === "up");
-  const probs = ruleProbabilities(live.map(({ b }) => b.weight));
-  // The guide's order: last backend first, so the first backend's rule is evaluated last and wins when it matches.
-  for (let k = live.length - 1; k >= 0; k--) {
-    const { b, index } = live[k]!;
+  const match = (extra: string) => `-d ${vip}${p}${extra}${ports}`;
+  const mark = (index: number, m: number, matches = "") =>
+    `${matches} -m comment --comment ${backendComment(farm.name, index)} -j MARK --set-xmark ${formatMark(m)}/0xffffffff`;
+  const push = (index: number, spec: string) => rules.push({ table: "mangle", chain: chain("MARK"), kind: "mark", farm: farm.name, backend: index, spec });
+  const chosen = eligibleBackends(farm);
+
+  if (farm.scheduler === "roundrobin") {
+    // One nth counter per rule, all seeing every new connection: rule i takes every n-th, shifted by i.
+    chosen.forEach(({ b, index }, i) => push(index, `${match(` -m statistic --mode nth --every ${chosen.length} --packet ${i}`)}${mark(index, b.mark)}`));
+  } else if (farm.scheduler === "sourcehash" && chosen.length > 0) {
+    // HMARK puts hash(source) mod n into a scratch mark, which each backend's rule turns into its own mark.
     rules.push({
       table: "mangle",
       chain: chain("MARK"),
       kind: "mark",
       farm: farm.name,
-      backend: index,
-      spec: `-d ${vip}${p} -m statistic --mode random --probability ${formatProbability(probs[k]!)}${ports} -m comment --comment ${backendComment(farm.name, index)} -j MARK --set-xmark ${formatMark(b.mark)}/0xffffffff`,
+      spec: `${match("")} -m comment --comment ${farmTagComment(farm.name, "hash")} -j HMARK --hmark-src-prefix 32 --hmark-rnd ${HMARK_SEED} --hmark-mod ${chosen.length} --hmark-offset ${HASH_SCRATCH}`,
     });
+    chosen.forEach(({ b, index }, i) => push(index, `${match("")} -m mark --mark ${formatMark(HASH_SCRATCH + i)}${mark(index, b.mark)}`));
+  } else {
+    const probs = ruleProbabilities(chosen.map(({ b }) => b.weight));
+    // The guide's order: last backend first, so the first backend's rule is evaluated last and wins when it matches.
+    for (let k = chosen.length - 1; k >= 0; k--) {
+      const { b, index } = chosen[k]!;
+      push(index, `${match(` -m statistic --mode random --probability ${formatProbability(probs[k]!)}`)}${mark(index, b.mark)}`);
+    }
   }
+  if (farm.persistence === "srcip") {
+    // A client seen within the TTL goes back to its backend (last match wins), then its entry is refreshed.
+    const recent = (m: number) => `--name ${persistenceList(m)} --mask 255.255.255.255 --rsource`;
+    for (const { b, index } of chosen) {
+      push(index, `${match("")} -m recent --rcheck --seconds ${farm.persistenceTtl ?? 120} --reap ${recent(b.mark)}${mark(index, b.mark)}`);
+    }
+    for (const { b, index } of chosen) {
+      rules.push({
+        table: "mangle",
+        chain: chain("MARK"),
+        kind: "mark",
+        farm: farm.name,
+        backend: index,
+        spec: `${match("")} -m mark --mark ${formatMark(b.mark)} -m recent --set ${recent(b.mark)} -m comment --comment ${backendComment(farm.name, index)}`,
+      });
+    }
+  }
+  // Translation rules exist for every backend, whatever its state: connections
+  // already bound to a drained backend (or related to one) keep their way.
+  const live = farm.backends.map((b, index) => ({ b, index }));
   const byMark = (index: number, mark: number) =>
     `${p.trimStart()} -m mark --mark ${formatMark(mark)} -m comment --comment ${backendComment(farm.name, index)}`.trimStart();
   for (const { b, index } of live) {

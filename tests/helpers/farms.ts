@@ -34,3 +34,23 @@ export const MIXED_FARMS: FarmInput[] = [
    {"name":"sctp-svc","vip":"198.51.100.252","ports":"3868","protocol":"sctp","mode":"nat","backends":[{"ip":"203.0.113.10","port":3868,"weight":1,"mark":517}]},
    {"name":"off","vip":"198.51.100.253","ports":"22","protocol":"tcp","mode":"nat","status":"stopped","backends":[{"ip":"203.0.113.10","port":22,"weight":1,"mark":518}]}
 ];
+
+/** Golden case: every scheduler, and persistence by source address. */
+export const SCHEDULER_FARMS: FarmInput[] = [
+  { name: "rr", vip: "198.51.100.40", ports: "80", protocol: "tcp", mode: "dnat", scheduler: "roundrobin", backends: [0, 1, 2].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80, mark: 0x300 + i })) },
+  { name: "hash", vip: "198.51.100.41", ports: "80", protocol: "tcp", mode: "nat", scheduler: "sourcehash", backends: [0, 1, 2].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80, mark: 0x310 + i })) },
+  {
+    name: "prio",
+    vip: "198.51.100.42",
+    ports: "80",
+    protocol: "tcp",
+    mode: "dnat",
+    scheduler: "priority",
+    backends: [
+      { ip: "203.0.113.10", port: 80, weight: 1, priority: 1, mark: 0x320 },
+      { ip: "203.0.113.11", port: 80, weight: 3, priority: 1, mark: 0x321 },
+      { ip: "203.0.113.12", port: 80, weight: 1, priority: 2, mark: 0x322 },
+    ],
+  },
+  { name: "sticky", vip: "198.51.100.43", ports: "80", protocol: "tcp", mode: "dnat", persistence: "srcip", persistenceTtl: 300, backends: [0, 1].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80, mark: 0x330 + i })) },
+];

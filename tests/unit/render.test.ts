@@ -5,7 +5,7 @@ import { FarmListSchema } from "../../lib/farms/schema.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
 import { renderFarmText, renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
-import { guideFarm, MIXED_FARMS } from "../helpers/farms.ts";
+import { guideFarm, MIXED_FARMS, SCHEDULER_FARMS } from "../helpers/farms.ts";
 
 const golden = (name: string) => readFileSync(path.join(import.meta.dirname, "..", "golden", name), "utf8");
 const render = (farms: unknown[]) => renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse(farms))));
@@ -17,6 +17,10 @@ describe("rendering (golden files)", () => {
 
   it("udp lists and ranges, protocol all, sctp, maintenance and stopped farms", () => {
     expect(render(MIXED_FARMS)).toBe(golden("mixed.rules"));
+  });
+
+  it("round robin, source hash, priority and persistence", () => {
+    expect(render(SCHEDULER_FARMS)).toBe(golden("schedulers.rules"));
   });
 
   it("renders the guide's MARK lines, last backend first, with the guide's probabilities", () => {
