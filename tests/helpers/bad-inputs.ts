@@ -52,6 +52,13 @@ export const BAD_INPUTS: [string, unknown, RegExp][] = [
     { farms: [guideFarm(), { ...guideFarm(), name: "other", vip: "192.168.101.251" }] },
     /farm "other" › backend 0 \(192\.168\.1\.10\) › mark: mark 0x20c is already used by farm "app"/,
   ],
+  ["unknown scheduler", withFarm({ scheduler: "leastconn" }), /farm "app" › scheduler: scheduler must be one of weight, roundrobin, sourcehash, priority/],
+  ["unknown persistence", withFarm({ persistence: "cookie" }), /farm "app" › persistence: persistence must be "none" or "srcip"/],
+  ["persistence TTL 0", withFarm({ persistence: "srcip", persistenceTtl: 0 }), /farm "app" › persistenceTtl: persistenceTtl must be a whole number from 1 to 86400/],
+  ["persistence TTL too long", withFarm({ persistenceTtl: 86_401 }), /› persistenceTtl: persistenceTtl must be a whole number/],
+  ["persistence TTL 1.5", withFarm({ persistenceTtl: 1.5 }), /› persistenceTtl: persistenceTtl must be a whole number/],
+  ["priority 0", withBackend(0, { priority: 0 }), /backend 0 \(192\.168\.1\.10\) › priority: priority must be a whole number from 1 to 9/],
+  ["priority 10", withBackend(1, { priority: 10 }), /backend 1 .* › priority: priority must be a whole number from 1 to 9/],
   ["duplicate farm names", { farms: [guideFarm(), { ...guideFarm(), vip: "192.168.101.251", backends: [] }] }, /farm "app" › name: farm name "app" is already used/],
 ];
 
