@@ -6,6 +6,7 @@ import { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
 import { PrivilegedCommandError } from "../privileged/run.ts";
 import { TargetSchema } from "../privileged/target.ts";
 import { formatTables } from "./format.ts";
+import { registerDbCommands } from "./db-commands.ts";
 import { registerLabCommands } from "./lab.ts";
 
 /**
@@ -118,6 +119,7 @@ function buildProgram(): Command {
       out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
     });
 
+  registerDbCommands(program, out);
   registerLabCommands(program, out);
   return program;
 }
