@@ -22,6 +22,7 @@ export const SCHEDULERS = ["weight", "roundrobin", "sourcehash", "priority"] as 
 export const PERSISTENCE = ["none", "srcip"] as const;
 export const PERSISTENCE_TTL_MAX = 86_400;
 export const PRIORITY_MAX = 9;
+export const CHECK_TYPES = ["tcp", "udp", "http"] as const;
 
 export type Protocol = (typeof PROTOCOLS)[number];
 export type Mode = (typeof MODES)[number];
@@ -62,6 +63,37 @@ export const BackendSchema = z
   })
   .strict();
 
+/**
+ * A farm's health check: probes each backend from the load balancer every
+ * `interval` seconds; `failures` failed probes in a row take a backend out,
+ * `passes` good ones bring it back.
+ */
+export const HealthCheckSchema = z
+  .object({
+    type: z.enum(CHECK_TYPES, { error: `type must be one of ${CHECK_TYPES.join(", ")}` }).default("tcp"),
+    interval: wholeNumber("interval", 1, 3600).default(5),
+    timeout: wholeNumber("timeout", 1, 60).default(2),
+    failures: wholeNumber("failures", 1, 10).default(3),
+    passes: wholeNumber("passes", 1, 10).default(2),
+    /** Probe this port instead of the backend's. */
+    port: wholeNumber("port", 1, 65535).optional(),
+    /** http: the path to GET and the status that means healthy. */
+    path: z
+      .string({ error: "path must be text" })
+      .max(256, { error: "path must be at most 256 characters" })
+      .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/, { error: 'path must start with "/" and hold only URL characters' })
+      .optional(),
+    expectStatus: wholeNumber("expectStatus", 100, 599).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.timeout >= c.interval) ctx.addIssue({ code: "custom", path: ["timeout"], message: `timeout (${c.timeout} s) must be shorter than the interval (${c.interval} s)` });
+    if (c.type !== "http" && (c.path !== undefined || c.expectStatus !== undefined)) {
+      ctx.addIssue({ code: "custom", path: [c.path !== undefined ? "path" : "expectStatus"], message: "path and expectStatus belong to http checks" });
+    }
+  });
+export type HealthCheck = z.output<typeof HealthCheckSchema>;
+
 const farmObject = z
   .object({
     name: z
@@ -81,6 +113,7 @@ const farmObject = z
     persistence: z.enum(PERSISTENCE, { error: 'persistence must be "none" or "srcip"' }).default("none"),
     /** Seconds a client stays with its backend after its last new connection (persistence "srcip"). */
     persistenceTtl: wholeNumber("persistenceTtl", 1, PERSISTENCE_TTL_MAX).default(120),
+    healthcheck: HealthCheckSchema.optional(),
     backends: z.array(BackendSchema).max(MAX_BACKENDS, { error: `a farm holds at most ${MAX_BACKENDS} backends` }).default([]),
   })
   .strict();
@@ -90,6 +123,18 @@ export const FarmSchema = farmObject.transform((farm, ctx) => {
   if (!parsed.ok) {
     ctx.addIssue({ code: "custom", path: ["ports"], message: parsed.error });
     return z.NEVER;
+  }
+  if (farm.healthcheck && farm.healthcheck.port === undefined) {
+    const single = parsed.items.length === 1 && parsed.items[0]!.from === parsed.items[0]!.to;
+    farm.backends.forEach((b, i) => {
+      if (b.port === null && !single) {
+        ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: "the health check needs a port: give the backend a port, the check a port, or the farm a single port" });
+      }
+    });
+  }
+  const check = farm.healthcheck?.type;
+  if (check && ((farm.protocol === "tcp" && check === "udp") || (farm.protocol === "udp" && check !== "udp") || farm.protocol === "sctp")) {
+    ctx.addIssue({ code: "custom", path: ["healthcheck", "type"], message: `a ${check} check cannot probe a ${farm.protocol} farm` });
   }
   if (farm.protocol === "all" && parsed.items.length > 0) {
     ctx.addIssue({ code: "custom", path: ["ports"], message: 'protocol "all" balances every port: ports must be "*"' });

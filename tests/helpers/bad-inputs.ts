@@ -59,6 +59,16 @@ export const BAD_INPUTS: [string, unknown, RegExp][] = [
   ["persistence TTL 1.5", withFarm({ persistenceTtl: 1.5 }), /› persistenceTtl: persistenceTtl must be a whole number/],
   ["priority 0", withBackend(0, { priority: 0 }), /backend 0 \(192\.168\.1\.10\) › priority: priority must be a whole number from 1 to 9/],
   ["priority 10", withBackend(1, { priority: 10 }), /backend 1 .* › priority: priority must be a whole number from 1 to 9/],
+  ["check interval 0", withFarm({ healthcheck: { interval: 0 } }), /farm "app" › healthcheck › interval: interval must be a whole number from 1 to 3600/],
+  ["check timeout not below interval", withFarm({ healthcheck: { interval: 2, timeout: 2 } }), /healthcheck › timeout: timeout \(2 s\) must be shorter than the interval/],
+  ["check failures 0", withFarm({ healthcheck: { failures: 0 } }), /healthcheck › failures: failures must be a whole number from 1 to 10/],
+  ["check passes 11", withFarm({ healthcheck: { passes: 11 } }), /healthcheck › passes: passes must be/],
+  ["check type unknown", withFarm({ healthcheck: { type: "icmp" } }), /healthcheck › type: type must be one of tcp, udp, http/],
+  ["udp check on a tcp farm", withFarm({ healthcheck: { type: "udp" } }), /farm "app" › healthcheck › type: a udp check cannot probe a tcp farm/],
+  ["http path without slash", withFarm({ healthcheck: { type: "http", path: "health" } }), /healthcheck › path: path must start with "\/"/],
+  ["http status 99", withFarm({ healthcheck: { type: "http", expectStatus: 99 } }), /healthcheck › expectStatus: expectStatus must be a whole number from 100 to 599/],
+  ["path on a tcp check", withFarm({ healthcheck: { type: "tcp", path: "/x" } }), /healthcheck › path: path and expectStatus belong to http checks/],
+  ["check target without a port", { farms: [{ ...guideFarm(), ports: "443,444", backends: [{ ip: "192.168.1.10", mark: "0x20c" }], healthcheck: {} }] }, /backend 0 \(192\.168\.1\.10\) › port: the health check needs a port/],
   ["duplicate farm names", { farms: [guideFarm(), { ...guideFarm(), vip: "192.168.101.251", backends: [] }] }, /farm "app" › name: farm name "app" is already used/],
 ];
 
