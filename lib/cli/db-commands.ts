@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { TargetSchema } from "../privileged/target.ts";
+import { UsageError } from "./errors.ts";
 
 /**
  * `natfarm import` / `natfarm export`: farms between the database (the
@@ -20,7 +21,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void): 
   };
   const target = (value: string) => {
     const r = TargetSchema.safeParse(value);
-    if (!r.success) throw new Error(r.error.issues[0]!.message);
+    if (!r.success) throw new UsageError(r.error.issues[0]!.message);
     return r.data;
   };
 
@@ -33,7 +34,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void): 
     .option("-t, --target <target>", "host or netns:<name>, for --apply", target)
     .option("--json", "print the summary as JSON")
     .action(async (o) => {
-      if (o.apply && !o.target) throw new Error("--apply needs --target host|netns:<name>");
+      if (o.apply && !o.target) throw new UsageError("--apply needs --target host|netns:<name>");
       const m = await load();
       try {
         const parsed = await m.readFarmFile(o.file);

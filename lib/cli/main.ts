@@ -7,7 +7,9 @@ import { PrivilegedCommandError } from "../privileged/run.ts";
 import { TargetSchema } from "../privileged/target.ts";
 import { formatTables } from "./format.ts";
 import { registerDbCommands } from "./db-commands.ts";
+import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
+import { registerRestoreCommand } from "./restore.ts";
 
 /**
  * `natfarm`: exit 0 on success, 2 on bad input (the message names the farm,
@@ -17,7 +19,6 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
-export class UsageError extends Error {}
 
 export function parseTargetOption(value: string) {
   const r = TargetSchema.safeParse(value);
@@ -120,6 +121,7 @@ function buildProgram(): Command {
     });
 
   registerDbCommands(program, out);
+  registerRestoreCommand(program, out);
   registerLabCommands(program, out);
   return program;
 }

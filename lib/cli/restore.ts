@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { TargetSchema } from "../privileged/target.ts";
+import { UsageError } from "./errors.ts";
+
+/**
+ * `natfarm restore`: puts the database's farms back into the kernel (one full
+ * apply), as after a reboot. The console does the same when it starts; the
+ * systemd unit in docs/ runs it at boot without the console.
+ */
+export function registerRestoreCommand(program: Command, out: (s: string) => void): void {
+  program
+    .command("restore")
+    .description("re-apply the database's farms to the target (at boot; the console does it at start)")
+    .option("-t, --target <target>", "host or netns:<name> (default: NATFARM_TARGET, as the console reads it)")
+    .option("--json", "print the result as JSON")
+    .action(async (o) => {
+      const [{ openDatabase, disconnectPrisma }, { createFarmService }, { parseConsoleEnv }, { ensureLab }, { directLabDriver }] = await Promise.all([
+        import("../db/client.ts"),
+        import("../console/farm-service-core.ts"),
+        import("../console/env.ts"),
+        import("../console/lab-service.ts"),
+        import("../console/lab-driver-direct.ts"),
+      ]);
+      let target;
+      if (o.target) {
+        const r = TargetSchema.safeParse(o.target);
+        if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+        target = r.data;
+      } else {
+        const t = parseConsoleEnv(process.env).target;
+        if (!t.canApply) throw new Error(`nothing to restore into: ${t.reason}`);
+        if (t.kind === "lab") await ensureLab(directLabDriver, t);
+        target = t.target;
+      }
+      const db = await openDatabase();
+      try {
+        const result = await createFarmService({ db, target }).applyAll("restore");
+        out(o.json ? JSON.stringify(result) : result.message);
+        if (!result.ok) process.exitCode = 1;
+      } finally {
+        await disconnectPrisma();
+      }
+    });
+}
