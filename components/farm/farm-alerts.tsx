@@ -58,7 +58,7 @@ export function FarmAlerts({
           <p className="text-sm text-info">
             <Badge tone="info">drift</Badge> <strong className="font-semibold">The live rules differ from what natfarm wrote.</strong> Someone changed them, or an apply did not finish.
           </p>
-          {button}
+          {row.applyState === "applied" && button}
         </div>
         <ul className="mt-3 space-y-1 font-mono text-xs" aria-label="Differences">
           {drift.missing.map((l, i) => (

@@ -1,9 +1,10 @@
 "use client";
 
+import { useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import Link from "next/link";
-import { useDeferredValue, useMemo, useRef, useState } from "react";
-import { FARM_STATUS_LABEL, type FarmStatus, type FarmSummary } from "@/lib/console/farm-model";
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
+import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type PackedSummaries } from "@/lib/console/farm-model";
 import { inputClass } from "@/components/ui/field";
 import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
 
@@ -17,7 +18,27 @@ const ROW_HEIGHT = 48;
 
 const STATUSES = Object.keys(FARM_STATUS_LABEL) as FarmStatus[];
 
-export function FarmTable({ farms }: { farms: FarmSummary[] }) {
+async function fetchDrift(): Promise<{ drift: string[]; liveError: string | null }> {
+  const res = await fetch("/api/drift", { cache: "no-store" });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
+export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boolean }) {
+  // Drift comes after the list: it needs a read of the whole kernel.
+  const drift = useQuery({ queryKey: ["drift"], queryFn: fetchDrift, enabled: live, refetchInterval: 30_000 });
+  const firstPacked = useRef(packed);
+  const { refetch } = drift;
+  useEffect(() => {
+    // The farms changed (an action revalidated the page): compare again.
+    if (live && packed !== firstPacked.current) void refetch();
+  }, [packed, live, refetch]);
+  const farms = useMemo(() => {
+    const list = unpackSummaries(packed);
+    const drifting = new Set(drift.data?.drift ?? []);
+    if (drifting.size === 0) return list;
+    return list.map((f) => (drifting.has(f.name) && (f.status === "running" || f.status === "stopped") ? { ...f, status: "drift" as const } : f));
+  }, [packed, drift.data]);
   const [query, setQuery] = useState("");
   const [status, setStatus] = useState<"" | FarmStatus>("");
   const [mode, setMode] = useState("");
@@ -47,6 +68,8 @@ export function FarmTable({ farms }: { farms: FarmSummary[] }) {
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: 12,
+    // Lets the server render the first screen of rows, before any script runs.
+    initialRect: { width: 1024, height: 720 },
   });
 
   return (
@@ -86,9 +109,22 @@ export function FarmTable({ farms }: { farms: FarmSummary[] }) {
           <option value="all">all</option>
         </Filter>
       </div>
-      <p className="px-4 pt-2 text-xs text-muted" aria-live="polite" data-testid="farm-count">
-        {rows.length === farms.length ? `${farms.length} farm${farms.length === 1 ? "" : "s"}` : `${rows.length} of ${farms.length} farms`}
-      </p>
+      <div className="flex flex-wrap items-center justify-between gap-2 px-4 pt-2 text-xs text-muted">
+        <p aria-live="polite" data-testid="farm-count">
+          {rows.length === farms.length ? `${farms.length} farm${farms.length === 1 ? "" : "s"}` : `${rows.length} of ${farms.length} farms`}
+        </p>
+        {live && (
+          <p role="status" data-testid="drift-check" className={drift.data?.liveError || drift.error ? "text-warn" : ""}>
+            {drift.isPending
+              ? "Comparing with the live rules…"
+              : drift.error
+                ? `Live rules could not be compared: ${(drift.error as Error).message}`
+                : drift.data?.liveError
+                  ? `Live rules could not be read, drift unknown: ${drift.data.liveError}`
+                  : `Compared with the live rules: ${drift.data?.drift.length ? `${drift.data.drift.length} farm(s) drifted` : "no drift"}`}
+          </p>
+        )}
+      </div>
 
       <div className="overflow-x-auto">
       <div role="table" aria-label="Farms" aria-rowcount={rows.length + 1} className="min-w-[48rem] text-sm">

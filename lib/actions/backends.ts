@@ -1,6 +1,6 @@
 "use server";
 
-import { revalidatePath } from "next/cache";
+import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
 import { BackendSchema } from "@/lib/farms/schema";
 import { fieldErrors } from "@/lib/farms/errors";
@@ -30,11 +30,6 @@ function toState(r: MutationResult, values?: Record<string, string>): ActionStat
   return { status: "invalid", message: r.message, errors, values, stamp };
 }
 
-function refresh(name: string) {
-  revalidatePath("/");
-  revalidatePath("/history");
-  revalidatePath(`/farms/${encodeURIComponent(name)}`);
-}
 
 function invalid(errors: Record<string, string[]>, values: Record<string, string>): ActionState {
   return { status: "invalid", message: "The backend was not saved: fix the highlighted fields.", errors, values, stamp: Date.now() };

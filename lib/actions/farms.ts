@@ -1,6 +1,6 @@
 "use server";
 
-import { revalidatePath } from "next/cache";
+import { refreshFarmPages as refresh } from "./revalidate";
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
@@ -24,11 +24,6 @@ function toState(r: MutationResult, values?: Record<string, string>): ActionStat
   return { status: "invalid", message: r.message, errors: r.errors ?? { _form: [r.message] }, values, stamp };
 }
 
-function refresh(name?: string) {
-  revalidatePath("/");
-  revalidatePath("/history");
-  if (name) revalidatePath(`/farms/${encodeURIComponent(name)}`);
-}
 
 const FarmName = z.string().trim().min(1).max(64);
 

@@ -91,7 +91,15 @@ export function compareFarm(farm: ResolvedFarm, live: Map<string, string[]> | un
 
 /** Drift of every farm, from one full read of the target. */
 export async function driftOfFarms(target: Target, farms: readonly ResolvedFarm[]): Promise<Map<string, FarmDrift>> {
-  const view = await readFull(target);
+  return driftFromView(await readFull(target), farms);
+}
+
+/** The same from a full read already made (read it while the database loads). */
+export function readLive(target: Target): Promise<LiveView> {
+  return readFull(target);
+}
+
+export function driftFromView(view: LiveView, farms: readonly ResolvedFarm[]): Map<string, FarmDrift> {
   const live = liveByFarm(view);
   const hooksOk = hooksPresent(view);
   const jumps = jumpTargets(view);

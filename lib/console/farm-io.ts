@@ -21,6 +21,15 @@ export interface ImportSummary {
   unchanged: string[];
 }
 
+// Well under SQLite's bound-parameter limit, with ~10 columns per row in batched inserts.
+const CHUNK = 500;
+
+function chunks<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
 function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
   return JSON.stringify(toFileFarm(a)) === JSON.stringify(toFileFarm(b));
 }
@@ -46,8 +55,9 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
   const summary: ImportSummary = { created: [], updated: [], removed: [], unchanged: [] };
 
   await db.$transaction(async (tx) => {
-    const removed = rows.filter((r) => !resolved.some((f) => f.name === r.name));
-    if (removed.length) await tx.farm.deleteMany({ where: { id: { in: removed.map((r) => r.id) } } });
+    const wanted = new Set(resolved.map((f) => f.name));
+    const removed = rows.filter((r) => !wanted.has(r.name));
+    for (const batch of chunks(removed.map((r) => r.id), CHUNK)) await tx.farm.deleteMany({ where: { id: { in: batch } } });
     summary.removed = removed.map((r) => r.name);
     // Marks are unique across farms: free every changed farm's backends before creating any.
     const changed = resolved.filter((f) => {
@@ -60,14 +70,25 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
       return true;
     });
     const changedIds = changed.map((f) => byName.get(f.name)?.id).filter((id): id is number => id !== undefined);
-    if (changedIds.length) await tx.backend.deleteMany({ where: { farmId: { in: changedIds } } });
+    for (const ids of chunks(changedIds, CHUNK)) await tx.backend.deleteMany({ where: { farmId: { in: ids } } });
+    const data = (f: (typeof changed)[number]) => ({ vip: f.vip, ports: f.ports, protocol: f.protocol, mode: f.mode, status: f.status, applyState: "pending", applyError: null });
+    const ids = new Map<string, number>();
     for (const f of changed) {
-      const data = { vip: f.vip, ports: f.ports, protocol: f.protocol, mode: f.mode, status: f.status, applyState: "pending", applyError: null };
-      const backends = f.backends.map((b, position) => ({ position, ip: b.ip, port: b.port, weight: b.weight, mark: b.mark, state: b.state }));
       const row = byName.get(f.name);
-      if (row) await tx.farm.update({ where: { id: row.id }, data: { ...data, backends: { create: backends } } });
-      else await tx.farm.create({ data: { name: f.name, ...data, backends: { create: backends } } });
+      if (row) {
+        await tx.farm.update({ where: { id: row.id }, data: data(f) });
+        ids.set(f.name, row.id);
+      }
     }
+    // Thousands of new farms: batched inserts, not one statement per row.
+    for (const batch of chunks(changed.filter((f) => !byName.has(f.name)), CHUNK / 10)) {
+      const created = await tx.farm.createManyAndReturn({ data: batch.map((f) => ({ name: f.name, ...data(f) })), select: { id: true, name: true } });
+      for (const c of created) ids.set(c.name, c.id);
+    }
+    const backends = changed.flatMap((f) =>
+      f.backends.map((b, position) => ({ farmId: ids.get(f.name)!, position, ip: b.ip, port: b.port, weight: b.weight, mark: b.mark, state: b.state })),
+    );
+    for (const batch of chunks(backends, CHUNK / 10)) await tx.backend.createMany({ data: batch });
   });
   return summary;
 }

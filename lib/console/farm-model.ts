@@ -108,6 +108,22 @@ export interface FarmSummary {
   error: string | null;
 }
 
+export function summarizeCounts(
+  row: Pick<FarmRow, "name" | "vip" | "ports" | "protocol" | "mode" | "status" | "applyState" | "applyError"> & { backends: number; backendsUp: number },
+): FarmSummary {
+  return {
+    name: row.name,
+    vip: row.vip,
+    ports: row.ports,
+    protocol: row.protocol,
+    mode: row.mode,
+    status: farmStatus(row),
+    backends: row.backends,
+    backendsUp: row.backendsUp,
+    error: row.applyError,
+  };
+}
+
 export function summarize(row: FarmRow, drift?: FarmDrift | null): FarmSummary {
   return {
     name: row.name,
@@ -124,4 +140,45 @@ export function summarize(row: FarmRow, drift?: FarmDrift | null): FarmSummary {
 
 export function formatMarkHex(mark: number): string {
   return `0x${mark.toString(16)}`;
+}
+
+/**
+ * The farms table's data, column by column: 5,000 farms travel to the
+ * browser in the page's payload, and repeating every key per farm would
+ * more than double it.
+ */
+export interface PackedSummaries {
+  name: string[];
+  vip: string[];
+  ports: string[];
+  protocol: string[];
+  mode: string[];
+  status: FarmStatus[];
+  backends: number[];
+  backendsUp: number[];
+  error: (string | null)[];
+}
+
+const COLUMNS = ["name", "vip", "ports", "protocol", "mode", "status", "backends", "backendsUp", "error"] as const;
+
+export function packSummaries(list: FarmSummary[]): PackedSummaries {
+  const out = Object.fromEntries(COLUMNS.map((c) => [c, new Array(list.length)])) as unknown as PackedSummaries;
+  list.forEach((f, i) => {
+    for (const c of COLUMNS) (out[c] as unknown[])[i] = f[c];
+  });
+  return out;
+}
+
+export function unpackSummaries(p: PackedSummaries): FarmSummary[] {
+  return p.name.map((name, i) => ({
+    name,
+    vip: p.vip[i]!,
+    ports: p.ports[i]!,
+    protocol: p.protocol[i]!,
+    mode: p.mode[i]!,
+    status: p.status[i]!,
+    backends: p.backends[i]!,
+    backendsUp: p.backendsUp[i]!,
+    error: p.error[i] ?? null,
+  }));
 }

@@ -46,8 +46,46 @@ function serialized<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
+/**
+ * Every farm with its backends. Two plain queries joined here: an `include`
+ * would bind one parameter per farm, past SQLite's limit at a few thousand farms.
+ */
 export async function loadFarms(db: PrismaClient): Promise<FarmRow[]> {
-  return (await db.farm.findMany({ include: INCLUDE, orderBy: { name: "asc" } })) as FarmRow[];
+  const [farms, backends] = await Promise.all([
+    db.farm.findMany({ orderBy: { name: "asc" } }),
+    db.backend.findMany({ orderBy: [{ farmId: "asc" }, { position: "asc" }] }),
+  ]);
+  const byFarm = new Map<number, FarmRow["backends"]>();
+  for (const b of backends) {
+    let list = byFarm.get(b.farmId);
+    if (!list) byFarm.set(b.farmId, (list = []));
+    list.push(b);
+  }
+  return farms.map((f) => ({ ...f, backends: byFarm.get(f.id) ?? [] }));
+}
+
+/** One line per farm with backend counts, in one query: what the farms table needs, fast at 5,000 farms. */
+export interface FarmCountsRow {
+  name: string;
+  vip: string;
+  ports: string;
+  protocol: string;
+  mode: string;
+  status: string;
+  applyState: string;
+  applyError: string | null;
+  backends: number;
+  backendsUp: number;
+}
+
+export async function loadFarmCounts(db: PrismaClient): Promise<FarmCountsRow[]> {
+  const rows = await db.$queryRaw<FarmCountsRow[]>`
+    SELECT f.name, f.vip, f.ports, f.protocol, f.mode, f.status, f.applyState, f.applyError,
+           COUNT(b.id) AS backends, COALESCE(SUM(b.state = 'up'), 0) AS backendsUp
+    FROM "Farm" f LEFT JOIN "Backend" b ON b.farmId = f.id
+    GROUP BY f.id ORDER BY f.name`;
+  // SQLite aggregates may come back as bigint.
+  return rows.map((r) => ({ ...r, backends: Number(r.backends), backendsUp: Number(r.backendsUp) }));
 }
 
 export async function loadFarm(db: PrismaClient, name: string): Promise<FarmRow | null> {
@@ -210,6 +248,7 @@ export function createFarmService(deps: ServiceDeps) {
 
   return {
     listFarms: () => loadFarms(db),
+    listFarmCounts: () => loadFarmCounts(db),
     getFarm: (name: string) => loadFarm(db, name),
 
     createFarm(input: FarmInput): Promise<MutationResult> {

@@ -1,9 +1,9 @@
 import "server-only";
 import { consoleEnv } from "./env.ts";
 import { consoleDb } from "./db.ts";
-import { driftOfFarm, driftOfFarms, type FarmDrift } from "./drift.ts";
+import { driftFromView, driftOfFarm, readLive, type FarmDrift } from "./drift.ts";
 import { createFarmService, type FarmService } from "./farm-service-core.ts";
-import { rowToResolved, summarize, type FarmRow, type FarmSummary } from "./farm-model.ts";
+import { packSummaries, rowToResolved, summarizeCounts, type FarmRow, type PackedSummaries } from "./farm-model.ts";
 import { cliLabDriver } from "./lab-driver-cli.ts";
 import { ensureLab } from "./lab-service.ts";
 
@@ -28,26 +28,54 @@ export async function farmService(): Promise<FarmService> {
   return service;
 }
 
-export interface FarmsOverview {
-  farms: FarmSummary[];
-  /** Why live state could not be read (target down, no privileges), if it could not. */
+/**
+ * Every farm with its status as the database sees it. Drift needs a read of
+ * the whole kernel (a second or more at 5,000 farms), so the table gets it
+ * separately from /api/drift and the list never waits for the kernel.
+ */
+export async function farmsOverview(): Promise<{ farms: PackedSummaries }> {
+  const rows = await (await farmService()).listFarmCounts();
+  return { farms: packSummaries(rows.map(summarizeCounts)) };
+}
+
+export interface DriftOverview {
+  /** Farms whose live rules differ from what natfarm wrote. */
+  drift: string[];
   liveError: string | null;
 }
 
-/** Every farm with its status; drift comes from one read of the target. */
-export async function farmsOverview(): Promise<FarmsOverview> {
-  const rows = await (await farmService()).listFarms();
+// Comparing 5,000 farms with the kernel takes the server a second or more of
+// CPU: every open farms table shares one comparison, and reuses it briefly.
+const DRIFT_TTL_MS = 5_000;
+let driftCache: { at: number; value: Promise<DriftOverview> } | null = null;
+
+export function driftOverview(): Promise<DriftOverview> {
+  const now = Date.now();
+  if (driftCache && now - driftCache.at < DRIFT_TTL_MS) return driftCache.value;
+  const value = computeDrift();
+  driftCache = { at: now, value };
+  value.then(
+    () => driftCache?.value === value && (driftCache.at = Date.now()),
+    () => driftCache?.value === value && (driftCache = null),
+  );
+  return value;
+}
+
+/** Drops the cached comparison: the farms or the kernel just changed. */
+export function forgetDrift(): void {
+  driftCache = null;
+}
+
+/** One read of the target, made while the database loads, compared farm by farm. */
+async function computeDrift(): Promise<DriftOverview> {
   const { target } = consoleEnv();
-  let drift: Map<string, FarmDrift> | null = null;
-  let liveError: string | null = null;
-  if (target.target && rows.length) {
-    try {
-      drift = await driftOfFarms(target.target, rows.map(rowToResolved));
-    } catch (e) {
-      liveError = (e as Error).message;
-    }
-  }
-  return { farms: rows.map((r) => summarize(r, drift?.get(r.name))), liveError };
+  if (!target.target) return { drift: [], liveError: null };
+  const live = readLive(target.target).then((view) => ({ view }), (e: Error) => ({ error: e.message }));
+  const rows = await (await farmService()).listFarms();
+  const read = await live;
+  if ("error" in read) return { drift: [], liveError: rows.length ? read.error : null };
+  const drift = driftFromView(read.view, rows.map(rowToResolved));
+  return { drift: rows.filter((r) => r.applyState === "applied" && drift.get(r.name)?.inSync === false).map((r) => r.name), liveError: null };
 }
 
 export interface FarmDetail {
