@@ -110,7 +110,7 @@ describe("console farm service", () => {
     // Cross-farm checks run on the whole resulting set: duplicate name, overlapping VIP:port, duplicate mark.
     const dupName = await service.createFarm({ ...web, vip: "198.51.100.251" });
     expect(dupName).toMatchObject({ ok: false, reason: "invalid" });
-    expect(dupName.errors?.name?.[0]).toMatch(/already used/);
+    expect(dupName.errors?.name?.[0]).toBe(`a farm named "web" already exists`);
     const overlap = await service.createFarm({ ...web, name: "web2" });
     expect(overlap.errors?.ports?.[0]).toMatch(/overlaps farm "web"/);
     const dupMark = await service.createFarm({ ...web, name: "web3", vip: "198.51.100.252", backends: [{ ip: "203.0.113.10", port: 80, mark: "0x20c" }] });
