@@ -1,0 +1,501 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { TablesSnapshot } from "../../lib/applier/index.ts";
+import { formatProbability, ruleProbabilities } from "../../lib/netfilter/probability.ts";
+import { namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
+import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectText, expectUrl, expectValue, expectVisible, textOf } from "./ui-expect.ts";
+
+/**
+ * The console end to end: the built app on 127.0.0.1, its own SQLite file and
+ * lab, driven through Chromium by role and accessible name. Every scenario
+ * checks what the operator sees AND what the kernel (the lab's load balancer)
+ * and the database really hold. One file, run in order: each scenario starts
+ * from the state the previous one left.
+ */
+
+const VIP = "198.51.100.250";
+const PORT = 80;
+const FARM = "web";
+const B0 = { ip: "203.0.113.10", port: 80 };
+const B1 = { ip: "203.0.113.11", port: 80 };
+const SHOTS = path.join(ROOT, "docs", "screenshots");
+const FAILURES = path.join(os.tmpdir(), "natfarm-e2e-failures");
+
+let c: Console;
+let page: Page;
+const pageErrors: string[] = [];
+const timings: Record<string, number> = {};
+
+beforeAll(async () => {
+  const t = performance.now();
+  c = await startConsole({ backends: 2, log: (m) => console.log(`[e2e] ${m}`) });
+  page = c.page;
+  c.context.on("page", (p) => p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`)));
+  page.on("pageerror", (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  timings.setupMs = performance.now() - t;
+}, 600_000);
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === "fail" && page) {
+    // What the browser showed when it failed, for the person reading the CI log.
+    fs.mkdirSync(FAILURES, { recursive: true });
+    const base = path.join(FAILURES, ctx.task.name.replace(/\W+/g, "-").slice(0, 60));
+    await page.screenshot({ path: `${base}.png`, fullPage: true }).catch(() => {});
+    fs.writeFileSync(`${base}.html`, await page.content().catch(() => ""));
+    fs.writeFileSync(`${base}.server.log`, c.logTail(20_000));
+    console.log(`[e2e] failure artifacts: ${base}.{png,html,server.log} (page ${page.url()})`);
+  }
+  // An uncaught exception in the browser is a failure even when the page looked right.
+  const errors = pageErrors.splice(0);
+  expect(errors, "uncaught errors in the page").toEqual([]);
+});
+
+afterAll(async () => {
+  if (!c) return;
+  const labName = c.lab.name;
+  const t = performance.now();
+  try {
+    await c.stop();
+  } finally {
+    timings.teardownMs = performance.now() - t;
+    console.log(`[e2e] timings (ms): ${JSON.stringify({ ...c.timings, ...timings }, (_, v) => (typeof v === "number" ? Math.round(v) : v))}`);
+  }
+  expect(namespacesOf(labName), "namespaces left behind").toEqual([]);
+}, 120_000);
+
+// ---------------------------------------------------------------- helpers
+
+const url = (p: string) => `${c.baseUrl}${p}`;
+
+function toasts(p: Page = page, type?: "success" | "error"): Locator {
+  const all = p.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
+  return type ? all.and(p.locator(`[data-type="${type}"]`)) : all;
+}
+
+/** Dismisses every toast so the next assertion sees only new ones. */
+async function clearToasts(p: Page = page): Promise<void> {
+  for (const close of await p.getByRole("button", { name: /close toast/i }).all()) await close.click({ timeout: 2000 }).catch(() => {});
+  await expectCount(toasts(p), 0, { timeout: 10_000 });
+}
+
+/** A table's body rows as records keyed by column header text. */
+async function readTable(table: Locator): Promise<Record<string, string>[]> {
+  await table.waitFor();
+  const headers = (await table.getByRole("columnheader").allInnerTexts()).map((h) => h.trim());
+  const out: Record<string, string>[] = [];
+  for (const row of await table.locator("tbody").getByRole("row").all()) {
+    const cells = (await row.getByRole("cell").allInnerTexts()).map((x) => x.trim());
+    if (cells.length !== headers.length) continue; // "empty" placeholder rows
+    out.push(Object.fromEntries(headers.map((h, i) => [h.toLowerCase(), cells[i]!])));
+  }
+  return out;
+}
+
+/** natfarm's rules in the kernel, without counters: what must not change when the console refuses something. */
+function ruleSpecs(s: TablesSnapshot): string[] {
+  return s.tables.flatMap((t) => t.chains.flatMap((ch) => ch.rules.filter((r) => r.owned).map((r) => `${t.name} ${r.spec}`)));
+}
+
+function farmRules(s: TablesSnapshot, table: string, chainPrefix: string, farm = FARM) {
+  return s.tables
+    .find((t) => t.name === table)!
+    .chains.filter((ch) => ch.name.startsWith(chainPrefix))
+    .flatMap((ch) => ch.rules)
+    .filter((r) => r.farm === farm);
+}
+
+async function gotoFarm(name = FARM): Promise<void> {
+  await page.goto(url(`/farms/${encodeURIComponent(name)}`));
+  await expectText(page.getByRole("heading", { level: 1 }), name);
+}
+
+function generatedRules(p: Page = page): Locator {
+  return p.getByRole("region", { name: "Generated rules" }).locator("pre");
+}
+
+function ruleLine(text: string, comment: string, target: string): string | undefined {
+  return text.split("\n").find((l) => l.includes(`--comment ${comment} `) && l.includes(`-j ${target}`));
+}
+
+function backendsTable(p: Page = page): Locator {
+  return p.getByRole("table", { name: `Backends of ${FARM}` });
+}
+
+interface LabRow {
+  backend: string;
+  count: number;
+  observed: number;
+  sources: string;
+}
+
+/** Sends connections from the Lab page and returns its per-backend results. */
+async function labRun(connections: number, p: Page = page): Promise<{ rows: LabRow[]; summary: string }> {
+  await p.goto(url("/lab"));
+  const form = p.getByRole("region", { name: "Send test connections" });
+  await form.getByLabel("Farm").selectOption(FARM);
+  await form.getByLabel("Connections").fill(String(connections));
+  await form.getByRole("button", { name: "Send connections" }).click();
+  const table = p.getByRole("table", { name: `Lab results for ${FARM}` });
+  await table.waitFor({ timeout: 120_000 });
+  const rows = (await readTable(table)).map((r) => ({
+    backend: r.backend!,
+    count: Number(r.connections),
+    observed: Number.parseFloat(r.observed!) / 100,
+    sources: r["source the backend saw"]!,
+  }));
+  const summary = await form.getByText(/connections to/).innerText();
+  return { rows, summary };
+}
+
+/** "198.51.100.2 (97), …" → { "198.51.100.2": 97, … } */
+function sourcesOf(r: LabRow): Record<string, number> {
+  return Object.fromEntries([...r.sources.matchAll(/([\d.]+) \((\d+)\)/g)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+function rowOf(rows: LabRow[], b: { ip: string; port: number }): LabRow {
+  const r = rows.find((x) => x.backend.startsWith(`${b.ip}:${b.port}`));
+  if (!r) throw new Error(`no lab result for ${b.ip}:${b.port} in ${JSON.stringify(rows)}`);
+  return r;
+}
+
+/** Packet counters of one farm's rules as the Live tables page shows them (exact count in the cell's title). */
+async function liveCounters(p: Page, tableName: RegExp, comment: string): Promise<number> {
+  const tables = p.getByRole("table", { name: tableName });
+  const row = tables.getByRole("row").filter({ hasText: `--comment ${comment} ` });
+  await expectCount(row, 1);
+  const cell = row.getByRole("cell").first();
+  const exact = await cell.getAttribute("title");
+  return Number(exact ?? (await cell.innerText()));
+}
+
+/** The control's error message is one of its describers and sits in (or is) an aria-live region. */
+async function expectLiveError(control: Locator, want: RegExp): Promise<void> {
+  let found = "";
+  for (const d of await describers(control)) {
+    const text = await textOf(d);
+    if (!want.test(text) || !text.trim()) continue;
+    found = text;
+    const live = await d.evaluate((el) => el.closest("[aria-live]")?.getAttribute("aria-live") ?? (el.closest('[role="alert"],[role="status"]') ? "role" : null));
+    expect(live, `error "${text}" is not announced (no aria-live region)`).toMatch(/polite|assertive|role/);
+  }
+  expect(found, "no describing element carries the error").not.toBe("");
+}
+
+async function editWeight(b: { ip: string; port: number }, weight: string): Promise<Locator> {
+  const table = backendsTable();
+  await table.getByRole("button", { name: `Edit backend ${b.ip}:${b.port}` }).click();
+  const input = table.getByLabel("Weight", { exact: true });
+  await input.fill(weight);
+  await table.getByRole("button", { name: "Save" }).click();
+  return input;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+describe.sequential("console end to end", () => {
+  it("1. creates a farm with 2 backends through the UI and shows the rules in the guide's shape", async () => {
+    await page.goto(url("/"));
+    await expectCount(page.getByRole("link", { name: FARM, exact: true }), 0);
+    await page.getByRole("button", { name: "New farm" }).click();
+    const form = page.getByRole("region", { name: "New farm" });
+    await form.getByLabel("Name", { exact: true }).fill(FARM);
+    await form.getByLabel("Virtual IP").fill(VIP);
+    await form.getByLabel("Ports", { exact: true }).fill(String(PORT));
+    await form.getByLabel("Protocol").selectOption("tcp");
+    await form.getByLabel("NAT type").selectOption("dnat");
+    const fill = async (n: number, b: { ip: string; port: number }) => {
+      const row = form.getByRole("group", { name: `Backend ${n}` });
+      await row.getByLabel(`IP address of backend ${n}`).fill(b.ip);
+      await row.getByLabel(`Port of backend ${n}`).fill(String(b.port));
+      await row.getByLabel(`Weight of backend ${n}`).fill("1");
+    };
+    await fill(1, B0);
+    await form.getByRole("button", { name: "Add backend row" }).click();
+    await fill(2, B1);
+    await form.getByRole("button", { name: "Create farm" }).click();
+
+    await expectCount(toasts(page, "success").filter({ hasText: FARM }), 1, { timeout: 60_000 });
+    const link = page.getByRole("table", { name: "Farms" }).getByRole("link", { name: FARM, exact: true });
+    await expectVisible(link);
+    const listRow = page.getByRole("table", { name: "Farms" }).getByRole("row").filter({ has: page.getByRole("link", { name: FARM, exact: true }) });
+    await expectText(listRow, `${VIP}:${PORT}`);
+    await expectText(listRow, "DNAT");
+    await expectText(listRow, "running");
+
+    await link.click();
+    await expectUrl(page, url(`/farms/${FARM}`));
+    await expectText(page.getByRole("heading", { level: 1 }), "running");
+
+    const backends = await readTable(backendsTable());
+    expect(backends.map((b) => `${b["ip address"]}:${b.port}`)).toEqual([`${B0.ip}:${B0.port}`, `${B1.ip}:${B1.port}`]);
+    expect(backends.map((b) => b["share of new connections"])).toEqual(["50.0 %", "50.0 %"]);
+
+    // The guide's layout: last backend first with probability 1, then 1/2; the
+    // connection mark picks the DNAT rule of the same backend.
+    const rules = await generatedRules().innerText();
+    const mark1 = ruleLine(rules, `FARM_${FARM}_1_`, "MARK");
+    const mark0 = ruleLine(rules, `FARM_${FARM}_0_`, "MARK");
+    expect(mark1).toContain("--probability 1.00000000000");
+    expect(mark0).toContain("--probability 0.50000000000");
+    for (const m of [mark0!, mark1!]) {
+      expect(m).toContain(`-d ${VIP}/32`);
+      expect(m).toContain(`--dports ${PORT}`);
+    }
+    expect(rules.indexOf(mark1!)).toBeLessThan(rules.indexOf(mark0!));
+    expect(ruleLine(rules, `FARM_${FARM}_0_`, "DNAT")).toContain(`--to-destination ${B0.ip}:${B0.port}`);
+    expect(ruleLine(rules, `FARM_${FARM}_1_`, "DNAT")).toContain(`--to-destination ${B1.ip}:${B1.port}`);
+    expect(rules).not.toContain("-j SNAT");
+
+    // What the page says is what the database and the kernel hold.
+    const farms = c.query<{ name: string; mode: string; applyState: string }>("SELECT name, mode, applyState FROM Farm");
+    expect(farms).toEqual([{ name: FARM, mode: "dnat", applyState: "applied" }]);
+    const live = await c.tables();
+    expect(farmRules(live, "mangle", "NATFARM-MARK-").map((r) => r.backend).sort()).toEqual([0, 1]);
+    expect(farmRules(live, "nat", "NATFARM-DNAT-")).toHaveLength(2);
+  });
+
+  it("2. shows the MARK and DNAT rows in Live tables and their counters rise with lab traffic (auto-refresh)", async () => {
+    // A second tab stays on Live tables and is never reloaded: only the 2 s refresh can move its counters.
+    const tables = await c.context.newPage();
+    try {
+      await tables.goto(url("/tables"));
+      await expectVisible(tables.getByRole("heading", { level: 1, name: "Live tables" }));
+      const mangle = /^mangle NATFARM-MARK-/;
+      const nat = /^nat NATFARM-DNAT-/;
+      for (const k of [0, 1]) {
+        const markRow = tables.getByRole("table", { name: mangle }).getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` });
+        await expectText(markRow, "-j MARK");
+        await expectVisible(markRow.getByRole("link", { name: `${FARM} #${k}` }));
+        const dnatRow = tables.getByRole("table", { name: nat }).getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` });
+        await expectText(dnatRow, `--to-destination ${[B0, B1][k]!.ip}:${PORT}`);
+      }
+      const before = [await liveCounters(tables, nat, `FARM_${FARM}_0_`), await liveCounters(tables, nat, `FARM_${FARM}_1_`)];
+
+      const { rows, summary } = await labRun(200);
+      expect(summary).toMatch(/^200 of 200 tcp connections/);
+      const r0 = rowOf(rows, B0);
+      const r1 = rowOf(rows, B1);
+      expect(r0.count + r1.count).toBe(200);
+      expect(r0.count).toBeGreaterThan(0);
+      expect(r1.count).toBeGreaterThan(0);
+      // DNAT: backends see the client itself.
+      expect(sourcesOf(r0)).toEqual({ [c.lab.clientIp]: r0.count });
+      expect(sourcesOf(r1)).toEqual({ [c.lab.clientIp]: r1.count });
+
+      // nat rules see the first packet of each connection: each DNAT counter
+      // rises by exactly the connections that backend answered.
+      await expect
+        .poll(async () => [await liveCounters(tables, nat, `FARM_${FARM}_0_`), await liveCounters(tables, nat, `FARM_${FARM}_1_`)], { timeout: 15_000, interval: 500 })
+        .toEqual([before[0]! + r0.count, before[1]! + r1.count]);
+      expect(await liveCounters(tables, mangle, `FARM_${FARM}_1_`)).toBeGreaterThanOrEqual(200);
+    } finally {
+      await tables.close();
+    }
+  });
+
+  it("3. switches to NAT after a confirmation listing the SNAT rules, and backends then see the VIP", async () => {
+    await gotoFarm();
+    await page.getByRole("button", { name: "Switch to NAT" }).click();
+    const dialog = page.getByRole("dialog", { name: `Switch farm ${FARM} to NAT?` });
+    await expectVisible(dialog);
+    const changes = dialog.getByLabel("Rule changes");
+    // One element per rule line; assistive technology hears "appears:" / "disappears:" before it.
+    const lines = changes.locator(":scope > *");
+    const appearing = (await lines.filter({ has: page.getByText(/^appears:/) }).allTextContents()).map((t) => t.trim());
+    expect(await lines.filter({ has: page.getByText(/^disappears:/) }).count()).toBe(0);
+    expect(appearing).toHaveLength(2);
+    for (const [k, line] of appearing.entries()) {
+      expect(line).toContain(`--comment FARM_${FARM}_${k}_ `);
+      expect(line).toContain(`-j SNAT --to-source ${VIP}`);
+    }
+    await expectText(dialog, "2 rules appear, 0 disappear");
+    const specsBefore = ruleSpecs(await c.tables());
+    await clearToasts();
+    await dialog.getByRole("button", { name: "Switch to NAT" }).click();
+    await expectCount(toasts(page, "success"), 1, { timeout: 60_000 });
+    await expectHidden(dialog);
+    await expectText(page.getByRole("heading", { level: 1 }), "NAT");
+    await expectText(page.getByRole("group", { name: "NAT type" }).locator('[aria-current="true"]'), "NAT");
+    await expectText(generatedRules(), `-j SNAT --to-source ${VIP}`);
+
+    // The SNAT rows on Live tables, and only SNAT rows were added.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Live tables" }).click();
+    const snat = page.getByRole("table", { name: /^nat NATFARM-SNAT-/ });
+    for (const k of [0, 1]) {
+      await expectText(snat.getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` }), `--to-source ${VIP}`);
+    }
+    const specsAfter = ruleSpecs(await c.tables());
+    const added = specsAfter.filter((s) => !specsBefore.includes(s));
+    expect(specsBefore.filter((s) => !specsAfter.includes(s))).toEqual([]);
+    expect(added.filter((s) => s.includes(`FARM_${FARM}_`))).toHaveLength(2);
+    expect(added.filter((s) => s.includes(`FARM_${FARM}_`)).every((s) => s.includes("-j SNAT"))).toBe(true);
+    expect(c.query("SELECT mode FROM Farm WHERE name = ?", FARM)).toEqual([{ mode: "nat" }]);
+
+    const { rows, summary } = await labRun(100);
+    expect(summary).toMatch(/^100 of 100 tcp connections/);
+    for (const b of [B0, B1]) {
+      const r = rowOf(rows, b);
+      expect(r.count).toBeGreaterThan(0);
+      // Every connection this backend answered came from the VIP, none from the client.
+      expect(sourcesOf(r)).toEqual({ [VIP]: r.count });
+    }
+  });
+
+  it("4. changes the weights to 3:1 and the lab's shares follow", async () => {
+    await gotoFarm();
+    await clearToasts();
+    await editWeight(B0, "3");
+    await expectCount(toasts(page, "success"), 1, { timeout: 60_000 });
+    await expect
+      .poll(async () => (await readTable(backendsTable())).map((b) => [b.weight, b["share of new connections"]]))
+      .toEqual([
+        ["3", "75.0 %"],
+        ["1", "25.0 %"],
+      ]);
+    const p = ruleProbabilities([3, 1]).map(formatProbability);
+    const rules = await generatedRules().innerText();
+    expect(ruleLine(rules, `FARM_${FARM}_0_`, "MARK")).toContain(`--probability ${p[0]}`);
+    expect(ruleLine(rules, `FARM_${FARM}_1_`, "MARK")).toContain(`--probability ${p[1]}`);
+    const live = farmRules(await c.tables(), "mangle", "NATFARM-MARK-");
+    expect(live.find((r) => r.backend === 0)?.spec).toContain(`--probability ${p[0]}`);
+    expect(c.query("SELECT b.weight FROM Backend b JOIN Farm f ON f.id = b.farmId ORDER BY b.position")).toEqual([{ weight: 3 }, { weight: 1 }]);
+
+    const { rows, summary } = await labRun(400);
+    expect(summary).toMatch(/^400 of 400 tcp connections/);
+    const r0 = rowOf(rows, B0);
+    const r1 = rowOf(rows, B1);
+    expect(r0.count + r1.count).toBe(400);
+    // 3:1 is 75 %; 60..90 % holds with overwhelming probability for 400 draws (±6.9 sd).
+    expect(r0.count / 400).toBeGreaterThan(0.6);
+    expect(r0.count / 400).toBeLessThan(0.9);
+  });
+
+  it("5. a bad value shows a field error and changes nothing (page, database, kernel)", async () => {
+    const dbBefore = c.query("SELECT f.name, f.vip, f.mode, b.ip, b.port, b.weight FROM Farm f JOIN Backend b ON b.farmId = f.id ORDER BY f.name, b.position");
+    const kernelBefore = ruleSpecs(await c.tables());
+
+    // Weight 0 on an existing backend.
+    await gotoFarm();
+    const weight = await editWeight(B0, "0");
+    await expectAttribute(weight, "aria-invalid", "true");
+    await expectDescription(weight, /weight/i);
+    await expectLiveError(weight, /weight/i);
+    await expectCount(toasts(page, "success"), 0);
+    await backendsTable().getByRole("button", { name: "Cancel" }).click();
+    await page.reload();
+    expect((await readTable(backendsTable())).map((b) => b.weight)).toEqual(["3", "1"]);
+
+    // An impossible VIP on a new farm.
+    await page.goto(url("/"));
+    await page.getByRole("button", { name: "New farm" }).click();
+    const form = page.getByRole("region", { name: "New farm" });
+    await form.getByLabel("Name", { exact: true }).fill("bad");
+    await form.getByLabel("Virtual IP").fill("1.2.3.999");
+    await form.getByLabel("Ports", { exact: true }).fill("80");
+    const row = form.getByRole("group", { name: "Backend 1" });
+    await row.getByLabel("IP address of backend 1").fill(B0.ip);
+    await row.getByLabel("Port of backend 1").fill("8080");
+    await form.getByRole("button", { name: "Create farm" }).click();
+    const vip = form.getByLabel("Virtual IP");
+    await expectAttribute(vip, "aria-invalid", "true");
+    await expectDescription(vip, /IPv4|address|1\.2\.3\.999/i);
+    await expectLiveError(vip, /\S/);
+    // The form keeps what was typed, and only the VIP is blamed.
+    await expectValue(vip, "1.2.3.999");
+    await expectAttribute(form.getByLabel("Name", { exact: true }), "aria-invalid", null);
+    await expectCount(page.getByRole("table", { name: "Farms" }).getByRole("link", { name: "bad", exact: true }), 0);
+
+    expect(c.query("SELECT f.name, f.vip, f.mode, b.ip, b.port, b.weight FROM Farm f JOIN Backend b ON b.farmId = f.id ORDER BY f.name, b.position")).toEqual(dbBefore);
+    expect(ruleSpecs(await c.tables())).toEqual(kernelBefore);
+  });
+
+  it("6. an injected iptables failure shows iptables' message, marks the farm failed, and re-apply recovers", async () => {
+    await gotoFarm();
+    const kernelBefore = ruleSpecs(await c.tables());
+    fs.writeFileSync(c.faultFile, "nat");
+    try {
+      await clearToasts();
+      await editWeight(B1, "2");
+      const error = toasts(page, "error");
+      await expectCount(error, 1, { timeout: 60_000 });
+      // iptables' own words: the refused line of the payload.
+      await expectText(error, /iptables-restore|NATFARM-INJECTED-FAULT|Couldn't load target/);
+      await expectCount(toasts(page, "success"), 0);
+
+      await page.reload();
+      await expectText(page.getByRole("heading", { level: 1 }), "apply failed");
+      const alert = page.getByRole("alert").filter({ hasText: "Apply failed" });
+      await expectVisible(alert);
+      const stored = c.query<{ applyState: string; applyError: string }>("SELECT applyState, applyError FROM Farm WHERE name = ?", FARM)[0]!;
+      expect(stored.applyState).toBe("failed");
+      await expectText(alert, stored.applyError.split("\n")[0]!.trim());
+      // The change is saved but the kernel kept the previous rules (rolled back).
+      expect((await readTable(backendsTable())).map((b) => b.weight)).toEqual(["3", "2"]);
+      expect(ruleSpecs(await c.tables())).toEqual(kernelBefore);
+
+      await page.goto(url("/"));
+      const listRow = page.getByRole("table", { name: "Farms" }).getByRole("row").filter({ has: page.getByRole("link", { name: FARM, exact: true }) });
+      await expectText(listRow, "apply failed");
+
+      await page.goto(url("/history"));
+      const history = await readTable(page.getByRole("table", { name: "Apply log" }));
+      expect(history[0]).toMatchObject({ farms: FARM, result: "failed" });
+    } finally {
+      fs.rmSync(c.faultFile, { force: true });
+    }
+
+    await gotoFarm();
+    await clearToasts();
+    const failedAlert = page.getByRole("alert").filter({ hasText: "Apply failed" });
+    await failedAlert.getByRole("button", { name: "Re-apply" }).click();
+    // The alert goes once the kernel holds the farm again. (Its button's own
+    // success toast is lost: see the todo below.)
+    await expectCount(failedAlert, 0, { timeout: 60_000 });
+    await page.reload();
+    await expectText(page.getByRole("heading", { level: 1 }), "running");
+    await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 0);
+    expect(c.query("SELECT applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ applyState: "applied" }]);
+    const p = ruleProbabilities([3, 2]).map(formatProbability);
+    expect(farmRules(await c.tables(), "mangle", "NATFARM-MARK-").find((r) => r.backend === 0)?.spec).toContain(`--probability ${p[0]}`);
+    const { summary } = await labRun(50);
+    expect(summary).toMatch(/^50 of 50 tcp connections/);
+  });
+
+  it.todo(
+    "6b. re-apply from the failed-apply alert announces its success: components/farm/farm-alerts.tsx renders the Re-apply ActionButton inside the alert, which unmounts when the apply succeeds, so useActionToast never shows the result",
+  );
+
+  it("7. screenshots every page in light and dark", async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    const pages: { name: string; path: string; ready: (p: Page) => Promise<void> }[] = [
+      { name: "farms", path: "/", ready: async (p) => void (await p.getByRole("link", { name: FARM, exact: true }).waitFor()) },
+      { name: "farm-detail", path: `/farms/${FARM}`, ready: async (p) => void (await generatedRules(p).waitFor()) },
+      { name: "live-tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-SNAT-/ }).waitFor()) },
+      { name: "lab", path: "/lab", ready: async (p) => void (await labRun(200, p)) },
+      { name: "history", path: "/history", ready: async (p) => void (await p.getByRole("table", { name: "Apply log" }).getByRole("row").nth(1).waitFor()) },
+    ];
+    const background = (p: Page) => p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    for (const shot of pages) {
+      await page.emulateMedia({ colorScheme: "light" });
+      await page.goto(url(shot.path));
+      await shot.ready(page);
+      await clearToasts();
+      await expectAttribute(page.locator("html"), "data-theme", "light");
+      const light = await background(page);
+      await page.screenshot({ path: path.join(SHOTS, `${shot.name}-light.png`), fullPage: true });
+
+      // The console follows the OS scheme while the operator has not picked one.
+      await page.emulateMedia({ colorScheme: "dark" });
+      await expectAttribute(page.locator("html"), "data-theme", "dark");
+      expect(await background(page)).not.toBe(light);
+      await page.screenshot({ path: path.join(SHOTS, `${shot.name}-dark.png`), fullPage: true });
+    }
+    for (const f of fs.readdirSync(SHOTS).filter((f) => f.endsWith(".png"))) {
+      const size = fs.statSync(path.join(SHOTS, f)).size;
+      expect(size, f).toBeGreaterThan(5_000);
+    }
+  });
+});

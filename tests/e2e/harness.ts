@@ -1,0 +1,304 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
+import { migrateDatabase } from "../../lib/db/migrate.ts";
+import type { LabInfo } from "../../lib/lab/index.ts";
+import type { Target } from "../../lib/privileged/target.ts";
+import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
+
+/**
+ * The browser end-to-end harness: the real console (`next build` + `next
+ * start`) on 127.0.0.1 with a throwaway SQLite database and its own lab,
+ * driven by Debian's Chromium through playwright-core.
+ *
+ * Everything it creates is removed in stop(), also when a test failed: the
+ * server's process group, the lab's namespaces (tests/helpers/lab.ts also
+ * sweeps them on exit and at the next run), the temp directory.
+ */
+
+export const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const NEXT_BIN = path.join(ROOT, "node_modules", "next", "dist", "bin", "next");
+
+/** Files whose change makes a build stale. */
+const SOURCE_DIRS = ["app", "components", "lib", "public"];
+const SOURCE_FILES = ["next.config.js", "package.json", "package-lock.json", "postcss.config.mjs", "tsconfig.json"];
+
+function newestMtime(p: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = 0;
+  for (const entry of fs.readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, entry)));
+  return newest;
+}
+
+function buildIsFresh(): boolean {
+  let built: number;
+  try {
+    built = fs.statSync(path.join(ROOT, ".next", "BUILD_ID")).mtimeMs;
+  } catch {
+    return false;
+  }
+  const newest = Math.max(...SOURCE_DIRS.map((d) => newestMtime(path.join(ROOT, d))), ...SOURCE_FILES.map((f) => newestMtime(path.join(ROOT, f))));
+  return newest < built;
+}
+
+/** Another `next build` of this checkout (a developer's, another run's): two at once corrupt .next. */
+function otherBuildRunning(): boolean {
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const isNextBuild = cmd.some((a) => /(^|\/)next$/.test(a)) && cmd.includes("build");
+      if (isNextBuild && fs.readlinkSync(`/proc/${pid}/cwd`) === ROOT) return true;
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return false;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `next build` unless .next holds a build newer than every source file.
+ * NATFARM_E2E_BUILD=always forces a build, =never trusts whatever is there.
+ */
+export async function ensureBuild(log: (m: string) => void = () => {}): Promise<{ built: boolean; ms: number }> {
+  const started = performance.now();
+  const policy = process.env.NATFARM_E2E_BUILD ?? "auto";
+  for (let waited = 0; otherBuildRunning() && waited < 300_000; waited += 2000) await sleep(2000);
+  if (policy === "never" || (policy !== "always" && buildIsFresh())) return { built: false, ms: performance.now() - started };
+  log("next build ...");
+  const r = spawnSync(process.execPath, [NEXT_BIN, "build"], {
+    cwd: ROOT,
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" },
+    encoding: "utf8",
+    timeout: 600_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    // Turbopack's warnings are long: keep the lines that say what failed, then the end.
+    const lines = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+    const errors = lines.filter((l) => /error|failed/i.test(l)).slice(0, 40);
+    throw new Error(`next build failed (exit ${r.status ?? r.signal}):\n${errors.join("\n")}\n...\n${lines.slice(-40).join("\n")}`);
+  }
+  return { built: true, ms: performance.now() - started };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Console {
+  baseUrl: string;
+  lab: LabInfo;
+  /** The lab's load balancer, where the console applies. */
+  target: Target;
+  dir: string;
+  dbFile: string;
+  faultFile: string;
+  serverLog: string;
+  context: BrowserContext;
+  page: Page;
+  timings: Record<string, number>;
+  /** The server's output so far (for failure messages). */
+  logTail(chars?: number): string;
+  /** mangle + nat of the lab's load balancer, read directly (not through the console). */
+  tables(): Promise<TablesSnapshot>;
+  /** Rows of the console's database, read directly. */
+  query<T = Record<string, unknown>>(sql: string, ...params: unknown[]): T[];
+  stop(): Promise<void>;
+}
+
+async function waitForHttp(url: string, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`next start exited (${child.exitCode ?? child.signalCode}):\n${fs.readFileSync(logFile, "utf8").slice(-4000)}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      if (res.status < 500) return;
+      last = `HTTP ${res.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(300);
+  }
+  throw new Error(`the console did not answer at ${url} within ${timeoutMs} ms (${last}):\n${fs.readFileSync(logFile, "utf8").slice(-4000)}`);
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  killGroup(child, "SIGTERM");
+  const done = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+  if (!done) {
+    killGroup(child, "SIGKILL");
+    await Promise.race([exited, sleep(5000)]);
+  }
+}
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * Builds if needed, brings up a lab, migrates a fresh database, starts the
+ * console against both and opens Chromium. Anything started before a failure
+ * is torn down before the error is rethrown.
+ */
+export async function startConsole(opts: { backends?: number; log?: (m: string) => void } = {}): Promise<Console> {
+  const log = opts.log ?? (() => {});
+  const timings: Record<string, number> = {};
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    const errors: unknown[] = [];
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length) throw new AggregateError(errors, "e2e teardown failed");
+  };
+
+  try {
+    const build = await ensureBuild(log);
+    timings.buildMs = build.ms;
+    timings.built = build.built ? 1 : 0;
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-"));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dbFile = path.join(dir, "e2e.db");
+    const dbUrl = `file:${dbFile}`;
+    const faultFile = path.join(dir, "fault");
+    const serverLog = path.join(dir, "server.log");
+    migrateDatabase(dbUrl);
+
+    let t = performance.now();
+    const lab = await createTestLab({ backends: opts.backends ?? 2, prefix: "e2e" });
+    cleanups.push(() => destroyTestLab(lab.name));
+    timings.labUpMs = performance.now() - t;
+    const target: Target = { kind: "netns", name: lab.lbNs };
+
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const out = fs.openSync(serverLog, "a");
+    t = performance.now();
+    const child = spawn(process.execPath, [NEXT_BIN, "start", "-H", "127.0.0.1", "-p", String(port)], {
+      cwd: ROOT,
+      detached: true, // its own process group: stop() ends the server and anything it spawned
+      stdio: ["ignore", out, out],
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        NEXT_TELEMETRY_DISABLED: "1",
+        PORT: String(port),
+        NATFARM_DATABASE_URL: dbUrl,
+        NATFARM_TARGET: "lab",
+        NATFARM_LAB_NAME: lab.name,
+        NATFARM_LAB_BACKENDS: String(lab.backends.length),
+        NATFARM_FAULT_FILE: faultFile,
+      },
+    });
+    fs.closeSync(out);
+    cleanups.push(() => stopServer(child));
+    await waitForHttp(`${baseUrl}/`, child, serverLog, 90_000);
+    timings.serverStartMs = performance.now() - t;
+
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-chromium-"));
+    cleanups.push(() => fs.rmSync(profile, { recursive: true, force: true }));
+    t = performance.now();
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.NATFARM_E2E_CHROMIUM ?? "/usr/bin/chromium",
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+      locale: "en-US",
+      timezoneId: "UTC",
+    });
+    cleanups.push(() => context.close());
+    // Only ever the local console: anything else is refused, not fetched.
+    await context.route(
+      (url) => !url.href.startsWith(`${baseUrl}/`) && url.protocol !== "data:" && url.protocol !== "blob:",
+      (route) => route.abort("blockedbyclient"),
+    );
+    timings.browserMs = performance.now() - t;
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(20_000);
+
+    let db: Database.Database | null = null;
+    cleanups.push(() => void db?.close());
+
+    return {
+      baseUrl,
+      lab,
+      target,
+      dir,
+      dbFile,
+      faultFile,
+      serverLog,
+      context,
+      page,
+      timings,
+      logTail: (chars = 4000) => {
+        try {
+          return fs.readFileSync(serverLog, "utf8").slice(-chars);
+        } catch {
+          return "";
+        }
+      },
+      tables: () => readTables(target),
+      query<T>(sql: string, ...params: unknown[]): T[] {
+        db ??= new Database(dbFile, { readonly: true, fileMustExist: true });
+        return db.prepare(sql).all(...params) as T[];
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop().catch(() => {});
+    throw e;
+  }
+}
+
+/** Namespaces whose name starts with `<lab>-` (after stop() there must be none). */
+export function namespacesOf(labName: string): string[] {
+  const r = spawnSync("ip", ["-j", "netns", "list"], { encoding: "utf8" });
+  const list = JSON.parse(r.stdout.trim() || "[]") as { name: string }[];
+  return list.map((n) => n.name).filter((n) => n.startsWith(`${labName}-`));
+}
