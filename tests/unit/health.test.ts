@@ -66,3 +66,47 @@ describe("probes (on loopback)", () => {
     expect(probePort(check, { port: null }, "80,443")).toBeNull();
   });
 });
+
+describe("the checker loop", () => {
+  it("probes on each farm's interval, and changes state only past the thresholds", async () => {
+    const { HealthChecker } = await import("../../lib/health/checker.ts");
+    let clock = 0;
+    const healthy = new Map([["203.0.113.10", true], ["203.0.113.11", true]]);
+    const state = new Map([[0x200, "up"], [0x201, "maintenance"]]);
+    const probed: string[] = [];
+    const changes: string[] = [];
+    const checker = new HealthChecker({
+      now: () => clock,
+      loadFarms: async () => [
+        {
+          name: "web",
+          ports: "80",
+          healthcheck: HealthCheckSchema.parse({ interval: 2, timeout: 1, failures: 2, passes: 2 }),
+          backends: [
+            { mark: 0x200, ip: "203.0.113.10", port: null, state: state.get(0x200)! },
+            { mark: 0x201, ip: "203.0.113.11", port: 80, state: state.get(0x201)! },
+          ],
+        },
+      ],
+      probe: async (_c, ip, port) => {
+        probed.push(`${ip}:${port}`);
+        return { ok: healthy.get(ip)!, detail: healthy.get(ip) ? "connected" : "ECONNREFUSED", ms: 1 };
+      },
+      setState: async (c) => {
+        state.set(c.mark, c.to);
+        changes.push(`${c.backend} ${c.from}->${c.to} (${c.detail})`);
+      },
+    });
+    await checker.tick();
+    expect(probed).toEqual(["203.0.113.10:80"]); // the backend in maintenance is not probed
+    clock = 1000;
+    await checker.tick();
+    expect(probed).toHaveLength(1); // not due yet
+    healthy.set("203.0.113.10", false);
+    for (clock = 2000; clock <= 4000; clock += 2000) await checker.tick();
+    expect(changes).toEqual(["203.0.113.10:80 up->down (ECONNREFUSED)"]);
+    healthy.set("203.0.113.10", true);
+    for (clock = 6000; clock <= 8000; clock += 2000) await checker.tick();
+    expect(changes.at(-1)).toBe("203.0.113.10:80 down->up (connected)");
+  });
+});
