@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import Link from "next/link";
 import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
-import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type PackedSummaries } from "@/lib/console/farm-model";
+import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type PackedSummaries } from "@/lib/console/farm-status";
 import { inputClass } from "@/components/ui/field";
 import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
 

@@ -1,4 +1,4 @@
-import { FARM_STATUS_LABEL, type FarmStatus } from "@/lib/console/farm-model";
+import { FARM_STATUS_LABEL, type FarmStatus } from "@/lib/console/farm-status";
 import { Badge, type BadgeTone } from "./badge";
 
 const TONE: Record<FarmStatus, BadgeTone> = {

@@ -6,7 +6,7 @@ import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { rowToInput, rowToResolved } from "./farm-model.ts";
-import { loadFarms } from "./farm-service-core.ts";
+import { backendColumns, farmColumns, loadFarms } from "./farm-service-core.ts";
 
 /**
  * Moving farms between the database and the declarative file format
@@ -30,8 +30,13 @@ function chunks<T>(xs: T[], size: number): T[][] {
   return out;
 }
 
+/** The file form of a farm: toFileFarm, plus the health check it does not carry. */
+function fileForm(f: Farm | ReturnType<typeof rowToResolved>) {
+  return { ...toFileFarm(f), ...(f.healthcheck ? { healthcheck: f.healthcheck } : {}) };
+}
+
 function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
-  return JSON.stringify(toFileFarm(a)) === JSON.stringify(toFileFarm(b));
+  return JSON.stringify(fileForm(a)) === JSON.stringify(fileForm(b));
 }
 
 /**
@@ -71,7 +76,7 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
     });
     const changedIds = changed.map((f) => byName.get(f.name)?.id).filter((id): id is number => id !== undefined);
     for (const ids of chunks(changedIds, CHUNK)) await tx.backend.deleteMany({ where: { farmId: { in: ids } } });
-    const data = (f: (typeof changed)[number]) => ({ vip: f.vip, ports: f.ports, protocol: f.protocol, mode: f.mode, status: f.status, applyState: "pending", applyError: null });
+    const data = farmColumns;
     const ids = new Map<string, number>();
     for (const f of changed) {
       const row = byName.get(f.name);
@@ -86,7 +91,7 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
       for (const c of created) ids.set(c.name, c.id);
     }
     const backends = changed.flatMap((f) =>
-      f.backends.map((b, position) => ({ farmId: ids.get(f.name)!, position, ip: b.ip, port: b.port, weight: b.weight, mark: b.mark, state: b.state })),
+      f.backends.map((b, position) => ({ farmId: ids.get(f.name)!, ...backendColumns(b, position) })),
     );
     for (const batch of chunks(backends, CHUNK / 10)) await tx.backend.createMany({ data: batch });
   });
@@ -94,7 +99,7 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
 }
 
 /** The database's farms in the file format, marks included (so a re-import keeps them). */
-export async function exportFarms(db: PrismaClient): Promise<{ farms: ReturnType<typeof toFileFarm>[] }> {
+export async function exportFarms(db: PrismaClient): Promise<{ farms: ReturnType<typeof fileForm>[] }> {
   const rows = await loadFarms(db);
-  return { farms: rows.map((r) => toFileFarm(rowToResolved(r))) };
+  return { farms: rows.map((r) => fileForm(rowToResolved(r))) };
 }

@@ -1,5 +1,9 @@
-import type { FarmInput, ResolvedFarm } from "../farms/schema.ts";
+import { FarmSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
 import type { FarmDrift } from "./drift.ts";
+import { farmStatus, type FarmSummary } from "./farm-status.ts";
+
+export { farmStatus, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";
+export type { FarmStatus, FarmSummary, PackedSummaries } from "./farm-status.ts";
 
 /**
  * The console's view of a farm as the database holds it, and the pure
@@ -14,6 +18,7 @@ export interface BackendRow {
   weight: number;
   mark: number;
   state: string;
+  priority?: number;
   createdAt: Date;
 }
 
@@ -25,6 +30,11 @@ export interface FarmRow {
   protocol: string;
   mode: string;
   status: string;
+  scheduler?: string;
+  persistence?: string;
+  persistenceTtl?: number;
+  /** The health check as JSON text, null for none. */
+  healthcheck?: string | null;
   applyState: string;
   applyError: string | null;
   appliedAt: Date | null;
@@ -33,8 +43,22 @@ export interface FarmRow {
   backends: BackendRow[];
 }
 
-/** A row as the shared schema's input: backends in position order, each with its mark. */
+function parseHealthcheck(text: string | null | undefined): FarmInput["healthcheck"] {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as FarmInput["healthcheck"];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A row as the shared schema's input: every farm setting the database holds
+ * (so that a change to one field never resets another), backends in position
+ * order, each with its mark.
+ */
 export function rowToInput(row: FarmRow): FarmInput {
+  const healthcheck = parseHealthcheck(row.healthcheck);
   return {
     name: row.name,
     vip: row.vip,
@@ -42,9 +66,20 @@ export function rowToInput(row: FarmRow): FarmInput {
     protocol: row.protocol as FarmInput["protocol"],
     mode: row.mode as FarmInput["mode"],
     status: row.status as FarmInput["status"],
+    ...(row.scheduler !== undefined ? { scheduler: row.scheduler as FarmInput["scheduler"] } : {}),
+    ...(row.persistence !== undefined ? { persistence: row.persistence as FarmInput["persistence"] } : {}),
+    ...(row.persistenceTtl !== undefined ? { persistenceTtl: row.persistenceTtl } : {}),
+    ...(healthcheck ? { healthcheck } : {}),
     backends: [...row.backends]
       .sort((a, b) => a.position - b.position)
-      .map((b) => ({ ip: b.ip, port: b.port, weight: b.weight, mark: b.mark, state: b.state as "up" | "down" | "maintenance" })),
+      .map((b) => ({
+        ip: b.ip,
+        port: b.port,
+        weight: b.weight,
+        mark: b.mark,
+        state: b.state as "up" | "down" | "maintenance",
+        ...(b.priority !== undefined ? { priority: b.priority } : {}),
+      })),
   };
 }
 
@@ -71,41 +106,6 @@ export function rowToResolved(row: FarmRow): ResolvedFarm {
       priority: 1,
     })),
   };
-}
-
-/** What the farms table and the farm page call a farm's state. */
-export type FarmStatus = "running" | "stopped" | "failed" | "pending" | "drift";
-
-export const FARM_STATUS_LABEL: Record<FarmStatus, string> = {
-  running: "running",
-  stopped: "stopped",
-  failed: "apply failed",
-  pending: "changes pending",
-  drift: "drift",
-};
-
-/**
- * The database's verdict comes first (a failed or pending apply is what the
- * operator must act on), then the kernel's (drift), then the farm's own status.
- */
-export function farmStatus(row: Pick<FarmRow, "status" | "applyState">, drift?: FarmDrift | null): FarmStatus {
-  if (row.applyState === "failed") return "failed";
-  if (row.applyState === "pending") return "pending";
-  if (drift && !drift.inSync) return "drift";
-  return row.status === "stopped" ? "stopped" : "running";
-}
-
-/** One line of the farms table: small, because 5,000 of them go to the browser. */
-export interface FarmSummary {
-  name: string;
-  vip: string;
-  ports: string;
-  protocol: string;
-  mode: string;
-  status: FarmStatus;
-  backends: number;
-  backendsUp: number;
-  error: string | null;
 }
 
 export function summarizeCounts(
@@ -142,43 +142,3 @@ export function formatMarkHex(mark: number): string {
   return `0x${mark.toString(16)}`;
 }
 
-/**
- * The farms table's data, column by column: 5,000 farms travel to the
- * browser in the page's payload, and repeating every key per farm would
- * more than double it.
- */
-export interface PackedSummaries {
-  name: string[];
-  vip: string[];
-  ports: string[];
-  protocol: string[];
-  mode: string[];
-  status: FarmStatus[];
-  backends: number[];
-  backendsUp: number[];
-  error: (string | null)[];
-}
-
-const COLUMNS = ["name", "vip", "ports", "protocol", "mode", "status", "backends", "backendsUp", "error"] as const;
-
-export function packSummaries(list: FarmSummary[]): PackedSummaries {
-  const out = Object.fromEntries(COLUMNS.map((c) => [c, new Array(list.length)])) as unknown as PackedSummaries;
-  list.forEach((f, i) => {
-    for (const c of COLUMNS) (out[c] as unknown[])[i] = f[c];
-  });
-  return out;
-}
-
-export function unpackSummaries(p: PackedSummaries): FarmSummary[] {
-  return p.name.map((name, i) => ({
-    name,
-    vip: p.vip[i]!,
-    ports: p.ports[i]!,
-    protocol: p.protocol[i]!,
-    mode: p.mode[i]!,
-    status: p.status[i]!,
-    backends: p.backends[i]!,
-    backendsUp: p.backendsUp[i]!,
-    error: p.error[i] ?? null,
-  }));
-}

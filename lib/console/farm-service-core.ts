@@ -129,30 +129,53 @@ function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined 
   return table === "nat" || table === "mangle" ? table : undefined;
 }
 
+/** The farm's own columns as the database stores them (the health check as JSON text). */
+export function farmColumns(farm: Farm) {
+  return {
+    vip: farm.vip,
+    ports: farm.ports,
+    protocol: farm.protocol,
+    mode: farm.mode,
+    status: farm.status,
+    scheduler: farm.scheduler,
+    persistence: farm.persistence,
+    persistenceTtl: farm.persistenceTtl,
+    healthcheck: farm.healthcheck ? JSON.stringify(farm.healthcheck) : null,
+    applyState: "pending",
+    applyError: null,
+  };
+}
+
+export function backendColumns(b: Farm["backends"][number], position: number) {
+  return { position, ip: b.ip, port: b.port, weight: b.weight, mark: b.mark!, state: b.state, priority: b.priority };
+}
+
+/**
+ * Writes one farm in one transaction. Backends are matched by mark (the
+ * kernel's identity of a backend) and updated in place, so what others keep
+ * on a backend row (its id, the health checker's last probe) survives an edit;
+ * positions are the renderer's indexes and are renumbered 0..n-1.
+ */
 async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null): Promise<void> {
-  const data = { vip: farm.vip, ports: farm.ports, protocol: farm.protocol, mode: farm.mode, status: farm.status, applyState: "pending", applyError: null };
-  // Backends are rewritten whole: positions are the renderer's indexes and
-  // must stay 0..n-1; marks (the kernel's identity of a backend) are kept.
-  const backends = farm.backends.map((b, position) => ({
-    position,
-    ip: b.ip,
-    port: b.port,
-    weight: b.weight,
-    mark: b.mark!,
-    state: b.state,
-  }));
+  const columns = farmColumns(farm);
+  const backends = farm.backends.map((b, position) => backendColumns(b, position));
   await db.$transaction(async (tx) => {
     if (existingId === null) {
-      await tx.farm.create({ data: { name: farm.name, ...data, backends: { create: backends } } });
-    } else {
-      const before = await tx.backend.findMany({ where: { farmId: existingId } });
-      const created = new Map(before.map((b) => [b.mark, b.createdAt]));
-      await tx.backend.deleteMany({ where: { farmId: existingId } });
-      await tx.farm.update({
-        where: { id: existingId },
-        data: { ...data, backends: { create: backends.map((b) => ({ ...b, createdAt: created.get(b.mark) })) } },
-      });
+      await tx.farm.create({ data: { name: farm.name, ...columns, backends: { create: backends } } });
+      return;
     }
+    await tx.farm.update({ where: { id: existingId }, data: columns });
+    const before = await tx.backend.findMany({ where: { farmId: existingId } });
+    const wanted = new Map(backends.map((b) => [b.mark, b]));
+    const gone = before.filter((b) => !wanted.has(b.mark)).map((b) => b.id);
+    if (gone.length) await tx.backend.deleteMany({ where: { id: { in: gone } } });
+    const kept = before.filter((b) => wanted.has(b.mark));
+    // Out of the way first: (farm, position) and (farm, ip, port) are unique, and two backends may swap.
+    for (const [i, b] of kept.entries()) await tx.backend.update({ where: { id: b.id }, data: { position: -1 - i, ip: `~${b.mark}` } });
+    for (const b of kept) await tx.backend.update({ where: { id: b.id }, data: wanted.get(b.mark)! });
+    const known = new Set(kept.map((b) => b.mark));
+    const fresh = backends.filter((b) => !known.has(b.mark));
+    if (fresh.length) await tx.backend.createMany({ data: fresh.map((b) => ({ ...b, farmId: existingId })) });
   });
 }
 

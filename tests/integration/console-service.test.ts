@@ -183,6 +183,29 @@ describe("console farm service", () => {
     expect((await driftOfFarm(ns.target, rowToResolved((await service.getFarm("web"))!))).inSync).toBe(true);
   });
 
+  it("keeps every farm setting when one field changes (persistence, health check, priority)", async () => {
+    const r = await service.createFarm({
+      name: "keep",
+      vip: "198.51.100.240",
+      ports: "443",
+      protocol: "tcp",
+      mode: "dnat",
+      persistence: "srcip",
+      persistenceTtl: 300,
+      healthcheck: { type: "tcp", interval: 7 },
+      backends: [{ ip: "203.0.113.10", port: 443, priority: 2 }],
+    });
+    expect(r.ok).toBe(true);
+    const before = (await service.getFarm("keep"))!;
+    expect((await service.setMode("keep", "nat")).ok).toBe(true);
+    expect((await service.addBackend("keep", { ip: "203.0.113.11", port: 443 })).ok).toBe(true);
+    const after = (await service.getFarm("keep"))!;
+    expect(after).toMatchObject({ mode: "nat", persistence: "srcip", persistenceTtl: 300 });
+    expect(JSON.parse(after.healthcheck!)).toMatchObject({ type: "tcp", interval: 7 });
+    expect(after.backends[0]).toMatchObject({ id: before.backends[0]!.id, priority: 2, mark: before.backends[0]!.mark });
+    expect((await service.deleteFarm("keep")).ok).toBe(true);
+  });
+
   it("exports and imports farms with their marks", async () => {
     const exported = await exportFarms(db);
     const file = parseFarmFile(JSON.stringify(exported));
