@@ -53,7 +53,7 @@ export default async function LabPage() {
             </p>
           )}
         </Card>
-        <Card title="Send test connections" titleId="lab-run">
+        <Card title="Test traffic" titleId="lab-run">
           <LabRunner farms={farms} ports={lab?.ports ?? []} />
         </Card>
       </div>

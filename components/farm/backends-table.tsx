@@ -107,6 +107,7 @@ function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendV
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const formId = `edit-backend-${b.mark}`;
+  const who = `of backend ${b.ip}${b.port ? `:${b.port}` : ""}`;
   return (
     <tr className="border-b border-line bg-surface-2 align-top">
       <td className="px-4 py-2.5 font-mono text-xs text-muted">
@@ -117,20 +118,20 @@ function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendV
         </form>
       </td>
       <td className="px-2 py-2">
-        <CellInput form={formId} name="ip" label="IP address" defaultValue={v.ip ?? b.ip} errors={e.ip} stamp={state.stamp} />
+        <CellInput form={formId} name="ip" label={`IP address ${who}`} defaultValue={v.ip ?? b.ip} errors={e.ip} stamp={state.stamp} />
       </td>
       <td className="px-2 py-2">
-        <CellInput form={formId} name="port" label="Port" defaultValue={v.port ?? (b.port === null ? "" : String(b.port))} errors={e.port} stamp={state.stamp} />
+        <CellInput form={formId} name="port" label={`Port ${who}`} defaultValue={v.port ?? (b.port === null ? "" : String(b.port))} errors={e.port} stamp={state.stamp} />
       </td>
       <td className="px-2 py-2">
-        <CellInput form={formId} name="weight" label="Weight" defaultValue={v.weight ?? String(b.weight)} errors={e.weight} stamp={state.stamp} />
+        <CellInput form={formId} name="weight" label={`Weight ${who}`} defaultValue={v.weight ?? String(b.weight)} errors={e.weight} stamp={state.stamp} />
       </td>
       <td colSpan={3} className="px-2 py-2 text-xs text-muted" aria-live="polite">
         {e._form?.join(" ") ?? (state.status === "failed" ? state.message : "The mark stays: established connections keep their backend.")}
       </td>
       <td className="px-2 py-2">
         <label className="sr-only" htmlFor={`${formId}-state`}>
-          State
+          State {who}
         </label>
         <select id={`${formId}-state`} form={formId} name="state" defaultValue={v.state ?? b.state} className={inputClass} key={state.stamp}>
           {STATES.map((s) => (
@@ -140,10 +141,10 @@ function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendV
       </td>
       <td className="px-4 py-2">
         <div className="flex justify-end gap-1.5">
-          <Button size="sm" tone="primary" type="submit" form={formId} disabled={pending}>
+          <Button size="sm" tone="primary" type="submit" form={formId} disabled={pending} aria-label={`Save backend ${b.ip}${b.port ? `:${b.port}` : ""}`}>
             {pending ? "Saving…" : "Save"}
           </Button>
-          <Button size="sm" onClick={onDone}>
+          <Button size="sm" onClick={onDone} aria-label={`Cancel editing backend ${b.ip}${b.port ? `:${b.port}` : ""}`}>
             Cancel
           </Button>
         </div>

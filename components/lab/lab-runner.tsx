@@ -32,12 +32,12 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
 
   return (
     <div>
-      <form action={action} className="flex flex-wrap items-start gap-3 p-4" noValidate>
+      <form action={action} key={state.stamp} className="flex flex-wrap items-start gap-3 p-4" noValidate>
         <div className="min-w-[14rem] flex-1">
           <label htmlFor="lab-farm" className="mb-1 block text-xs font-medium text-muted">
             Farm
           </label>
-          <select id="lab-farm" name="farm" className={inputClass} defaultValue={testable[0]?.name ?? ""} aria-describedby="lab-farm-error lab-farm-hint" aria-invalid={state.errors.farm ? true : undefined}>
+          <select id="lab-farm" name="farm" className={inputClass} defaultValue={r?.farm ?? testable[0]?.name ?? ""} aria-describedby="lab-farm-error lab-farm-hint" aria-invalid={state.errors.farm ? true : undefined}>
             {farms.length === 0 && <option value="">No farms yet</option>}
             {farms.map((f) => (
               <option key={f.name} value={f.name} disabled={Boolean(f.problem)}>
@@ -55,7 +55,7 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
           <label htmlFor="lab-connections" className="mb-1 block text-xs font-medium text-muted">
             Connections
           </label>
-          <input id="lab-connections" name="connections" type="number" min={1} max={5000} defaultValue={300} className={inputClass} aria-describedby="lab-connections-error" aria-invalid={state.errors.connections ? true : undefined} />
+          <input id="lab-connections" name="connections" type="number" min={1} max={5000} defaultValue={r?.connections ?? 300} className={inputClass} aria-describedby="lab-connections-error" aria-invalid={state.errors.connections ? true : undefined} />
           <FieldError id="lab-connections-error" errors={state.errors.connections} />
         </div>
         <Button type="submit" tone="primary" className="mt-5" disabled={pending || testable.length === 0}>

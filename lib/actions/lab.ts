@@ -1,5 +1,6 @@
 "use server";
 
+import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
@@ -38,6 +39,8 @@ export async function runLabTestAction(_prev: LabActionState, form: FormData): P
   if (!row) return { status: "invalid", message: `There is no farm named "${parsed.data.farm}".`, errors: { farm: ["no such farm"] }, stamp };
   try {
     const result = await runLabTest(cliLabDriver, target, row, parsed.data.connections);
+    // The run may have added the VIP to the load balancer: the status card shows it.
+    revalidatePath("/lab");
     return { status: "ok", message: `${result.ok} of ${result.connections} connections answered.`, errors: {}, result, stamp };
   } catch (e) {
     const message = e instanceof LabRunError ? e.message : `The lab run failed: ${(e as Error).message}`;
