@@ -13,19 +13,6 @@ const nextConfig = {
   // typecheck`, and a half-written test must not stop the console's build.
   typescript: { tsconfigPath: "tsconfig.app.json" },
   serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino"],
-  turbopack: {
-    // lib/lab locates its helper scripts with new URL("../../scripts/",
-    // import.meta.url), which Turbopack tries to bundle as an asset. The
-    // console sets NATFARM_LAB_SCRIPTS_DIR, which that code reads first, so
-    // the URL is never used: point the reference at any real file.
-    resolveAlias: { "../../scripts/": "./scripts/" },
-  },
-  experimental: {
-    serverActions: {
-      // Imports of large farm files go through a server action.
-      bodySizeLimit: "8mb",
-    },
-  },
 };
 
 export default nextConfig;
