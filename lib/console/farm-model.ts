@@ -1,4 +1,4 @@
-import { FarmSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
+import { FarmSchema, HealthCheckSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
 import type { FarmDrift } from "./drift.ts";
 import { farmStatus, type FarmSummary } from "./farm-status.ts";
 
@@ -93,17 +93,17 @@ export function rowToResolved(row: FarmRow): ResolvedFarm {
     protocol: input.protocol,
     mode: input.mode,
     status: input.status ?? "up",
-    // Not stored yet: the lifecycle issue adds scheduler, persistence and priority to the database.
-    scheduler: "weight",
-    persistence: "none",
-    persistenceTtl: 120,
+    scheduler: input.scheduler ?? "weight",
+    persistence: input.persistence ?? "none",
+    persistenceTtl: input.persistenceTtl ?? 120,
+    ...(input.healthcheck ? { healthcheck: HealthCheckSchema.parse(input.healthcheck) } : {}),
     backends: (input.backends ?? []).map((b) => ({
       ip: b.ip,
       port: b.port ?? null,
       weight: b.weight ?? 1,
       mark: b.mark as number,
       state: b.state ?? "up",
-      priority: 1,
+      priority: b.priority ?? 1,
     })),
   };
 }

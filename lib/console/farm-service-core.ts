@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { z } from "zod";
-import { applyFarms, ApplyError } from "../applier/index.ts";
+import { applyFarms, ApplyError, cutConnections } from "../applier/index.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
@@ -306,6 +306,41 @@ export function createFarmService(deps: ServiceDeps) {
         if (i === -1) return `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
         return { ...f, backends: backends.map((b, k) => (k === i ? { ...b, ...patch, mark } : b)) };
       });
+    },
+
+    /**
+     * What the health checker decides: a backend goes down or comes back. A
+     * backend an operator put in maintenance stays there.
+     */
+    setBackendHealth(name: string, mark: number, health: "up" | "down") {
+      return mutate(name, `health ${health}`, (f) => {
+        const backends = f.backends ?? [];
+        const b = backends.find((x) => x.mark === mark);
+        if (!b) return `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
+        if (b.state === "maintenance") return f;
+        return { ...f, backends: backends.map((x) => (x.mark === mark ? { ...x, state: health } : x)) };
+      });
+    },
+
+    /**
+     * Maintenance: "drain" stops new connections to the backend and lets the
+     * open ones finish; "cut" also ends the open ones (their conntrack entries
+     * go); "off" puts the backend back into service.
+     */
+    async setMaintenance(name: string, mark: number, mode: "drain" | "cut" | "off"): Promise<MutationResult> {
+      const r = await mutate(name, mode === "off" ? "maintenance off" : `maintenance ${mode}`, (f) => {
+        const backends = f.backends ?? [];
+        if (!backends.some((b) => b.mark === mark)) return `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
+        return { ...f, backends: backends.map((b) => (b.mark === mark ? { ...b, state: mode === "off" ? "up" : "maintenance" } : b)) };
+      });
+      if (!r.ok || mode !== "cut" || !deps.target) return r;
+      try {
+        const n = await cutConnections(deps.target, mark);
+        return { ...r, message: `${r.message} ${n} open connection(s) cut.` };
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        return { ok: false, reason: "apply-failed", farm: name, message: `The backend is in maintenance, but cutting its connections failed: ${message}`, iptables: message };
+      }
     },
 
     removeBackend(name: string, mark: number) {

@@ -1,0 +1,77 @@
+/**
+ * natfarm's health checker: probes the backends of every farm that has a
+ * health check, from the load balancer's network namespace, and takes
+ * backends out of (and back into) the rule set through the farm service.
+ * `npm start` runs it beside the console; it can be restarted on its own:
+ *
+ *   npx tsx scripts/health-checker.ts        (same environment as the console)
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { openDatabase } from "../lib/db/client.ts";
+import { parseConsoleEnv } from "../lib/console/env.ts";
+import { createFarmService } from "../lib/console/farm-service-core.ts";
+import { HealthCheckSchema } from "../lib/farms/schema.ts";
+import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
+import { privilegedArgv } from "../lib/privileged/run.ts";
+
+const log = pino({ name: "natfarm-health" });
+const env = parseConsoleEnv(process.env);
+const t = env.target;
+if (!t.canApply) {
+  log.error({ reason: t.reason }, "no target to check for");
+  process.exit(2);
+}
+
+// Probes must see the backends as the balancer does: run inside its namespace.
+const inNamespace = t.target.kind === "netns" ? t.target.name : null;
+if (inNamespace && process.env.NATFARM_CHECKER_NETNS !== inNamespace) {
+  const self = fileURLToPath(import.meta.url);
+  const argv = privilegedArgv("ip", ["netns", "exec", inNamespace, process.execPath, "--import", "tsx", self]);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, NATFARM_CHECKER_NETNS: inNamespace } });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  await main();
+}
+
+async function main() {
+  const db = await openDatabase();
+  const service = createFarmService({ db, target: t.target });
+  const lastDetail = new Map<number, string>();
+
+  const checker = new HealthChecker({
+    async loadFarms(): Promise<CheckedFarm[]> {
+      const rows = await db.farm.findMany({ where: { healthcheck: { not: null }, status: "up" }, include: { backends: { orderBy: { position: "asc" } } } });
+      const farms: CheckedFarm[] = [];
+      for (const row of rows) {
+        const check = HealthCheckSchema.safeParse(JSON.parse(row.healthcheck!));
+        if (!check.success) {
+          log.warn({ farm: row.name }, "farm has an invalid health check; skipped");
+          continue;
+        }
+        farms.push({ name: row.name, ports: row.ports, healthcheck: check.data, backends: row.backends.map((b) => ({ mark: b.mark, ip: b.ip, port: b.port, state: b.state })) });
+      }
+      return farms;
+    },
+    async recordProbe(_farm, mark, result) {
+      // Written only when the outcome changes: probes run every few seconds on every backend.
+      if (lastDetail.get(mark) === result.detail) return;
+      lastDetail.set(mark, result.detail);
+      await db.backend.update({ where: { mark }, data: { healthDetail: result.detail, healthAt: new Date() } }).catch(() => {});
+    },
+    async setState(change) {
+      log.info(change, `backend ${change.backend} of farm ${change.farm}: ${change.from} -> ${change.to}`);
+      await db.healthEvent.create({ data: { farm: change.farm, backend: change.backend, mark: change.mark, from: change.from, to: change.to, detail: change.detail } });
+      const r = await service.setBackendHealth(change.farm, change.mark, change.to);
+      if (!r.ok) log.error({ farm: change.farm, message: r.message }, "applying the state change failed");
+    },
+  });
+
+  const stop = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => stop.abort());
+  log.info({ target: t.label }, "health checker running");
+  await checker.run(stop.signal, (e) => log.error({ err: e }, "health check round failed"));
+  process.exit(0);
+}
