@@ -4,10 +4,13 @@
  *   2. apply pending database migrations (no network: our own runner);
  *   3. build the app if it was never built (`next build`);
  *   4. bring the lab up when the target is lab (and keep it);
- *   5. serve on 127.0.0.1 only (no authentication yet).
+ *   5. restore: re-apply the database's farms to the target (after a reboot
+ *      the kernel holds nothing);
+ *   6. start the health checker beside the console, and restart it if it dies;
+ *   7. serve on 127.0.0.1 only (no authentication yet).
  * `--dev` serves with `next dev` instead (and skips the build).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { ConsoleEnvError, parseConsoleEnv } from "../lib/console/env.ts";
@@ -15,6 +18,8 @@ import { projectRoot } from "../lib/db/env.ts";
 import { migrateDatabase } from "../lib/db/migrate.ts";
 import { directLabDriver } from "../lib/console/lab-driver-direct.ts";
 import { ensureLab } from "../lib/console/lab-service.ts";
+import { createFarmService } from "../lib/console/farm-service-core.ts";
+import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 
 const dev = process.argv.includes("--dev");
 const root = projectRoot();
@@ -83,11 +88,40 @@ async function main() {
     log(`target ${t.label}`);
   }
 
+  let checker: ChildProcess | null = null;
+  let stopping = false;
+  if (t.canApply) {
+    const db = await openDatabase();
+    const restored = await createFarmService({ db, target: t.target }).applyAll("restore at start");
+    log(`restore: ${restored.message}`);
+    await disconnectPrisma();
+
+    const startChecker = () => {
+      checker = spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts", "health-checker.ts")], { cwd: root, env: childEnv, stdio: "inherit" });
+      checker.on("exit", (code, signal) => {
+        if (stopping) return;
+        log(`health checker exited (${signal ?? `code ${code}`}): restarting it in 2 s`);
+        setTimeout(startChecker, 2000);
+      });
+    };
+    startChecker();
+  }
+
   const args = [nextBin, dev ? "dev" : "start", "-H", env.host, "-p", String(env.port)];
   log(`serving http://localhost:${env.port} (bound to ${env.host})`);
   const child = spawn(process.execPath, args, { cwd: root, env: { ...childEnv, HOSTNAME: env.host }, stdio: "inherit" });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      stopping = true;
+      checker?.kill(sig);
+      child.kill(sig);
+    });
+  }
+  child.on("exit", (code, signal) => {
+    stopping = true;
+    checker?.kill("SIGTERM");
+    process.exit(code ?? (signal ? 128 : 1));
+  });
 }
 
 main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
