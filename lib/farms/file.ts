@@ -45,6 +45,7 @@ export function toFileFarm(f: {
   scheduler?: string;
   persistence?: string;
   persistenceTtl?: number;
+  healthcheck?: object;
   backends: { ip: string; port: number | null; weight: number; mark?: number; state: string; priority?: number }[];
 }) {
   return {
@@ -56,6 +57,7 @@ export function toFileFarm(f: {
     ...(f.status !== "up" ? { status: f.status } : {}),
     ...(f.scheduler && f.scheduler !== "weight" ? { scheduler: f.scheduler } : {}),
     ...(f.persistence && f.persistence !== "none" ? { persistence: f.persistence, persistenceTtl: f.persistenceTtl } : {}),
+    ...(f.healthcheck ? { healthcheck: f.healthcheck } : {}),
     backends: f.backends.map((b) => ({
       ip: b.ip,
       ...(b.port !== null ? { port: b.port } : {}),

@@ -62,3 +62,17 @@ describe("mark allocation", () => {
     expect(r[1]!.backends.map((b) => b.mark)).toEqual([0x202, 0x250]);
   });
 });
+
+describe("the file format round trip", () => {
+  it("toFileFarm writes back every field the schema reads, marks in hex", async () => {
+    const { toFileFarm, parseFarmFile } = await import("../../lib/farms/file.ts");
+    const { SCHEDULER_FARMS, MIXED_FARMS } = await import("../helpers/farms.ts");
+    const farms = FarmListSchema.parse([
+      ...MIXED_FARMS,
+      ...SCHEDULER_FARMS.map((f, i) => ({ ...f, healthcheck: i === 0 ? { type: "http" as const, path: "/health", expectStatus: 204 } : undefined })),
+    ]);
+    const text = JSON.stringify({ farms: farms.map((f) => toFileFarm(f)) });
+    expect(text).toContain('"mark":"0x300"');
+    expect(parseFarmFile(text).farms).toEqual(farms);
+  });
+});
