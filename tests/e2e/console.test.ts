@@ -134,9 +134,10 @@ interface LabRow {
 /** Sends connections from the Lab page and returns its per-backend results. */
 async function labRun(connections: number, p: Page = page): Promise<{ rows: LabRow[]; summary: string }> {
   await p.goto(url("/lab"));
-  const form = p.getByRole("region", { name: "Send test connections" });
-  await form.getByLabel("Farm").selectOption(FARM);
-  await form.getByLabel("Connections").fill(String(connections));
+  // The page's one traffic form (its card title is wording, its controls are the contract).
+  const form = p.getByRole("main");
+  await form.getByLabel("Farm", { exact: true }).selectOption(FARM);
+  await form.getByLabel("Connections", { exact: true }).fill(String(connections));
   await form.getByRole("button", { name: "Send connections" }).click();
   const table = p.getByRole("table", { name: `Lab results for ${FARM}` });
   await table.waitFor({ timeout: 120_000 });
@@ -186,10 +187,11 @@ async function expectLiveError(control: Locator, want: RegExp): Promise<void> {
 
 async function editWeight(b: { ip: string; port: number }, weight: string): Promise<Locator> {
   const table = backendsTable();
-  await table.getByRole("button", { name: `Edit backend ${b.ip}:${b.port}` }).click();
-  const input = table.getByLabel("Weight", { exact: true });
+  const who = `${b.ip}:${b.port}`;
+  await table.getByRole("button", { name: `Edit backend ${who}` }).click();
+  const input = table.getByLabel(`Weight of backend ${who}`, { exact: true });
   await input.fill(weight);
-  await table.getByRole("button", { name: "Save" }).click();
+  await table.getByRole("button", { name: `Save backend ${who}` }).click();
   return input;
 }
 
@@ -384,7 +386,7 @@ describe.sequential("console end to end", () => {
     await expectDescription(weight, /weight/i);
     await expectLiveError(weight, /weight/i);
     await expectCount(toasts(page, "success"), 0);
-    await backendsTable().getByRole("button", { name: "Cancel" }).click();
+    await backendsTable().getByRole("button", { name: `Cancel editing backend ${B0.ip}:${B0.port}` }).click();
     await page.reload();
     expect((await readTable(backendsTable())).map((b) => b.weight)).toEqual(["3", "1"]);
 

@@ -166,6 +166,67 @@ async function stopServer(child: ChildProcess): Promise<void> {
   }
 }
 
+/**
+ * Servers this harness started are recorded (pid of the server's process
+ * group, pid of the test process that owns it). A run killed before its
+ * teardown leaves its server behind: the next run ends those groups, and
+ * only those, whose owner is gone.
+ */
+const SERVERS_DIR = path.join(os.tmpdir(), "natfarm-e2e-servers");
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sweepStaleServers(): number[] {
+  const ended: number[] = [];
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(SERVERS_DIR);
+  } catch {
+    return ended;
+  }
+  for (const f of files) {
+    const file = path.join(SERVERS_DIR, f);
+    try {
+      const { pid, owner, started } = JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; owner: number; started: string };
+      if (alive(owner)) continue;
+      // Still the server we started? Same pid AND same start time (a recycled pid must not be killed).
+      if (startTime(pid) === started) {
+        process.kill(-pid, "SIGKILL");
+        ended.push(pid);
+      }
+      fs.rmSync(file, { force: true });
+    } catch {
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return ended;
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or null when the process is gone. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: count from the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function recordServer(pid: number): () => void {
+  fs.mkdirSync(SERVERS_DIR, { recursive: true });
+  const file = path.join(SERVERS_DIR, `${pid}.json`);
+  fs.writeFileSync(file, JSON.stringify({ pid, owner: process.pid, started: startTime(pid) }));
+  return () => fs.rmSync(file, { force: true });
+}
+
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -202,6 +263,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     timings.buildMs = build.ms;
     timings.built = build.built ? 1 : 0;
 
+    sweepStaleServers();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-"));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const dbFile = path.join(dir, "e2e.db");
@@ -237,7 +299,15 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       },
     });
     fs.closeSync(out);
-    cleanups.push(() => stopServer(child));
+    const forget = recordServer(child.pid!);
+    // Last resort when the test process exits without its teardown (Ctrl-C, a crash): synchronous.
+    const onExit = () => killGroup(child, "SIGKILL");
+    process.once("exit", onExit);
+    cleanups.push(async () => {
+      await stopServer(child);
+      process.off("exit", onExit);
+      forget();
+    });
     await waitForHttp(`${baseUrl}/`, child, serverLog, 90_000);
     timings.serverStartMs = performance.now() - t;
 
