@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { FarmValidationError } from "../applier/errors.ts";
 import { formatIssues } from "./errors.ts";
-import { FarmFileSchema, type FarmFile } from "./schema.ts";
+import { FarmFileSchema, type Farm, type FarmFile } from "./schema.ts";
 
 /**
  * The declarative file: `{"farms":[...]}` (README). `-` reads standard input.
@@ -35,19 +35,7 @@ async function readStdin(): Promise<string> {
 }
 
 /** Farms as the file format writes them (the inverse of parsing, marks in hex). */
-export function toFileFarm(f: {
-  name: string;
-  vip: string;
-  ports: string;
-  protocol: string;
-  mode: string;
-  status: string;
-  scheduler?: string;
-  persistence?: string;
-  persistenceTtl?: number;
-  healthcheck?: object;
-  backends: { ip: string; port: number | null; weight: number; mark?: number; state: string; priority?: number }[];
-}) {
+export function toFileFarm(f: Farm) {
   return {
     name: f.name,
     vip: f.vip,
@@ -55,8 +43,8 @@ export function toFileFarm(f: {
     protocol: f.protocol,
     mode: f.mode,
     ...(f.status !== "up" ? { status: f.status } : {}),
-    ...(f.scheduler && f.scheduler !== "weight" ? { scheduler: f.scheduler } : {}),
-    ...(f.persistence && f.persistence !== "none" ? { persistence: f.persistence, persistenceTtl: f.persistenceTtl } : {}),
+    ...(f.scheduler !== "weight" ? { scheduler: f.scheduler } : {}),
+    ...(f.persistence !== "none" ? { persistence: f.persistence, persistenceTtl: f.persistenceTtl } : {}),
     ...(f.healthcheck ? { healthcheck: f.healthcheck } : {}),
     backends: f.backends.map((b) => ({
       ip: b.ip,
@@ -64,7 +52,7 @@ export function toFileFarm(f: {
       weight: b.weight,
       ...(b.mark !== undefined ? { mark: `0x${b.mark.toString(16)}` } : {}),
       ...(b.state !== "up" ? { state: b.state } : {}),
-      ...(b.priority !== undefined && b.priority !== 1 ? { priority: b.priority } : {}),
+      ...(b.priority !== 1 ? { priority: b.priority } : {}),
     })),
   };
 }
