@@ -1,18 +1,11 @@
 import { TABLES } from "../netfilter/layout.ts";
 import type { Target } from "../privileged/target.ts";
+import type { LiveRule } from "../netfilter/parse.ts";
 import { readFull } from "./read.ts";
 
 /** The live mangle and nat tables, every chain, with counters: natfarm's rules and everyone else's. */
-export interface TablesRule {
-  spec: string;
-  packets: number;
-  bytes: number;
-  target: string | null;
-  comment: string | null;
-  owned: boolean;
-  farm: string | null;
-  backend: number | null;
-}
+/** A live rule as JSON carries it: the parser's rule, with absent farm and backend as null. */
+export type TablesRule = Omit<LiveRule, "table" | "chain" | "farm" | "backend"> & { farm: string | null; backend: number | null };
 export interface TablesChain {
   name: string;
   policy: string | null;
