@@ -7,7 +7,20 @@ import ipaddr from "ipaddr.js";
  */
 const UNUSABLE_RANGES = new Set(["unspecified", "broadcast", "multicast", "loopback"]);
 
+/** Backends repeat across farms (5,000 farms often share a handful of addresses): remember verdicts. */
+const verdicts = new Map<string, string | null>();
+
 export function checkIPv4(value: string): string | null {
+  let v = verdicts.get(value);
+  if (v === undefined) {
+    v = checkIPv4Uncached(value);
+    if (verdicts.size > 100_000) verdicts.clear();
+    verdicts.set(value, v);
+  }
+  return v;
+}
+
+function checkIPv4Uncached(value: string): string | null {
   if (ipaddr.IPv4.isValidFourPartDecimal(value)) {
     const range = ipaddr.IPv4.parse(value).range();
     if (UNUSABLE_RANGES.has(range)) return `${value} is a ${range} address, not usable here`;
