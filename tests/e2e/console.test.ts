@@ -300,8 +300,17 @@ describe.sequential("console end to end", () => {
 
   it("3. switches to NAT after a confirmation listing the SNAT rules, and backends then see the VIP", async () => {
     await gotoFarm();
-    await page.getByRole("button", { name: "Switch to NAT" }).click();
     const dialog = page.getByRole("dialog", { name: `Switch farm ${FARM} to NAT?` });
+    // Escape backs out: nothing is applied.
+    const specsUntouched = ruleSpecs(await c.tables());
+    await page.getByRole("button", { name: "Switch to NAT" }).click();
+    await expectVisible(dialog);
+    await page.keyboard.press("Escape");
+    await expectHidden(dialog);
+    expect(c.query("SELECT mode FROM Farm WHERE name = ?", FARM)).toEqual([{ mode: "dnat" }]);
+    expect(ruleSpecs(await c.tables())).toEqual(specsUntouched);
+
+    await page.getByRole("button", { name: "Switch to NAT" }).click();
     await expectVisible(dialog);
     const changes = dialog.getByLabel("Rule changes");
     // One element per rule line; assistive technology hears "appears:" / "disappears:" before it.
@@ -495,6 +504,17 @@ describe.sequential("console end to end", () => {
       expect(await background(page)).not.toBe(light);
       await page.screenshot({ path: path.join(SHOTS, `${shot.name}-dark.png`), fullPage: true });
     }
+    // The operator's own pick wins over the OS and survives a reload.
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.goto(url("/"));
+    await expectAttribute(page.locator("html"), "data-theme", "light");
+    await page.getByRole("button", { name: "Switch to dark theme" }).click();
+    await expectAttribute(page.locator("html"), "data-theme", "dark");
+    await page.reload();
+    await expectAttribute(page.locator("html"), "data-theme", "dark");
+    await page.getByRole("button", { name: "Switch to light theme" }).click();
+    await expectAttribute(page.locator("html"), "data-theme", "light");
+
     for (const f of fs.readdirSync(SHOTS).filter((f) => f.endsWith(".png"))) {
       const size = fs.statSync(path.join(SHOTS, f)).size;
       expect(size, f).toBeGreaterThan(5_000);
