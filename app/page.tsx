@@ -1,3 +1,4 @@
+import { ApplyAllButton } from "@/components/farms/apply-all-button";
 import { CreateFarmPanel } from "@/components/farms/create-farm-panel";
 import { FarmTable } from "@/components/farms/farm-table";
 import { Card, PageTitle } from "@/components/ui/card";
@@ -9,7 +10,11 @@ export default async function FarmsPage() {
   const { target } = consoleEnv();
   return (
     <>
-      <PageTitle title="Farms" subtitle="Virtual services balanced by netfilter: each VIP:port spread over its backends by weight." />
+      <PageTitle
+        title="Farms"
+        subtitle="Virtual services balanced by netfilter: each VIP:port spread over its backends by weight."
+        actions={<ApplyAllButton farms={farms.name.length} target={target.label} disabled={!target.canApply} />}
+      />
       <CreateFarmPanel />
       <Card>
         <FarmTable packed={farms} live={Boolean(target.target)} />

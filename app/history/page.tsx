@@ -3,6 +3,8 @@ import Link from "next/link";
 import { Badge } from "@/components/ui/badge";
 import { Card, PageTitle } from "@/components/ui/card";
 import { farmService } from "@/lib/console/farm-service";
+import { toEvent } from "@/lib/console/farm-live";
+import { HealthEventsTable } from "@/components/history/health-events-table";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -18,11 +20,12 @@ function farmsOf(json: string): string[] {
 }
 
 export default async function HistoryPage() {
-  const entries = await (await farmService()).history(LIMIT);
+  const service = await farmService();
+  const [entries, events] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 })]);
   return (
     <>
-      <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}).`} />
-      <Card>
+      <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}), and the health checker's state changes.`} />
+      <Card title="Apply log" titleId="apply-log-title" className="mb-5">
         <div className="overflow-x-auto">
           <table className="w-full min-w-[56rem] text-sm" aria-label="Apply log">
             <thead>
@@ -78,6 +81,9 @@ export default async function HistoryPage() {
             </tbody>
           </table>
         </div>
+      </Card>
+      <Card title="Health events" titleId="health-events-title" actions={<span className="text-xs text-muted">live · last 200</span>}>
+        <HealthEventsTable initial={events.map(toEvent)} />
       </Card>
     </>
   );

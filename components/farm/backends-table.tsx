@@ -1,11 +1,13 @@
 "use client";
 
 import { useActionState, useCallback, useState } from "react";
-import { addBackendAction, removeBackendAction, updateBackendAction } from "@/lib/actions/backends";
+import { addBackendAction, removeBackendAction, setMaintenanceAction, updateBackendAction } from "@/lib/actions/backends";
 import { IDLE } from "@/lib/actions/state";
 import type { BackendView } from "@/lib/console/farm-view";
+import { ActionButton } from "@/components/ui/action-button";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
+import { useFarmLive } from "./farm-live";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 import { FieldError, inputClass } from "@/components/ui/field";
 import { useActionToast } from "@/components/use-action-toast";
@@ -16,8 +18,49 @@ function percent(share: number): string {
   return `${(share * 100).toFixed(1)} %`;
 }
 
-export function BackendsTable({ farm, backends }: { farm: string; backends: BackendView[] }) {
+function when(iso: string): string {
+  const d = new Date(iso);
+  const age = (Date.now() - d.getTime()) / 1000;
+  return age < 86_400 ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+/**
+ * A backend's state, live from the page's feed: up, down (by the health
+ * check, with its last probe and when) or maintenance (by an operator).
+ */
+function BackendState({ backend: b, hasCheck }: { backend: BackendView; hasCheck: boolean }) {
+  const { live } = useFarmLive();
+  const l = live?.backends.find((x) => x.mark === b.mark);
+  const state = l?.state ?? b.state;
+  const detail = l ? l.healthDetail : b.healthDetail;
+  const at = l ? l.healthAt : b.healthAt;
+  const title = state === "down" ? "down: taken out by the health check" : state === "maintenance" ? "maintenance: taken out by an operator" : "up: in the rule set";
+  return (
+    <div className="min-w-[8rem]" data-testid={`backend-state-${b.markHex}`}>
+      <Badge tone={state === "up" ? "ok" : state === "down" ? "bad" : "warn"} title={title}>
+        <span aria-hidden="true" className={`h-1.5 w-1.5 rounded-full ${state === "up" ? "bg-ok" : state === "down" ? "bg-bad" : "bg-warn"}`} />
+        {state}
+      </Badge>
+      {hasCheck && state !== "maintenance" && (
+        <p className="mt-0.5 max-w-[14rem] truncate text-[11px] text-muted" title={detail ? `last probe: ${detail}${at ? ` at ${at}` : ""}` : undefined}>
+          {detail ? (
+            <>
+              <span className={state === "down" ? "text-bad" : ""}>{detail}</span>
+              {at && <time dateTime={at}> · {when(at)}</time>}
+            </>
+          ) : (
+            "not probed yet"
+          )}
+        </p>
+      )}
+      {state === "maintenance" && <p className="mt-0.5 text-[11px] text-muted">no new connections</p>}
+    </div>
+  );
+}
+
+export function BackendsTable({ farm, backends, hasCheck = false }: { farm: string; backends: BackendView[]; hasCheck?: boolean }) {
   const [editing, setEditing] = useState<number | null>(null);
+  const { live } = useFarmLive();
   return (
     <div>
       <div className="overflow-x-auto">
@@ -28,6 +71,7 @@ export function BackendsTable({ farm, backends }: { farm: string; backends: Back
               <th scope="col" className="px-2 py-2">IP address</th>
               <th scope="col" className="px-2 py-2">Port</th>
               <th scope="col" className="px-2 py-2">Weight</th>
+              <th scope="col" className="px-2 py-2">Priority</th>
               <th scope="col" className="px-2 py-2">Share of new connections</th>
               <th scope="col" className="px-2 py-2">Rule probability</th>
               <th scope="col" className="px-2 py-2">Mark</th>
@@ -40,13 +84,15 @@ export function BackendsTable({ farm, backends }: { farm: string; backends: Back
           <tbody>
             {backends.length === 0 && (
               <tr>
-                <td colSpan={9} className="px-4 py-8 text-center text-muted">
+                <td colSpan={10} className="px-4 py-8 text-center text-muted">
                   No backends: the farm answers nothing until one is added.
                 </td>
               </tr>
             )}
-            {backends.map((b) =>
-              editing === b.mark ? (
+            {backends.map((b) => {
+              const who = `${b.ip}${b.port ? `:${b.port}` : ""}`;
+              const state = live?.backends.find((x) => x.mark === b.mark)?.state ?? b.state;
+              return editing === b.mark ? (
                 <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} />
               ) : (
                 <tr key={b.mark} className="border-b border-line last:border-0">
@@ -54,6 +100,7 @@ export function BackendsTable({ farm, backends }: { farm: string; backends: Back
                   <td className="px-2 py-2.5 font-mono">{b.ip}</td>
                   <td className="px-2 py-2.5 font-mono">{b.port ?? <span className="text-muted">client's</span>}</td>
                   <td className="px-2 py-2.5 tabular-nums">{b.weight}</td>
+                  <td className="px-2 py-2.5 tabular-nums">{b.priority}</td>
                   <td className="px-2 py-2.5">
                     <div className="flex items-center gap-2">
                       <div aria-hidden="true" className="h-2 w-28 overflow-hidden rounded-full bg-surface-2">
@@ -65,13 +112,39 @@ export function BackendsTable({ farm, backends }: { farm: string; backends: Back
                   <td className="px-2 py-2.5 font-mono text-xs">{b.probability ?? <span className="text-muted">no rule</span>}</td>
                   <td className="px-2 py-2.5 font-mono text-xs">{b.markHex}</td>
                   <td className="px-2 py-2.5">
-                    <Badge tone={b.state === "up" ? "ok" : b.state === "down" ? "bad" : "warn"}>{b.state}</Badge>
+                    <BackendState backend={b} hasCheck={hasCheck} />
                   </td>
                   <td className="px-4 py-2.5">
                     <div className="flex justify-end gap-1.5">
                       <Button size="sm" onClick={() => setEditing(b.mark)} aria-label={`Edit backend ${b.ip}${b.port ? `:${b.port}` : ""}`}>
                         Edit
                       </Button>
+                      {state === "maintenance" ? (
+                        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "off" }} size="sm" tone="primary" label={`Back in service: backend ${who}`} pendingText="Applying…">
+                          Back in service
+                        </ActionButton>
+                      ) : (
+                        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "drain" }} size="sm" label={`Drain backend ${who}`} pendingText="Draining…">
+                          Drain
+                        </ActionButton>
+                      )}
+                      <ConfirmDialog
+                        trigger="Cut"
+                        triggerSize="sm"
+                        triggerTone="danger"
+                        triggerLabel={`Cut backend ${who}`}
+                        title={`Cut backend ${who}?`}
+                        confirm="Cut connections"
+                        confirmTone="danger"
+                        action={setMaintenanceAction}
+                        fields={{ farm, mark: b.markHex, mode: "cut" }}
+                      >
+                        <p>
+                          The backend goes into maintenance (no new connections) and <strong>every connection it holds now is ended</strong>: its
+                          conntrack entries (mark {b.markHex}) are deleted, so clients in the middle of a transfer lose it.
+                        </p>
+                        <p className="mt-2 text-muted">To let open connections finish instead, use Drain.</p>
+                      </ConfirmDialog>
                       <ConfirmDialog
                         trigger="Remove"
                         triggerSize="sm"
@@ -91,8 +164,8 @@ export function BackendsTable({ farm, backends }: { farm: string; backends: Back
                     </div>
                   </td>
                 </tr>
-              ),
-            )}
+              );
+            })}
           </tbody>
         </table>
       </div>
@@ -125,6 +198,9 @@ function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendV
       </td>
       <td className="px-2 py-2">
         <CellInput form={formId} name="weight" label={`Weight ${who}`} defaultValue={v.weight ?? String(b.weight)} errors={e.weight} stamp={state.stamp} />
+      </td>
+      <td className="px-2 py-2">
+        <CellInput form={formId} name="priority" label={`Priority ${who}`} defaultValue={v.priority ?? String(b.priority)} errors={e.priority} stamp={state.stamp} />
       </td>
       <td colSpan={3} className="px-2 py-2 text-xs text-muted" aria-live="polite">
         {e._form?.join(" ") ?? (state.status === "failed" ? state.message : "The mark stays: established connections keep their backend.")}
@@ -208,10 +284,11 @@ function AddBackendForm({ farm }: { farm: string }) {
     <form action={action} key={`${state.stamp}-${formKey}`} aria-label="Add backend" noValidate className="border-t border-line p-4">
       <input type="hidden" name="farm" value={farm} />
       <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-muted">Add backend</h3>
-      <div className="grid items-start gap-3 sm:grid-cols-[1fr_7rem_6rem_9rem_auto]">
+      <div className="grid items-start gap-3 sm:grid-cols-[1fr_7rem_6rem_6rem_9rem_auto]">
         {field("ip", "IP address", "203.0.113.12")}
         {field("port", "Port", "blank: client's port")}
         {field("weight", "Weight", "1..100", "1")}
+        {field("priority", "Priority", "1..9", "1")}
         <div>
           <label htmlFor="add-backend-state" className="mb-1 block text-xs font-medium text-muted">
             State

@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import Link from "next/link";
 import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
-import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type PackedSummaries } from "@/lib/console/farm-status";
+import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type FarmSummary, type PackedSummaries } from "@/lib/console/farm-status";
 import { inputClass } from "@/components/ui/field";
 import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
 
@@ -24,7 +24,28 @@ async function fetchDrift(): Promise<{ drift: string[]; liveError: string | null
   return res.json();
 }
 
+async function fetchHealth(): Promise<{ degraded: [string, number, number][] }> {
+  const res = await fetch("/api/farms/health", { cache: "no-store" });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
+/**
+ * A farm's status once the health checker has moved its backends since the
+ * page was rendered: critical when none is up any more, back to running (or
+ * its pending/drift verdict) when one came back.
+ */
+function withHealth(f: FarmSummary, up: number | undefined): FarmSummary {
+  const backendsUp = up ?? f.backends;
+  if (backendsUp === f.backendsUp) return f;
+  if (f.status === "failed" || f.status === "stopped") return { ...f, backendsUp };
+  const critical = f.backends > 0 && backendsUp === 0;
+  return { ...f, backendsUp, status: critical ? "critical" : f.status === "critical" ? "running" : f.status };
+}
+
 export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boolean }) {
+  // Backends taken out or brought back by the health checker, every 5 s.
+  const health = useQuery({ queryKey: ["farms-health"], queryFn: fetchHealth, enabled: live, refetchInterval: 5_000 });
   // Drift comes after the list: it needs a read of the whole kernel.
   const drift = useQuery({ queryKey: ["drift"], queryFn: fetchDrift, enabled: live, refetchInterval: 30_000 });
   const firstPacked = useRef(packed);
@@ -34,11 +55,15 @@ export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boo
     if (live && packed !== firstPacked.current) void refetch();
   }, [packed, live, refetch]);
   const farms = useMemo(() => {
-    const list = unpackSummaries(packed);
+    let list = unpackSummaries(packed);
+    if (health.data) {
+      const up = new Map(health.data.degraded.map(([name, , n]) => [name, n]));
+      list = list.map((f) => withHealth(f, up.get(f.name)));
+    }
     const drifting = new Set(drift.data?.drift ?? []);
     if (drifting.size === 0) return list;
     return list.map((f) => (drifting.has(f.name) && (f.status === "running" || f.status === "stopped") ? { ...f, status: "drift" as const } : f));
-  }, [packed, drift.data]);
+  }, [packed, drift.data, health.data]);
   const [query, setQuery] = useState("");
   const [status, setStatus] = useState<"" | FarmStatus>("");
   const [mode, setMode] = useState("");

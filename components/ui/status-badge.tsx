@@ -7,6 +7,7 @@ const TONE: Record<FarmStatus, BadgeTone> = {
   failed: "bad",
   pending: "warn",
   drift: "info",
+  critical: "bad",
 };
 
 const DOT: Record<FarmStatus, string> = {
@@ -15,6 +16,7 @@ const DOT: Record<FarmStatus, string> = {
   failed: "bg-bad",
   pending: "bg-warn",
   drift: "bg-info",
+  critical: "bg-bad animate-pulse",
 };
 
 export function StatusBadge({ status, title }: { status: FarmStatus; title?: string }) {

@@ -67,3 +67,20 @@ export async function removeBackendAction(_prev: ActionState, form: FormData): P
   refresh(name);
   return toState(r);
 }
+
+const MaintenanceMode = z.enum(["drain", "cut", "off"]);
+
+/**
+ * Maintenance: "drain" takes the backend out of the rule set for new
+ * connections and lets open ones finish; "cut" also ends the open ones;
+ * "off" puts it back in service.
+ */
+export async function setMaintenanceAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const mark = parseMark(form.get("mark"));
+  const mode = MaintenanceMode.safeParse(form.get("mode"));
+  if (mark === null || !mode.success) return invalid({ _form: ["unknown backend or maintenance mode"] }, {});
+  const r = await (await farmService()).setMaintenance(name, mark, mode.data);
+  refresh(name);
+  return toState(r);
+}

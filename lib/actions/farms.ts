@@ -7,7 +7,7 @@ import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
 import { fieldErrors } from "@/lib/farms/errors";
 import { farmService } from "@/lib/console/farm-service";
 import type { MutationResult } from "@/lib/console/farm-service-core";
-import { errorsToRows, farmFromForm, formValues } from "@/lib/console/form-data";
+import { errorsToRows, farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
 import { GUIDE_EXAMPLE } from "@/lib/console/guide-example";
 import type { ActionState } from "./state";
 
@@ -87,6 +87,44 @@ export async function updateFarmAction(_prev: ActionState, form: FormData): Prom
   const r = await (await farmService()).updateFarm(name, patch);
   refresh(name);
   return toState(r, values);
+}
+
+/**
+ * The farm page's Settings form: VIP, ports, protocol, scheduler, persistence
+ * and the health check. The service validates the whole resulting farm (and
+ * the farm set) with the shared schema; errors come back keyed by the form's
+ * field names (`healthcheck.timeout`). A setting that makes a backend invalid
+ * (a health check with no port to probe) is reported on the form, naming it.
+ */
+export async function updateFarmSettingsAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const name = FarmName.parse(form.get("farm"));
+  const values = formValues(form);
+  const service = await farmService();
+  const r = await service.updateFarm(name, settingsFromForm(form), "settings");
+  if (!r.ok && r.reason === "invalid") {
+    const row = await service.getFarm(name);
+    const errors: Record<string, string[]> = {};
+    for (const [key, messages] of Object.entries(r.errors)) {
+      const m = /^backends\.(\d+)\.?(.*)$/.exec(key);
+      if (!m) {
+        (errors[key] ??= []).push(...messages);
+        continue;
+      }
+      const b = row?.backends[Number(m[1])];
+      const who = b ? `backend ${b.ip}${b.port ? `:${b.port}` : ""}` : `backend ${Number(m[1]) + 1}`;
+      (errors._form ??= []).push(...messages.map((msg) => `${who}${m[2] ? ` (${m[2]})` : ""}: ${msg}`));
+    }
+    return { status: "invalid", message: r.message, errors, values, stamp: Date.now() };
+  }
+  refresh(name);
+  return toState(r, values);
+}
+
+/** Makes the kernel hold exactly the database's farms (every farm, one transaction per table). */
+export async function applyAllAction(_prev: ActionState): Promise<ActionState> {
+  const r = await (await farmService()).applyAll();
+  refresh();
+  return toState(r);
 }
 
 export async function reapplyAction(_prev: ActionState, form: FormData): Promise<ActionState> {

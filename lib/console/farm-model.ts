@@ -2,7 +2,7 @@ import { FarmSchema, HealthCheckSchema, type FarmInput, type ResolvedFarm } from
 import type { FarmDrift } from "./drift.ts";
 import { farmStatus, type FarmSummary } from "./farm-status.ts";
 
-export { farmStatus, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";
+export { farmStatus, isCritical, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";
 export type { FarmStatus, FarmSummary, PackedSummaries } from "./farm-status.ts";
 
 /**
@@ -19,6 +19,9 @@ export interface BackendRow {
   mark: number;
   state: string;
   priority?: number;
+  /** The health checker's last probe outcome and when it ran. */
+  healthDetail?: string | null;
+  healthAt?: Date | null;
   createdAt: Date;
 }
 
@@ -117,7 +120,7 @@ export function summarizeCounts(
     ports: row.ports,
     protocol: row.protocol,
     mode: row.mode,
-    status: farmStatus(row),
+    status: farmStatus(row, null, row),
     backends: row.backends,
     backendsUp: row.backendsUp,
     error: row.applyError,
@@ -131,11 +134,15 @@ export function summarize(row: FarmRow, drift?: FarmDrift | null): FarmSummary {
     ports: row.ports,
     protocol: row.protocol,
     mode: row.mode,
-    status: farmStatus(row, drift),
+    status: farmStatus(row, drift, backendCounts(row)),
     backends: row.backends.length,
     backendsUp: row.backends.filter((b) => b.state === "up").length,
     error: row.applyError,
   };
+}
+
+export function backendCounts(row: Pick<FarmRow, "backends">): { backends: number; backendsUp: number } {
+  return { backends: row.backends.length, backendsUp: row.backends.filter((b) => b.state === "up").length };
 }
 
 export function formatMarkHex(mark: number): string {

@@ -30,6 +30,12 @@ export interface ServiceDeps {
 
 export type FieldErrors = Record<string, string[]>;
 
+/** What the farm's Settings form changes (and `natfarm` callers may change): every farm-level field. */
+export type FarmSettingsPatch = Partial<Pick<FarmInput, "vip" | "ports" | "protocol" | "mode" | "status" | "scheduler" | "persistence" | "persistenceTtl">> & {
+  /** null removes the health check. */
+  healthcheck?: FarmInput["healthcheck"] | null;
+};
+
 export type MutationResult =
   | { ok: true; farm: string; outcome: "applied" | "unchanged" | "pending" | "removed"; message: string; errors?: undefined }
   | { ok: false; reason: "invalid"; message: string; errors: FieldErrors }
@@ -281,8 +287,20 @@ export function createFarmService(deps: ServiceDeps) {
       });
     },
 
-    updateFarm(name: string, patch: Partial<Pick<FarmInput, "vip" | "ports" | "protocol" | "mode" | "status">>, action = "update") {
-      return mutate(name, action, (f) => ({ ...f, ...patch }));
+    /**
+     * Changes the farm's own settings. `healthcheck: null` removes the health
+     * check; a field left out keeps its value. The whole resulting farm is
+     * validated with the shared schema: bad input comes back as field errors
+     * (`vip`, `healthcheck.timeout`) and nothing is written.
+     */
+    updateFarm(name: string, patch: FarmSettingsPatch, action = "update") {
+      return mutate(name, action, (f) => {
+        const { healthcheck, ...rest } = patch;
+        const next: FarmInput = { ...f, ...rest };
+        if (healthcheck === null) delete next.healthcheck;
+        else if (healthcheck !== undefined) next.healthcheck = healthcheck;
+        return next;
+      });
     },
 
     setMode(name: string, mode: "nat" | "dnat") {
@@ -396,6 +414,11 @@ export function createFarmService(deps: ServiceDeps) {
 
     history(limit = 500) {
       return db.applyLog.findMany({ orderBy: { id: "desc" }, take: limit });
+    },
+
+    /** The health checker's state changes, newest first (one farm's, or every farm's). */
+    healthEvents(opts: { farm?: string; limit?: number } = {}) {
+      return db.healthEvent.findMany({ where: opts.farm ? { farm: opts.farm } : {}, orderBy: { id: "desc" }, take: opts.limit ?? 50 });
     },
   };
 }

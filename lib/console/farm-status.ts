@@ -5,7 +5,7 @@ import type { FarmDrift } from "./drift.ts";
  * server imports, the browser uses this module too.
  */
 /** What the farms table and the farm page call a farm's state. */
-export type FarmStatus = "running" | "stopped" | "failed" | "pending" | "drift";
+export type FarmStatus = "running" | "stopped" | "failed" | "pending" | "drift" | "critical";
 
 export const FARM_STATUS_LABEL: Record<FarmStatus, string> = {
   running: "running",
@@ -13,14 +13,33 @@ export const FARM_STATUS_LABEL: Record<FarmStatus, string> = {
   failed: "apply failed",
   pending: "changes pending",
   drift: "drift",
+  critical: "critical",
 };
 
+/** Backend counts of a farm: how many it has, how many are up (in the rule set). */
+export interface BackendCounts {
+  backends: number;
+  backendsUp: number;
+}
+
 /**
- * The database's verdict comes first (a failed or pending apply is what the
- * operator must act on), then the kernel's (drift), then the farm's own status.
+ * A running farm with backends of which none is up answers no new
+ * connection: critical. It recovers by itself when the health checker brings
+ * a backend back (or an operator ends a maintenance).
  */
-export function farmStatus(row: { status: string; applyState: string }, drift?: FarmDrift | null): FarmStatus {
+export function isCritical(row: { status: string }, counts?: BackendCounts | null): boolean {
+  return row.status === "up" && !!counts && counts.backends > 0 && counts.backendsUp === 0;
+}
+
+/**
+ * The database's verdict comes first (a failed apply is what the operator
+ * must act on), then whether the farm can serve at all (critical: every
+ * backend down), then a pending apply, the kernel's verdict (drift), and the
+ * farm's own status.
+ */
+export function farmStatus(row: { status: string; applyState: string }, drift?: FarmDrift | null, counts?: BackendCounts | null): FarmStatus {
   if (row.applyState === "failed") return "failed";
+  if (isCritical(row, counts)) return "critical";
   if (row.applyState === "pending") return "pending";
   if (drift && !drift.inSync) return "drift";
   return row.status === "stopped" ? "stopped" : "running";

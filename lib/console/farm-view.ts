@@ -1,6 +1,6 @@
 import { formatMark } from "../farms/marks.ts";
 import { effectiveShares, formatProbability, ruleProbabilities } from "../netfilter/probability.ts";
-import { renderFarmText } from "../netfilter/render.ts";
+import { eligibleBackends, renderFarmText } from "../netfilter/render.ts";
 import { rowToResolved, type FarmRow } from "./farm-model.ts";
 import { diffLines, type DiffLine } from "./rule-diff.ts";
 
@@ -15,7 +15,12 @@ export interface BackendView {
   ip: string;
   port: number | null;
   weight: number;
+  /** 1..9, lower is better (priority scheduler). */
+  priority: number;
   state: string;
+  /** The health checker's last probe outcome and when (ISO), if any. */
+  healthDetail: string | null;
+  healthAt: string | null;
   mark: number;
   markHex: string;
   /** 0..1: the share of new connections this backend receives. */
@@ -34,11 +39,16 @@ export interface FarmView {
 
 export function farmView(row: FarmRow): FarmView {
   const farm = rowToResolved(row);
-  const up = farm.backends.map((b, i) => ({ b, i })).filter(({ b }) => b.state === "up");
+  // The backends the scheduler picks from: up, and with "priority" only the best level.
+  const up = eligibleBackends(farm).map(({ b, index }) => ({ b, i: index }));
   const weights = up.map(({ b }) => b.weight);
-  const shares = effectiveShares(weights);
+  const byWeight = farm.scheduler === "weight" || farm.scheduler === "priority";
+  // Round robin and source hash split new connections (clients) evenly.
+  const shares = byWeight ? effectiveShares(weights) : up.map(() => 1 / up.length);
   const probs = ruleProbabilities(weights);
   const byIndex = new Map(up.map(({ i }, k) => [i, k]));
+  const ruleOf = (k: number) =>
+    byWeight ? formatProbability(probs[k]!) : farm.scheduler === "roundrobin" ? `every ${up.length}th, packet ${k}` : `hash mod ${up.length} = ${k}`;
   const sorted = [...row.backends].sort((a, b) => a.position - b.position);
   const backends = farm.backends.map((b, i): BackendView => {
     const k = byIndex.get(i);
@@ -47,11 +57,14 @@ export function farmView(row: FarmRow): FarmView {
       ip: b.ip,
       port: b.port,
       weight: b.weight,
+      priority: b.priority,
       state: b.state,
+      healthDetail: sorted[i]!.healthDetail ?? null,
+      healthAt: sorted[i]!.healthAt ? sorted[i]!.healthAt!.toISOString() : null,
       mark: b.mark,
       markHex: formatMark(b.mark),
       share: k === undefined ? 0 : shares[k]!,
-      probability: k === undefined ? null : formatProbability(probs[k]!),
+      probability: k === undefined ? null : ruleOf(k),
     };
   });
   const rules = renderFarmText(farm);

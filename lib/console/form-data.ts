@@ -1,4 +1,5 @@
 import type { FarmInput } from "../farms/schema.ts";
+import type { FarmSettingsPatch } from "./farm-service-core.ts";
 
 /**
  * FormData → the shared schema's input. Field names are the schema's paths
@@ -24,10 +25,12 @@ export function backendFromForm(form: FormData, prefix = ""): BackendInput {
   const port = numberish(text(form, `${prefix}port`));
   const weight = numberish(text(form, `${prefix}weight`));
   const state = text(form, `${prefix}state`);
+  const priority = numberish(text(form, `${prefix}priority`));
   return {
     ip: (text(form, `${prefix}ip`) ?? "") as string,
     port: (port ?? null) as number | null,
     ...(weight !== undefined ? { weight: weight as number } : {}),
+    ...(priority !== undefined ? { priority: priority as number } : {}),
     ...(state ? { state: state as BackendInput["state"] } : {}),
   };
 }
@@ -79,4 +82,41 @@ export function formValues(form: FormData): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of form.entries()) if (typeof v === "string" && !k.startsWith("$")) out[k] = v;
   return out;
+}
+
+/**
+ * The farm Settings form → the service's patch. Field names are the schema's
+ * paths (`persistenceTtl`, `healthcheck.interval`). The health check goes only
+ * when its "enabled" box is ticked; path and expected status only with http
+ * (the form hides them for other types). Blank numbers fall back to the
+ * schema's defaults; text that is not a number reaches the schema as text.
+ */
+export function settingsFromForm(form: FormData): FarmSettingsPatch {
+  const patch: FarmSettingsPatch = {
+    vip: text(form, "vip") ?? "",
+    ports: text(form, "ports") ?? "",
+    protocol: (text(form, "protocol") ?? "") as FarmInput["protocol"],
+    scheduler: (text(form, "scheduler") ?? "") as FarmInput["scheduler"],
+    persistence: (text(form, "persistence") ?? "") as FarmInput["persistence"],
+  };
+  const ttl = numberish(text(form, "persistenceTtl"));
+  if (ttl !== undefined) patch.persistenceTtl = ttl as number;
+  if (!text(form, "healthcheck.enabled")) {
+    patch.healthcheck = null;
+    return patch;
+  }
+  const type = text(form, "healthcheck.type") ?? "tcp";
+  const check: Record<string, unknown> = { type };
+  for (const key of ["interval", "timeout", "failures", "passes", "port"] as const) {
+    const v = numberish(text(form, `healthcheck.${key}`));
+    if (v !== undefined) check[key] = v;
+  }
+  if (type === "http") {
+    const path = (text(form, "healthcheck.path") ?? "").trim();
+    if (path) check.path = path;
+    const status = numberish(text(form, "healthcheck.expectStatus"));
+    if (status !== undefined) check.expectStatus = status;
+  }
+  patch.healthcheck = check as NonNullable<FarmInput["healthcheck"]>;
+  return patch;
 }

@@ -2,12 +2,17 @@ import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { deleteFarmAction, reapplyAction, setStatusAction } from "@/lib/actions/farms";
 import { consoleEnv } from "@/lib/console/env";
-import { farmStatus } from "@/lib/console/farm-model";
+import { backendCounts, farmStatus } from "@/lib/console/farm-model";
+import { liveVersion } from "@/lib/console/live-types";
+import { HealthCheckSchema } from "@/lib/farms/schema";
 import { farmDetail } from "@/lib/console/farm-service";
 import { farmView } from "@/lib/console/farm-view";
 import { BackendsTable } from "@/components/farm/backends-table";
 import { CopyButton } from "@/components/farm/copy-button";
 import { FarmAlerts } from "@/components/farm/farm-alerts";
+import { FarmLiveProvider } from "@/components/farm/farm-live";
+import { FarmStatistics, HealthEventsPanel } from "@/components/farm/farm-statistics";
+import { SettingsForm, type FarmSettings } from "@/components/farm/settings-form";
 import { ModeToggle } from "@/components/farm/mode-toggle";
 import { LiveErrorNote } from "@/components/live-error-note";
 import { ActionButton } from "@/components/ui/action-button";
@@ -28,11 +33,23 @@ export default async function FarmPage({ params }: Props) {
   const { row, drift, liveError } = detail;
   const { target } = consoleEnv();
   const view = farmView(row);
-  const status = farmStatus(row, drift);
+  const status = farmStatus(row, drift, backendCounts(row));
   const running = row.status === "up";
+  const check = row.healthcheck ? HealthCheckSchema.safeParse(JSON.parse(row.healthcheck)) : null;
+  const settings: FarmSettings = {
+    vip: row.vip,
+    ports: row.ports,
+    protocol: row.protocol,
+    scheduler: row.scheduler ?? "weight",
+    persistence: row.persistence ?? "none",
+    persistenceTtl: row.persistenceTtl ?? 120,
+    healthcheck: check?.success ? check.data : null,
+  };
+  const hasCheck = settings.healthcheck !== null;
+  const counts = backendCounts(row);
 
   return (
-    <>
+    <FarmLiveProvider farm={row.name} version={liveVersion(row)}>
       <PageTitle
         title={
           <span className="flex flex-wrap items-center gap-2">
@@ -42,8 +59,16 @@ export default async function FarmPage({ params }: Props) {
           </span>
         }
         subtitle={
-          <span className="font-mono">
-            {row.vip}:{row.ports} · {row.protocol}
+          <span>
+            <span className="font-mono">
+              {row.vip}:{row.ports} · {row.protocol}
+            </span>
+            <span className="text-muted">
+              {" "}
+              · scheduler {settings.scheduler}
+              {settings.persistence === "srcip" ? ` · persistence source IP ${settings.persistenceTtl} s` : ""}
+              {settings.healthcheck ? ` · ${settings.healthcheck.type} health check every ${settings.healthcheck.interval} s` : " · no health check"}
+            </span>
           </span>
         }
         actions={
@@ -65,11 +90,36 @@ export default async function FarmPage({ params }: Props) {
       />
 
       {liveError && <LiveErrorNote message={liveError} />}
+      {status === "critical" && (
+        <div role="alert" data-testid="farm-critical" className="mb-5 rounded-lg border border-bad/40 bg-bad-soft p-4">
+          <p className="font-semibold text-bad">Critical: no backend can take new connections</p>
+          <p className="mt-1 text-sm">
+            {counts.backends} backend{counts.backends === 1 ? " is" : "s are"} out of the rule set (down by health check or in maintenance). New connections to{" "}
+            <span className="font-mono">
+              {row.vip}:{row.ports}
+            </span>{" "}
+            are not balanced. {hasCheck ? "The farm recovers by itself as soon as the health check brings a backend back." : ""}
+          </p>
+        </div>
+      )}
       <FarmAlerts farm={row.name} row={row} drift={drift} canApply={target.canApply} reapply={reapplyAction} />
 
       <div className="space-y-5">
         <Card title="Backends" titleId="backends-title">
-          <BackendsTable farm={row.name} backends={view.backends} />
+          <BackendsTable farm={row.name} backends={view.backends} hasCheck={hasCheck} />
+        </Card>
+
+        <div className="grid gap-5 xl:grid-cols-[3fr_2fr]">
+          <Card title="Statistics" titleId="statistics-title">
+            <FarmStatistics farm={row.name} backends={view.backends} />
+          </Card>
+          <Card title="Health events" titleId="health-events-title">
+            <HealthEventsPanel farm={row.name} hasCheck={hasCheck} />
+          </Card>
+        </div>
+
+        <Card title="Settings" titleId="settings-title">
+          <SettingsForm farm={row.name} settings={settings} />
         </Card>
 
         <Card title="NAT type" titleId="mode-title">
@@ -96,6 +146,6 @@ export default async function FarmPage({ params }: Props) {
             </div>
         </Card>
       </div>
-    </>
+    </FarmLiveProvider>
   );
 }
