@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { applyFarms, ApplyError, cutConnections } from "../applier/index.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { resolveMarks } from "../farms/resolve.ts";
-import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
+import { checkFarmSet, FarmListSchema, FarmSchema, type Farm, type FarmInput } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { rowToInput, type FarmRow } from "./farm-model.ts";
@@ -129,6 +129,105 @@ function operatorWords(message: string): string {
   return dup ? `a farm named "${dup[1]}" already exists` : message;
 }
 
+/** Farms of the set already validated, by input object (the set cache keeps their identity). */
+const validatedInputs = new WeakMap<FarmInput, Farm>();
+
+/**
+ * validateSet for a one-farm change in a large set: each unchanged farm was
+ * validated when it was loaded, so only the focus farm is parsed and the
+ * checks across farms run. Any problem goes to validateSet, whose report is
+ * the reference (same messages, same keys).
+ */
+export function validateSetFast(others: FarmInput[], focus: FarmInput): ReturnType<typeof validateSet> {
+  const farms: Farm[] = [];
+  for (const input of [...others, focus]) {
+    let farm = input === focus ? undefined : validatedInputs.get(input);
+    if (!farm) {
+      const one = FarmSchema.safeParse(input);
+      if (!one.success) return validateSet(others, focus);
+      farm = one.data;
+      if (input !== focus) validatedInputs.set(input, farm);
+    }
+    farms.push(farm);
+  }
+  let clean = true;
+  checkFarmSet(farms, () => void (clean = false));
+  return clean ? { ok: true, farms } : validateSet(others, focus);
+}
+
+/**
+ * The farm set as the database holds it, kept in memory between mutations:
+ * at 5,000 farms reading every row costs a quarter of a second, more than a
+ * whole one-farm change may take. Each use re-reads only the farms written
+ * since the last one (by anyone: the health checker and the CLI write the same
+ * database), found by their update time with a margin for writes still
+ * committing; counts that do not add up mean a full reload. Unchanged farms
+ * keep their input objects, so the validation above and the applier's own
+ * skip them.
+ */
+const RECENT_MARGIN_MS = 2_000;
+
+export function createFarmSetCache(db: PrismaClient) {
+  let byId = new Map<number, FarmRow>();
+  const inputs = new WeakMap<FarmRow, FarmInput>();
+  let since: { farms: Date | null; backends: Date | null } | null = null;
+  let sorted: FarmRow[] | null = null;
+
+  const aggregates = () =>
+    db.$transaction([
+      db.farm.aggregate({ _count: { _all: true }, _max: { updatedAt: true } }),
+      db.backend.aggregate({ _count: { _all: true }, _max: { updatedAt: true } }),
+    ]);
+
+  async function full(): Promise<FarmRow[]> {
+    const [f, b] = await aggregates();
+    const rows = await loadFarms(db);
+    byId = new Map(rows.map((r) => [r.id, r]));
+    since = { farms: f._max.updatedAt, backends: b._max.updatedAt };
+    sorted = rows;
+    return rows;
+  }
+
+  async function rows(): Promise<FarmRow[]> {
+    if (!since) return full();
+    const margin = (d: Date | null) => new Date((d?.getTime() ?? 0) - RECENT_MARGIN_MS);
+    const [[f, b], farms, backends] = await Promise.all([
+      aggregates(),
+      db.farm.findMany({ where: { updatedAt: { gte: margin(since.farms) } }, select: { id: true } }),
+      db.backend.findMany({ where: { updatedAt: { gte: margin(since.backends) } }, select: { farmId: true }, distinct: ["farmId"] }),
+    ]);
+    const ids = [...new Set([...farms.map((x) => x.id), ...backends.map((x) => x.farmId)])];
+    if (ids.length > 200) return full();
+    if (ids.length) {
+      const fresh = (await db.farm.findMany({ where: { id: { in: ids } }, include: INCLUDE })) as FarmRow[];
+      const found = new Set(fresh.map((r) => r.id));
+      for (const id of ids) if (!found.has(id)) byId.delete(id);
+      for (const r of fresh) byId.set(r.id, r);
+      sorted = null;
+    }
+    let backendCount = 0;
+    for (const r of byId.values()) backendCount += r.backends.length;
+    // A farm or backend deleted without a trace in the update times: start over.
+    if (byId.size !== f._count._all || backendCount !== b._count._all) return full();
+    since = { farms: f._max.updatedAt, backends: b._max.updatedAt };
+    sorted ??= [...byId.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    return sorted;
+  }
+
+  return {
+    rows,
+    /** The row as the schema's input, the same object for as long as the row is unchanged. */
+    input(row: FarmRow): FarmInput {
+      let i = inputs.get(row);
+      if (!i) inputs.set(row, (i = rowToInput(row)));
+      return i;
+    },
+    forget() {
+      since = null;
+    },
+  };
+}
+
 function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined {
   if (!file || !existsSync(file)) return undefined;
   const table = readFileSync(file, "utf8").trim();
@@ -210,6 +309,7 @@ function describeApplyError(e: unknown): { message: string; iptables: string } {
 
 export function createFarmService(deps: ServiceDeps) {
   const { db } = deps;
+  const farmSet = createFarmSetCache(db);
   const targetLabel = deps.target ? formatTarget(deps.target) : "none";
 
   /**
@@ -218,8 +318,8 @@ export function createFarmService(deps: ServiceDeps) {
    * row is deleted only once the kernel no longer holds its rules.
    */
   async function applyScoped(name: string, action: string, removing = false): Promise<MutationResult> {
-    const rows = await loadFarms(db);
-    const set = rows.map(rowToInput);
+    const rows = await farmSet.rows();
+    const set = rows.map(farmSet.input);
     if (!deps.target) {
       if (removing) {
         await db.farm.delete({ where: { name } });
@@ -254,9 +354,9 @@ export function createFarmService(deps: ServiceDeps) {
 
   /** Validates `next` against every other farm, allocates marks, writes, applies. */
   async function saveAndApply(next: FarmInput, existing: FarmRow | null, action: string): Promise<MutationResult> {
-    const rows = await loadFarms(db);
-    const others = rows.filter((r) => r.id !== existing?.id).map(rowToInput);
-    const checked = validateSet(others, next);
+    const rows = await farmSet.rows();
+    const others = rows.filter((r) => r.id !== existing?.id).map(farmSet.input);
+    const checked = validateSetFast(others, next);
     if (!checked.ok) return { ok: false, reason: "invalid", message: checked.message, errors: checked.errors };
     // Existing backends carry their marks; new ones get the lowest free marks.
     const resolved = resolveMarks(checked.farms);

@@ -7,7 +7,7 @@ import { createFarmService, type FarmService } from "../../lib/console/farm-serv
 import { exportFarms, importFarms } from "../../lib/console/farm-io.ts";
 import { GUIDE_EXAMPLE } from "../../lib/console/guide-example.ts";
 import { driftOfFarm } from "../../lib/console/drift.ts";
-import { rowToResolved } from "../../lib/console/farm-model.ts";
+import { backendCounts, farmStatus, rowToResolved } from "../../lib/console/farm-model.ts";
 import { parseFarmFile } from "../../lib/farms/file.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
@@ -226,5 +226,144 @@ describe("console farm service", () => {
     expect(await service.getFarm("app")).toBeNull();
     expect(await kernel()).not.toContain("FARM_app_");
     expect(await kernel()).toContain("FARM_web_");
+  });
+
+  describe("farm settings, maintenance and health", () => {
+    const svc = {
+      name: "svc",
+      vip: "198.51.100.230",
+      ports: "8080",
+      protocol: "tcp" as const,
+      mode: "dnat" as const,
+      backends: [
+        { ip: "203.0.113.10", port: 8080, weight: 1 },
+        { ip: "203.0.113.11", port: 8080, weight: 1 },
+        { ip: "203.0.113.12", port: 8080, weight: 1 },
+      ],
+    };
+    const markRule = (mark: number) => new RegExp(`FARM_svc_\\d+_ -j MARK --set-xmark 0x${mark.toString(16)}/`);
+    const dnatRule = (ip: string) => `-j DNAT --to-destination ${ip}:8080`;
+
+    it("updateFarm changes scheduler, persistence with TTL and the health check; null removes the check", async () => {
+      expect((await service.createFarm(svc)).ok).toBe(true);
+      const r = await service.updateFarm("svc", {
+        scheduler: "roundrobin",
+        persistence: "srcip",
+        persistenceTtl: 600,
+        healthcheck: { type: "http", interval: 10, timeout: 3, failures: 2, passes: 4, port: 9000, path: "/healthz", expectStatus: 204 },
+      });
+      expect(r).toMatchObject({ ok: true, outcome: "applied" });
+      const row = (await service.getFarm("svc"))!;
+      expect(row).toMatchObject({ scheduler: "roundrobin", persistence: "srcip", persistenceTtl: 600, applyState: "applied", vip: svc.vip, ports: "8080" });
+      expect(JSON.parse(row.healthcheck!)).toEqual({ type: "http", interval: 10, timeout: 3, failures: 2, passes: 4, port: 9000, path: "/healthz", expectStatus: 204 });
+      const live = await kernel();
+      expect(live).toContain("--mode nth --every 3 --packet 0");
+      expect(live).toContain("--rcheck --seconds 600 --reap");
+
+      const v = await service.updateFarm("svc", { vip: "198.51.100.231", ports: "8081", protocol: "tcp", scheduler: "weight", persistence: "none", healthcheck: null });
+      expect(v.ok).toBe(true);
+      const after = (await service.getFarm("svc"))!;
+      expect(after).toMatchObject({ vip: "198.51.100.231", ports: "8081", scheduler: "weight", persistence: "none", healthcheck: null });
+      const live2 = await kernel();
+      expect(live2).toContain("-d 198.51.100.231/32");
+      expect(live2).not.toContain("198.51.100.230");
+      expect(live2).not.toMatch(/FARM_svc_.*--mode nth/);
+      // Back to the original address, with a tcp check for the tests below.
+      expect((await service.updateFarm("svc", { vip: svc.vip, ports: "8080", healthcheck: { type: "tcp", interval: 5 } })).ok).toBe(true);
+    });
+
+    it("updateFarm refuses bad settings with field errors and writes nothing", async () => {
+      const before = { row: await db.farm.findUnique({ where: { name: "svc" } }), log: await db.applyLog.count(), kernel: await kernel() };
+      const bad = await service.updateFarm("svc", {
+        vip: "198.51.100.999",
+        persistenceTtl: 0,
+        healthcheck: { type: "tcp", interval: 2, timeout: 5, failures: 11 },
+      });
+      expect(bad).toMatchObject({ ok: false, reason: "invalid" });
+      expect(bad.errors?.vip?.[0]).toBeTruthy();
+      expect(bad.errors?.persistenceTtl?.[0]).toMatch(/persistenceTtl must be a whole number from 1 to 86400/);
+      expect(bad.errors?.["healthcheck.failures"]?.[0]).toMatch(/failures must be a whole number from 1 to 10/);
+      // A check type the protocol cannot carry, and http fields on a tcp check.
+      const udp = await service.updateFarm("svc", { protocol: "udp", healthcheck: { type: "tcp" } });
+      expect(udp.errors?.["healthcheck.type"]?.[0]).toMatch(/a tcp check cannot probe a udp farm/);
+      const timeout = await service.updateFarm("svc", { healthcheck: { type: "tcp", interval: 2, timeout: 5 } });
+      expect(timeout.errors?.["healthcheck.timeout"]?.[0]).toMatch(/must be shorter than the interval/);
+      const path = await service.updateFarm("svc", { healthcheck: { type: "tcp", path: "/x" } });
+      expect(path.errors?.["healthcheck.path"]?.[0]).toMatch(/belong to http checks/);
+      const overlap = await service.updateFarm("svc", { vip: "198.51.100.250", ports: "80" });
+      expect(overlap.errors?.ports?.[0]).toMatch(/overlaps farm "web"/);
+
+      expect(await db.farm.findUnique({ where: { name: "svc" } })).toEqual(before.row);
+      expect(await db.applyLog.count()).toBe(before.log);
+      expect(await kernel()).toBe(before.kernel);
+    });
+
+    it("maintenance: drain keeps the translation and drops the backend from new connections, cut ends its connections, off brings it back", async () => {
+      const [b0, b1] = (await service.getFarm("svc"))!.backends;
+      const drained = await service.setMaintenance("svc", b0!.mark, "drain");
+      expect(drained).toMatchObject({ ok: true, outcome: "applied" });
+      let row = (await service.getFarm("svc"))!;
+      expect(row.backends.map((b) => b.state)).toEqual(["maintenance", "up", "up"]);
+      let live = await kernel();
+      expect(live).not.toMatch(markRule(b0!.mark));
+      expect(live).toMatch(markRule(b1!.mark));
+      // Connections already bound to the drained backend keep their way.
+      expect(live).toContain(dnatRule("203.0.113.10"));
+
+      const cut = await service.setMaintenance("svc", b1!.mark, "cut");
+      expect(cut).toMatchObject({ ok: true });
+      expect(cut.message).toMatch(/\d+ open connection\(s\) cut/);
+      row = (await service.getFarm("svc"))!;
+      expect(row.backends.map((b) => b.state)).toEqual(["maintenance", "maintenance", "up"]);
+      expect(await kernel()).not.toMatch(markRule(b1!.mark));
+
+      expect((await service.setMaintenance("svc", b0!.mark, "off")).ok).toBe(true);
+      expect((await service.setMaintenance("svc", b1!.mark, "off")).ok).toBe(true);
+      row = (await service.getFarm("svc"))!;
+      expect(row.backends.map((b) => b.state)).toEqual(["up", "up", "up"]);
+      live = await kernel();
+      expect(live).toMatch(markRule(b0!.mark));
+      expect(live).toMatch(markRule(b1!.mark));
+      expect((await service.setMaintenance("svc", 0xfff0, "drain")).reason).toBe("invalid");
+    });
+
+    it("setBackendHealth takes backends out and back, leaves maintenance alone; all down is critical until one returns", async () => {
+      const [b0, b1, b2] = (await service.getFarm("svc"))!.backends;
+      expect((await service.setMaintenance("svc", b2!.mark, "drain")).ok).toBe(true);
+      // The checker's verdict does not end an operator's maintenance, either way.
+      expect((await service.setBackendHealth("svc", b2!.mark, "down")).ok).toBe(true);
+      expect((await service.setBackendHealth("svc", b2!.mark, "up")).ok).toBe(true);
+      expect((await service.getFarm("svc"))!.backends[2]!.state).toBe("maintenance");
+
+      expect((await service.setBackendHealth("svc", b0!.mark, "down")).ok).toBe(true);
+      let row = (await service.getFarm("svc"))!;
+      expect(row.backends.map((b) => b.state)).toEqual(["down", "up", "maintenance"]);
+      expect(farmStatus(row, null, backendCounts(row))).toBe("running");
+      expect(await kernel()).not.toMatch(markRule(b0!.mark));
+
+      expect((await service.setBackendHealth("svc", b1!.mark, "down")).ok).toBe(true);
+      row = (await service.getFarm("svc"))!;
+      expect(farmStatus(row, null, backendCounts(row))).toBe("critical");
+      expect(await kernel()).not.toMatch(/FARM_svc_\d+_ -j MARK/);
+
+      expect((await service.setBackendHealth("svc", b1!.mark, "up")).ok).toBe(true);
+      row = (await service.getFarm("svc"))!;
+      expect(row.backends.map((b) => b.state)).toEqual(["down", "up", "maintenance"]);
+      expect(farmStatus(row, null, backendCounts(row))).toBe("running");
+      expect(await kernel()).toMatch(markRule(b1!.mark));
+    });
+
+    it("sees writes made by another process (the health checker) before its next change", async () => {
+      const [b0, b1] = (await service.getFarm("svc"))!.backends;
+      // Another writer on the same database: b0 comes back, b1 goes down.
+      await db.backend.update({ where: { mark: b0!.mark }, data: { state: "up" } });
+      await db.backend.update({ where: { mark: b1!.mark }, data: { state: "down" } });
+      expect((await service.reapply("svc")).ok).toBe(true);
+      const live = await kernel();
+      expect(live).toMatch(markRule(b0!.mark));
+      expect(live).not.toMatch(markRule(b1!.mark));
+      expect((await service.deleteFarm("svc")).ok).toBe(true);
+      expect(await kernel()).not.toContain("FARM_svc_");
+    });
   });
 });
