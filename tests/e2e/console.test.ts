@@ -250,6 +250,16 @@ describe.sequential("console end to end", () => {
     expect(ruleLine(rules, `FARM_${FARM}_0_`, "DNAT")).toContain(`--to-destination ${B0.ip}:${B0.port}`);
     expect(ruleLine(rules, `FARM_${FARM}_1_`, "DNAT")).toContain(`--to-destination ${B1.ip}:${B1.port}`);
     expect(rules).not.toContain("-j SNAT");
+    // Each backend's MARK value is the one its DNAT rule matches, and the one the Backends table shows.
+    const marks = [0, 1].map((k) => {
+      const set = /--set-xmark (0x[0-9a-f]+)\//.exec(ruleLine(rules, `FARM_${FARM}_${k}_`, "MARK")!)?.[1];
+      const matched = /--mark (0x[0-9a-f]+) /.exec(ruleLine(rules, `FARM_${FARM}_${k}_`, "DNAT")!)?.[1];
+      expect(set).toBeDefined();
+      expect(matched).toBe(set);
+      return set!;
+    });
+    expect(new Set(marks).size).toBe(2);
+    expect(backends.map((b) => b.mark)).toEqual(marks);
 
     // What the page says is what the database and the kernel hold.
     const farms = c.query<{ name: string; mode: string; applyState: string }>("SELECT name, mode, applyState FROM Farm");
