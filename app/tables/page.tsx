@@ -3,6 +3,7 @@ import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
+import { sharedTablesRead } from "@/lib/console/tables-read";
 import { formatTarget } from "@/lib/privileged/target";
 
 export const metadata: Metadata = { title: "Live tables" };
@@ -12,7 +13,9 @@ type Props = { searchParams: Promise<{ farm?: string }> };
 export default async function TablesPage({ searchParams }: Props) {
   const { target } = consoleEnv();
   const { farm } = await searchParams;
-  const farms = (await (await farmService()).listFarms()).map((f) => f.name);
+  // The kernel read takes longest: start it now, the browser's first /api/tables request joins it.
+  if (target.target) sharedTablesRead(target.target).catch(() => {});
+  const farms = await (await farmService()).listFarmNames();
   return (
     <>
       <PageTitle

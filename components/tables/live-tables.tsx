@@ -3,7 +3,8 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useMemo, useState } from "react";
-import type { TablesChain, TablesRule, TablesSnapshot } from "@/lib/applier/tables";
+import type { TablesChain, TablesRule } from "@/lib/applier/tables";
+import type { TablesView } from "@/lib/console/tables-view";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { inputClass } from "@/components/ui/field";
@@ -14,13 +15,15 @@ import { inputClass } from "@/components/ui/field";
  * they are. With thousands of farms, a farm filter keeps the page light.
  */
 const REFRESH_MS = 2000;
-const MAX_RULES = 600;
 
-async function fetchTables(): Promise<TablesSnapshot> {
-  const res = await fetch("/api/tables", { cache: "no-store" });
+/** The server filters (farm, scope) and caps the rules: the whole snapshot is megabytes at 5,000 farms. */
+async function fetchTables(farm: string, scope: string): Promise<TablesView> {
+  const q = new URLSearchParams({ scope });
+  if (farm) q.set("farm", farm);
+  const res = await fetch(`/api/tables?${q}`, { cache: "no-store" });
   const body = await res.json();
   if (!res.ok) throw new Error(body?.error ?? `HTTP ${res.status}`);
-  return body as TablesSnapshot;
+  return body as TablesView;
 }
 
 function human(n: number): string {
@@ -40,31 +43,14 @@ export function LiveTables({ farms, initialFarm }: { farms: string[]; initialFar
   const [farm, setFarm] = useState(initialFarm);
   const [scope, setScope] = useState<"natfarm" | "all">("natfarm");
   const known = useMemo(() => new Set(farms), [farms]);
-  const q = useQuery({ queryKey: ["tables"], queryFn: fetchTables, refetchInterval: paused ? false : REFRESH_MS });
-
-  const view = useMemo(() => {
-    if (!q.data) return null;
-    let budget = MAX_RULES;
-    let hidden = 0;
-    const tables = q.data.tables.map((t) => ({
-      name: t.name,
-      chains: t.chains
-        .map((c) => {
-          let rules = c.rules.filter((r) => (farm ? r.farm === farm : scope === "all" || r.owned));
-          if (!farm && scope === "natfarm" && !c.owned && rules.length === 0) return null;
-          if (farm && rules.length === 0) return null;
-          if (scope === "all" && !farm && !c.owned && c.rules.length === 0 && !c.policy) return null;
-          if (rules.length > budget) {
-            hidden += rules.length - budget;
-            rules = rules.slice(0, budget);
-          }
-          budget -= rules.length;
-          return { ...c, rules };
-        })
-        .filter((c): c is TablesChain => c !== null),
-    }));
-    return { tables, hidden };
-  }, [q.data, farm, scope]);
+  const q = useQuery({
+    queryKey: ["tables", farm, scope],
+    queryFn: () => fetchTables(farm, scope),
+    refetchInterval: paused ? false : REFRESH_MS,
+    // Typing a farm name keeps the last tables on screen until the new ones arrive.
+    placeholderData: (prev) => prev,
+  });
+  const view = q.data ?? null;
 
   return (
     <div className="space-y-4">

@@ -1,16 +1,26 @@
-import { readTables } from "@/lib/applier/index";
 import { consoleEnv } from "@/lib/console/env";
+import { sharedTablesRead } from "@/lib/console/tables-read";
+import { tablesView } from "@/lib/console/tables-view";
 
-/** The live mangle and nat tables of the console's target, with counters (polled by /tables). */
+/**
+ * The live mangle and nat tables of the console's target, with counters
+ * (polled by /tables). `farm` keeps one farm's rules, `scope=all` every
+ * chain; at most 600 rules come back (`hidden` counts the others). `full=1`
+ * returns the whole snapshot.
+ */
 export const dynamic = "force-dynamic";
 
-export async function GET() {
+export async function GET(req: Request) {
   const { target } = consoleEnv();
   if (!target.target) {
     return Response.json({ error: "Applying is disabled (target none): there are no live tables to read." }, { status: 409 });
   }
+  const params = new URL(req.url).searchParams;
   try {
-    return Response.json(await readTables(target.target), { headers: { "Cache-Control": "no-store" } });
+    const snap = await sharedTablesRead(target.target);
+    if (params.get("full") === "1") return Response.json(snap, { headers: { "Cache-Control": "no-store" } });
+    const view = tablesView(snap, { farm: params.get("farm")?.trim() || undefined, scope: params.get("scope") === "all" ? "all" : "natfarm" });
+    return Response.json(view, { headers: { "Cache-Control": "no-store" } });
   } catch (e) {
     return Response.json({ error: (e as Error).message }, { status: 502 });
   }

@@ -1,0 +1,230 @@
+/**
+ * Console benchmark: how fast the console shows 5,000 farms, and how long a
+ * one-farm change takes from the service call to the kernel. Prints figures,
+ * asserts nothing.
+ *
+ *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10]
+ *
+ * A temporary database gets N farms of 4 backends, applied to a throwaway
+ * network namespace (never the root namespace); `next start` serves the
+ * console built into tmp/bench-build (rebuilt when older than the sources) on
+ * 127.0.0.1 and a free port, and headless Chromium loads the pages:
+ *   - farms page: navigation start until the first farm rows are on screen;
+ *   - live tables page: navigation start until the first rule rows are shown;
+ * each the median of `--loads` loads in fresh browser contexts (after one
+ * warm-up load). The one-farm change is the server action's body
+ * (service.updateBackend, a weight change) until the kernel holds the new
+ * rules, median of `--changes`. Server, namespace and database are always
+ * cleaned up.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { importFarms } from "../lib/console/farm-io.ts";
+import { createFarmService } from "../lib/console/farm-service-core.ts";
+import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
+import { FarmListSchema, type FarmInput } from "../lib/farms/schema.ts";
+import { runPrivileged } from "../lib/privileged/run.ts";
+import type { Target } from "../lib/privileged/target.ts";
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const N = Number(arg("farms", "5000"));
+const LOADS = Number(arg("loads", "5"));
+const CHANGES = Number(arg("changes", "10"));
+const root = path.resolve(import.meta.dirname, "..");
+const DIST = "tmp/bench-build";
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
+
+function machine(): string {
+  const cpus = os.cpus();
+  const ipt = spawnSync("iptables", ["--version"], { encoding: "utf8" }).stdout.trim();
+  const [l1, l5] = os.loadavg();
+  return `${cpus[0]?.model ?? "unknown cpu"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${l1!.toFixed(2)}/${l5!.toFixed(2)}, Linux ${os.release()}, ${ipt}, Node ${process.version}`;
+}
+
+function farms(n: number): FarmInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `f${i}`,
+    vip: `198.51.100.${1 + (i % 250)}`,
+    ports: String(1000 + Math.floor(i / 250)),
+    protocol: "tcp",
+    mode: i % 2 ? "nat" : "dnat",
+    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
+  }));
+}
+
+/** Same rule as `npm start`: a build older than any source is rebuilt. */
+function buildIsFresh(dist: string): boolean {
+  let newest = 0;
+  const walk = (p: string) => {
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p)) if (e !== "node_modules" && e !== "generated" && !e.startsWith(".")) walk(path.join(p, e));
+    } else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ["app", "components", "lib", "public", "next.config.js", "postcss.config.mjs", "package.json", "tsconfig.json", "tsconfig.app.json"]) walk(path.join(root, p));
+  const id = statSync(path.join(root, dist, "BUILD_ID"), { throwIfNoEntry: false });
+  return !!id && id.mtimeMs >= newest;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(base: string, server: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`next start exited with code ${server.exitCode}`);
+    try {
+      if ((await fetch(`${base}/api/farms/health`)).ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("next start did not answer within 120 s");
+}
+
+/** Navigation start to the first row matching `selector`, in a fresh context; plus the load event. */
+async function timeLoad(browser: Browser, url: string, selector: string): Promise<{ rows: number; load: number }> {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const page = await ctx.newPage();
+    const t0 = performance.now();
+    await page.goto(url, { waitUntil: "commit" });
+    await page.locator(selector).first().waitFor({ state: "visible", timeout: 60_000 });
+    const rows = performance.now() - t0;
+    await page.waitForLoadState("load");
+    const load = await page.evaluate(() => {
+      const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
+      return nav ? nav.loadEventEnd : 0;
+    });
+    return { rows, load };
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main() {
+  console.log(`machine: ${machine()}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-console-"));
+  const url = `file:${path.join(dir, "console.db")}`;
+  const ns = `nfbc${randomBytes(3).toString("hex")}`;
+  const target: Target = { kind: "netns", name: ns };
+  let server: ChildProcess | null = null;
+  let browser: Browser | null = null;
+  let nsCreated = false;
+  try {
+    await runPrivileged("ip", ["netns", "add", ns]);
+    nsCreated = true;
+    const db = await openDatabase(url);
+    let t = performance.now();
+    await importFarms(db, FarmListSchema.parse(farms(N)));
+    const service = createFarmService({ db, target });
+    const applied = await service.applyAll("bench");
+    if (!applied.ok) throw new Error(applied.message);
+    console.log(`setup: ${N} farms of 4 backends in ${path.join(dir, "console.db")}, applied to netns:${ns} (${ms(performance.now() - t)}): ${applied.message}`);
+
+    if (!buildIsFresh(DIST)) {
+      console.log(`building the console into ${DIST} (next build)…`);
+      t = performance.now();
+      const b = spawnSync(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "build"], {
+        cwd: root,
+        env: { ...process.env, NATFARM_NEXT_DIST_DIR: DIST, NEXT_TELEMETRY_DISABLED: "1" },
+        encoding: "utf8",
+      });
+      if (b.status !== 0) throw new Error(`next build failed:\n${b.stdout}\n${b.stderr}`);
+      console.log(`built in ${ms(performance.now() - t)}`);
+    }
+
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    server = spawn(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "start", "-H", "127.0.0.1", "-p", String(port)], {
+      cwd: root,
+      env: { ...process.env, NATFARM_NEXT_DIST_DIR: DIST, NATFARM_DATABASE_URL: url, NATFARM_TARGET: `netns:${ns}`, NEXT_TELEMETRY_DISABLED: "1", HOSTNAME: "127.0.0.1" },
+      stdio: ["ignore", "ignore", "inherit"],
+      detached: true,
+    });
+    await waitReady(base, server);
+
+    // The server's part, without a browser: time to the whole HTML and its size.
+    const server5: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < LOADS + 1; i++) {
+      t = performance.now();
+      const html = await (await fetch(`${base}/`)).text();
+      if (i > 0) server5.push(performance.now() - t);
+      bytes = Buffer.byteLength(html);
+    }
+    t = performance.now();
+    const tablesJson = await (await fetch(`${base}/api/tables`)).text();
+    const tablesMs = performance.now() - t;
+    console.log(`farms page HTML (server, whole document): median ${ms(median(server5))} [${list(server5)}], ${(bytes / 1024).toFixed(0)} KB`);
+    console.log(`/api/tables (the live tables' data): ${ms(tablesMs)}, ${(Buffer.byteLength(tablesJson) / 1024).toFixed(0)} KB`);
+
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+    const FARM_ROW = '[role="table"][aria-label="Farms"] [role="row"][aria-rowindex="2"]';
+    const RULE_ROW = 'table[aria-label^="mangle NATFARM-"] tbody tr';
+    const pages = [
+      { name: "farms page, first farm rows", url: `${base}/`, selector: FARM_ROW },
+      { name: "live tables page, first rule rows", url: `${base}/tables`, selector: RULE_ROW },
+    ];
+    for (const p of pages) {
+      await timeLoad(browser, p.url, p.selector); // warm-up: server JIT, build caches
+      const rows: number[] = [];
+      const loads: number[] = [];
+      for (let i = 0; i < LOADS; i++) {
+        const r = await timeLoad(browser, p.url, p.selector);
+        rows.push(r.rows);
+        loads.push(r.load);
+      }
+      console.log(`${p.name}: median ${ms(median(rows))} [${list(rows)}] (target ≤ 1000 ms); load event median ${ms(median(loads))}`);
+    }
+
+    const changes: number[] = [];
+    for (let r = 0; r < CHANGES; r++) {
+      const name = `f${(r * 7919) % N}`;
+      const row = (await service.getFarm(name))!;
+      const b = row.backends[0]!;
+      t = performance.now();
+      const res = await service.updateBackend(name, b.mark, { weight: (b.weight % 100) + 1 });
+      const took = performance.now() - t;
+      if (!res.ok || res.outcome !== "applied") throw new Error(`one-farm change: ${res.message}`);
+      changes.push(took);
+    }
+    console.log(`one-farm change (service.updateBackend weight → kernel): median ${ms(median(changes))} [${list(changes)}] (target ≤ 150 ms)`);
+    await disconnectPrisma(url);
+  } finally {
+    await browser?.close().catch(() => {});
+    if (server?.pid && server.exitCode === null) {
+      try {
+        process.kill(-server.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
+    if (nsCreated) await runPrivileged("ip", ["netns", "del", ns], { allowFailure: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
