@@ -3,7 +3,7 @@
  * one-farm change takes from the service call to the kernel. Prints figures,
  * asserts nothing.
  *
- *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10]
+ *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10] [--hold SECONDS]
  *
  * A temporary database gets N farms of 4 backends, applied to a throwaway
  * network namespace (never the root namespace); `next start` serves the
@@ -38,6 +38,8 @@ const arg = (name: string, fallback: string) => {
 const N = Number(arg("farms", "5000"));
 const LOADS = Number(arg("loads", "5"));
 const CHANGES = Number(arg("changes", "10"));
+/** Keep the server up this many seconds after the figures, for a look with other tools. */
+const HOLD = Number(arg("hold", "0"));
 const root = path.resolve(import.meta.dirname, "..");
 const DIST = "tmp/bench-build";
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -212,6 +214,10 @@ async function main() {
       changes.push(took);
     }
     console.log(`one-farm change (service.updateBackend weight → kernel): median ${ms(median(changes))} [${list(changes)}] (target ≤ 150 ms)`);
+    if (HOLD > 0) {
+      console.log(`holding ${base} for ${HOLD} s`);
+      await new Promise((r) => setTimeout(r, HOLD * 1000));
+    }
     await disconnectPrisma(url);
   } finally {
     await browser?.close().catch(() => {});

@@ -1,4 +1,7 @@
 import type { Metadata } from "next";
+import { Suspense } from "react";
+import type { Target } from "@/lib/privileged/target";
+import { tablesView } from "@/lib/console/tables-view";
 import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
@@ -26,7 +29,20 @@ export default async function TablesPage({ searchParams }: Props) {
             : "Applying is disabled (target none): there is no kernel to read."
         }
       />
-      {target.target && <LiveTables farms={farms} initialFarm={farm ?? ""} />}
+      {target.target && (
+        <Suspense fallback={<p className="rounded-lg border border-line bg-surface px-4 py-6 text-sm text-muted">Reading the live tables…</p>}>
+          <TablesWithFirstRead target={target.target} farms={farms} initialFarm={farm ?? ""} />
+        </Suspense>
+      )}
     </>
   );
+}
+
+/** The first tables come with the page (streamed once the kernel is read); the component then polls. */
+async function TablesWithFirstRead({ target, farms, initialFarm }: { target: Target; farms: string[]; initialFarm: string }) {
+  const initial = await sharedTablesRead(target).then(
+    (snap) => tablesView(snap, { farm: initialFarm || undefined }),
+    () => null,
+  );
+  return <LiveTables farms={farms} initialFarm={initialFarm} initial={initial} />;
 }

@@ -38,7 +38,7 @@ function human(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)}${units[u]}`;
 }
 
-export function LiveTables({ farms, initialFarm }: { farms: string[]; initialFarm: string }) {
+export function LiveTables({ farms, initialFarm, initial = null }: { farms: string[]; initialFarm: string; initial?: TablesView | null }) {
   const [paused, setPaused] = useState(false);
   const [farm, setFarm] = useState(initialFarm);
   const [scope, setScope] = useState<"natfarm" | "all">("natfarm");
@@ -46,6 +46,9 @@ export function LiveTables({ farms, initialFarm }: { farms: string[]; initialFar
   const q = useQuery({
     queryKey: ["tables", farm, scope],
     queryFn: () => fetchTables(farm, scope),
+    // The server rendered the first tables with the page.
+    initialData: initial && farm === initialFarm && scope === "natfarm" ? initial : undefined,
+    initialDataUpdatedAt: initial ? Date.parse(initial.at) : undefined,
     refetchInterval: paused ? false : REFRESH_MS,
     // Typing a farm name keeps the last tables on screen until the new ones arrive.
     placeholderData: (prev) => prev,
