@@ -493,7 +493,15 @@ describe.sequential("console end to end", () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     const pages: { name: string; path: string; ready: (p: Page) => Promise<void> }[] = [
       { name: "farms", path: "/", ready: async (p) => void (await p.getByRole("link", { name: FARM, exact: true }).waitFor()) },
-      { name: "farm-detail", path: `/farms/${FARM}`, ready: async (p) => void (await generatedRules(p).waitFor()) },
+      {
+        name: "farm-detail",
+        path: `/farms/${FARM}`,
+        ready: async (p) => {
+          await generatedRules(p).waitFor();
+          // The live panels fill in after the page: give them a moment so the picture shows data (not asserted here).
+          await p.getByText(/^(Reading conntrack…|Loading…)$/).first().waitFor({ state: "hidden", timeout: 10_000 }).catch(() => {});
+        },
+      },
       { name: "live-tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-SNAT-/ }).waitFor()) },
       { name: "lab", path: "/lab", ready: async (p) => void (await labRun(200, p)) },
       { name: "history", path: "/history", ready: async (p) => void (await p.getByRole("table", { name: "Apply log" }).getByRole("row").nth(1).waitFor()) },
