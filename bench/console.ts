@@ -135,6 +135,21 @@ async function main() {
   let server: ChildProcess | null = null;
   let browser: Browser | null = null;
   let nsCreated = false;
+  // Interrupted (Ctrl-C, a timeout's SIGTERM): the finally below would not run.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (server?.pid) {
+      try {
+        process.kill(-server.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
+    if (nsCreated) spawnSync("ip", ["netns", "del", ns]);
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     await runPrivileged("ip", ["netns", "add", ns]);
     nsCreated = true;
