@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import { Suspense } from "react";
 import type { Target } from "@/lib/privileged/target";
-import { tablesView } from "@/lib/console/tables-view";
+import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
 import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
@@ -11,13 +11,15 @@ import { formatTarget } from "@/lib/privileged/target";
 
 export const metadata: Metadata = { title: "Live tables" };
 
+const firstRead = (farm?: string) => ({ scope: "natfarm" as const, farm: farm || undefined, maxRules: TABLES_MAX_RULES });
+
 type Props = { searchParams: Promise<{ farm?: string }> };
 
 export default async function TablesPage({ searchParams }: Props) {
   const { target } = consoleEnv();
   const { farm } = await searchParams;
   // The kernel read takes longest: start it now, the browser's first /api/tables request joins it.
-  if (target.target) sharedTablesRead(target.target).catch(() => {});
+  if (target.target) sharedTablesRead(target.target, firstRead(farm)).catch(() => {});
   const farms = await (await farmService()).listFarmNames();
   return (
     <>
@@ -40,7 +42,7 @@ export default async function TablesPage({ searchParams }: Props) {
 
 /** The first tables come with the page (streamed once the kernel is read); the component then polls. */
 async function TablesWithFirstRead({ target, farms, initialFarm }: { target: Target; farms: string[]; initialFarm: string }) {
-  const initial = await sharedTablesRead(target).then(
+  const initial = await sharedTablesRead(target, firstRead(initialFarm)).then(
     (snap) => tablesView(snap, { farm: initialFarm || undefined }),
     () => null,
   );

@@ -115,9 +115,11 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
           )}
         </section>
       ))}
-      {view && view.hidden > 0 && (
+      {view && (view.hidden > 0 || view.moreChains > 0) && (
         <p className="text-sm text-muted" role="status">
-          {view.hidden} more rules not shown: pick a farm to see its rules.
+          {view.hidden > 0 ? `${view.hidden} more rules` : ""}
+          {view.hidden > 0 && view.moreChains > 0 ? " and " : ""}
+          {view.moreChains > 0 ? `${view.moreChains} more natfarm chains` : ""} not shown: pick a farm to see its rules.
         </p>
       )}
     </div>

@@ -2,4 +2,4 @@ export { applyFarms, flushFarms, validateFarms, type ApplyOptions, type ApplyRes
 export { driftReport, type DriftReport, type FarmDrift } from "./drift.ts";
 export { ApplyError, FarmValidationError } from "./errors.ts";
 export { connectionStats, cutConnections, parseConntrack, type ConnectionStats, type MarkStats } from "./conntrack.ts";
-export { readTables, type TablesSnapshot, type TablesChain, type TablesRule } from "./tables.ts";
+export { readNatfarmTables, readTables, type TablesSnapshot, type TablesChain, type TablesRule } from "./tables.ts";

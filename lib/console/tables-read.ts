@@ -1,23 +1,30 @@
 import "server-only";
-import { readTables, type TablesSnapshot } from "../applier/index.ts";
+import { readNatfarmTables, readTables, type TablesSnapshot } from "../applier/index.ts";
 import type { Target } from "../privileged/target.ts";
 
 /**
- * One read of the live tables at a time: viewers asking while a read runs
- * share it (at 5,000 farms a read takes the best part of a second). The
- * tables page starts the read while it renders, so the browser's first
- * request joins a read already under way.
+ * Reads of the live tables, one at a time per kind: viewers asking while a
+ * read runs share it. The page's default view (natfarm's chains, or one
+ * farm's) lists only the chains it shows; the whole kernel (every chain,
+ * foreign ones too) is read only for `scope=all`, which at 5,000 farms takes
+ * the best part of a second.
  */
-let inflight: { key: string; value: Promise<TablesSnapshot> } | null = null;
+export interface TablesReadKind {
+  scope: "natfarm" | "all";
+  farm?: string;
+  maxRules?: number;
+}
 
-export function sharedTablesRead(target: Target): Promise<TablesSnapshot> {
-  const key = JSON.stringify(target);
-  if (inflight && inflight.key === key) return inflight.value;
-  const value = readTables(target);
-  const entry = { key, value };
-  inflight = entry;
+const inflight = new Map<string, Promise<TablesSnapshot>>();
+
+export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope: "all" }): Promise<TablesSnapshot> {
+  const key = JSON.stringify([target, kind.scope, kind.farm ?? "", kind.maxRules ?? 0]);
+  const running = inflight.get(key);
+  if (running) return running;
+  const value = kind.scope === "all" ? readTables(target) : readNatfarmTables(target, { farm: kind.farm, maxRules: kind.maxRules });
+  inflight.set(key, value);
   const done = () => {
-    if (inflight === entry) inflight = null;
+    if (inflight.get(key) === value) inflight.delete(key);
   };
   value.then(done, done);
   return value;

@@ -13,6 +13,8 @@ export interface TablesView {
   tables: { name: string; chains: TablesChain[] }[];
   /** Rules left out by the limit. */
   hidden: number;
+  /** natfarm chains not read at all (the page reads only what it shows). */
+  moreChains: number;
 }
 
 export function tablesView(snap: TablesSnapshot, opts: { farm?: string; scope?: "natfarm" | "all"; limit?: number } = {}): TablesView {
@@ -37,5 +39,5 @@ export function tablesView(snap: TablesSnapshot, opts: { farm?: string; scope?: 
       })
       .filter((c): c is TablesChain => c !== null),
   }));
-  return { at: snap.at, tables, hidden };
+  return { at: snap.at, tables, hidden, moreChains: snap.unreadChains ?? 0 };
 }

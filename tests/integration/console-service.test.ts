@@ -324,7 +324,7 @@ describe("console farm service", () => {
       live = await kernel();
       expect(live).toMatch(markRule(b0!.mark));
       expect(live).toMatch(markRule(b1!.mark));
-      expect((await service.setMaintenance("svc", 0xfff0, "drain")).reason).toBe("invalid");
+      expect(await service.setMaintenance("svc", 0xfff0, "drain")).toMatchObject({ ok: false, reason: "invalid" });
     });
 
     it("setBackendHealth takes backends out and back, leaves maintenance alone; all down is critical until one returns", async () => {

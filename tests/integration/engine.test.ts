@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyFarms, ApplyError, driftReport, flushFarms, FarmValidationError } from "../../lib/applier/index.ts";
+import { applyFarms, ApplyError, driftReport, flushFarms, FarmValidationError, readNatfarmTables, readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
 import { foreignLines } from "../../lib/netfilter/parse.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
@@ -176,6 +176,20 @@ describe("incremental applies", () => {
     const err = await applyFarms(changed, { target, only: ["f9"], injectFault: "nat" }).catch((e) => e);
     expect(err).toBeInstanceOf(ApplyError);
     expect(rulesOnly(await iptablesSave(target))).toEqual(before);
+  });
+
+  it("natfarm's tables can be read chain by chain: one farm's shards, or the first shards up to a rule budget", async () => {
+    const specs = (snap: TablesSnapshot) => snap.tables.flatMap((t) => t.chains.filter((c) => c.owned).flatMap((c) => c.rules.map((r) => `${t.name} ${c.name} ${r.spec}`)));
+    const full = await readTables(target);
+    const one = await readNatfarmTables(target, { farm: "f3" });
+    expect(one.tables.flatMap((t) => t.chains.map((c) => c.name)).sort()).toEqual([shardChain("DNAT", shardOf("f3")), shardChain("MARK", shardOf("f3"))].sort());
+    expect(specs(one).filter((l) => l.includes("FARM_f3_"))).toEqual(specs(full).filter((l) => l.includes("FARM_f3_")));
+    const some = await readNatfarmTables(target, { maxRules: 20 });
+    expect(some.unreadChains).toBeGreaterThan(0);
+    expect(some.tables[0]!.chains.map((c) => c.name)).toContain("NATFARM-PREROUTING");
+    const all = await readNatfarmTables(target, { maxRules: 100_000 });
+    expect(all.unreadChains).toBe(0);
+    expect(specs(all).sort()).toEqual(specs(full).sort());
   });
 
   it("drift: a rule deleted by hand is reported for its farm and put back by apply", async () => {

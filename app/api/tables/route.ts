@@ -1,6 +1,6 @@
 import { consoleEnv } from "@/lib/console/env";
 import { sharedTablesRead } from "@/lib/console/tables-read";
-import { tablesView } from "@/lib/console/tables-view";
+import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
 
 /**
  * The live mangle and nat tables of the console's target, with counters
@@ -17,9 +17,11 @@ export async function GET(req: Request) {
   }
   const params = new URL(req.url).searchParams;
   try {
-    const snap = await sharedTablesRead(target.target);
+    const farm = params.get("farm")?.trim() || undefined;
+    const scope = params.get("scope") === "all" || params.get("full") === "1" ? "all" : "natfarm";
+    const snap = await sharedTablesRead(target.target, { scope, farm, maxRules: TABLES_MAX_RULES });
     if (params.get("full") === "1") return Response.json(snap, { headers: { "Cache-Control": "no-store" } });
-    const view = tablesView(snap, { farm: params.get("farm")?.trim() || undefined, scope: params.get("scope") === "all" ? "all" : "natfarm" });
+    const view = tablesView(snap, { farm, scope });
     return Response.json(view, { headers: { "Cache-Control": "no-store" } });
   } catch (e) {
     return Response.json({ error: (e as Error).message }, { status: 502 });
