@@ -14,14 +14,21 @@ export function useActionToast(state: ActionState, opts: { invalidToast?: boolea
   useEffect(() => {
     if (state.stamp === seen.current) return;
     seen.current = state.stamp;
-    if (state.status === "ok") {
-      toast.success(state.message);
-      onOk?.();
-    } else if (state.status === "failed") {
-      toast.error(state.message.split(":")[0] ?? "Apply failed", { description: state.iptables ?? state.message, duration: 12000 });
-    } else if (state.status === "invalid" && (invalidToast || state.errors._form)) {
-      const field = Object.entries(state.errors).find(([k]) => k !== "_form")?.[1]?.[0];
-      toast.error(state.errors._form?.join(" ") ?? (field ? `${state.message} ${field}` : state.message));
-    }
+    if (showActionToast(state, invalidToast)) onOk?.();
   }, [state, invalidToast, onOk]);
+}
+
+/** The toast for one result; true when it was a success. */
+export function showActionToast(state: ActionState, invalidToast: boolean): boolean {
+  if (state.status === "ok") {
+    toast.success(state.message);
+    return true;
+  }
+  if (state.status === "failed") {
+    toast.error(state.message.split(":")[0] ?? "Apply failed", { description: state.iptables ?? state.message, duration: 12000 });
+  } else if (state.status === "invalid" && (invalidToast || state.errors._form)) {
+    const field = Object.entries(state.errors).find(([k]) => k !== "_form")?.[1]?.[0];
+    toast.error(state.errors._form?.join(" ") ?? (field ? `${state.message} ${field}` : state.message));
+  }
+  return false;
 }

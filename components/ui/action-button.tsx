@@ -2,7 +2,7 @@
 
 import { useActionState } from "react";
 import { IDLE, type ActionState } from "@/lib/actions/state";
-import { useActionToast } from "@/components/use-action-toast";
+import { showActionToast } from "@/components/use-action-toast";
 import { Button, type Tone } from "./button";
 
 /** A one-click server action (start, stop, re-apply) with its result toasted. */
@@ -25,8 +25,13 @@ export function ActionButton({
   label?: string;
   pendingText?: string;
 }) {
-  const [state, formAction, pending] = useActionState(action, IDLE);
-  useActionToast(state, { invalidToast: true });
+  // The toast is shown when the action returns, not from the rendered state: a
+  // button inside an alert that the success removes (Re-apply) is gone by then.
+  const [, formAction, pending] = useActionState(async (prev: ActionState, form: FormData) => {
+    const next = await action(prev, form);
+    showActionToast(next, true);
+    return next;
+  }, IDLE);
   return (
     <form action={formAction}>
       {Object.entries(fields).map(([k, v]) => (

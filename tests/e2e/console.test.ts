@@ -472,8 +472,7 @@ describe.sequential("console end to end", () => {
     await clearToasts();
     const failedAlert = page.getByRole("alert").filter({ hasText: "Apply failed" });
     await failedAlert.getByRole("button", { name: "Re-apply" }).click();
-    // The alert goes once the kernel holds the farm again. (Its button's own
-    // success toast is lost: see the todo below.)
+    // The alert goes once the kernel holds the farm again, and the button's result is announced.
     await expectCount(failedAlert, 0, { timeout: 60_000 });
     await page.reload();
     await expectText(page.getByRole("heading", { level: 1 }), "running");
@@ -485,9 +484,19 @@ describe.sequential("console end to end", () => {
     expect(summary).toMatch(/^50 of 50 tcp connections/);
   });
 
-  it.todo(
-    "6b. re-apply from the failed-apply alert announces its success: components/farm/farm-alerts.tsx renders the Re-apply ActionButton inside the alert, which unmounts when the apply succeeds, so useActionToast never shows the result",
-  );
+  it("6b. re-apply from the failed-apply alert announces its success", async () => {
+    fs.writeFileSync(c.faultFile, "nat");
+    await gotoFarm();
+    await page.getByRole("button", { name: "Stop farm" }).click();
+    await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 1, { timeout: 60_000 });
+    fs.rmSync(c.faultFile, { force: true });
+    await clearToasts();
+    await page.getByRole("alert").filter({ hasText: "Apply failed" }).getByRole("button", { name: "Re-apply" }).click();
+    await expectCount(toasts(page, "success"), 1, { timeout: 60_000 });
+    await page.getByRole("button", { name: "Start farm" }).click();
+    await expectText(page.getByRole("heading", { level: 1 }), "running", { timeout: 60_000 });
+  });
+
 
   it("7. screenshots every page in light and dark", async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
