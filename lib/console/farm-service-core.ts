@@ -275,9 +275,19 @@ async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null
     const gone = before.filter((b) => !wanted.has(b.mark)).map((b) => b.id);
     if (gone.length) await tx.backend.deleteMany({ where: { id: { in: gone } } });
     const kept = before.filter((b) => wanted.has(b.mark));
-    // Out of the way first: (farm, position) and (farm, ip, port) are unique, and two backends may swap.
-    for (const [i, b] of kept.entries()) await tx.backend.update({ where: { id: b.id }, data: { position: -1 - i, ip: `~${b.mark}` } });
-    for (const b of kept) await tx.backend.update({ where: { id: b.id }, data: wanted.get(b.mark)! });
+    const differs = (b: (typeof before)[number]) => {
+      const w = wanted.get(b.mark)!;
+      return (Object.keys(w) as (keyof typeof w)[]).some((k) => (b as Record<string, unknown>)[k] !== w[k]);
+    };
+    const changed = kept.filter(differs);
+    // (farm, position) and (farm, ip, port) are unique and two backends may swap:
+    // when a position or an address moves, everything moves out of the way first.
+    const moves = changed.some((b) => {
+      const w = wanted.get(b.mark)!;
+      return w.position !== b.position || w.ip !== b.ip || w.port !== b.port;
+    });
+    if (moves) for (const [i, b] of changed.entries()) await tx.backend.update({ where: { id: b.id }, data: { position: -1 - i, ip: `~${b.mark}` } });
+    for (const b of changed) await tx.backend.update({ where: { id: b.id }, data: wanted.get(b.mark)! });
     const known = new Set(kept.map((b) => b.mark));
     const fresh = backends.filter((b) => !known.has(b.mark));
     if (fresh.length) await tx.backend.createMany({ data: fresh.map((b) => ({ ...b, farmId: existingId })) });
