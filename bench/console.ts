@@ -27,8 +27,9 @@ import { chromium, type Browser } from "playwright-core";
 import { importFarms } from "../lib/console/farm-io.ts";
 import { createFarmService } from "../lib/console/farm-service-core.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
-import { FarmListSchema, type FarmInput } from "../lib/farms/schema.ts";
+import { FarmListSchema } from "../lib/farms/schema.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
+import { benchFarms, machine, median, ms } from "./common.ts";
 import type { Target } from "../lib/privileged/target.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -44,27 +45,9 @@ const root = path.resolve(import.meta.dirname, "..");
 const DIST = "tmp/bench-build";
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const ms = (x: number) => `${x.toFixed(0)} ms`;
 const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
 
-function machine(): string {
-  const cpus = os.cpus();
-  const ipt = spawnSync("iptables", ["--version"], { encoding: "utf8" }).stdout.trim();
-  const [l1, l5] = os.loadavg();
-  return `${cpus[0]?.model ?? "unknown cpu"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${l1!.toFixed(2)}/${l5!.toFixed(2)}, Linux ${os.release()}, ${ipt}, Node ${process.version}`;
-}
 
-function farms(n: number): FarmInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `f${i}`,
-    vip: `198.51.100.${1 + (i % 250)}`,
-    ports: String(1000 + Math.floor(i / 250)),
-    protocol: "tcp",
-    mode: i % 2 ? "nat" : "dnat",
-    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
-  }));
-}
 
 /** Same rule as `npm start`: a build older than any source is rebuilt. */
 function buildIsFresh(dist: string): boolean {
@@ -155,7 +138,7 @@ async function main() {
     nsCreated = true;
     const db = await openDatabase(url);
     let t = performance.now();
-    await importFarms(db, FarmListSchema.parse(farms(N)));
+    await importFarms(db, FarmListSchema.parse(benchFarms(N)));
     const service = createFarmService({ db, target });
     const applied = await service.applyAll("bench");
     if (!applied.ok) throw new Error(applied.message);

@@ -11,9 +11,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { applyFarms, readTables } from "../lib/applier/index.ts";
-import type { FarmInput, ResolvedFarm } from "../lib/farms/schema.ts";
+import type { ResolvedFarm } from "../lib/farms/schema.ts";
 import { toFileFarm } from "../lib/farms/file.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
+import { benchFarms, machine, median, ms } from "./common.ts";
 import type { Target } from "../lib/privileged/target.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -23,25 +24,8 @@ const arg = (name: string, fallback: string) => {
 const sizes = arg("sizes", "10,100,1000,5000").split(",").map(Number);
 const repeat = Number(arg("repeat", "5"));
 
-function farms(n: number): FarmInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `f${i}`,
-    vip: `198.51.100.${1 + (i % 250)}`,
-    ports: String(1000 + Math.floor(i / 250)),
-    protocol: "tcp",
-    mode: i % 2 ? "nat" : "dnat",
-    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
-  }));
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const ms = (x: number) => `${x.toFixed(0)} ms`;
 
-function machine(): string {
-  const cpu = os.cpus()[0]?.model ?? "unknown cpu";
-  const ipt = spawnSync("iptables", ["--version"], { encoding: "utf8" }).stdout.trim();
-  return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, ${ipt}, Node ${process.version}`;
-}
 
 async function main() {
   console.log(`machine: ${machine()}`);
@@ -53,7 +37,7 @@ async function main() {
     await runPrivileged("ip", ["netns", "add", ns]);
     const target: Target = { kind: "netns", name: ns };
     try {
-      const input = farms(n);
+      const input = benchFarms(n);
       let t = performance.now();
       const full = await applyFarms(input, { target });
       const fullMs = performance.now() - t;

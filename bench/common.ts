@@ -1,0 +1,27 @@
+import { spawnSync } from "node:child_process";
+import os from "node:os";
+import type { FarmInput } from "../lib/farms/schema.ts";
+
+/** What the benchmarks share: the farm set they measure and the machine line they print. */
+
+/** n farms of 4 backends (weights 1:2:3:4), half NAT and half DNAT, on 250 VIPs. */
+export function benchFarms(n: number): FarmInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `f${i}`,
+    vip: `198.51.100.${1 + (i % 250)}`,
+    ports: String(1000 + Math.floor(i / 250)),
+    protocol: "tcp",
+    mode: i % 2 ? "nat" : "dnat",
+    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
+  }));
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  const ipt = spawnSync("iptables", ["--version"], { encoding: "utf8" }).stdout.trim();
+  const [l1, l5] = os.loadavg();
+  return `${cpus[0]?.model ?? "unknown cpu"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${l1!.toFixed(2)}/${l5!.toFixed(2)}, Linux ${os.release()}, ${ipt}, Node ${process.version}`;
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const ms = (x: number) => `${x.toFixed(0)} ms`;
