@@ -1,4 +1,4 @@
-import { FarmSchema, HealthCheckSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
+import { HealthCheckSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
 import type { FarmDrift } from "./drift.ts";
 import { farmStatus, type FarmSummary } from "./farm-status.ts";
 

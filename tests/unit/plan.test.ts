@@ -32,7 +32,7 @@ function saveOf(payload: string, counters = "[0:0]"): string {
     .map((l) => (l.startsWith("-I ") ? l.replace(/^-I (\S+) 1 /, "-A $1 ") : l))
     .map((l) => (l.startsWith("-A ") ? `${counters} ${l}` : l))
     .join("\n")
-    .replace(/\*(mangle|nat)\n/g, (m, t) => `${m}:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n`);
+    .replace(/\*(mangle|nat)\n/g, (m) => `${m}:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n`);
 }
 
 describe("the planner", () => {
