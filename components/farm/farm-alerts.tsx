@@ -1,5 +1,5 @@
 import type { ActionState } from "@/lib/actions/state";
-import type { FarmDrift } from "@/lib/console/drift";
+import type { FarmRuleDrift as FarmDrift } from "@/lib/applier/drift";
 import type { FarmRow } from "@/lib/console/farm-model";
 import { ActionButton } from "@/components/ui/action-button";
 import { Badge } from "@/components/ui/badge";

@@ -1,5 +1,5 @@
 import { HealthCheckSchema, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
-import type { FarmDrift } from "./drift.ts";
+import type { FarmRuleDrift as FarmDrift } from "../applier/drift.ts";
 import { farmStatus, type FarmSummary } from "./farm-status.ts";
 
 export { farmStatus, isCritical, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";

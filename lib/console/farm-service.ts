@@ -1,7 +1,8 @@
 import "server-only";
 import { consoleEnv } from "./env.ts";
 import { consoleDb } from "./db.ts";
-import { driftFromView, driftOfFarm, readLive, type FarmDrift } from "./drift.ts";
+import { driftFromView, driftOfFarm, type FarmRuleDrift as FarmDrift } from "../applier/drift.ts";
+import { readFull as readLive } from "../applier/read.ts";
 import { createFarmService, type FarmService } from "./farm-service-core.ts";
 import { packSummaries, rowToResolved, summarizeCounts, type FarmRow, type PackedSummaries } from "./farm-model.ts";
 import { cliLabDriver } from "./lab-driver-cli.ts";

@@ -1,4 +1,4 @@
-import type { FarmDrift } from "./drift.ts";
+import type { FarmRuleDrift as FarmDrift } from "../applier/drift.ts";
 
 /**
  * A farm's state as the console shows it, and the farms table's data: no

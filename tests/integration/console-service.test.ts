@@ -6,7 +6,7 @@ import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { createFarmService, type FarmService } from "../../lib/console/farm-service-core.ts";
 import { exportFarms, importFarms } from "../../lib/console/farm-io.ts";
 import { GUIDE_EXAMPLE } from "../../lib/console/guide-example.ts";
-import { driftOfFarm } from "../../lib/console/drift.ts";
+import { driftOfFarm } from "../../lib/applier/drift.ts";
 import { backendCounts, farmStatus, rowToResolved } from "../../lib/console/farm-model.ts";
 import { parseFarmFile } from "../../lib/farms/file.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
