@@ -2,8 +2,8 @@ import { checkFarmSet, FarmListSchema, FarmSchema, type Farm, type ResolvedFarm 
 import { describePath, formatIssues } from "../farms/errors.ts";
 import { backendKey } from "../farms/marks.ts";
 import { resolveMarks } from "../farms/resolve.ts";
-import { HOOKS, SHARD_ENTRY, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, type Table } from "../netfilter/layout.ts";
-import type { LiveChain } from "../netfilter/parse.ts";
+import { HOOKS, parseShardChain, SHARD_ENTRY, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, type Table } from "../netfilter/layout.ts";
+import { describeRule, type LiveChain } from "../netfilter/parse.ts";
 import {
   desiredFromLive,
   desiredFromRendered,
@@ -13,8 +13,7 @@ import {
   type PlanInput,
   type PlanStats,
 } from "../netfilter/plan.ts";
-import { chainKey, ENTRY_FRAME, renderRuleset, shardJumpSpec, type DesiredRuleset } from "../netfilter/render.ts";
-import { describeRule } from "../netfilter/parse.ts";
+import { chainKey, ENTRY_FRAME, entryFrameIntact, renderRuleset, shardJumpSpec, type DesiredRuleset } from "../netfilter/render.ts";
 import { runPrivileged } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError, FarmValidationError } from "./errors.ts";
@@ -29,7 +28,7 @@ import { HOOK_BUILTIN_KEYS, readChains, readFull, type LiveView } from "./read.t
  */
 export interface ApplyOptions {
   target: Target;
-  /** Farms whose change this is: only their shards and dispatch rules are read and written. */
+  /** Farms whose change this is: only their shard chains (and their entry jumps) are read and written. */
   only?: readonly string[];
   timeoutMs?: number;
   dryRun?: boolean;
@@ -106,17 +105,11 @@ export function marksInKernel(live: Iterable<LiveChain>): Map<string, number> {
   return known;
 }
 
-
 /** A scoped read is only trusted when natfarm's skeleton (hooks and entry-chain frames) is intact. */
 function skeletonIntact(live: LiveView): boolean {
   for (const key of ENTRY_KEYS) {
     const chain = live.owned.get(key);
-    if (!chain) return false;
-    const { head, tail } = ENTRY_FRAME[key]!;
-    const rules = chain.rules;
-    if (rules.length < head.length + tail.length) return false;
-    if (!head.every((s, i) => rules[i]!.spec === s)) return false;
-    if (!tail.every((s, i) => rules[rules.length - tail.length + i]!.spec === s)) return false;
+    if (!chain || !entryFrameIntact(key, chain.rules)) return false;
   }
   for (const h of HOOKS) {
     const builtin = live.builtins.get(chainKey(h.table, h.builtin));
@@ -148,8 +141,9 @@ async function readScoped(target: Target, shards: ReadonlySet<number>, timeoutMs
     const key = chainKey(h.table, h.chain);
     const { head, tail } = ENTRY_FRAME[key]!;
     const jumps = [...view.owned.values()]
-      .filter((c) => c.table === h.table && SHARD_ENTRY[c.name.slice(8, 12) as keyof typeof SHARD_ENTRY] === h.chain)
-      .map((c) => shardJumpSpec(c.name.slice(8, 12) as "MARK" | "DNAT" | "SNAT", shardOfChain(c.name)!));
+      .map((c) => ({ c, s: parseShardChain(c.name) }))
+      .filter(({ c, s }) => s && c.table === h.table && SHARD_ENTRY[s.role] === h.chain)
+      .map(({ s }) => shardJumpSpec(s!.role, s!.shard));
     const rules = [...head, ...jumps, ...tail].map((spec) => describeRule(h.table, h.chain, spec, 0, 0));
     view.owned.set(key, { table: h.table, name: h.chain, policy: null, builtin: false, owned: true, rules });
     view.scope.add(key);

@@ -35,10 +35,14 @@ export const SHARD_ENTRY: Record<ShardRole, string> = {
 };
 export const SHARD_ROLES: ShardRole[] = ["MARK", "DNAT", "SNAT"];
 
-/** The shard a chain name belongs to, or null for any other chain. */
+/** The role and shard of a shard chain's name, or null for any other chain. */
+export function parseShardChain(name: string): { role: ShardRole; shard: number } | null {
+  const m = /^NATFARM-(MARK|DNAT|SNAT)-([0-9a-f]{2})$/.exec(name);
+  return m ? { role: m[1] as ShardRole, shard: parseInt(m[2]!, 16) } : null;
+}
+
 export function shardOfChain(name: string): number | null {
-  const m = /^NATFARM-(?:MARK|DNAT|SNAT)-([0-9a-f]{2})$/.exec(name);
-  return m ? parseInt(m[1]!, 16) : null;
+  return parseShardChain(name)?.shard ?? null;
 }
 
 /** FNV-1a: stable across processes and versions, so a farm never changes shard. */

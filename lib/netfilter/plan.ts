@@ -1,6 +1,6 @@
 import { TABLES, type Table } from "./layout.ts";
 import type { LiveChain } from "./parse.ts";
-import { chainKey, ENTRY_FRAME } from "./render.ts";
+import { ENTRY_FRAME, entryFrameIntact } from "./render.ts";
 
 /**
  * Desired chains vs live chains → the smallest `iptables-restore --noflush`
@@ -90,13 +90,9 @@ function multiset(specs: string[]): Map<string, number> {
 
 /** Rule-by-rule edit of an entry chain whose frame is in place; null when it must be rewritten. */
 function editEntryChain(key: string, desired: DesiredChain, live: LiveChain): { del: string[]; ins: string[] } | null {
-  const frame = ENTRY_FRAME[key];
-  if (!frame) return null;
-  const { head, tail } = frame;
+  if (!entryFrameIntact(key, live.rules)) return null;
+  const { head, tail } = ENTRY_FRAME[key]!;
   const lr = live.rules;
-  if (lr.length < head.length + tail.length) return null;
-  if (!head.every((s, i) => lr[i]!.spec === s)) return null;
-  if (!tail.every((s, i) => lr[lr.length - tail.length + i]!.spec === s)) return null;
   const liveMiddle = lr.slice(head.length, lr.length - tail.length).map((r) => r.spec);
   const wantMiddle = desired.rules.slice(head.length, desired.rules.length - tail.length).map((r) => r.spec);
   const have = multiset(liveMiddle);
@@ -207,4 +203,3 @@ export function desiredFromLive(live: Map<string, LiveChain>): Map<string, Desir
   return out;
 }
 
-export { chainKey };

@@ -1,6 +1,6 @@
 import { formatMark, MARK_RANGE_MASK } from "../farms/marks.ts";
 import { farmPortItems, type ResolvedFarm } from "../farms/schema.ts";
-import { backendComment, HOOKS, SHARD_ENTRY, shardChain, shardOf, shardOfChain, type ShardRole, type Table } from "./layout.ts";
+import { backendComment, HOOKS, parseShardChain, SHARD_ENTRY, shardChain, shardOf, type ShardRole, type Table } from "./layout.ts";
 import { formatProbability, ruleProbabilities } from "./probability.ts";
 
 /**
@@ -36,6 +36,18 @@ export const ENTRY_FRAME: Record<string, { head: string[]; tail: string[] }> = {
   "nat NATFARM-PREROUTING": { head: [], tail: [] },
   "nat NATFARM-POSTROUTING": { head: [], tail: [] },
 };
+
+/** Whether an entry chain's live rules still start with its head and end with its tail. */
+export function entryFrameIntact(key: string, rules: readonly { spec: string }[]): boolean {
+  const frame = ENTRY_FRAME[key];
+  if (!frame) return false;
+  const { head, tail } = frame;
+  return (
+    rules.length >= head.length + tail.length &&
+    head.every((s, i) => rules[i]!.spec === s) &&
+    tail.every((s, i) => rules[rules.length - tail.length + i]!.spec === s)
+  );
+}
 
 /**
  * Jumps from an entry chain into a shard. Only new connections are marked
@@ -211,8 +223,7 @@ export function renderRuleset(farms: readonly ResolvedFarm[], opts: { keepSkelet
   const keys = [...shards.keys()].sort();
   for (const key of keys) {
     const { table, chain: name } = splitKey(key);
-    const role = name.slice(8, 12) as ShardRole;
-    const shard = shardOfChain(name)!;
+    const { role, shard } = parseShardChain(name)!;
     const entry = SHARD_ENTRY[role];
     jumps.get(chainKey(table, entry))!.push({ table, chain: entry, spec: shardJumpSpec(role, shard), kind: "shard", shard });
   }
