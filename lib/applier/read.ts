@@ -22,8 +22,6 @@ export interface LiveView {
   synthetic?: Set<string>;
   /** Whole tables, for a full read. */
   tables?: LiveRuleset;
-  /** The raw save text per table, for a full read. */
-  saveText?: Record<Table, string>;
 }
 
 export const HOOK_BUILTIN_KEYS = [...new Set(HOOKS.map((h) => chainKey(h.table, h.builtin)))];
@@ -35,7 +33,6 @@ export async function saveTable(target: Target, table: Table, timeoutMs: number)
 
 export async function readFull(target: Target, timeoutMs = 30_000): Promise<LiveView> {
   const texts = await Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs)));
-  const saveText = Object.fromEntries(TABLES.map((t, i) => [t, texts[i]!])) as Record<Table, string>;
   const tables: LiveRuleset = new Map();
   for (const text of texts) for (const [name, table] of parseSave(text)) tables.set(name, table);
   const owned = new Map<string, LiveChain>();
@@ -56,7 +53,7 @@ export async function readFull(target: Target, timeoutMs = 30_000): Promise<Live
     if (chain) builtins.set(key, chain);
     scope.add(key);
   }
-  return { owned, builtins, scope, full: true, tables, saveText };
+  return { owned, builtins, scope, full: true, tables };
 }
 
 // iptables-nft 1.8.9 answers "is incompatible, use 'nft' tool" for a chain that does not exist.

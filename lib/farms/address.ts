@@ -29,13 +29,3 @@ function checkIPv4Uncached(value: string): string | null {
   if (ipaddr.IPv6.isValid(value)) return `IPv6 (${value}) is not yet supported: use an IPv4 address`;
   return `"${value}" is not a valid IPv4 address`;
 }
-
-export function ipv4ToNumber(value: string): number {
-  return ipaddr.IPv4.parse(value).toByteArray().reduce((n, b) => n * 256 + b, 0);
-}
-
-export function ipv4InCidr(value: string, cidr: string): boolean {
-  if (!ipaddr.IPv4.isValidFourPartDecimal(value)) return false;
-  const [net, bits] = ipaddr.IPv4.parseCIDR(cidr);
-  return ipaddr.IPv4.parse(value).match(net, bits);
-}

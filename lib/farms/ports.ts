@@ -67,7 +67,3 @@ export function portsOverlap(a: PortItem[], b: PortItem[]): boolean {
   if (a.length === 0 || b.length === 0) return true;
   return a.some((x) => b.some((y) => x.from <= y.to && y.from <= x.to));
 }
-
-export function isSinglePort(items: PortItem[]): boolean {
-  return items.length === 1 && items[0]!.from === items[0]!.to;
-}

@@ -179,10 +179,6 @@ function protocolsOverlap(a: Protocol, b: Protocol): boolean {
   return a === "all" || b === "all" || a === b;
 }
 
-/** Two farms collide when a packet could belong to both. */
-export function farmsCollide(a: { vip: string; protocol: Protocol; ports: string }, b: { vip: string; protocol: Protocol; ports: string }): boolean {
-  return a.vip === b.vip && protocolsOverlap(a.protocol, b.protocol) && portsOverlap(farmPortItems(a), farmPortItems(b));
-}
 
 /** Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique marks. */
 export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[], message: string) => void): void {
