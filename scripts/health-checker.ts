@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { openDatabase } from "../lib/db/client.ts";
 import { parseConsoleEnv } from "../lib/console/env.ts";
-import { createFarmService } from "../lib/console/farm-service-core.ts";
+import { createFarmService, createFarmSetCache } from "../lib/console/farm-service-core.ts";
 import { HealthCheckSchema } from "../lib/farms/schema.ts";
 import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
 import { privilegedArgv } from "../lib/privileged/run.ts";
@@ -39,14 +39,16 @@ if (inNamespace && process.env.NATFARM_CHECKER_NETNS !== inNamespace) {
 async function main() {
   const db = await openDatabase();
   const service = createFarmService({ db, target: t.target });
+  const farmSet = createFarmSetCache(db);
   const lastDetail = new Map<number, string>();
 
   const checker = new HealthChecker({
+    // Every second: the farm set cache re-reads only rows written since its last look.
     async loadFarms(): Promise<CheckedFarm[]> {
-      const rows = await db.farm.findMany({ where: { healthcheck: { not: null }, status: "up" }, include: { backends: { orderBy: { position: "asc" } } } });
       const farms: CheckedFarm[] = [];
-      for (const row of rows) {
-        const check = HealthCheckSchema.safeParse(JSON.parse(row.healthcheck!));
+      for (const row of await farmSet.rows()) {
+        if (!row.healthcheck || row.status !== "up") continue;
+        const check = HealthCheckSchema.safeParse(JSON.parse(row.healthcheck));
         if (!check.success) {
           log.warn({ farm: row.name }, "farm has an invalid health check; skipped");
           continue;
