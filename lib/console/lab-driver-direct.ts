@@ -1,7 +1,7 @@
 import { labEnsureVip, labStatus, labTraffic, labUp } from "../lab/index.ts";
 import type { LabDriver } from "./lab-service.ts";
 
-/** The lab in this process: for the start script and tests, which run the sources under tsx. */
+/** The lab in this process (the console, the start script, the CLI and tests). */
 export const directLabDriver: LabDriver = {
   status: (name) => labStatus({ name }),
   up: (name, backends) => labUp({ name, backends }),

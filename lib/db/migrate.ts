@@ -99,15 +99,16 @@ function checksumMatches(sql: string, recorded: string): boolean {
 
 /** The migrations on disk, in the order they apply (directory name order, as Prisma does). */
 export function readMigrations(dir: string = defaultMigrationsDir()): Migration[] {
-  if (!fs.existsSync(dir)) throw new MigrationError(`migrations directory not found: ${dir}`);
+  // The turbopackIgnore comments keep the console's bundler from tracing the whole project for these reads.
+  if (!fs.existsSync(/*turbopackIgnore: true*/ dir)) throw new MigrationError(`migrations directory not found: ${dir}`);
   return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, "migration.sql")))
+    .readdirSync(/*turbopackIgnore: true*/ dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(/*turbopackIgnore: true*/ path.join(dir, e.name, "migration.sql")))
     .map((e) => e.name)
     .sort()
     .map((name) => {
       const file = path.join(dir, name, "migration.sql");
-      const sql = fs.readFileSync(file, "utf8");
+      const sql = fs.readFileSync(/*turbopackIgnore: true*/ file, "utf8");
       return { name, file, sql, checksum: migrationChecksum(sql) };
     });
 }

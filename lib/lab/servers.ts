@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { projectRoot } from "../db/env.ts";
 import { spawnPrivilegedDetached } from "../privileged/spawn.ts";
 import { backendIp, backendName, backendNsName, LAB } from "./names.ts";
 import { killNamespaceProcesses, namespacePids } from "./netns.ts";
@@ -12,13 +12,12 @@ export function labStateBase(): string {
 }
 
 export function labStateDir(name: string): string {
-  return path.join(labStateBase(), name);
+  return path.join(/*turbopackIgnore: true*/ labStateBase(), name);
 }
 
 /** Where scripts/lab-*.mjs live; overridable for installs that move them. */
 export function labScriptPath(script: "lab-backend.mjs" | "lab-client.mjs"): string {
-  const dir = process.env.NATFARM_LAB_SCRIPTS_DIR || fileURLToPath(new URL("../../scripts/", import.meta.url));
-  return path.join(dir, script);
+  return path.join(process.env.NATFARM_LAB_SCRIPTS_DIR || path.join(projectRoot(), "scripts"), script);
 }
 
 export interface LabState {
