@@ -16,7 +16,6 @@ import path from "node:path";
 import { ConsoleEnvError, parseConsoleEnv } from "../lib/console/env.ts";
 import { projectRoot } from "../lib/db/env.ts";
 import { migrateDatabase } from "../lib/db/migrate.ts";
-import { directLabDriver } from "../lib/console/lab-driver-direct.ts";
 import { ensureLab } from "../lib/console/lab-service.ts";
 import { createFarmService } from "../lib/console/farm-service-core.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
@@ -80,7 +79,7 @@ async function main() {
   const t = env.target;
   if (t.kind === "lab") {
     log(`target lab: making sure lab "${t.labName}" is up (${t.labBackends} backends)`);
-    const lab = await ensureLab(directLabDriver, t);
+    const lab = await ensureLab(t);
     log(`lab ${lab.name} up: rules go to ${lab.target}, backends ${lab.backends.map((b) => b.ip).join(", ")}`);
   } else if (t.kind === "none") {
     log(`target none: ${t.reason}`);

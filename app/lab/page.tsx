@@ -5,7 +5,7 @@ import { Badge } from "@/components/ui/badge";
 import { Card, PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
-import { directLabDriver } from "@/lib/console/lab-driver-direct";
+import { labStatus } from "@/lib/lab";
 import { labProblem } from "@/lib/console/lab-service";
 
 export const metadata: Metadata = { title: "Lab" };
@@ -13,7 +13,7 @@ export const metadata: Metadata = { title: "Lab" };
 export default async function LabPage() {
   const { target } = consoleEnv();
   if (target.kind !== "lab") notFound();
-  const [rows, lab] = await Promise.all([(await farmService()).listFarms(), directLabDriver.status(target.labName).catch(() => null)]);
+  const [rows, lab] = await Promise.all([(await farmService()).listFarms(), labStatus({ name: target.labName }).catch(() => null)]);
   const farms = rows.map((r) => ({ name: r.name, vip: r.vip, ports: r.ports, protocol: r.protocol, mode: r.mode, problem: labProblem(r) }));
   return (
     <>

@@ -4,7 +4,6 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
-import { directLabDriver } from "@/lib/console/lab-driver-direct";
 import { LabRunError, runLabTest, type LabRunResult } from "@/lib/console/lab-service";
 
 export interface LabActionState {
@@ -38,7 +37,7 @@ export async function runLabTestAction(_prev: LabActionState, form: FormData): P
   const row = await (await farmService()).getFarm(parsed.data.farm);
   if (!row) return { status: "invalid", message: `There is no farm named "${parsed.data.farm}".`, errors: { farm: ["no such farm"] }, stamp };
   try {
-    const result = await runLabTest(directLabDriver, target, row, parsed.data.connections);
+    const result = await runLabTest(target, row, parsed.data.connections);
     // The run may have added the VIP to the load balancer: the status card shows it.
     revalidatePath("/lab");
     return { status: "ok", message: `${result.ok} of ${result.connections} connections answered.`, errors: {}, result, stamp };

@@ -14,12 +14,11 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
     .option("-t, --target <target>", "host or netns:<name> (default: NATFARM_TARGET, as the console reads it)")
     .option("--json", "print the result as JSON")
     .action(async (o) => {
-      const [{ openDatabase, disconnectPrisma }, { createFarmService }, { parseConsoleEnv }, { ensureLab }, { directLabDriver }] = await Promise.all([
+      const [{ openDatabase, disconnectPrisma }, { createFarmService }, { parseConsoleEnv }, { ensureLab }] = await Promise.all([
         import("../db/client.ts"),
         import("../console/farm-service-core.ts"),
         import("../console/env.ts"),
         import("../console/lab-service.ts"),
-        import("../console/lab-driver-direct.ts"),
       ]);
       let target;
       if (o.target) {
@@ -29,7 +28,7 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
       } else {
         const t = parseConsoleEnv(process.env).target;
         if (!t.canApply) throw new Error(`nothing to restore into: ${t.reason}`);
-        if (t.kind === "lab") await ensureLab(directLabDriver, t);
+        if (t.kind === "lab") await ensureLab(t);
         target = t.target;
       }
       const db = await openDatabase();

@@ -5,7 +5,6 @@ import { driftFromView, driftOfFarm, type FarmRuleDrift as FarmDrift } from "../
 import { readFull as readLive } from "../applier/read.ts";
 import { createFarmService, type FarmService } from "./farm-service-core.ts";
 import { packSummaries, rowToResolved, summarizeCounts, type FarmRow, type PackedSummaries } from "./farm-model.ts";
-import { directLabDriver } from "./lab-driver-direct.ts";
 import { ensureLab } from "./lab-service.ts";
 
 /**
@@ -23,7 +22,7 @@ export async function farmService(): Promise<FarmService> {
     db: await consoleDb(),
     target: t.target,
     faultFile: env.faultFile,
-    prepareTarget: t.kind === "lab" ? async () => void (await ensureLab(directLabDriver, t)) : undefined,
+    prepareTarget: t.kind === "lab" ? async () => void (await ensureLab(t)) : undefined,
   });
   globalForService.natfarmService = service;
   return service;

@@ -1,37 +1,28 @@
-import type { LabInfo, TrafficResult } from "../lab/index.ts";
+import { labEnsureVip, labStatus, labTraffic, labUp, type LabInfo, type TrafficResult } from "../lab/index.ts";
 import { effectiveShares } from "../netfilter/probability.ts";
 import type { ConsoleTarget } from "./env.ts";
 import type { FarmRow } from "./farm-model.ts";
 
 /**
  * The console's lab: brought up at start and kept (never torn down by the
- * console), and the test-traffic run behind the Lab page. The lab itself is
- * driven through a LabDriver: in-process (start script, tests) or through
- * the CLI (the Next server, whose bundler cannot carry lib/lab).
+ * console), and the test-traffic run behind the Lab page.
  */
 export type LabTarget = Extract<ConsoleTarget, { kind: "lab" }>;
-
-export interface LabDriver {
-  status(name: string): Promise<LabInfo | null>;
-  up(name: string, backends: number): Promise<LabInfo>;
-  /** Adds the VIP to the load balancer, then opens the connections. */
-  traffic(opts: { name: string; vip: string; port: number; connections: number; protocol: "tcp" | "udp" }): Promise<TrafficResult>;
-}
 
 const LAB_CLIENT_NET = /^198\.51\.100\.(\d{1,3})$/;
 
 let pending: Promise<LabInfo> | null = null;
 
 /** The lab as it is, brought up first when its namespaces are missing. Concurrent callers share one labUp. */
-export async function ensureLab(driver: LabDriver, t: LabTarget): Promise<LabInfo> {
-  const current = await driver.status(t.labName);
+export async function ensureLab(t: LabTarget): Promise<LabInfo> {
+  const current = await labStatus({ name: t.labName });
   if (current) return current;
   pending ??= (async () => {
     try {
-      return await driver.up(t.labName, t.labBackends);
+      return await labUp({ name: t.labName, backends: t.labBackends });
     } catch (e) {
       // Another process (the start script, a second console) won the race.
-      const info = await driver.status(t.labName).catch(() => null);
+      const info = await labStatus({ name: t.labName }).catch(() => null);
       if (info) return info;
       throw e;
     } finally {
@@ -87,13 +78,14 @@ export function firstPort(ports: string): number {
   return Number(/^\d+/.exec(ports)![0]);
 }
 
-export async function runLabTest(driver: LabDriver, t: LabTarget, farm: FarmRow, connections: number): Promise<LabRunResult> {
+export async function runLabTest(t: LabTarget, farm: FarmRow, connections: number): Promise<LabRunResult> {
   const problem = labProblem(farm);
   if (problem) throw new LabRunError(`Farm ${farm.name} cannot be tested in the lab: ${problem}.`);
-  const lab = await ensureLab(driver, t);
+  const lab = await ensureLab(t);
   const port = firstPort(farm.ports);
   const protocol = farm.protocol as "tcp" | "udp";
-  const r = await driver.traffic({ name: t.labName, vip: farm.vip, port, connections, protocol });
+  await labEnsureVip({ name: t.labName, vip: farm.vip });
+  const r = await labTraffic({ name: t.labName, vip: farm.vip, port, connections, protocol, concurrency: 32, timeoutMs: 2000 });
   return tallyLabRun(farm, lab, r);
 }
 
