@@ -63,7 +63,7 @@ async function main() {
   } catch (e) {
     fail(e instanceof ConsoleEnvError ? e.message : String(e));
   }
-  const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NATFARM_LAB_SCRIPTS_DIR: process.env.NATFARM_LAB_SCRIPTS_DIR ?? path.join(root, "scripts") };
+  const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
 
   const migrated = migrateDatabase(undefined, { log: (m) => log(m) });
   log(`database ${migrated.file}: ${migrated.applied.length ? `applied ${migrated.applied.join(", ")}` : "up to date"}`);

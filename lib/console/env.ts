@@ -1,4 +1,3 @@
-import path from "node:path";
 import { z } from "zod";
 import { NETNS_NAME, type Target } from "../privileged/target.ts";
 
@@ -104,9 +103,6 @@ let cached: ConsoleEnv | null = null;
 export function consoleEnv(): ConsoleEnv {
   if (!cached) {
     cached = parseConsoleEnv(process.env);
-    // The lab starts its helper scripts by path; inside the Next bundle
-    // import.meta.url no longer points at the source tree, the cwd does.
-    process.env.NATFARM_LAB_SCRIPTS_DIR ??= path.join(process.cwd(), "scripts");
   }
   return cached;
 }
