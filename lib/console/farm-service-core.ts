@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { z } from "zod";
-import { applyFarms, ApplyError, cutConnections } from "../applier/index.ts";
+import { applyFarms, ApplyError, cutConnections, FarmValidationError, validateFarms } from "../applier/index.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { resolveMarks } from "../farms/resolve.ts";
-import { checkFarmSet, FarmListSchema, FarmSchema, type Farm, type FarmInput } from "../farms/schema.ts";
+import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { rowToInput, type FarmRow } from "./farm-model.ts";
@@ -129,30 +129,20 @@ function operatorWords(message: string): string {
   return dup ? `a farm named "${dup[1]}" already exists` : message;
 }
 
-/** Farms of the set already validated, by input object (the set cache keeps their identity). */
-const validatedInputs = new WeakMap<FarmInput, Farm>();
-
 /**
- * validateSet for a one-farm change in a large set: each unchanged farm was
- * validated when it was loaded, so only the focus farm is parsed and the
- * checks across farms run. Any problem goes to validateSet, whose report is
- * the reference (same messages, same keys).
+ * validateSet for a one-farm change in a large set, through the applier's own
+ * validation: unchanged farms (the set cache keeps their objects) are not
+ * parsed again, only the focus farm and the checks across farms run. Any
+ * problem goes to validateSet, whose report is the reference (same messages,
+ * same keys).
  */
 export function validateSetFast(others: FarmInput[], focus: FarmInput): ReturnType<typeof validateSet> {
-  const farms: Farm[] = [];
-  for (const input of [...others, focus]) {
-    let farm = input === focus ? undefined : validatedInputs.get(input);
-    if (!farm) {
-      const one = FarmSchema.safeParse(input);
-      if (!one.success) return validateSet(others, focus);
-      farm = one.data;
-      if (input !== focus) validatedInputs.set(input, farm);
-    }
-    farms.push(farm);
+  try {
+    return { ok: true, farms: validateFarms([...others, focus]) };
+  } catch (e) {
+    if (e instanceof FarmValidationError) return validateSet(others, focus);
+    throw e;
   }
-  let clean = true;
-  checkFarmSet(farms, () => void (clean = false));
-  return clean ? { ok: true, farms } : validateSet(others, focus);
 }
 
 /**
