@@ -113,10 +113,12 @@ export function planChanges(input: PlanInput): Plan {
     const o = ops.get(want.table)!;
     const live = input.live.get(key);
     if (live && sameSpecs(live.rules, want.rules)) continue;
-    touched.add(key);
     if (live) {
       const edit = editEntryChain(key, want, live);
       if (edit) {
+        // The same jumps in another order: an entry chain's jumps are not ordered.
+        if (edit.del.length + edit.ins.length === 0) continue;
+        touched.add(key);
         for (const spec of edit.del) o.del.push(`-D ${want.name} ${spec}`);
         const head = ENTRY_FRAME[key]!.head.length;
         for (const spec of edit.ins) o.insert.push(`-I ${want.name} ${head + 1} ${spec}`);
@@ -129,6 +131,7 @@ export function planChanges(input: PlanInput): Plan {
     } else {
       stats.chainsCreated++;
     }
+    touched.add(key);
     o.declare.push(`:${want.name} - [0:0]`);
     for (const r of carryCounters(want.rules, live)) o.append.push(counted(want.name, r));
     stats.rulesAdded += want.rules.length;
