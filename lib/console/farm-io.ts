@@ -30,13 +30,8 @@ function chunks<T>(xs: T[], size: number): T[][] {
   return out;
 }
 
-/** The file form of a farm: toFileFarm, plus the health check it does not carry. */
-function fileForm(f: Farm | ReturnType<typeof rowToResolved>) {
-  return { ...toFileFarm(f), ...(f.healthcheck ? { healthcheck: f.healthcheck } : {}) };
-}
-
 function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
-  return JSON.stringify(fileForm(a)) === JSON.stringify(fileForm(b));
+  return JSON.stringify(toFileFarm(a)) === JSON.stringify(toFileFarm(b));
 }
 
 /**
@@ -99,7 +94,7 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
 }
 
 /** The database's farms in the file format, marks included (so a re-import keeps them). */
-export async function exportFarms(db: PrismaClient): Promise<{ farms: ReturnType<typeof fileForm>[] }> {
+export async function exportFarms(db: PrismaClient): Promise<{ farms: ReturnType<typeof toFileFarm>[] }> {
   const rows = await loadFarms(db);
-  return { farms: rows.map((r) => fileForm(rowToResolved(r))) };
+  return { farms: rows.map((r) => toFileFarm(rowToResolved(r))) };
 }
