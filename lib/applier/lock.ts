@@ -1,57 +1,34 @@
-import { mkdir, open, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
+import { acquireFlock, type HeldLock } from "../sys/flock.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 
 /**
- * One apply at a time per target: a promise chain inside this process and an
- * exclusive lock file across processes (the console and a CLI run may race).
- * A lock file whose owner died is taken over.
+ * One apply at a time per target: a promise chain inside this process and a
+ * kernel lock (flock) across processes — the console, the checker, the agent
+ * and CLI runs all take the same one. The kernel drops it when its holder
+ * dies, and children started under it inherit it, so a killed apply whose
+ * iptables-restore still runs keeps others out until that restore ends.
  */
-const LOCK_DIR = process.env.NATFARM_LOCK_DIR ?? (process.getuid?.() === 0 ? "/run/lock/natfarm" : path.join(process.env.TMPDIR ?? "/tmp", "natfarm-locks"));
+export const LOCK_DIR = process.env.NATFARM_LOCK_DIR ?? "/run/lock/natfarm";
 const inProcess = new Map<string, Promise<unknown>>();
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+export function targetLockName(target: Target): string {
+  return formatTarget(target).replace(/[^A-Za-z0-9_.-]/g, "_");
 }
 
-async function acquireFile(file: string, timeoutMs: number): Promise<() => Promise<void>> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fh = await open(file, "wx");
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return async () => {
-        await unlink(file).catch(() => {});
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-      if (!owner || !alive(owner)) {
-        await unlink(file).catch(() => {});
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`another natfarm apply (pid ${owner}) holds the lock ${file}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+export function targetLockFile(target: Target): string {
+  return path.join(LOCK_DIR, `${targetLockName(target)}.lock`);
 }
 
-export async function withTargetLock<T>(target: Target, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const name = formatTarget(target).replace(/[^A-Za-z0-9_.-]/g, "_");
+export async function withTargetLock<T>(target: Target, timeoutMs: number, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
+  const name = targetLockName(target);
   const previous = inProcess.get(name) ?? Promise.resolve();
   const run = previous.catch(() => {}).then(async () => {
-    const release = await acquireFile(path.join(LOCK_DIR, `${name}.lock`), timeoutMs);
+    const lock = await acquireFlock(targetLockFile(target), { timeoutMs, what: `apply to ${formatTarget(target)}` });
     try {
-      return await fn();
+      return await fn(lock);
     } finally {
-      await release();
+      lock.release();
     }
   });
   inProcess.set(name, run);

@@ -1,0 +1,101 @@
+import fs from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+
+/**
+ * Kernel-backed exclusive locks: flock(2) on an open file description, taken
+ * by util-linux's `flock` on a descriptor this process holds (Node has no
+ * flock of its own). The kernel releases the lock when the last descriptor of
+ * that file description closes — when the holder exits, is killed with -9, or
+ * is OOM-killed — so there is no stale lock to detect and no pid to trust.
+ * Children that must keep the lock while they run (an `iptables-restore` that
+ * outlives a killed parent) inherit the descriptor (`fd`), and the lock lasts
+ * until they end too.
+ */
+export interface HeldLock {
+  readonly file: string;
+  /** The descriptor that holds the lock: pass it to children that must keep it while they run. */
+  readonly fd: number;
+  release(): void;
+}
+
+export interface LockHolder {
+  pid: number;
+  since: string;
+  what: string;
+}
+
+export class LockBusyError extends Error {
+  constructor(
+    readonly file: string,
+    readonly holder: LockHolder | null,
+    waitedMs: number,
+  ) {
+    const who = holder ? `pid ${holder.pid} (${holder.what}, since ${holder.since})` : "another process";
+    super(`${who} holds the lock ${file}; gave up after ${Math.round(waitedMs / 100) / 10} s`);
+    this.name = "LockBusyError";
+  }
+}
+
+/** Lock files live in one directory whoever runs natfarm: sticky and world-writable like /run/lock itself. */
+export function ensureLockDir(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
+  // mkdir's mode is filtered by the umask.
+  fs.chmodSync(dir, 0o1777);
+}
+
+function openLockFile(file: string): { fd: number; writable: boolean } {
+  try {
+    return { fd: fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644), writable: true };
+  } catch (e) {
+    // Another user's lock file: flock(2) works on a read-only descriptor too.
+    if ((e as NodeJS.ErrnoException).code !== "EACCES") throw e;
+    return { fd: fs.openSync(file, fs.constants.O_RDONLY), writable: false };
+  }
+}
+
+/** Who holds (or last held) a lock, as its holder wrote it: for messages only, never for deciding. */
+export function readLockHolder(file: string): LockHolder | null {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LockHolder>;
+    return typeof v.pid === "number" ? { pid: v.pid, since: String(v.since ?? "?"), what: String(v.what ?? "?") } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes the exclusive lock on `file`, waiting up to `timeoutMs` (0: do not
+ * wait). Throws LockBusyError when it stays held.
+ */
+export async function acquireFlock(file: string, opts: { timeoutMs: number; what: string }): Promise<HeldLock> {
+  ensureLockDir(path.dirname(file));
+  const { fd, writable } = openLockFile(file);
+  const started = Date.now();
+  try {
+    const wait = opts.timeoutMs > 0 ? ["-w", String(Math.max(opts.timeoutMs, 1) / 1000)] : ["-n"];
+    // `flock N` locks the descriptor it inherits as N: the same open file description as ours.
+    const r = await execa("flock", ["-x", ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd], reject: false, env: { LC_ALL: "C" } });
+    if (r.exitCode === 1) throw new LockBusyError(file, readLockHolder(file), Date.now() - started);
+    if (r.exitCode !== 0) throw new Error(`flock ${file} failed: ${String(r.stderr ?? "").trim() || r.shortMessage}`);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  if (writable) {
+    const holder: LockHolder = { pid: process.pid, since: new Date().toISOString(), what: opts.what };
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+  }
+  let held = true;
+  return {
+    file,
+    fd,
+    release() {
+      if (!held) return;
+      held = false;
+      fs.closeSync(fd);
+    },
+  };
+}
