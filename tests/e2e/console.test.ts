@@ -5,7 +5,7 @@ import type { Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TablesSnapshot } from "../../lib/applier/index.ts";
 import { formatProbability, ruleProbabilities } from "../../lib/netfilter/probability.ts";
-import { namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
+import { namespacesOf, screenshotDir, startConsole, type Console } from "./harness.ts";
 import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectText, expectUrl, expectValue, expectVisible, textOf } from "./ui-expect.ts";
 
 /**
@@ -21,7 +21,7 @@ const PORT = 80;
 const FARM = "web";
 const B0 = { ip: "203.0.113.10", port: 80 };
 const B1 = { ip: "203.0.113.11", port: 80 };
-const SHOTS = path.join(ROOT, "docs", "screenshots");
+const SHOTS = screenshotDir();
 const FAILURES = path.join(os.tmpdir(), "natfarm-e2e-failures");
 
 let c: Console;

@@ -24,6 +24,16 @@ import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 export const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const NEXT_BIN = path.join(ROOT, "node_modules", "next", "dist", "bin", "next");
 
+/**
+ * Where the browser tests put their screenshots: test-results/screenshots
+ * (git-ignored) on an ordinary run, so `npm test` leaves the work tree clean;
+ * the README's docs/screenshots only when NATFARM_UPDATE_SCREENSHOTS=1 asks
+ * for them to be refreshed.
+ */
+export function screenshotDir(env: Record<string, string | undefined> = process.env): string {
+  return env.NATFARM_UPDATE_SCREENSHOTS === "1" ? path.join(ROOT, "docs", "screenshots") : path.join(ROOT, "test-results", "screenshots");
+}
+
 /** Files whose change makes a build stale. */
 const SOURCE_DIRS = ["app", "components", "lib", "public"];
 const SOURCE_FILES = ["next.config.js", "package.json", "package-lock.json", "postcss.config.mjs", "tsconfig.json"];
