@@ -8,6 +8,7 @@ import {
   desiredFromLive,
   desiredFromRendered,
   planChanges,
+  planPhased,
   type DesiredChain,
   type Plan,
   type PlanInput,
@@ -17,14 +18,21 @@ import { chainKey, ENTRY_FRAME, entryFrameIntact, renderRuleset, shardJumpSpec, 
 import { runPrivileged } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError, FarmValidationError } from "./errors.ts";
+import type { HeldLock } from "../sys/flock.ts";
+import { beginJournal, type InterruptedApply } from "./journal.ts";
+import { checkLocalVips } from "./local-vips.ts";
 import { withTargetLock } from "./lock.ts";
 import { HOOK_BUILTIN_KEYS, readChains, readFull, type LiveView } from "./read.ts";
 
 /**
- * The rule applier: validated farms in, one atomic `iptables-restore
- * --noflush` per table out, and nothing else touched. iptables commits each
- * table of a payload on its own, so when a later table is refused the tables
- * already committed are put back from the snapshot read before the change.
+ * The rule applier: validated farms in, one `iptables-restore --noflush` out,
+ * and nothing else touched. iptables commits each table section of a payload
+ * on its own, so the sections go make-before-break (planPhased): whatever
+ * prefix of them is in force — a later one refused, or the process killed —
+ * every mark mangle sets has its translation in nat. A refused section has
+ * the committed ones put back from the snapshot read before the change; a
+ * killed apply is completed by the next one (which plans from the kernel as
+ * it is) and reported by the journal it left.
  */
 export interface ApplyOptions {
   target: Target;
@@ -32,8 +40,8 @@ export interface ApplyOptions {
   only?: readonly string[];
   timeoutMs?: number;
   dryRun?: boolean;
-  /** Test hook: add a rule iptables refuses to this table's part of the payload. */
-  injectFault?: Table;
+  /** Test hook: add a rule iptables refuses to this table's first section of the payload, or to its last section. */
+  injectFault?: Table | "last";
 }
 
 export interface ApplyResult {
@@ -41,8 +49,15 @@ export interface ApplyResult {
   mode: "full" | "scoped";
   payload: string;
   stats: PlanStats;
+  /** Table sections of the payload, in the order they commit. */
   tables: Table[];
   farms: ResolvedFarm[];
+  /** Farms whose rules this apply added, changed or removed (a scoped apply: only farms it names). */
+  farmsChanged: string[];
+  /** Things the operator should know that did not stop the apply. */
+  warnings: string[];
+  /** An earlier apply to this target that died before it finished (this one took over from the state it left). */
+  interrupted?: InterruptedApply;
   durationMs: number;
 }
 
@@ -152,57 +167,135 @@ async function readScoped(target: Target, shards: ReadonlySet<number>, timeoutMs
   return view;
 }
 
-/**
- * An entry chain where only the jumps into `shards` come from `wanted`: jumps
- * into every other shard stay as they are in `base` (the kernel).
- */
-function mergeEntry(key: string, base: readonly { spec: string }[], wanted: readonly { spec: string }[], shards: ReadonlySet<number>) {
-  const { head, tail } = ENTRY_FRAME[key]!;
-  const inChange = (spec: string) => {
-    const shard = shardOfChain(/-j (\S+)$/.exec(spec)?.[1] ?? "");
-    return shard !== null && shards.has(shard);
-  };
-  const middle = (rules: readonly { spec: string }[]) => rules.slice(head.length, rules.length - tail.length).map((r) => r.spec);
-  const kept = middle(base).filter((spec) => !inChange(spec));
-  const mine = middle(wanted).filter(inChange);
-  return [...head, ...kept, ...mine, ...tail].map((spec) => ({ spec }));
+/** The shard a jump rule of an entry chain goes to, or null. */
+function jumpShard(spec: string): number | null {
+  return shardOfChain(/-j (\S+)$/.exec(spec)?.[1] ?? "");
 }
 
-function planInput(desired: DesiredRuleset, live: LiveView, scopedShards: ReadonlySet<number> | null): PlanInput {
-  const want = desiredFromRendered(desired.chains);
-  const inScope = new Map<string, DesiredChain>();
-  for (const [key, chain] of want) if (live.full || live.scope.has(key)) inScope.set(key, chain);
-  if (scopedShards) {
-    for (const key of ENTRY_KEYS) {
-      const chain = inScope.get(key);
-      const current = live.owned.get(key);
-      if (chain && current) chain.rules = mergeEntry(key, current.rules, chain.rules, scopedShards);
-    }
-  }
+/**
+ * An entry chain for a scoped change: its frame, the jumps into other shards
+ * as `base` (the kernel) has them, and jumps into the changed shards that
+ * hold rules.
+ */
+function mergeEntry(key: string, base: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRuleLike[] {
+  const { head, tail } = ENTRY_FRAME[key]!;
+  const [table, chain] = key.split(" ") as [Table, string];
+  const kept = base.map((r) => r.spec).filter((spec) => {
+    const shard = jumpShard(spec);
+    return shard !== null && !shards.has(shard);
+  });
+  const mine = SHARD_ROLES.filter((role) => SHARD_TABLE[role] === table && SHARD_ENTRY[role] === chain).flatMap((role) =>
+    [...shards].sort((a, b) => a - b).filter((s) => holding.has(chainKey(table, shardChain(role, s)))).map((s) => shardJumpSpec(role, s)),
+  );
+  return [...head, ...kept, ...mine, ...tail].map((spec) => ({ spec }));
+}
+type PlannedRuleLike = { spec: string };
+
+function hooksOf(desired: DesiredRuleset): Map<string, string[]> {
   const hooks = new Map<string, string[]>();
   for (const h of desired.hooks) {
     const key = chainKey(h.table, h.chain);
     hooks.set(key, [...(hooks.get(key) ?? []), h.spec]);
   }
-  return { desired: inScope, hooks, live: live.owned, liveBuiltins: live.builtins };
+  return hooks;
 }
 
-function withInjectedFault(payload: string, table: Table): string {
+function fullPlanInput(desired: DesiredRuleset, live: LiveView): PlanInput {
+  const want = desiredFromRendered(desired.chains);
+  const inScope = new Map<string, DesiredChain>();
+  for (const [key, chain] of want) if (live.full || live.scope.has(key)) inScope.set(key, chain);
+  return { desired: inScope, hooks: hooksOf(desired), live: live.owned, liveBuiltins: live.builtins };
+}
+
+/**
+ * A change to the farms in `only` and nothing else: in each of their shard
+ * chains the other farms keep exactly the rules the kernel has for them (a
+ * farm the database holds as pending is never written as a side effect), the
+ * named farms get their rendered rules, and farms stay grouped in name order
+ * as a full render orders them. Rules in a shard that no farm owns go.
+ */
+function scopedPlanInput(rendered: DesiredRuleset, live: LiveView, only: ReadonlySet<string>, shards: ReadonlySet<number>): PlanInput {
+  const desired = new Map<string, DesiredChain>();
+  const liveInScope = new Map<string, LiveChain>();
+  for (const shard of shards) {
+    for (const role of SHARD_ROLES) {
+      const table = SHARD_TABLE[role];
+      const name = shardChain(role, shard);
+      const key = chainKey(table, name);
+      const current = live.owned.get(key);
+      if (current) liveInScope.set(key, current);
+      const groups = new Map<string, { spec: string }[]>();
+      const add = (farm: string, spec: string) => {
+        let g = groups.get(farm);
+        if (!g) groups.set(farm, (g = []));
+        g.push({ spec });
+      };
+      for (const r of current?.rules ?? []) if (r.farm && !only.has(r.farm)) add(r.farm, r.spec);
+      for (const r of rendered.chains.get(key) ?? []) add(r.farm!, r.spec);
+      if (groups.size === 0) continue;
+      const rules = [...groups.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).flatMap((f) => groups.get(f)!);
+      desired.set(key, { table, name, rules });
+    }
+  }
+  const holding = new Set(desired.keys());
+  for (const key of ENTRY_KEYS) {
+    const [table, name] = key.split(" ") as [Table, string];
+    const current = live.owned.get(key);
+    if (current) liveInScope.set(key, current);
+    desired.set(key, { table, name, rules: mergeEntry(key, current?.rules ?? [], holding, shards) });
+  }
+  return { desired, hooks: hooksOf(rendered), live: liveInScope, liveBuiltins: live.builtins };
+}
+
+/** Per farm, its rules chain by chain in order: what "changed" compares. */
+function rulesByFarm(chains: Iterable<{ table: string; name: string; rules: readonly { spec: string; farm?: string }[] }>, farmOf: (spec: string, table: string, chain: string) => string | undefined) {
+  const out = new Map<string, string[]>();
+  for (const c of chains) {
+    for (const r of c.rules) {
+      const farm = r.farm ?? farmOf(r.spec, c.table, c.name);
+      if (!farm) continue;
+      let list = out.get(farm);
+      if (!list) out.set(farm, (list = []));
+      list.push(`${c.table} ${c.name} ${r.spec}`);
+    }
+  }
+  for (const list of out.values()) list.sort();
+  return out;
+}
+
+function changedFarms(input: PlanInput, only: ReadonlySet<string> | null): string[] {
+  const farmOf = (spec: string, table: string, chain: string) => describeRule(table, chain, spec, 0, 0).farm;
+  const want = rulesByFarm([...input.desired.values()], farmOf);
+  const have = rulesByFarm([...input.live.values()], farmOf);
+  const names = new Set([...want.keys(), ...have.keys()]);
+  const out: string[] = [];
+  for (const name of names) {
+    if (only && !only.has(name)) continue;
+    const w = want.get(name) ?? [];
+    const h = have.get(name) ?? [];
+    if (w.length !== h.length || w.some((line, i) => line !== h[i])) out.push(name);
+  }
+  return out.sort();
+}
+
+function withInjectedFault(payload: string, where: Table | "last"): string {
   const bad = "-A NATFARM-PREROUTING -m comment --comment \"natfarm: injected fault\" -j NATFARM-INJECTED-FAULT";
   const lines = payload.split("\n").filter((l) => l !== "");
-  const start = lines.indexOf(`*${table}`);
+  const table = where === "last" ? (lines.findLast((l) => l.startsWith("*"))?.slice(1) ?? "nat") : where;
+  const start = where === "last" ? lines.lastIndexOf(`*${table}`) : lines.indexOf(`*${table}`);
   if (start === -1) return `${payload}*${table}\n${bad}\nCOMMIT\n`;
   const commit = lines.indexOf("COMMIT", start);
   lines.splice(commit, 0, bad);
   return `${lines.join("\n")}\n`;
 }
 
-async function restore(target: Target, payload: string, timeoutMs: number) {
-  return runPrivileged("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true });
+/** The restore inherits the lock: if this process dies mid-apply, nobody else writes until the restore has ended too. */
+async function restore(target: Target, payload: string, timeoutMs: number, lock: HeldLock) {
+  return runPrivileged("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true, holdFd: lock.fd });
 }
 
-/** After a refused payload: put every table that changed back to the snapshot. */
-async function rollBack(target: Target, before: LiveView, plan: Plan, shards: ReadonlySet<number> | null, timeoutMs: number): Promise<string | null> {
+/** After a refused payload: put every table that changed back to the snapshot, make-before-break as well. */
+async function rollBack(target: Target, before: LiveView, plan: Plan, shards: ReadonlySet<number> | null, timeoutMs: number, lock: HeldLock): Promise<string | null> {
   // Chains the refused payload created were not in the snapshot: read them too, so they go.
   const after = await readChains(target, [...before.scope, ...plan.touched], timeoutMs);
   const hooks = new Map<string, string[]>();
@@ -212,22 +305,25 @@ async function rollBack(target: Target, before: LiveView, plan: Plan, shards: Re
   for (const key of before.synthetic ?? []) {
     const now = after.owned.get(key);
     const was = desired.get(key);
-    if (now && was && shards) was.rules = mergeEntry(key, now.rules, was.rules, shards);
+    if (now && was && shards) {
+      const holding = new Set([...shards].flatMap((s) => SHARD_ROLES.map((role) => chainKey(SHARD_TABLE[role], shardChain(role, s)))).filter((k) => before.owned.has(k)));
+      was.rules = mergeEntry(key, now.rules, holding, shards);
+    }
   }
-  const back = planChanges({ desired, hooks, live: after.owned, liveBuiltins: after.builtins });
+  const back = planPhased({ desired, hooks, live: after.owned, liveBuiltins: after.builtins });
   if (back.empty) return null;
-  const r = await restore(target, back.payload, timeoutMs);
+  const r = await restore(target, back.payload, timeoutMs, lock);
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `exit code ${r.exitCode}`);
   return back.payload;
 }
 
-async function applyPlan(target: Target, plan: Plan, before: LiveView, shards: ReadonlySet<number> | null, opts: ApplyOptions, timeoutMs: number) {
+async function applyPlan(target: Target, plan: Plan, before: LiveView, shards: ReadonlySet<number> | null, opts: ApplyOptions, timeoutMs: number, lock: HeldLock) {
   const payload = opts.injectFault ? withInjectedFault(plan.payload, opts.injectFault) : plan.payload;
-  const r = await restore(target, payload, timeoutMs);
+  const r = await restore(target, payload, timeoutMs, lock);
   if (r.exitCode === 0) return;
   const message = r.stderr.trim() || `iptables-restore exited with code ${r.exitCode}`;
   try {
-    const undone = await rollBack(target, before, plan, shards, timeoutMs);
+    const undone = await rollBack(target, before, plan, shards, timeoutMs, lock);
     throw new ApplyError(message, undone ? "rolled-back" : "nothing-committed", payload);
   } catch (e) {
     if (e instanceof ApplyError) throw e;
@@ -237,49 +333,64 @@ async function applyPlan(target: Target, plan: Plan, before: LiveView, shards: R
 
 /** The planner's input for a full comparison of desired farms against a full read. */
 export function desiredPlanInput(desired: DesiredRuleset, live: LiveView): PlanInput {
-  return planInput(desired, live, null);
+  return fullPlanInput(desired, live);
 }
 
 export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<ApplyResult> {
   const farms = validateFarms(input);
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  return withTargetLock(opts.target, timeoutMs, async () => {
+  return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();
-    // Removing the last farm takes the skeleton away, which only a full read can plan.
-    const shards = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only.map(shardOf)) : null;
+    const journal = beginJournal(opts.target, lock);
+    // Removing the last farm takes the skeleton away, which only a full apply plans.
+    const only = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only) : null;
+    const shards = only ? new Set([...only].map(shardOf)) : null;
     const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
-    let live: LiveView | null = null;
-    let scoped: Set<number> | null = null;
-    if (shards && allMarked) {
-      live = await readScoped(opts.target, shards, timeoutMs);
-      if (live) scoped = shards;
-    }
-    live ??= await readFull(opts.target, timeoutMs);
+    const checked = only ? farms.filter((f) => only.has(f.name)) : farms;
+    const [warnings, scopedRead] = await Promise.all([
+      checkLocalVips(opts.target, checked, timeoutMs),
+      shards && allMarked ? readScoped(opts.target, shards, timeoutMs) : null,
+    ]);
+    let live = scopedRead ?? (await readFull(opts.target, timeoutMs));
     const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
-    // A scoped change renders only the farms that share the changed shards.
-    const desired = scoped ? renderRuleset(resolved.filter((f) => scoped.has(shardOf(f.name))), { keepSkeleton: true }) : renderRuleset(resolved);
-    const plan = planChanges(planInput(desired, live, scoped));
+    const plan = (view: LiveView) => {
+      const inputs = only ? scopedPlanInput(renderRuleset(resolved.filter((f) => only.has(f.name)), { keepSkeleton: true }), view, only, shards!) : fullPlanInput(renderRuleset(resolved), view);
+      return { inputs, plan: planPhased(inputs) };
+    };
+    let { inputs, plan: p } = plan(live);
     const result: ApplyResult = {
-      changed: !plan.empty,
-      mode: scoped ? "scoped" : "full",
-      payload: plan.payload,
-      stats: plan.stats,
-      tables: plan.tables,
+      changed: !p.empty,
+      mode: only ? "scoped" : "full",
+      payload: p.payload,
+      stats: p.stats,
+      tables: p.tables,
       farms: resolved,
+      farmsChanged: changedFarms(inputs, only),
+      warnings,
       durationMs: 0,
     };
-    if (!plan.empty && !opts.dryRun) {
+    if (journal.interrupted) warnings.unshift(journal.interrupted.message);
+    if (journal.interrupted) result.interrupted = journal.interrupted;
+    if (!p.empty && !opts.dryRun) {
+      journal.write({ farms: farms.length, only: only ? [...only] : null, tables: p.tables });
       try {
-        await applyPlan(opts.target, plan, live, scoped, opts, timeoutMs);
+        try {
+          await applyPlan(opts.target, p, live, live.full ? null : shards, opts, timeoutMs, lock);
+        } catch (e) {
+          // A scoped payload that met a kernel unlike the cheap read assumed was undone: plan again from a full read.
+          if (live.full || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;
+          live = await readFull(opts.target, timeoutMs);
+          ({ inputs, plan: p } = plan(live));
+          Object.assign(result, { payload: p.payload, stats: p.stats, tables: p.tables, changed: !p.empty, farmsChanged: changedFarms(inputs, only) });
+          if (!p.empty) await applyPlan(opts.target, p, live, null, opts, timeoutMs, lock);
+        }
       } catch (e) {
-        // A scoped payload that meets a kernel unlike what it assumed is undone; a full apply then repairs or reports.
-        if (!scoped || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;
-        const full = await readFull(opts.target, timeoutMs);
-        const fullPlan = planChanges(planInput(renderRuleset(resolved), full, null));
-        Object.assign(result, { mode: "full", payload: fullPlan.payload, stats: fullPlan.stats, tables: fullPlan.tables, changed: !fullPlan.empty });
-        if (!fullPlan.empty) await applyPlan(opts.target, fullPlan, full, null, opts, timeoutMs);
+        // Refused and put back: nothing is half done. A failed put-back leaves the journal for the next apply to report.
+        if (!(e instanceof ApplyError && e.rolledBack === "rollback-failed")) journal.finish(false);
+        throw e;
       }
     }
+    if (!opts.dryRun) journal.finish(true);
     result.durationMs = performance.now() - started;
     return result;
   });

@@ -258,13 +258,17 @@ async function requireLab(name: string): Promise<void> {
 
 const VipInput = z.object({ name: LabNameSchema, vip: VipSchema });
 
-/** Adds `vip`/32 to the LB's client-side interface unless it is already there. */
+/**
+ * Adds `vip`/32 to the LB's client-side interface unless it is already there,
+ * labelled `<iface>:vip` so the applier knows it for a VIP the balancer answers
+ * for, not one of its own addresses.
+ */
 export async function labEnsureVip(opts: { name: string; vip: string }): Promise<void> {
   const { name, vip } = parseLabInput("labEnsureVip", VipInput, opts);
   await requireLab(name);
   const lbNs = `${name}-lb`;
   if ((await readVips(lbNs)).includes(vip)) return;
-  const res = await runPrivileged("ip", ["-n", lbNs, "addr", "add", `${vip}/32`, "dev", LAB.lbClientIface], { allowFailure: true });
+  const res = await runPrivileged("ip", ["-n", lbNs, "addr", "add", `${vip}/32`, "dev", LAB.lbClientIface, "label", `${LAB.lbClientIface}:vip`], { allowFailure: true });
   // "File exists": a concurrent caller added it between our read and our add.
   if (res.exitCode !== 0 && !/File exists/i.test(res.stderr)) {
     throw new Error(`labEnsureVip: cannot add ${vip} in ${lbNs}: ${res.stderr.trim()}`);

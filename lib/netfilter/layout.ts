@@ -68,9 +68,11 @@ export function backendComment(farm: string, index: number): string {
   return `FARM_${farm}_${index}_`;
 }
 
-const BACKEND_COMMENT = /^FARM_(.+)_(\d+)_$/;
+/** A backend's rules carry its index; a farm's own rules (the source-hash HMARK) a lowercase tag. */
+const FARM_COMMENT = /^FARM_(.+)_(?:(\d+)|([a-z]+))_$/;
 
-export function parseFarmComment(comment: string): { farm: string; backend: number } | null {
-  const m = BACKEND_COMMENT.exec(comment);
-  return m ? { farm: m[1]!, backend: Number(m[2]) } : null;
+export function parseFarmComment(comment: string): { farm: string; backend?: number } | null {
+  const m = FARM_COMMENT.exec(comment);
+  if (!m) return null;
+  return m[2] !== undefined ? { farm: m[1]!, backend: Number(m[2]) } : { farm: m[1]! };
 }

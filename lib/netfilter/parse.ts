@@ -52,7 +52,7 @@ export function describeRule(table: string, chain: string, spec: string, packets
     const parsed = parseFarmComment(comment);
     if (parsed) {
       rule.farm = parsed.farm;
-      rule.backend = parsed.backend;
+      if (parsed.backend !== undefined) rule.backend = parsed.backend;
     }
   }
   return rule;

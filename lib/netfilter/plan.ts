@@ -206,3 +206,79 @@ export function desiredFromLive(live: Map<string, LiveChain>): Map<string, Desir
   return out;
 }
 
+
+/**
+ * A change as iptables-restore sections in make-before-break order. iptables
+ * commits each `*table ... COMMIT` section on its own, so a process killed
+ * between two sections (or a later section refused) leaves the earlier ones
+ * in force. The order keeps every such prefix forwarding consistently:
+ *   1. nat grows to the union of the old and new translations (nothing removed);
+ *   2. mangle switches to the new marks (every mark it can set is translated);
+ *   3. nat shrinks to the new translations (no mark set by mangle loses its own).
+ * Stats, `touched` and `empty` describe the net change, as `planChanges` does.
+ */
+export function planPhased(input: PlanInput): Plan {
+  const net = planChanges(input);
+  if (net.empty) return net;
+  const inTable = <V extends { table: string }>(m: Map<string, V>, table: Table) => new Map([...m].filter(([, v]) => v.table === table));
+  const hooksIn = (table: Table) => new Map([...input.hooks].filter(([k]) => k.startsWith(`${table} `)));
+  const natLive = inTable(input.live, "nat");
+  const natBuiltins = inTable(input.liveBuiltins, "nat");
+
+  const union = new Map<string, DesiredChain>();
+  for (const [key, want] of inTable(input.desired, "nat")) union.set(key, { ...want, rules: unionRules(want.rules, natLive.get(key)) });
+  for (const [key, live] of natLive) if (!union.has(key)) union.set(key, { table: "nat", name: live.name, rules: live.rules.map(keepCounters) });
+  const unionHooks = new Map<string, string[]>();
+  for (const [key, builtin] of natBuiltins) {
+    const owned = builtin.rules.filter((r) => r.owned).map((r) => r.spec);
+    unionHooks.set(key, unionRules((input.hooks.get(key) ?? []).map((spec) => ({ spec })), { rules: owned.map((spec) => ({ spec, packets: 0, bytes: 0 })) }).map((r) => r.spec));
+  }
+
+  const grow = planChanges({ desired: union, hooks: unionHooks, live: natLive, liveBuiltins: natBuiltins });
+  const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle") });
+  const shrink = planChanges({
+    desired: inTable(input.desired, "nat"),
+    hooks: hooksIn("nat"),
+    live: asLive(union),
+    liveBuiltins: new Map([...natBuiltins].map(([key, b]) => [key, withOwnedRules(b, unionHooks.get(key) ?? [])])),
+  });
+  const steps = [grow, switchMarks, shrink].filter((p) => !p.empty);
+  return { ...net, payload: steps.map((p) => p.payload).join(""), tables: steps.flatMap((p) => p.tables) };
+}
+
+function keepCounters(r: { spec: string; packets?: number; bytes?: number }): PlannedRule {
+  return { spec: r.spec, packets: r.packets, bytes: r.bytes };
+}
+
+/** The wanted rules first (they win where a mark has an old and a new translation), then live rules not wanted any more. */
+function unionRules(want: PlannedRule[], live: { rules: readonly { spec: string; packets: number; bytes: number }[] } | undefined): PlannedRule[] {
+  const left = multiset(want.map((r) => r.spec));
+  const extra: PlannedRule[] = [];
+  for (const r of live?.rules ?? []) {
+    const n = left.get(r.spec) ?? 0;
+    if (n > 0) left.set(r.spec, n - 1);
+    else extra.push(keepCounters(r));
+  }
+  return [...want, ...extra];
+}
+
+/** Desired chains as the kernel will hold them once written: the live state a next phase plans from. */
+function asLive(chains: Map<string, DesiredChain>): Map<string, LiveChain> {
+  const out = new Map<string, LiveChain>();
+  for (const [key, c] of chains) {
+    out.set(key, {
+      table: c.table,
+      name: c.name,
+      policy: null,
+      builtin: false,
+      owned: true,
+      rules: c.rules.map((r) => ({ table: c.table, chain: c.name, spec: r.spec, packets: r.packets ?? 0, bytes: r.bytes ?? 0, target: null, comment: null, owned: true })),
+    });
+  }
+  return out;
+}
+
+function withOwnedRules(builtin: LiveChain, owned: string[]): LiveChain {
+  const own = owned.map((spec) => ({ table: builtin.table, chain: builtin.name, spec, packets: 0, bytes: 0, target: null, comment: null, owned: true }));
+  return { ...builtin, rules: [...own, ...builtin.rules.filter((r) => !r.owned)] };
+}

@@ -38,6 +38,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve instead of throwing on a non-zero exit (callers that read the code). */
   allowFailure?: boolean;
+  /**
+   * A lock descriptor the command inherits (as its fd 3), so that the lock
+   * stays held while the command runs even if this process dies first.
+   */
+  holdFd?: number;
 }
 
 export interface RunResult {
@@ -68,6 +73,8 @@ export async function runPrivileged(
     stripFinalNewline: false,
     env: { LC_ALL: "C" },
     maxBuffer: 512 * 1024 * 1024,
+    // (execa's types only accept numeric literals for a descriptor, hence the cast.)
+    ...(options.holdFd !== undefined ? { stdio: ["pipe", "pipe", "pipe", options.holdFd as 3] as const } : {}),
   });
   const exitCode = result.exitCode ?? -1;
   if ((exitCode !== 0 || result.timedOut) && !options.allowFailure) {

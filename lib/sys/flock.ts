@@ -76,7 +76,8 @@ export async function acquireFlock(file: string, opts: { timeoutMs: number; what
   try {
     const wait = opts.timeoutMs > 0 ? ["-w", String(Math.max(opts.timeoutMs, 1) / 1000)] : ["-n"];
     // `flock N` locks the descriptor it inherits as N: the same open file description as ours.
-    const r = await execa("flock", ["-x", ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd], reject: false, env: { LC_ALL: "C" } });
+    // (execa's types only accept numeric literals for a descriptor, hence the cast.)
+    const r = await execa("flock", ["-x", ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd as 3], reject: false, env: { LC_ALL: "C" } });
     if (r.exitCode === 1) throw new LockBusyError(file, readLockHolder(file), Date.now() - started);
     if (r.exitCode !== 0) throw new Error(`flock ${file} failed: ${String(r.stderr ?? "").trim() || r.shortMessage}`);
   } catch (e) {

@@ -114,17 +114,27 @@ describe("ownership: everyone else's rules stay byte-identical", () => {
 });
 
 describe("atomicity: a refused apply leaves the previous rules in place", () => {
-  it.each(["mangle", "nat"] as const)("fault injected in %s: kernel unchanged, iptables' error reported", async (table) => {
+  // The payload goes nat (grow) → mangle → nat (shrink): a fault in the first
+  // nat section commits nothing; one in mangle or in the last section finds
+  // earlier sections committed, and they are put back.
+  it.each([
+    ["nat", "nothing-committed"],
+    ["mangle", "rolled-back"],
+    ["last", "rolled-back"],
+  ] as const)("fault injected in %s: kernel unchanged, iptables' error reported", async (where, outcome) => {
     const { target } = await createNetns();
     const a = farm("alpha", "198.51.100.250", 80, [1, 1]);
-    await applyFarms([a], { target });
+    const gone = farm("gamma", "198.51.100.252", 80, [1]);
+    await applyFarms([a, gone], { target });
     const before = rulesOnly(await iptablesSave(target));
+    // Adds a backend and a farm and removes one: every section of the payload has work.
     const changed = [{ ...a, backends: [...a.backends!, { ip: "203.0.113.12", port: 80, weight: 5 }] }, farm("beta", "198.51.100.251", 80, [1])];
-    const err = await applyFarms(changed, { target, injectFault: table }).catch((e) => e);
+    const dry = await applyFarms(changed, { target, dryRun: true });
+    expect(dry.tables).toEqual(["nat", "mangle", "nat"]);
+    const err = await applyFarms(changed, { target, injectFault: where }).catch((e) => e);
     expect(err).toBeInstanceOf(ApplyError);
     expect((err as ApplyError).iptablesMessage).toMatch(/iptables-restore.*(NATFARM-INJECTED-FAULT|Couldn't load target|does not exist)/s);
-    // mangle comes first in the payload: a fault in nat means mangle had committed and was put back.
-    expect((err as ApplyError).rolledBack).toBe(table === "nat" ? "rolled-back" : "nothing-committed");
+    expect((err as ApplyError).rolledBack).toBe(outcome);
     expect(rulesOnly(await iptablesSave(target))).toEqual(before);
     // and the same change without the fault goes through
     expect((await applyFarms(changed, { target })).changed).toBe(true);

@@ -1,0 +1,57 @@
+import { z } from "zod";
+import type { Farm } from "../farms/schema.ts";
+import { runPrivileged } from "../privileged/run.ts";
+import { formatTarget, type Target } from "../privileged/target.ts";
+import { FarmValidationError } from "./errors.ts";
+
+/**
+ * A farm whose VIP is one of the balancer's own addresses takes that
+ * address's traffic on the farm's ports — with `ports "*"` and protocol
+ * `all`, SSH too, and the operator is locked out. A VIP the balancer holds
+ * only to answer for it is fine: such addresses carry a label
+ * `<interface>:vip…` (`ip addr add VIP/32 dev eth0 label eth0:vip`, as the
+ * lab does), and `allowLocalVip: true` on a farm accepts any address.
+ */
+const VIP_LABEL = /:vip[A-Za-z0-9_.-]*$/;
+
+const AddrList = z.array(
+  z.object({
+    ifname: z.string(),
+    addr_info: z.array(z.object({ family: z.string(), local: z.string().optional(), label: z.string().optional() })).default([]),
+  }),
+);
+
+export interface LocalAddress {
+  address: string;
+  ifname: string;
+  label: string | null;
+}
+
+export async function readLocalAddresses(target: Target, timeoutMs: number): Promise<LocalAddress[]> {
+  const r = await runPrivileged("ip", ["-j", "-4", "addr", "show"], { target, timeoutMs });
+  const parsed = AddrList.safeParse(JSON.parse(r.stdout || "[]"));
+  if (!parsed.success) throw new Error(`cannot read the addresses of ${formatTarget(target)}: unexpected output of ip -j addr`);
+  return parsed.data.flatMap((link) =>
+    link.addr_info.filter((a) => a.family === "inet" && a.local).map((a) => ({ address: a.local!, ifname: link.ifname, label: a.label ?? null })),
+  );
+}
+
+/** Refuses (FarmValidationError) live farms whose VIP is one of the target's own addresses; returns warnings. */
+export async function checkLocalVips(target: Target, farms: readonly Farm[], timeoutMs: number): Promise<string[]> {
+  const live = farms.filter((f) => f.status === "up" && !f.allowLocalVip);
+  if (live.length === 0) return [];
+  const own = new Map<string, LocalAddress>();
+  for (const a of await readLocalAddresses(target, timeoutMs)) if (!(a.label && VIP_LABEL.test(a.label))) own.set(a.address, a);
+  const issues: string[] = [];
+  for (const f of live) {
+    const a = own.get(f.vip);
+    if (!a) continue;
+    issues.push(
+      `farm "${f.name}" › vip: ${f.vip} is an address of the balancer itself (${a.ifname} in ${formatTarget(target)}): ` +
+        `a farm on it takes that address's traffic on ports ${f.ports}${f.protocol === "all" || f.ports === "*" ? " — SSH and the console too" : ""}. ` +
+        `Use a dedicated VIP address (labelled ${a.ifname}:vip: ip addr add ${f.vip}/32 dev ${a.ifname} label ${a.ifname}:vip) or set "allowLocalVip": true`,
+    );
+  }
+  if (issues.length) throw new FarmValidationError(issues);
+  return [];
+}
