@@ -114,6 +114,8 @@ const farmObject = z
     /** Seconds a client stays with its backend after its last new connection (persistence "srcip"). */
     persistenceTtl: wholeNumber("persistenceTtl", 1, PERSISTENCE_TTL_MAX).default(120),
     healthcheck: HealthCheckSchema.optional(),
+    /** The VIP may be one of the balancer's own (unlabelled) addresses: the operator says the capture is meant. */
+    allowLocalVip: z.boolean({ error: "allowLocalVip must be true or false" }).optional(),
     backends: z.array(BackendSchema).max(MAX_BACKENDS, { error: `a farm holds at most ${MAX_BACKENDS} backends` }).default([]),
   })
   .strict();
