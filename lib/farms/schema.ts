@@ -182,13 +182,45 @@ function protocolsOverlap(a: Protocol, b: Protocol): boolean {
 }
 
 
-/** Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique marks. */
+/** How many marks natfarm can hand out: every backend of every farm needs its own. */
+export const MARK_CAPACITY = MARK_MAX - MARK_MIN + 1;
+
+/**
+ * Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique
+ * marks, no VIP that is also a backend's address, and no more backends than
+ * marks. A conflict between two farms is reported on the later one (the
+ * console puts the farm being changed last), under its own field.
+ */
 export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[], message: string) => void): void {
   const names = new Map<string, number>();
   const marks = new Map<number, string>();
   const byVip = new Map<string, number[]>();
+  /** The first farm on each VIP, and the first backend on each address, seen so far. */
+  const vipFarm = new Map<string, number>();
+  const backendAt = new Map<string, [farm: number, backend: number]>();
   const items = farms.map(farmPortItems);
+  let backends = 0;
+  let explicitMarks = 0;
   farms.forEach((farm, i) => {
+    backends += farm.backends.length;
+    for (const b of farm.backends) if (b.mark !== undefined) explicitMarks++;
+    // A backend on a VIP: the balancer would translate the farm's connections to an address it answers for itself.
+    const asBackend = backendAt.get(farm.vip);
+    if (asBackend) {
+      const [f, k] = asBackend;
+      addIssue([i, "vip"], `${farm.vip} is backend ${k} (${farms[f]!.backends[k]!.ip}) of farm "${farms[f]!.name}": a VIP cannot also be a backend's address`);
+    }
+    farm.backends.forEach((b, k) => {
+      if (b.ip === farm.vip) {
+        addIssue([i, "backends", k, "ip"], `${b.ip} is this farm's own VIP: a backend cannot be the address the farm balances`);
+      } else {
+        const owner = vipFarm.get(b.ip);
+        if (owner !== undefined) addIssue([i, "backends", k, "ip"], `${b.ip} is the VIP of farm "${farms[owner]!.name}": a backend cannot be a VIP`);
+      }
+    });
+    for (const [k, b] of farm.backends.entries()) if (!backendAt.has(b.ip)) backendAt.set(b.ip, [i, k]);
+    if (!vipFarm.has(farm.vip)) vipFarm.set(farm.vip, i);
+
     const other = names.get(farm.name);
     if (other !== undefined) addIssue([i, "name"], `farm name "${farm.name}" is already used by farm ${other}`);
     else names.set(farm.name, i);
@@ -212,6 +244,27 @@ export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[]
       } else marks.set(b.mark, `${farm.name}#${k}`);
     });
   });
+  if (backends > MARK_CAPACITY) reportMarkShortage(farms, backends, explicitMarks, addIssue);
+}
+
+/**
+ * More backends than marks: the lowest free marks go to the backends without
+ * one in order, so the first backend left without a mark is the one after
+ * (capacity - explicit marks) unmarked backends. (A backend that keeps a mark
+ * the kernel gives it takes one of those free marks too: the count is exact.)
+ */
+function reportMarkShortage(farms: Farm[], backends: number, explicitMarks: number, addIssue: (path: (string | number)[], message: string) => void): void {
+  let free = MARK_CAPACITY - explicitMarks;
+  for (const [i, farm] of farms.entries()) {
+    for (const [k, b] of farm.backends.entries()) {
+      if (b.mark !== undefined || free-- > 0) continue;
+      addIssue(
+        [i, "backends", k, "mark"],
+        `no netfilter mark left for this backend: the farms hold ${backends} backends, the mark range ${formatMark(MARK_MIN)}..${formatMark(MARK_MAX)} holds ${MARK_CAPACITY}`,
+      );
+      return;
+    }
+  }
 }
 
 export const FarmListSchema = z.array(FarmSchema).superRefine((farms, ctx) => {

@@ -69,6 +69,17 @@ export const BAD_INPUTS: [string, unknown, RegExp][] = [
   ["http status 99", withFarm({ healthcheck: { type: "http", expectStatus: 99 } }), /healthcheck › expectStatus: expectStatus must be a whole number from 100 to 599/],
   ["path on a tcp check", withFarm({ healthcheck: { type: "tcp", path: "/x" } }), /healthcheck › path: path and expectStatus belong to http checks/],
   ["check target without a port", { farms: [{ ...guideFarm(), ports: "443,444", backends: [{ ip: "192.168.1.10", mark: "0x20c" }], healthcheck: {} }] }, /backend 0 \(192\.168\.1\.10\) › port: the health check needs a port/],
+  ["backend on its own farm's VIP", withBackend(1, { ip: "192.168.101.250" }), /farm "app" › backend 1 \(192\.168\.101\.250\) › ip: 192\.168\.101\.250 is this farm's own VIP/],
+  [
+    "backend on another farm's VIP",
+    { farms: [guideFarm(), { ...guideFarm(), name: "b", vip: "192.168.101.251", backends: [{ ip: "192.168.101.250", port: 443, mark: "0x20e" }] }] },
+    /farm "b" › backend 0 \(192\.168\.101\.250\) › ip: 192\.168\.101\.250 is the VIP of farm "app"/,
+  ],
+  [
+    "VIP on another farm's backend",
+    { farms: [guideFarm(), { ...guideFarm(), name: "b", vip: "192.168.1.10", backends: [] }] },
+    /farm "b" › vip: 192\.168\.1\.10 is backend 0 \(192\.168\.1\.10\) of farm "app"/,
+  ],
   ["duplicate farm names", { farms: [guideFarm(), { ...guideFarm(), vip: "192.168.101.251", backends: [] }] }, /farm "app" › name: farm name "app" is already used/],
 ];
 

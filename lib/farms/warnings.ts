@@ -1,0 +1,21 @@
+import { ALL_PORTS } from "./ports.ts";
+import type { Farm } from "./schema.ts";
+
+/**
+ * Things about a valid farm set that an operator should hear about before
+ * the kernel does, without being refused: every entry point (validate, apply,
+ * import, the console) shows them as `warning: ...` and carries on. Pure: no
+ * kernel, no database.
+ */
+export function farmWarnings(farms: readonly Pick<Farm, "name" | "vip" | "ports" | "protocol">[]): string[] {
+  const out: string[] = [];
+  for (const f of farms) {
+    if (f.protocol === "all" && f.ports === ALL_PORTS) {
+      out.push(
+        `farm "${f.name}": protocol all on ports * captures every connection to ${f.vip}, whatever its protocol and port ` +
+          `(SSH and the console included, if ${f.vip} is one of the balancer's own addresses)`,
+      );
+    }
+  }
+  return out;
+}
