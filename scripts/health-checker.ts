@@ -2,11 +2,19 @@
  * natfarm's health checker: probes the backends of every farm that has a
  * health check, from the load balancer's network namespace, and takes
  * backends out of (and back into) the rule set through the farm service.
- * `npm start` runs it beside the console; it can be restarted on its own:
+ * `npm start` runs it beside the console, already inside the namespace
+ * (`ip netns exec NS setpriv --pdeathsig KILL -- node ... health-checker.ts`:
+ * one process, killed by the kernel when the supervisor dies). It can also
+ * run on its own:
  *
  *   npx tsx scripts/health-checker.ts        (same environment as the console)
+ *
+ * which, when not yet in the namespace, starts itself there the same way:
+ * the inner checker gets the parent-death signal and watches its parent, so
+ * killing either process leaves neither behind.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { openDatabase } from "../lib/db/client.ts";
@@ -14,7 +22,7 @@ import { parseConsoleEnv } from "../lib/console/env.ts";
 import { createFarmService, createFarmSetCache } from "../lib/console/farm-service-core.ts";
 import { HealthCheckSchema } from "../lib/farms/schema.ts";
 import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
-import { privilegedArgv } from "../lib/privileged/run.ts";
+import { execArgv, PARENT_GUARD, PARENT_PID_ENV } from "../lib/supervisor/children.ts";
 
 const log = pino({ name: "natfarm-health" });
 const env = parseConsoleEnv(process.env);
@@ -24,12 +32,26 @@ if (!t.canApply) {
   process.exit(2);
 }
 
+/** Whether this process already runs in network namespace `name` (same namespace inode as /run/netns/<name>). */
+function inNetns(name: string): boolean {
+  try {
+    const mine = fs.statSync("/proc/self/ns/net");
+    const theirs = fs.statSync(`/run/netns/${name}`);
+    return mine.ino === theirs.ino && mine.dev === theirs.dev;
+  } catch {
+    return false;
+  }
+}
+
 // Probes must see the backends as the balancer does: run inside its namespace.
-const inNamespace = t.target.kind === "netns" ? t.target.name : null;
-if (inNamespace && process.env.NATFARM_CHECKER_NETNS !== inNamespace) {
+const netns = t.target.kind === "netns" ? t.target.name : null;
+if (netns && !inNetns(netns)) {
   const self = fileURLToPath(import.meta.url);
-  const argv = privilegedArgv("ip", ["netns", "exec", inNamespace, process.execPath, "--import", "tsx", self]);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env: { ...process.env, NATFARM_CHECKER_NETNS: inNamespace } });
+  const argv = execArgv({ name: "checker", netns, argv: [process.execPath, "--import", "tsx", "--import", PARENT_GUARD, self] });
+  // Not root: through sudo (which clears the death signal: the inner one's parent guard still watches this process).
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const full = isRoot ? argv : ["sudo", "-n", ...argv];
+  const child = spawn(full[0]!, full.slice(1), { stdio: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else {

@@ -1,24 +1,43 @@
 /**
- * `npm start`: the console on a fresh, offline machine. In order:
- *   1. validate the console's environment (a bad NATFARM_TARGET stops here);
- *   2. apply pending database migrations (no network: our own runner);
- *   3. build the app if it was never built (`next build`);
- *   4. bring the lab up when the target is lab (and keep it);
- *   5. restore: re-apply the database's farms to the target (after a reboot
+ * `npm start`: the console on a fresh, offline machine, as ONE supervisor
+ * process. In order:
+ *   1. read and validate the environment (a bad NATFARM_TARGET stops here);
+ *   2. take this installation's locks (database, target, port; flock, no
+ *      waiting): a second `npm start` stops here with the holder's pid and
+ *      starts nothing; the locks are held until this process ends;
+ *   3. refuse a port something else already listens on;
+ *   4. install the missing Debian packages (as root on Debian), or say which;
+ *   5. apply pending database migrations (no network: our own runner);
+ *   6. build the app if the build is missing or older than the sources
+ *      (`next build`; NATFARM_BUILD=never serves the build there is);
+ *   7. bring the lab up when the target is lab (and keep it);
+ *   8. restore: re-apply the database's farms to the target (after a reboot
  *      the kernel holds nothing);
- *   6. start the health checker beside the console, and restart it if it dies;
- *   7. serve on 127.0.0.1 only (no authentication yet).
+ *   9. supervise the children (lib/supervisor/console.ts): the web server
+ *      (`next start` on 127.0.0.1 only, no authentication yet) and the health
+ *      checker (inside the target's namespace). Any child that ends is
+ *      restarted with back-off; SIGINT/SIGTERM end them all (SIGKILL after
+ *      a grace period), then this process; if this process is killed, the
+ *      kernel kills them (parent-death signal).
  * `--dev` serves with `next dev` instead (and skips the build).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { ConsoleEnvError, parseConsoleEnv } from "../lib/console/env.ts";
-import { projectRoot } from "../lib/db/env.ts";
+import { ConsoleEnvError, parseConsoleEnv, type ConsoleEnv } from "../lib/console/env.ts";
+import { DatabaseEnvError, databaseEnv, projectRoot } from "../lib/db/env.ts";
 import { migrateDatabase } from "../lib/db/migrate.ts";
 import { ensureLab } from "../lib/console/lab-service.ts";
 import { createFarmService } from "../lib/console/farm-service-core.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
+import { formatTarget } from "../lib/privileged/target.ts";
+import { acquireFlock, type HeldLock } from "../lib/sys/flock.ts";
+import { consoleChildren } from "../lib/supervisor/console.ts";
+import { AlreadyRunningError, instanceResources, lockInstance, supervisorLockDir } from "../lib/supervisor/instance-lock.ts";
+import { addSystemDirsToPath, COMMANDS, ensurePackages, realDeps } from "../lib/supervisor/packages.ts";
+import { portFree, portHolders } from "../lib/supervisor/port.ts";
+import { Supervisor } from "../lib/supervisor/supervisor.ts";
 
 const dev = process.argv.includes("--dev");
 const root = projectRoot();
@@ -29,6 +48,8 @@ function fail(message: string): never {
   process.stderr.write(`natfarm: ${message}\n`);
   process.exit(1);
 }
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Newest modification time under the app's sources: a build older than that is stale. */
 function newestSource(): number {
@@ -56,27 +77,79 @@ function buildIsFresh(distDir: string): boolean {
   }
 }
 
+/** `next build` when needed; one build of a dist directory at a time (two at once corrupt it). */
+async function ensureBuild(childEnv: NodeJS.ProcessEnv): Promise<void> {
+  const policy = (process.env.NATFARM_BUILD || "auto").trim();
+  if (!["auto", "never", "always"].includes(policy)) fail(`NATFARM_BUILD must be auto, never or always, got ${JSON.stringify(policy)}`);
+  const distDir = path.resolve(root, process.env.NATFARM_NEXT_DIST_DIR || ".next");
+  const hasBuild = () => existsSync(path.join(distDir, "BUILD_ID"));
+  if (policy === "never") {
+    if (!hasBuild()) fail(`NATFARM_BUILD=never but there is no build in ${distDir}: run npm run build`);
+    return;
+  }
+  const lockFile = path.join(supervisorLockDir(), `build-${createHash("sha256").update(distDir).digest("hex").slice(0, 12)}.lock`);
+  const lock = await acquireFlock(lockFile, { timeoutMs: 15 * 60_000, what: `next build of ${distDir}` });
+  try {
+    if (policy === "auto" && buildIsFresh(distDir)) return;
+    log(policy === "always" ? "NATFARM_BUILD=always: running next build" : hasBuild() ? "the build is older than the sources: running next build" : "no build found: running next build");
+    // The kernel ends the build if this process dies meanwhile.
+    const r = spawnSync("setpriv", ["--pdeathsig", "KILL", "--", process.execPath, nextBin, "build"], { cwd: root, env: childEnv, stdio: "inherit" });
+    if (r.status !== 0) fail(`next build failed (${r.error ? r.error.message : `exit code ${r.status ?? r.signal}`})`);
+  } finally {
+    lock.release();
+  }
+}
+
 async function main() {
-  let env;
+  // 1. Configuration: read only, nothing started yet.
+  let env: ConsoleEnv;
+  let dbFile: string;
   try {
     env = parseConsoleEnv(process.env);
+    dbFile = databaseEnv().file;
   } catch (e) {
-    fail(e instanceof ConsoleEnvError ? e.message : String(e));
+    fail(e instanceof ConsoleEnvError || e instanceof DatabaseEnvError ? e.message : errorText(e));
   }
+  const t = env.target;
+  const targetLabel = t.canApply ? formatTarget(t.target) : null;
+
+  // 2. One supervisor per installation, decided before anything acts.
+  let locks: HeldLock[];
+  try {
+    locks = await lockInstance(
+      instanceResources({ databaseFile: dbFile, target: targetLabel, port: env.port }),
+      `natfarm supervisor: database ${dbFile}, target ${targetLabel ?? "none"}, port ${env.port}`,
+    );
+  } catch (e) {
+    fail(e instanceof AlreadyRunningError ? e.message : `could not take the instance lock: ${errorText(e)}`);
+  }
+
+  // 3. A port held by something else would only give a web server restarted forever.
+  if (!(await portFree(env.host, env.port))) {
+    const holders = portHolders(env.port);
+    fail(
+      `port ${env.port} is already in use${holders.length ? ` by ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 120)})`).join(", ")}` : ""}: ` +
+        `stop it or choose another PORT`,
+    );
+  }
+
+  // 4. The commands this start will run.
+  const purpose = t.canApply ? "start" : "start-no-target";
+  const packages = await ensurePackages(purpose, realDeps(log));
+  if (!packages.ok) fail(packages.message);
+  addSystemDirsToPath(COMMANDS[purpose]);
+
   const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
 
+  // 5. Database.
   const migrated = migrateDatabase(undefined, { log: (m) => log(m) });
   log(`database ${migrated.file}: ${migrated.applied.length ? `applied ${migrated.applied.join(", ")}` : "up to date"}`);
   for (const w of migrated.warnings) log(`warning: ${w}`);
 
-  const distDir = path.resolve(root, process.env.NATFARM_NEXT_DIST_DIR || ".next");
-  if (!dev && !buildIsFresh(distDir)) {
-    log(existsSync(path.join(distDir, "BUILD_ID")) ? "the build is older than the sources: running next build" : "no build found: running next build");
-    const r = spawnSync(process.execPath, [nextBin, "build"], { cwd: root, env: childEnv, stdio: "inherit" });
-    if (r.status !== 0) fail(`next build failed (exit code ${r.status})`);
-  }
+  // 6. Build.
+  if (!dev) await ensureBuild(childEnv);
 
-  const t = env.target;
+  // 7. Target.
   if (t.kind === "lab") {
     log(`target lab: making sure lab "${t.labName}" is up (${t.labBackends} backends)`);
     const lab = await ensureLab(t);
@@ -87,40 +160,40 @@ async function main() {
     log(`target ${t.label}`);
   }
 
-  let checker: ChildProcess | null = null;
-  let stopping = false;
+  // 8. Restore.
   if (t.canApply) {
     const db = await openDatabase();
     const restored = await createFarmService({ db, target: t.target }).applyAll("restore at start");
     log(`restore: ${restored.message}`);
     await disconnectPrisma();
-
-    const startChecker = () => {
-      checker = spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts", "health-checker.ts")], { cwd: root, env: childEnv, stdio: "inherit" });
-      checker.on("exit", (code, signal) => {
-        if (stopping) return;
-        log(`health checker exited (${signal ?? `code ${code}`}): restarting it in 2 s`);
-        setTimeout(startChecker, 2000);
-      });
-    };
-    startChecker();
   }
 
-  const args = [nextBin, dev ? "dev" : "start", "-H", env.host, "-p", String(env.port)];
-  log(`serving http://localhost:${env.port} (bound to ${env.host})`);
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...childEnv, HOSTNAME: env.host }, stdio: "inherit" });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => {
-      stopping = true;
-      checker?.kill(sig);
-      child.kill(sig);
-    });
-  }
-  child.on("exit", (code, signal) => {
+  // 9. Supervise.
+  const supervisor = new Supervisor(consoleChildren({ root, env, dev }), { log, env: childEnv });
+  let exitCode = 0;
+  let stopping = false;
+  const shutdown = (why: string) => {
+    if (stopping) {
+      log(`${why} again: killing the children now`);
+      supervisor.hurry();
+      return;
+    }
     stopping = true;
-    checker?.kill("SIGTERM");
-    process.exit(code ?? (signal ? 128 : 1));
+    log(`${why}: stopping`);
+    void supervisor.stop().finally(() => {
+      for (const l of locks) l.release();
+      log("stopped");
+      process.exit(exitCode);
+    });
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => shutdown(sig));
+  process.on("uncaughtException", (e) => {
+    process.stderr.write(`natfarm: supervisor error: ${e.stack ?? e.message}\n`);
+    exitCode = 1;
+    shutdown("supervisor error");
   });
+  log(`serving http://localhost:${env.port} (bound to ${env.host}); supervisor pid ${process.pid}`);
+  supervisor.start();
 }
 
 main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
