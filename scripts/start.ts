@@ -23,7 +23,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { ConsoleEnvError, parseConsoleEnv, type ConsoleEnv } from "../lib/console/env.ts";
 import { DatabaseEnvError, databaseEnv, projectRoot } from "../lib/db/env.ts";
@@ -112,12 +112,14 @@ async function main() {
   }
   const t = env.target;
   const targetLabel = t.canApply ? formatTarget(t.target) : null;
+  // The same file reached through a symlinked directory is the same installation.
+  const dbKey = path.join(realpathSync(path.dirname(dbFile)), path.basename(dbFile));
 
   // 2. One supervisor per installation, decided before anything acts.
   let locks: HeldLock[];
   try {
     locks = await lockInstance(
-      instanceResources({ databaseFile: dbFile, target: targetLabel, port: env.port }),
+      instanceResources({ databaseFile: dbKey, target: targetLabel, port: env.port }),
       `natfarm supervisor: database ${dbFile}, target ${targetLabel ?? "none"}, port ${env.port}`,
     );
   } catch (e) {
@@ -125,7 +127,13 @@ async function main() {
   }
 
   // 3. A port held by something else would only give a web server restarted forever.
-  if (!(await portFree(env.host, env.port))) {
+  let free = await portFree(env.host, env.port);
+  // Nobody listens but the bind fails: sockets of a server that just died are still closing.
+  for (let i = 0; !free && i < 30 && portHolders(env.port).length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    free = await portFree(env.host, env.port);
+  }
+  if (!free) {
     const holders = portHolders(env.port);
     fail(
       `port ${env.port} is already in use${holders.length ? ` by ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 120)})`).join(", ")}` : ""}: ` +

@@ -52,6 +52,8 @@ export const PARENT_PID_ENV = "NATFARM_PARENT_PID";
  *   set-user-id program (sudo) clears the death signal too. The death signal
  *   survives the plain exec into the program, so the program itself is
  *   SIGKILLed by the kernel when the supervisor dies, even by SIGKILL.
+ *   (The signal follows the thread that forked the child: Node spawns from
+ *   its main thread, which ends only with the process.)
  */
 export function execArgv(spec: ChildSpec): string[] {
   if (!spec.argv.length) throw new Error(`child ${spec.name}: empty argv`);
