@@ -9,15 +9,16 @@ import { UsageError } from "./errors.ts";
  * are pending until applied: with `--apply -t <target>` right away (one full
  * apply of every farm in the database), otherwise from the console.
  */
-export function registerDbCommands(program: Command, out: (s: string) => void): void {
+export function registerDbCommands(program: Command, out: (s: string) => void, warn: (warnings: Iterable<string>) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, io, core, file] = await Promise.all([
+    const [{ openDatabase, disconnectPrisma }, io, core, file, { farmWarnings }] = await Promise.all([
       import("../db/client.ts"),
       import("../console/farm-io.ts"),
       import("../console/farm-service-core.ts"),
       import("../farms/file.ts"),
+      import("../farms/warnings.ts"),
     ]);
-    return { db: await openDatabase(), disconnectPrisma, ...io, ...core, ...file };
+    return { db: await openDatabase(), disconnectPrisma, farmWarnings, ...io, ...core, ...file };
   };
   const target = (value: string) => {
     const r = TargetSchema.safeParse(value);
@@ -38,9 +39,15 @@ export function registerDbCommands(program: Command, out: (s: string) => void): 
       const m = await load();
       try {
         const parsed = await m.readFarmFile(o.file);
+        warn(m.farmWarnings(parsed.farms));
+        // Without --apply nothing reaches the kernel: the farms written are "pending" until applied.
         const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
         let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;
-        if (o.apply) applied = await m.createFarmService({ db: m.db, target: o.target }).applyAll("import");
+        if (o.apply) {
+          applied = await m.createFarmService({ db: m.db, target: o.target }).applyAll("import");
+          // The file's own warnings are already out; the applier may add its own.
+          if (applied.ok) warn((applied.warnings ?? []).filter((w) => !m.farmWarnings(parsed.farms).includes(w)));
+        }
         if (o.json) {
           out(JSON.stringify({ ...summary, apply: applied }));
         } else {
@@ -50,7 +57,10 @@ export function registerDbCommands(program: Command, out: (s: string) => void): 
           out(`unchanged: ${list(summary.unchanged)}`);
           if (o.replace) out(`removed: ${list(summary.removed)}`);
           if (applied) out(applied.message);
-          else if (summary.created.length + summary.updated.length + summary.removed.length) out("the changes are pending: apply them from the console, or import again with --apply -t <target>");
+          else if (summary.created.length + summary.updated.length + summary.removed.length) {
+            out("the changes are pending: apply them from the console, or import again with --apply -t <target>");
+            if (summary.removed.length) out("removed farms keep their rules in the kernel until the next full apply (Apply all in the console, or --apply)");
+          }
         }
         if (applied && !applied.ok) process.exitCode = 1;
       } finally {

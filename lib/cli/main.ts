@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { applyFarms, ApplyError, driftReport, FarmValidationError, flushFarms, readTables } from "../applier/index.ts";
 import { readFarmFile } from "../farms/file.ts";
 import { resolveMarks } from "../farms/resolve.ts";
+import { farmWarnings } from "../farms/warnings.ts";
 import { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
 import { PrivilegedCommandError } from "../privileged/run.ts";
 import { TargetSchema } from "../privileged/target.ts";
@@ -26,7 +27,37 @@ export function parseTargetOption(value: string) {
   return r.data;
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith("\n") || s === "" ? s : `${s}\n`);
+/**
+ * Standard output closed by its reader (`natfarm diff | head`): the rest of
+ * the output is dropped and the command finishes with its own exit status.
+ * 0 rather than 141 (death by SIGPIPE, what a C tool would give): natfarm
+ * writes its output after its work is done, so the work succeeded, and a
+ * reader that wanted only the first lines must not fail the pipeline under
+ * `set -o pipefail`. Failures still exit 1 or 2 with their message on stderr.
+ */
+let stdoutClosed = false;
+let watching = false;
+function watchStdout(): void {
+  if (watching) return;
+  watching = true;
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") {
+      stdoutClosed = true;
+      return;
+    }
+    throw e;
+  });
+}
+
+const out = (s: string) => {
+  if (stdoutClosed) return;
+  process.stdout.write(s.endsWith("\n") || s === "" ? s : `${s}\n`);
+};
+
+/** Accepted, but worth knowing: on stderr, `warning: ...`, the exit status unchanged. */
+export function warn(warnings: Iterable<string>): void {
+  for (const w of new Set(warnings)) process.stderr.write(`warning: ${w}\n`);
+}
 
 function buildProgram(): Command {
   const program = new Command("natfarm")
@@ -40,6 +71,7 @@ function buildProgram(): Command {
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .action(async (o) => {
       const file = await readFarmFile(o.file);
+      warn(farmWarnings(file.farms));
       out(`valid: ${file.farms.length} farm(s), ${file.farms.reduce((n, f) => n + f.backends.length, 0)} backend(s)`);
     });
 
@@ -62,6 +94,7 @@ function buildProgram(): Command {
     .action(async (o) => {
       const file = await readFarmFile(o.file);
       const r = await applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
+      warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
       if (o.json) {
         out(JSON.stringify({ changed: r.changed, stats: r.stats, tables: r.tables, durationMs: Math.round(r.durationMs), payload: r.payload }));
         return;
@@ -120,13 +153,14 @@ function buildProgram(): Command {
       out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
     });
 
-  registerDbCommands(program, out);
-  registerRestoreCommand(program, out);
+  registerDbCommands(program, out, warn);
+  registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  watchStdout();
   try {
     await buildProgram().parseAsync(argv);
     return EXIT_OK;

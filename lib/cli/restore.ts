@@ -7,7 +7,7 @@ import { UsageError } from "./errors.ts";
  * apply), as after a reboot. The console does the same when it starts; the
  * systemd unit in docs/ runs it at boot without the console.
  */
-export function registerRestoreCommand(program: Command, out: (s: string) => void): void {
+export function registerRestoreCommand(program: Command, out: (s: string) => void, warn: (warnings: Iterable<string>) => void = () => {}): void {
   program
     .command("restore")
     .description("re-apply the database's farms to the target (at boot; the console does it at start)")
@@ -34,6 +34,7 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
       const db = await openDatabase();
       try {
         const result = await createFarmService({ db, target }).applyAll("restore");
+        if (result.ok && !o.json) warn(result.warnings ?? []);
         out(o.json ? JSON.stringify(result) : result.message);
         if (!result.ok) process.exitCode = 1;
       } finally {

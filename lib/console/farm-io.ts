@@ -6,6 +6,8 @@ import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { rowToInput, rowToResolved } from "./farm-model.ts";
+import { uniqueViolation } from "../db/errors.ts";
+import { ConcurrentChangeError, retryOnConflict } from "./conflict.ts";
 import { backendColumns, farmColumns, loadFarms } from "./farm-service-core.ts";
 
 /**
@@ -38,9 +40,33 @@ function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
  * Upserts the file's farms by name. With `replace`, farms missing from the
  * file are removed from the database too. The resulting set is validated as a
  * whole; a backend the database already knows keeps its mark unless the file
- * sets one.
+ * sets one. Imported farms are written "pending" and never applied here.
+ *
+ * Another process may write the same farms meanwhile (two imports at once,
+ * the console): the write it meets is done again from a fresh read, so a farm
+ * created meanwhile is updated (the file's content wins, as for any farm the
+ * database holds) and a mark taken meanwhile is allocated anew. Only when the
+ * farms keep changing under it does the import give up, with a
+ * ConcurrentChangeError naming them (nothing written).
  */
 export async function importFarms(db: PrismaClient, farms: Farm[], opts: { replace?: boolean } = {}): Promise<ImportSummary> {
+  return retryOnConflict(
+    () => importOnce(db, farms, opts),
+    async (e) => {
+      const incoming = new Set(farms.map((f) => f.name));
+      const taken = (await db.farm.findMany({ select: { name: true } })).map((r) => r.name).filter((n) => incoming.has(n));
+      const fields = uniqueViolation(e) ?? [];
+      const what = fields.includes("mark")
+        ? "a backend mark was taken by another process meanwhile"
+        : taken.length
+          ? `farm ${taken.slice(0, 5).join(", ")}${taken.length > 5 ? ` (and ${taken.length - 5} more)` : ""} ${taken.length === 1 ? "was" : "were"} written by another process meanwhile`
+          : "another process changed the farms meanwhile";
+      throw new ConcurrentChangeError(`${what}; nothing was imported: run the import again`);
+    },
+  );
+}
+
+async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boolean }): Promise<ImportSummary> {
   const rows = await loadFarms(db);
   const incoming = new Set(farms.map((f) => f.name));
   const kept = rows.filter((r) => !incoming.has(r.name) && !opts.replace);

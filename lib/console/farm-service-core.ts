@@ -4,8 +4,11 @@ import { applyFarms, ApplyError, cutConnections, FarmValidationError, validateFa
 import { formatIssues } from "../farms/errors.ts";
 import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
+import { farmWarnings } from "../farms/warnings.ts";
+import { shardOf } from "../netfilter/layout.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
+import { retryOnConflict } from "./conflict.ts";
 import { rowToInput, type FarmRow } from "./farm-model.ts";
 
 /**
@@ -14,7 +17,11 @@ import { rowToInput, type FarmRow } from "./farm-model.ts";
  * database in one transaction, apply only the affected farm, and record the
  * outcome on the farm and in the apply log. The database holds the desired
  * state; `applyState` says whether the kernel holds it too, so the two never
- * disagree without the console saying so.
+ * disagree without the console saying so: a farm is "applied" only after an
+ * apply wrote (or found) its rows' rules, every farm an apply changed is
+ * named in its log entry, and a farm nobody applied stays "pending" (a
+ * scoped apply writes only the farm it names: the applier leaves the other
+ * farms of its shard as the kernel holds them).
  *
  * No Next.js imports: vitest drives this module directly.
  */
@@ -37,7 +44,15 @@ export type FarmSettingsPatch = Partial<Pick<FarmInput, "vip" | "ports" | "proto
 };
 
 export type MutationResult =
-  | { ok: true; farm: string; outcome: "applied" | "unchanged" | "pending" | "removed"; message: string; errors?: undefined }
+  | {
+      ok: true;
+      farm: string;
+      outcome: "applied" | "unchanged" | "pending" | "removed";
+      message: string;
+      /** Accepted, but worth the operator's attention (farmWarnings, the applier's warnings). */
+      warnings?: string[];
+      errors?: undefined;
+    }
   | { ok: false; reason: "invalid"; message: string; errors: FieldErrors }
   | { ok: false; reason: "not-found"; message: string; errors?: undefined }
   | { ok: false; reason: "apply-failed"; farm: string; message: string; iptables: string; errors?: undefined };
@@ -316,44 +331,67 @@ export function createFarmService(deps: ServiceDeps) {
    * Applies the database's farm set to the kernel, scoped to `name`, and
    * records the result. `removing`: the farm is absent from the set and its
    * row is deleted only once the kernel no longer holds its rules.
+   *
+   * The applier writes only `name`'s rules; should it report other farms as
+   * changed (farmsChanged), they were written from their rows too: they are
+   * marked applied and named in the log, so that no farm's state is left
+   * saying something the kernel does not hold.
    */
   async function applyScoped(name: string, action: string, removing = false): Promise<MutationResult> {
     const rows = await farmSet.rows();
     const set = rows.map(farmSet.input);
+    const focus = set.find((f) => f.name === name);
+    const warnings = focus && !removing ? farmWarnings([focus]) : [];
+    const withWarnings = (r: MutationResult): MutationResult => (r.ok && warnings.length ? { ...r, warnings: [...new Set(warnings)] } : r);
     if (!deps.target) {
       if (removing) {
         await db.farm.delete({ where: { name } });
         return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted (no target: nothing to remove from the kernel).` };
       }
-      return { ok: true, farm: name, outcome: "pending", message: `Farm ${name} saved. Applying is disabled (target none): the change is pending.` };
+      return withWarnings({ ok: true, farm: name, outcome: "pending", message: `Farm ${name} saved. Applying is disabled (target none): the change is pending.` });
     }
     const wanted = removing ? set.filter((f) => f.name !== name) : set;
     const started = performance.now();
     try {
       await deps.prepareTarget?.();
       const r = await applyFarms(wanted, { target: deps.target, only: [name], injectFault: faultOf(deps.faultFile) });
+      warnings.push(...(r.warnings ?? []));
       const s = r.stats;
       const summary = r.changed
         ? `${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed; ${s.chainsCreated} chain(s) created, ${s.chainsRewritten} rewritten, ${s.chainsDeleted} deleted (${r.mode})`
         : "the kernel already held these rules";
-      await logApply(db, { target: targetLabel, action, farms: [name], result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
+      const touched = [...new Set([name, ...(r.farmsChanged ?? [])])];
+      await logApply(db, { target: targetLabel, action, farms: touched, result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
+      const inSet = new Set(wanted.map((f) => f.name));
+      const nowApplied = touched.filter((n) => inSet.has(n));
+      if (nowApplied.length) await db.farm.updateMany({ where: { name: { in: nowApplied } }, data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
       if (removing) {
         await db.farm.delete({ where: { name } });
         return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted and its rules removed.` };
       }
-      await db.farm.update({ where: { name }, data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
-      return { ok: true, farm: name, outcome: r.changed ? "applied" : "unchanged", message: `Farm ${name} applied: ${summary}.` };
+      return withWarnings({ ok: true, farm: name, outcome: r.changed ? "applied" : "unchanged", message: `Farm ${name} applied: ${summary}.` });
     } catch (e) {
       const { message, iptables } = describeApplyError(e);
       const error = removing ? `removing the farm's rules failed: ${message}` : message;
       await logApply(db, { target: targetLabel, action, farms: [name], result: "failed", error, durationMs: performance.now() - started });
       await db.farm.update({ where: { name }, data: { applyState: "failed", applyError: error } });
+      if (e instanceof ApplyError && e.rolledBack === "rollback-failed") {
+        // The kernel may now hold a half-written shard: the farms that share it cannot be trusted to be applied either.
+        const shard = shardOf(name);
+        const sharing = set.filter((f) => f.name !== name && shardOf(f.name) === shard).map((f) => f.name);
+        if (sharing.length) {
+          await db.farm.updateMany({ where: { name: { in: sharing }, applyState: "applied" }, data: { applyState: "failed", applyError: `a failed change of farm ${name} in the same shard could not be undone: ${message}` } });
+        }
+      }
       return { ok: false, reason: "apply-failed", farm: name, message: `Applying farm ${name} failed: ${iptables}`, iptables };
     }
   }
 
-  /** Validates `next` against every other farm, allocates marks, writes, applies. */
-  async function saveAndApply(next: FarmInput, existing: FarmRow | null, action: string): Promise<MutationResult> {
+  /**
+   * Validates `next` against every other farm, allocates marks and writes;
+   * null when the write met another process's (see writeFresh).
+   */
+  async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string } | MutationResult> {
     const rows = await farmSet.rows();
     const others = rows.filter((r) => r.id !== existing?.id).map(farmSet.input);
     const checked = validateSetFast(others, next);
@@ -362,17 +400,40 @@ export function createFarmService(deps: ServiceDeps) {
     const resolved = resolveMarks(checked.farms);
     const farm = resolved[resolved.length - 1]!;
     await writeFarm(db, farm, existing?.id ?? null);
-    return applyScoped(farm.name, action);
+    return { farm: farm.name };
+  }
+
+  /**
+   * Reads, validates and writes; another process (a second console, `natfarm
+   * import`, the checker) may have written in between, and the database's
+   * constraints refuse the write (a name or a mark taken meanwhile, a row
+   * gone). Then it is all done again from a fresh read, which reports a farm
+   * created meanwhile as the set check does ("a farm named X already
+   * exists") and gives a mark taken meanwhile another one. The apply runs
+   * once, after the write that went through.
+   */
+  async function writeFresh(action: string, write: () => Promise<{ farm: string } | MutationResult>): Promise<MutationResult> {
+    const written = await retryOnConflict(
+      write,
+      () => {
+        const message = "Another process kept changing the farms meanwhile: nothing was saved. Try again.";
+        return { ok: false, reason: "invalid", message, errors: { _form: [message] } } satisfies MutationResult;
+      },
+      () => farmSet.forget(),
+    );
+    return "ok" in written ? written : applyScoped(written.farm, action);
   }
 
   async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string): Promise<MutationResult> {
-    return serialized(async () => {
-      const row = await loadFarm(db, name);
-      if (!row) return { ok: false, reason: "not-found", message: `There is no farm named "${name}".` };
-      const next = change(rowToInput(row));
-      if (typeof next === "string") return { ok: false, reason: "invalid", message: next, errors: { _form: [next] } };
-      return saveAndApply({ ...next, name: row.name }, row, action);
-    });
+    return serialized(() =>
+      writeFresh(action, async () => {
+        const row = await loadFarm(db, name);
+        if (!row) return { ok: false, reason: "not-found", message: `There is no farm named "${name}".` };
+        const next = change(rowToInput(row));
+        if (typeof next === "string") return { ok: false, reason: "invalid", message: next, errors: { _form: [next] } };
+        return save({ ...next, name: row.name }, row);
+      }),
+    );
   }
 
   return {
@@ -383,10 +444,8 @@ export function createFarmService(deps: ServiceDeps) {
     getFarm: (name: string) => loadFarm(db, name),
 
     createFarm(input: FarmInput): Promise<MutationResult> {
-      return serialized(async () => {
-        // A name already taken is caught by the set check, reported on "name".
-        return saveAndApply(input, null, "create");
-      });
+      // A name already taken is caught by the set check, reported on "name" (also when another process took it meanwhile).
+      return serialized(() => writeFresh("create", () => save(input, null)));
     },
 
     /**
@@ -494,21 +553,30 @@ export function createFarmService(deps: ServiceDeps) {
     applyAll(action = "apply all"): Promise<MutationResult> {
       return serialized(async () => {
         if (!deps.target) return { ok: false, reason: "invalid", message: "Applying is disabled (target none).", errors: { _form: ["Applying is disabled (target none)."] } };
+        // A farm another process writes from now on is not what this apply reads: it is not marked applied.
+        const readAt = new Date();
         const rows = await loadFarms(db);
         const names = rows.map((r) => r.name);
+        const inputs = rows.map(rowToInput);
         const started = performance.now();
         try {
           await deps.prepareTarget?.();
-          const r = await applyFarms(rows.map(rowToInput), { target: deps.target, injectFault: faultOf(deps.faultFile) });
+          const r = await applyFarms(inputs, { target: deps.target, injectFault: faultOf(deps.faultFile) });
           const s = r.stats;
           const summary = `${rows.length} farm(s): ${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed`;
-          await logApply(db, { target: targetLabel, action, farms: names, result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
-          await db.farm.updateMany({ data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
-          return { ok: true, farm: "*", outcome: r.changed ? "applied" : "unchanged", message: `Applied ${summary}.` };
+          // Every farm of the database, and any farm whose rules left the kernel (gone from the database).
+          const touched = [...new Set([...names, ...(r.farmsChanged ?? [])])];
+          await logApply(db, { target: targetLabel, action, farms: touched, result: r.changed ? "ok" : "noop", durationMs: r.durationMs, summary });
+          await db.farm.updateMany({ where: { updatedAt: { lte: readAt } }, data: { applyState: "applied", applyError: null, appliedAt: new Date() } });
+          const warnings = [...new Set([...farmWarnings(inputs), ...(r.warnings ?? [])])];
+          return { ok: true, farm: "*", outcome: r.changed ? "applied" : "unchanged", message: `Applied ${summary}.`, ...(warnings.length ? { warnings } : {}) };
         } catch (e) {
           const { message, iptables } = describeApplyError(e);
           await logApply(db, { target: targetLabel, action, farms: names, result: "failed", error: message, durationMs: performance.now() - started });
-          await db.farm.updateMany({ data: { applyState: "failed", applyError: message } });
+          // The kernel kept its previous rules: a farm it held ("applied", unchanged since) still holds. Only a
+          // refused change that could not be undone leaves every farm in doubt.
+          const inDoubt = e instanceof ApplyError && e.rolledBack === "rollback-failed";
+          await db.farm.updateMany({ where: inDoubt ? {} : { applyState: { not: "applied" } }, data: { applyState: "failed", applyError: message } });
           return { ok: false, reason: "apply-failed", farm: "*", message: `Applying all farms failed: ${iptables}`, iptables };
         }
       });

@@ -1,5 +1,4 @@
 import { ALL_PORTS } from "./ports.ts";
-import type { Farm } from "./schema.ts";
 
 /**
  * Things about a valid farm set that an operator should hear about before
@@ -7,10 +6,10 @@ import type { Farm } from "./schema.ts";
  * import, the console) shows them as `warning: ...` and carries on. Pure: no
  * kernel, no database.
  */
-export function farmWarnings(farms: readonly Pick<Farm, "name" | "vip" | "ports" | "protocol">[]): string[] {
+export function farmWarnings(farms: readonly { name: string; vip: string; ports: string | number; protocol: string }[]): string[] {
   const out: string[] = [];
   for (const f of farms) {
-    if (f.protocol === "all" && f.ports === ALL_PORTS) {
+    if (f.protocol === "all" && String(f.ports).trim() === ALL_PORTS) {
       out.push(
         `farm "${f.name}": protocol all on ports * captures every connection to ${f.vip}, whatever its protocol and port ` +
           `(SSH and the console included, if ${f.vip} is one of the balancer's own addresses)`,

@@ -38,7 +38,8 @@ describe("natfarm CLI", () => {
   it("apply makes the target hold the file's farms; applying again writes nothing; diff agrees", async () => {
     const f = file("mixed.json", { farms: MIXED_FARMS });
     const first = await natfarm("apply", "-f", f, "--target", `netns:${ns}`);
-    expect(first.stderr).toBe("");
+    // Only the warning about farm "any" (protocol all on every port); no error.
+    expect(first.stderr).toMatch(/^warning: farm "any": protocol all on ports \* captures every connection to 198\.51\.100\.251\b[^\n]*$/);
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toMatch(/^applied: /);
     const again = await natfarm("apply", "-f", f, "--target", `netns:${ns}`, "--json");
@@ -80,6 +81,17 @@ describe("natfarm CLI", () => {
     const r = await natfarm("apply", "-f", file("g2.json", good()), "--target", "netns:natfarm-no-such-ns");
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/natfarm-no-such-ns/);
+  });
+
+  it("warnings go to stderr, the exit status is unchanged; a closed stdout is not a crash", async () => {
+    const f = file("every-port.json", { farms: [{ name: "every", vip: "198.51.100.90", ports: "*", protocol: "all", mode: "nat", backends: [{ ip: "203.0.113.10" }] }] });
+    const v = await natfarm("validate", "-f", f);
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout).toContain("valid: 1 farm(s)");
+    expect(v.stderr).toMatch(/^warning: farm "every": protocol all on ports \*/);
+    const r = await execa("bash", ["-c", `'${process.execPath}' '${BIN}' render -f '${file("mixed-render.json", { farms: MIXED_FARMS })}' | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { reject: false });
+    expect(r.stderr).not.toMatch(/EPIPE|at /);
+    expect(r.stdout.trim()).toBe("0");
   });
 
   it("flush removes natfarm's rules and nothing else", async () => {
