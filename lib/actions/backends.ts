@@ -4,7 +4,7 @@ import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
 import { BackendSchema } from "@/lib/farms/schema";
 import { fieldErrors } from "@/lib/farms/errors";
-import { parseMark } from "@/lib/farms/marks";
+import { actionState, choice, FarmField, MarkField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
 import type { MutationResult } from "@/lib/console/farm-service-core";
 import { backendFromForm, formValues } from "@/lib/console/form-data";
@@ -13,14 +13,16 @@ import type { ActionState } from "./state";
 /**
  * Backend mutations. A backend is addressed by its mark: unique across all
  * farms and fixed for the backend's life, unlike its position or address.
+ * Each parses its form with safeParse first (a missing or malformed farm,
+ * mark or mode is an "invalid" state naming the field, nothing changed).
  * Errors come back keyed by the backend field (`ip`, `port`, `weight`).
  */
-const FarmName = z.string().trim().min(1).max(64);
+const FarmRef = z.object({ farm: FarmField });
+const BackendRef = FarmRef.extend({ mark: MarkField });
 
 function toState(r: MutationResult, values?: Record<string, string>): ActionState {
   const stamp = Date.now();
-  if (r.ok) return { status: "ok", message: r.message, errors: {}, farm: r.farm, stamp };
-  if (r.reason === "apply-failed") return { status: "failed", message: r.message, errors: {}, iptables: r.iptables, farm: r.farm, stamp };
+  if (r.ok || r.reason === "apply-failed") return actionState(r, values);
   // The service reports on the whole farm: `backends.<k>.weight` → `weight`.
   const errors: Record<string, string[]> = {};
   for (const [key, messages] of Object.entries(r.errors ?? { _form: [r.message] })) {
@@ -36,7 +38,9 @@ function invalid(errors: Record<string, string[]>, values: Record<string, string
 }
 
 export async function addBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
+  const input = parseForm(FarmRef, form);
+  if (!input.ok) return input.state;
+  const name = input.data.farm;
   const values = formValues(form);
   const backend = backendFromForm(form);
   const alone = BackendSchema.safeParse(backend);
@@ -47,10 +51,10 @@ export async function addBackendAction(_prev: ActionState, form: FormData): Prom
 }
 
 export async function updateBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
-  const mark = parseMark(form.get("mark"));
+  const input = parseForm(BackendRef, form);
+  if (!input.ok) return input.state;
+  const { farm: name, mark } = input.data;
   const values = formValues(form);
-  if (mark === null) return invalid({ _form: ["unknown backend"] }, values);
   const backend = backendFromForm(form);
   const alone = BackendSchema.safeParse(backend);
   if (!alone.success) return invalid(fieldErrors(alone.error), values);
@@ -60,15 +64,15 @@ export async function updateBackendAction(_prev: ActionState, form: FormData): P
 }
 
 export async function removeBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
-  const mark = parseMark(form.get("mark"));
-  if (mark === null) return invalid({ _form: ["unknown backend"] }, {});
+  const input = parseForm(BackendRef, form);
+  if (!input.ok) return input.state;
+  const { farm: name, mark } = input.data;
   const r = await (await farmService()).removeBackend(name, mark);
   refresh(name);
   return toState(r);
 }
 
-const MaintenanceMode = z.enum(["drain", "cut", "off"]);
+const MAINTENANCE_MODES = ["drain", "cut", "off"] as const;
 
 /**
  * Maintenance: "drain" takes the backend out of the rule set for new
@@ -76,11 +80,10 @@ const MaintenanceMode = z.enum(["drain", "cut", "off"]);
  * "off" puts it back in service.
  */
 export async function setMaintenanceAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
-  const mark = parseMark(form.get("mark"));
-  const mode = MaintenanceMode.safeParse(form.get("mode"));
-  if (mark === null || !mode.success) return invalid({ _form: ["unknown backend or maintenance mode"] }, {});
-  const r = await (await farmService()).setMaintenance(name, mark, mode.data);
+  const input = parseForm(BackendRef.extend({ mode: choice("mode", MAINTENANCE_MODES) }), form);
+  if (!input.ok) return input.state;
+  const { farm: name, mark, mode } = input.data;
+  const r = await (await farmService()).setMaintenance(name, mark, mode);
   refresh(name);
   return toState(r);
 }

@@ -5,29 +5,25 @@ import { redirect } from "next/navigation";
 import { z } from "zod";
 import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
 import { fieldErrors } from "@/lib/farms/errors";
+import { actionState as toState, choice, FarmField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
-import type { MutationResult } from "@/lib/console/farm-service-core";
 import { errorsToRows, farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
 import { GUIDE_EXAMPLE } from "@/lib/console/guide-example";
 import type { ActionState } from "./state";
 
 /**
- * Farm mutations. Each validates with the shared schema (the service checks
- * the whole resulting farm set), writes the database, applies only the
- * affected farm and returns an ActionState; a failed apply comes back as
- * "failed" with iptables' own message, never as success.
+ * Farm mutations. Each parses its form with safeParse first (a missing or
+ * malformed field is an "invalid" state naming it, nothing changed, never an
+ * exception), validates with the shared schema (the service checks the whole
+ * resulting farm set), writes the database, applies only the affected farm
+ * and returns an ActionState; a failed apply comes back as "failed" with
+ * iptables' own message, never as success.
  */
-function toState(r: MutationResult, values?: Record<string, string>): ActionState {
-  const stamp = Date.now();
-  if (r.ok) return { status: "ok", message: r.message, errors: {}, farm: r.farm, stamp };
-  if (r.reason === "apply-failed") return { status: "failed", message: r.message, errors: {}, iptables: r.iptables, farm: r.farm, stamp };
-  return { status: "invalid", message: r.message, errors: r.errors ?? { _form: [r.message] }, values, stamp };
-}
-
-
-const FarmName = z.string().trim().min(1).max(64);
+const FarmRef = z.object({ farm: FarmField });
 
 export async function createFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const isForm = parseForm(z.object({}), form);
+  if (!isForm.ok) return isForm.state;
   const { farm, rowOf } = farmFromForm(form);
   const values = formValues(form);
   // The single-farm schema first: its field errors need no other farm to be read.
@@ -59,25 +55,27 @@ export async function createGuideExampleAction(_prev: ActionState): Promise<Acti
 }
 
 export async function setModeAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
-  const mode = z.enum(MODES).safeParse(form.get("mode"));
-  if (!mode.success) return { status: "invalid", message: 'mode must be "nat" or "dnat"', errors: { mode: ['mode must be "nat" or "dnat"'] }, stamp: Date.now() };
-  const r = await (await farmService()).setMode(name, mode.data);
+  const input = parseForm(FarmRef.extend({ mode: choice("mode", MODES) }), form);
+  if (!input.ok) return input.state;
+  const { farm: name, mode } = input.data;
+  const r = await (await farmService()).setMode(name, mode);
   refresh(name);
   return toState(r);
 }
 
 export async function setStatusAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
-  const status = z.enum(FARM_STATUSES).safeParse(form.get("status"));
-  if (!status.success) return { status: "invalid", message: 'status must be "up" or "stopped"', errors: {}, stamp: Date.now() };
-  const r = await (await farmService()).setStatus(name, status.data);
+  const input = parseForm(FarmRef.extend({ status: choice("status", FARM_STATUSES) }), form);
+  if (!input.ok) return input.state;
+  const { farm: name, status } = input.data;
+  const r = await (await farmService()).setStatus(name, status);
   refresh(name);
   return toState(r);
 }
 
 export async function updateFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
+  const input = parseForm(FarmRef, form);
+  if (!input.ok) return input.state;
+  const name = input.data.farm;
   const values = formValues(form);
   const patch = {
     vip: String(form.get("vip") ?? ""),
@@ -97,7 +95,9 @@ export async function updateFarmAction(_prev: ActionState, form: FormData): Prom
  * (a health check with no port to probe) is reported on the form, naming it.
  */
 export async function updateFarmSettingsAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
+  const input = parseForm(FarmRef, form);
+  if (!input.ok) return input.state;
+  const name = input.data.farm;
   const values = formValues(form);
   const service = await farmService();
   const r = await service.updateFarm(name, settingsFromForm(form), "settings");
@@ -128,14 +128,18 @@ export async function applyAllAction(_prev: ActionState): Promise<ActionState> {
 }
 
 export async function reapplyAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
+  const input = parseForm(FarmRef, form);
+  if (!input.ok) return input.state;
+  const name = input.data.farm;
   const r = await (await farmService()).reapply(name);
   refresh(name);
   return toState(r);
 }
 
 export async function deleteFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const name = FarmName.parse(form.get("farm"));
+  const input = parseForm(FarmRef, form);
+  if (!input.ok) return input.state;
+  const name = input.data.farm;
   const r = await (await farmService()).deleteFarm(name);
   refresh(name);
   if (r.ok) redirect(`/?deleted=${encodeURIComponent(name)}`);

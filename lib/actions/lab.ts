@@ -15,7 +15,7 @@ export interface LabActionState {
 }
 
 const LabRunInput = z.object({
-  farm: z.string().trim().min(1, { error: "pick a farm" }),
+  farm: z.string({ error: "pick a farm" }).trim().min(1, { error: "pick a farm" }),
   connections: z.coerce
     .number({ error: "connections must be a whole number from 1 to 5000" })
     .int({ error: "connections must be a whole number from 1 to 5000" })
@@ -28,7 +28,8 @@ export async function runLabTestAction(_prev: LabActionState, form: FormData): P
   const stamp = Date.now();
   const { target } = consoleEnv();
   if (target.kind !== "lab") return { status: "invalid", message: "The lab exists only when the console's target is lab.", errors: {}, stamp };
-  const parsed = LabRunInput.safeParse({ farm: form.get("farm"), connections: form.get("connections") });
+  if (!(form instanceof FormData)) return { status: "invalid", message: "The request carried no form: nothing was run.", errors: {}, stamp };
+  const parsed = LabRunInput.safeParse({ farm: form.get("farm") ?? undefined, connections: form.get("connections") ?? undefined });
   if (!parsed.success) {
     const errors: Record<string, string[]> = {};
     for (const i of parsed.error.issues) (errors[String(i.path[0] ?? "_form")] ??= []).push(i.message);

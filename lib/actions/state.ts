@@ -8,6 +8,8 @@ export interface ActionState {
   message: string;
   errors: Record<string, string[]>;
   values?: Record<string, string>;
+  /** Accepted, but worth the operator's attention (also appended to `message`, which every toast shows). */
+  warnings?: string[];
   /** The iptables text of a refused apply, shown verbatim. */
   iptables?: string;
   farm?: string;

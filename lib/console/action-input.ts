@@ -1,0 +1,84 @@
+import { z } from "zod";
+import type { ActionState } from "../actions/state.ts";
+import { formatMark, MARK_MAX, MARK_MIN, parseMark } from "../farms/marks.ts";
+import { FARM_NAME_MAX, FARM_NAME_PATTERN } from "../farms/schema.ts";
+import type { MutationResult } from "./farm-service-core.ts";
+import { formValues } from "./form-data.ts";
+
+/**
+ * What every server action does with its FormData before anything else: a
+ * safeParse of the fields it needs. A form that lacks one or holds garbage (a
+ * page older than the code, a hand-made POST) gets `{ status: "invalid",
+ * message, errors }` back (the next-learn dashboard's shape), keyed by field,
+ * and nothing is changed; it never throws (a thrown ZodError is a 500 and a
+ * stack trace in the server log). Plain module: vitest calls it directly.
+ */
+
+/** The farm a form is about: a name the schema allows (a longer or odder one cannot exist). */
+export const FarmField = z
+  .string({ error: "the form does not say which farm it is about (its farm field is missing)" })
+  .trim()
+  .min(1, { error: "the form does not say which farm it is about (its farm field is empty)" })
+  .max(FARM_NAME_MAX, { error: `no farm has a name that long (at most ${FARM_NAME_MAX} characters)` })
+  .regex(FARM_NAME_PATTERN, { error: "no farm has a name like that (letters, digits, _ and - only)" });
+
+/** A backend is addressed by its mark, "0x20c" as the page writes it. */
+export const MarkField = z.unknown().transform((value, ctx) => {
+  const mark = parseMark(typeof value === "string" ? value : undefined);
+  if (mark === null) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        value === undefined
+          ? "the form does not say which backend it is about (its mark field is missing)"
+          : `unknown backend: its mark must be ${formatMark(MARK_MIN)}..${formatMark(MARK_MAX)}, got ${JSON.stringify(value)}`,
+    });
+    return z.NEVER;
+  }
+  return mark;
+});
+
+export const choice = <const T extends readonly [string, ...string[]]>(field: string, values: T) =>
+  z.enum(values, {
+    error: (iss) => (iss.input === undefined ? `the form has no ${field} field` : `${field} must be ${values.map((v) => `"${v}"`).join(" or ")}, got ${JSON.stringify(iss.input)}`),
+  });
+
+export type Parsed<T> = { ok: true; data: T } | { ok: false; state: ActionState };
+
+/** The fields of `schema`'s shape, read from the form (a missing field is undefined) and parsed. */
+export function parseForm<S extends z.ZodObject>(schema: S, form: unknown): Parsed<z.output<S>> {
+  if (!(form instanceof FormData)) {
+    const message = "The request carried no form: nothing was changed.";
+    return { ok: false, state: { status: "invalid", message, errors: { _form: [message] }, stamp: Date.now() } };
+  }
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = form.get(key);
+    input[key] = v === null ? undefined : v;
+  }
+  const r = schema.safeParse(input);
+  if (r.success) return { ok: true, data: r.data };
+  const errors: Record<string, string[]> = {};
+  for (const issue of r.error.issues) (errors[String(issue.path[0] ?? "_form")] ??= []).push(issue.message);
+  const first = Object.values(errors).flat();
+  return {
+    ok: false,
+    state: { status: "invalid", message: `The request was refused, nothing was changed: ${first.join("; ")}.`, errors, values: formValues(form), stamp: Date.now() },
+  };
+}
+
+/**
+ * A service result as the action's state. Warnings (an accepted farm that
+ * captures every port, say) ride along in `warnings` and at the end of the
+ * message, so that every toast and form that shows the message shows them.
+ */
+export function actionState(r: MutationResult, values?: Record<string, string>): ActionState {
+  const stamp = Date.now();
+  if (r.ok) {
+    const warnings = r.warnings ?? [];
+    const message = warnings.length ? `${r.message} Warning: ${warnings.join(" Warning: ")}` : r.message;
+    return { status: "ok", message, errors: {}, farm: r.farm, stamp, ...(warnings.length ? { warnings } : {}) };
+  }
+  if (r.reason === "apply-failed") return { status: "failed", message: r.message, errors: {}, iptables: r.iptables, farm: r.farm, stamp };
+  return { status: "invalid", message: r.message, errors: r.errors ?? { _form: [r.message] }, values, stamp };
+}

@@ -1,0 +1,115 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+/**
+ * The console's server actions called directly, outside Next: a form with a
+ * field missing or malformed (a stale page, a hand-made POST) is answered
+ * with `{ status: "invalid", message, errors }`, never an exception (a 500
+ * with a ZodError in the server log), and the farm service is not called.
+ */
+const calls: string[] = [];
+vi.mock("server-only", () => ({}));
+vi.mock("next/cache", () => ({ revalidatePath: () => {} }));
+vi.mock("next/navigation", () => ({
+  redirect: (url: string) => {
+    throw new Error(`redirect ${url}`);
+  },
+}));
+vi.mock("@/lib/console/farm-service", () => ({
+  forgetDrift: () => {},
+  farmService: async () =>
+    new Proxy(
+      {},
+      {
+        // Not a thenable: awaiting the service must not call "then".
+        get: (_t, method: string) =>
+          method === "then"
+            ? undefined
+            : async () => {
+                calls.push(method);
+                return { ok: true, farm: "web", outcome: "applied", message: "done" };
+              },
+      },
+    ),
+}));
+
+const farms = await import("../../lib/actions/farms.ts");
+const backends = await import("../../lib/actions/backends.ts");
+const { IDLE } = await import("../../lib/actions/state.ts");
+
+const form = (fields: Record<string, string>) => {
+  const f = new FormData();
+  for (const [k, v] of Object.entries(fields)) f.set(k, v);
+  return f;
+};
+
+type Action = (prev: typeof IDLE, form: FormData) => Promise<typeof IDLE>;
+/** Every action that names a farm, with the other fields a valid submission carries. */
+const ACTIONS: [string, Action, Record<string, string>][] = [
+  ["setModeAction", farms.setModeAction, { mode: "nat" }],
+  ["setStatusAction", farms.setStatusAction, { status: "up" }],
+  ["updateFarmAction", farms.updateFarmAction, { vip: "198.51.100.1", ports: "80", protocol: "tcp" }],
+  ["updateFarmSettingsAction", farms.updateFarmSettingsAction, { vip: "198.51.100.1", ports: "80", protocol: "tcp", scheduler: "weight", persistence: "none" }],
+  ["reapplyAction", farms.reapplyAction, {}],
+  ["deleteFarmAction", farms.deleteFarmAction, {}],
+  ["addBackendAction", backends.addBackendAction, { ip: "203.0.113.10", port: "80", weight: "1" }],
+  ["updateBackendAction", backends.updateBackendAction, { mark: "0x200", ip: "203.0.113.10", port: "80", weight: "1" }],
+  ["removeBackendAction", backends.removeBackendAction, { mark: "0x200" }],
+  ["setMaintenanceAction", backends.setMaintenanceAction, { mark: "0x200", mode: "drain" }],
+];
+
+beforeEach(() => {
+  calls.length = 0;
+});
+
+describe("server actions with a missing or malformed field", () => {
+  it.each(ACTIONS)("%s without its farm field: a clear message, nothing changed", async (_name, action, fields) => {
+    const state = await action(IDLE, form(fields));
+    expect(state.status).toBe("invalid");
+    expect(state.message).toMatch(/farm/i);
+    expect(state.errors.farm?.[0]).toMatch(/farm/i);
+    expect(calls).toEqual([]);
+  });
+
+  it.each(ACTIONS)("%s with a farm name that cannot be one: refused", async (_name, action, fields) => {
+    const state = await action(IDLE, form({ ...fields, farm: "x".repeat(200) }));
+    expect(state.status).toBe("invalid");
+    expect(state.errors.farm?.[0]).toBeTruthy();
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ["setModeAction, mode snat", farms.setModeAction, { farm: "web", mode: "snat" }, "mode"],
+    ["setModeAction, no mode", farms.setModeAction, { farm: "web" }, "mode"],
+    ["setStatusAction, status paused", farms.setStatusAction, { farm: "web", status: "paused" }, "status"],
+    ["updateBackendAction, mark zzz", backends.updateBackendAction, { farm: "web", mark: "zzz", ip: "203.0.113.10" }, "mark"],
+    ["removeBackendAction, no mark", backends.removeBackendAction, { farm: "web" }, "mark"],
+    ["setMaintenanceAction, mode later", backends.setMaintenanceAction, { farm: "web", mark: "0x200", mode: "later" }, "mode"],
+  ] as [string, Action, Record<string, string>, string][])("%s: refused on that field", async (_name, action, fields, field) => {
+    const state = await action(IDLE, form(fields));
+    expect(state.status).toBe("invalid");
+    expect(state.message.length).toBeGreaterThan(0);
+    expect(state.errors[field]?.[0]).toBeTruthy();
+    expect(calls).toEqual([]);
+  });
+
+  it("a valid submission still reaches the service", async () => {
+    const state = await farms.setModeAction(IDLE, form({ farm: "web", mode: "nat" }));
+    expect(state).toMatchObject({ status: "ok", message: "done" });
+    expect(calls).toEqual(["setMode"]);
+  });
+
+  it("not a form at all: refused", async () => {
+    const state = await farms.reapplyAction(IDLE, undefined as unknown as FormData);
+    expect(state.status).toBe("invalid");
+    expect(calls).toEqual([]);
+  });
+});
+
+describe("warnings reach the action's result", () => {
+  it("an ok result with warnings keeps them and says so in the message", async () => {
+    const { actionState } = await import("../../lib/console/action-input.ts");
+    const state = actionState({ ok: true, farm: "any", outcome: "applied", message: "Farm any applied.", warnings: ["farm \"any\": protocol all on ports * captures every connection"] });
+    expect(state).toMatchObject({ status: "ok", warnings: [expect.stringMatching(/captures every connection/)] });
+    expect(state.message).toMatch(/^Farm any applied\. Warning: farm "any": protocol all/);
+  });
+});
