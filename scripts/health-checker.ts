@@ -7,7 +7,7 @@
  * one process, killed by the kernel when the supervisor dies). It can also
  * run on its own:
  *
- *   npx tsx scripts/health-checker.ts        (same environment as the console)
+ *   npm run checker      (node --import tsx scripts/health-checker.ts; same environment as the console)
  *
  * which, when not yet in the namespace, starts itself there the same way:
  * the inner checker gets the parent-death signal and watches its parent, so
@@ -48,7 +48,8 @@ const netns = t.target.kind === "netns" ? t.target.name : null;
 if (netns && !inNetns(netns)) {
   const self = fileURLToPath(import.meta.url);
   const argv = execArgv({ name: "checker", netns, argv: [process.execPath, "--import", "tsx", "--import", PARENT_GUARD, self] });
-  // Not root: through sudo (which clears the death signal: the inner one's parent guard still watches this process).
+  // Not root: through sudo, which clears the death signal and stays between the two (the inner checker's
+  // parent guard then watches sudo): this one must be the one to go, ending sudo with it is not possible.
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const full = isRoot ? argv : ["sudo", "-n", ...argv];
   const child = spawn(full[0]!, full.slice(1), { stdio: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } });
