@@ -48,8 +48,9 @@ const netns = t.target.kind === "netns" ? t.target.name : null;
 if (netns && !inNetns(netns)) {
   const self = fileURLToPath(import.meta.url);
   const argv = execArgv({ name: "checker", netns, argv: [process.execPath, "--import", "tsx", "--import", PARENT_GUARD, self] });
-  // Not root: through sudo, which clears the death signal and stays between the two (the inner checker's
-  // parent guard then watches sudo): this one must be the one to go, ending sudo with it is not possible.
+  // Not root: through sudo. sudo clears the death signal and stays in between, so killing this wrapper
+  // can leave sudo and the inner checker running (its parent guard watches sudo, which lives on).
+  // The supervisor runs as root and never takes this path.
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const full = isRoot ? argv : ["sudo", "-n", ...argv];
   const child = spawn(full[0]!, full.slice(1), { stdio: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } });
