@@ -7,7 +7,9 @@ import { PARENT_GUARD, type ChildSpec } from "./children.ts";
  * step) is one more entry; running the web server and the checker as the
  * unprivileged natfarm user is a `user` on theirs.
  */
-export function consoleChildren(o: { root: string; env: ConsoleEnv; dev: boolean; node?: string }): ChildSpec[] {
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
+
+export function consoleChildren(o: { root: string; env: ConsoleEnv; dev: boolean; node?: string; isRoot?: boolean }): ChildSpec[] {
   const node = o.node ?? process.execPath;
   const nextBin = path.join(o.root, "node_modules", "next", "dist", "bin", "next");
   const t = o.env.target;
@@ -23,9 +25,10 @@ export function consoleChildren(o: { root: string; env: ConsoleEnv; dev: boolean
     children.push({
       name: "checker",
       // Started inside the balancer's namespace directly: no Node wrapper that could die and leave it behind.
+      // (Not root: `ip netns exec` is refused, the checker enters the namespace itself through sudo.)
       argv: [node, "--import", "tsx", "--import", PARENT_GUARD, path.join(o.root, "scripts", "health-checker.ts")],
       cwd: o.root,
-      ...(t.target.kind === "netns" ? { netns: t.target.name } : {}),
+      ...(t.target.kind === "netns" && (o.isRoot ?? isRoot()) ? { netns: t.target.name } : {}),
     });
   }
   return children;

@@ -11,7 +11,9 @@ import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
 import { labEnsureVip, labStartBackendServer, labStopBackendServer } from "../../lib/lab/index.ts";
 import { readLockHolder } from "../../lib/sys/flock.ts";
+import { parseConsoleEnv } from "../../lib/console/env.ts";
 import { execArgv, type ChildSpec } from "../../lib/supervisor/children.ts";
+import { consoleChildren } from "../../lib/supervisor/console.ts";
 import { instanceResources } from "../../lib/supervisor/instance-lock.ts";
 import { COMMANDS, ensurePackages, type EnsureDeps } from "../../lib/supervisor/packages.ts";
 import { DEFAULT_BACKOFF, nextDelay } from "../../lib/supervisor/supervisor.ts";
@@ -236,6 +238,23 @@ describe("supervisor building blocks", () => {
       "ip", "netns", "exec", "lab-lb",
       "setpriv", "--reuid", "natfarm", "--regid", "natfarm", "--init-groups", "--pdeathsig", "KILL", "--", "/usr/bin/node", "a.js",
     ]);
+  });
+
+  it("the console's children are data: the web server always, the checker in the target's namespace when it can apply", () => {
+    const children = (vars: Record<string, string>, root: boolean) =>
+      consoleChildren({ root: "/app", env: parseConsoleEnv(vars, root), dev: false, node: "/usr/bin/node", isRoot: root }).map((c) => ({
+        name: c.name,
+        netns: c.netns ?? null,
+        argv: execArgv(c).join(" "),
+      }));
+    const lab = children({ NATFARM_TARGET: "lab", NATFARM_LAB_NAME: "x1", PORT: "3100" }, true);
+    expect(lab.map((c) => [c.name, c.netns])).toEqual([["web", null], ["checker", "x1-lb"]]);
+    expect(lab[0]!.argv).toMatch(/^setpriv --pdeathsig KILL -- \/usr\/bin\/node --import \S+parent-guard\.mjs \/app\/node_modules\/next\/dist\/bin\/next start -H 127\.0\.0\.1 -p 3100$/);
+    expect(lab[1]!.argv).toMatch(/^ip netns exec x1-lb setpriv --pdeathsig KILL -- \/usr\/bin\/node --import tsx --import \S+parent-guard\.mjs \/app\/scripts\/health-checker\.ts$/);
+    expect(children({ NATFARM_TARGET: "none" }, true).map((c) => c.name)).toEqual(["web"]);
+    expect(children({ NATFARM_TARGET: "host" }, true).map((c) => [c.name, c.netns])).toEqual([["web", null], ["checker", null]]);
+    // Not root: `ip netns exec` would be refused; the checker goes through sudo itself.
+    expect(children({ NATFARM_TARGET: "netns:n1" }, false).map((c) => [c.name, c.netns])).toEqual([["web", null], ["checker", null]]);
   });
 
   it("backs off 0.5 s doubling to 30 s, and starts over after a run that lasted", () => {
