@@ -86,7 +86,11 @@ export interface FarmDetail {
 
 export async function farmDetail(name: string): Promise<FarmDetail | null> {
   const row = await (await farmService()).getFarm(name);
-  if (!row) return null;
+  return row ? farmDetailOf(row) : null;
+}
+
+/** The farm's row with its drift against the kernel (the slow part: a read of the farm's shard). */
+export async function farmDetailOf(row: FarmRow): Promise<FarmDetail> {
   const { target } = consoleEnv();
   if (!target.target) return { row, drift: null, liveError: null };
   try {

@@ -121,3 +121,19 @@ describe("running out of marks", () => {
     expect(marks.size).toBe(capacity);
   });
 });
+
+describe("an unknown farm's page is a 404", () => {
+  it("no loading.tsx above /farms/[name]: its fallback would start the response (200) before the page's notFound()", async () => {
+    const { existsSync, readFileSync } = await import("node:fs");
+    const app = new URL("../../app/", import.meta.url);
+    for (const dir of ["", "farms/", "farms/[name]/"]) {
+      expect(existsSync(new URL(`${dir}loading.tsx`, app)), `app/${dir}loading.tsx`).toBe(false);
+      expect(existsSync(new URL(`${dir}loading.js`, app)), `app/${dir}loading.js`).toBe(false);
+    }
+    const page = readFileSync(new URL("farms/[name]/page.tsx", app), "utf8");
+    const body = page.slice(page.indexOf("export default async function FarmPage"));
+    // The existence check and notFound() come before the page's own Suspense boundary.
+    expect(body.indexOf("notFound()")).toBeGreaterThan(0);
+    expect(body.indexOf("notFound()")).toBeLessThan(body.indexOf("<Suspense"));
+  });
+});

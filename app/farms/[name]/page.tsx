@@ -1,11 +1,13 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
+import { Suspense } from "react";
 import { deleteFarmAction, reapplyAction, setStatusAction } from "@/lib/actions/farms";
 import { consoleEnv } from "@/lib/console/env";
 import { backendCounts, farmStatus } from "@/lib/console/farm-model";
 import { liveVersion } from "@/lib/console/live-types";
 import { HealthCheckSchema } from "@/lib/farms/schema";
-import { farmDetail } from "@/lib/console/farm-service";
+import { farmDetailOf, farmService } from "@/lib/console/farm-service";
+import type { FarmRow } from "@/lib/console/farm-model";
 import { farmView } from "@/lib/console/farm-view";
 import { BackendsTable } from "@/components/farm/backends-table";
 import { CopyButton } from "@/components/farm/copy-button";
@@ -26,11 +28,33 @@ export async function generateMetadata({ params }: Props): Promise<Metadata> {
   return { title: `Farm ${(await params).name}` };
 }
 
+/**
+ * An unknown farm is a real 404: notFound() runs before any Suspense boundary
+ * has rendered, so the response has not started (once a fallback streams,
+ * the status is fixed at 200). Neither this segment nor any above it has a
+ * loading.tsx for that reason (the farms list's is in app/(home)); the slow
+ * part, the drift read from the kernel, streams inside the page's own
+ * boundary once the farm is known to exist.
+ */
 export default async function FarmPage({ params }: Props) {
   const { name } = await params;
-  const detail = await farmDetail(name);
-  if (!detail) notFound();
-  const { row, drift, liveError } = detail;
+  const row = await (await farmService()).getFarm(name);
+  if (!row) notFound();
+  return (
+    <Suspense
+      fallback={
+        <p className="text-sm text-muted" role="status">
+          Loading…
+        </p>
+      }
+    >
+      <FarmDetailView row={row} />
+    </Suspense>
+  );
+}
+
+async function FarmDetailView({ row: found }: { row: FarmRow }) {
+  const { row, drift, liveError } = await farmDetailOf(found);
   const { target } = consoleEnv();
   const view = farmView(row);
   const status = farmStatus(row, drift, backendCounts(row));
