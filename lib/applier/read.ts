@@ -32,7 +32,11 @@ export async function saveTable(target: Target, table: Table, timeoutMs: number)
 }
 
 export async function readFull(target: Target, timeoutMs = 30_000): Promise<LiveView> {
-  const texts = await Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs)));
+  return viewFromSave(await Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs))));
+}
+
+/** A full view from `iptables-save -c` texts (one per table, or all in one). */
+export function viewFromSave(texts: readonly string[]): LiveView {
   const tables: LiveRuleset = new Map();
   for (const text of texts) for (const [name, table] of parseSave(text)) tables.set(name, table);
   const owned = new Map<string, LiveChain>();

@@ -17,7 +17,7 @@ interface Parsed {
 function parse(save: string): Parsed {
   const chains = new Map<string, string[]>();
   for (const line of save.split("\n")) {
-    const m = /^-A (\S+) (.*)$/.exec(line);
+    const m = /^(?:\[\d+:\d+\] )?-A (\S+) (.*)$/.exec(line);
     if (!m) continue;
     if (!chains.has(m[1]!)) chains.set(m[1]!, []);
     chains.get(m[1]!)!.push(m[2]!);

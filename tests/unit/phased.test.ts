@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { desiredPlanInput } from "../../lib/applier/apply.ts";
+import { viewFromSave } from "../../lib/applier/read.ts";
+import type { FarmInput } from "../../lib/farms/schema.ts";
+import { FarmListSchema } from "../../lib/farms/schema.ts";
+import { planChanges, planPhased } from "../../lib/netfilter/plan.ts";
+import { renderRuleset } from "../../lib/netfilter/render.ts";
+import { forwardingProblems, type MarkDefinition } from "../helpers/consistency.ts";
+import { FakeKernel } from "../helpers/fake-kernel.ts";
+
+/**
+ * Make-before-break through a fake kernel: for each change, every prefix of
+ * the payload's sections (what a killed or refused apply leaves in force)
+ * forwards consistently, and the whole payload ends in exactly the new state.
+ */
+const farm = (name: string, vip: string, mode: "nat" | "dnat", backends: [string, number, number][]): FarmInput => ({
+  name,
+  vip,
+  ports: "80",
+  protocol: "tcp",
+  mode,
+  backends: backends.map(([ip, weight, mark]) => ({ ip, port: 80, weight, mark: `0x${mark.toString(16)}` })),
+});
+
+const A: FarmInput[] = [
+  farm("web", "198.51.100.10", "dnat", [["203.0.113.10", 1, 0x201], ["203.0.113.11", 2, 0x202]]),
+  farm("api", "198.51.100.11", "nat", [["203.0.113.12", 1, 0x203]]),
+  farm("old", "198.51.100.12", "dnat", [["203.0.113.13", 1, 0x204]]),
+];
+const B: FarmInput[] = [
+  // a backend moved (same mark, new address), one added, weights changed
+  farm("web", "198.51.100.10", "dnat", [["203.0.113.20", 3, 0x201], ["203.0.113.11", 1, 0x202], ["203.0.113.14", 1, 0x205]]),
+  // nat → dnat
+  farm("api", "198.51.100.11", "dnat", [["203.0.113.12", 1, 0x203]]),
+  // "old" removed, "new" added in nat mode
+  farm("new", "198.51.100.13", "nat", [["203.0.113.15", 1, 0x206]]),
+];
+
+function definitions(...sets: FarmInput[][]): Map<number, MarkDefinition[]> {
+  const out = new Map<number, MarkDefinition[]>();
+  for (const set of sets) for (const f of set) for (const b of f.backends ?? []) out.set(Number(b.mark), [...(out.get(Number(b.mark)) ?? []), { dest: `${b.ip}:${b.port}`, snat: f.mode === "nat" }]);
+  return out;
+}
+
+const view = (k: FakeKernel) => viewFromSave([k.save("mangle"), k.save("nat")]);
+const plan = (k: FakeKernel, farms: FarmInput[]) => planPhased(desiredPlanInput(renderRuleset(FarmListSchema.parse(farms) as never), view(k)));
+const sections = (payload: string) => payload.split("\n").filter((l) => l.startsWith("*")).length;
+
+describe("planPhased through a fake kernel", () => {
+  it.each([
+    ["nothing → A", [] as FarmInput[], A],
+    ["A → B", A, B],
+    ["B → A", B, A],
+    ["A → nothing", A, []],
+  ])("%s: every prefix of sections forwards consistently; the whole ends exactly in the new state", (_, from, to) => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, from).payload);
+    const p = plan(kernel, to);
+    const n = sections(p.payload);
+    expect(n).toBeGreaterThan(0);
+    const defs = definitions(from, to);
+    for (let k = 0; k <= n; k++) {
+      const partial = kernel.clone();
+      partial.restore(p.payload, k);
+      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
+    }
+    kernel.restore(p.payload);
+    expect(plan(kernel, to).empty).toBe(true);
+  });
+
+  it("A → B goes nat (grow), mangle, nat (shrink), and the grown nat holds old and new translations side by side", () => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, A).payload);
+    const p = plan(kernel, B);
+    expect(p.tables).toEqual(["nat", "mangle", "nat"]);
+    const grown = kernel.clone();
+    grown.restore(p.payload, 1);
+    const nat = grown.save("nat");
+    expect(nat).toContain("--to-destination 203.0.113.10:80"); // the moved backend's old address, still there
+    expect(nat).toContain("--to-destination 203.0.113.20:80"); // and its new one, first
+    expect(nat.indexOf("203.0.113.20:80")).toBeLessThan(nat.indexOf("203.0.113.10:80"));
+    expect(nat).toContain("FARM_old_0_"); // the removed farm's translation stays until mangle stops marking for it
+  });
+
+  it("the net stats are those of the direct plan, whatever the sections", () => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, A).payload);
+    const input = desiredPlanInput(renderRuleset(FarmListSchema.parse(B) as never), view(kernel));
+    expect(planPhased(input).stats).toEqual(planChanges(input).stats);
+  });
+
+  it("a change that only adds translations and marks needs no shrink; one that only re-weights touches mangle alone", () => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, A).payload);
+    const added = [...A, farm("extra", "198.51.100.20", "nat", [["203.0.113.30", 1, 0x210]])];
+    expect(plan(kernel, added).tables).toEqual(["nat", "mangle"]);
+    const reweighted = A.map((f) => (f.name === "web" ? { ...f, backends: f.backends!.map((b) => ({ ...b, weight: 5 })) } : f));
+    expect(plan(kernel, reweighted).tables).toEqual(["mangle"]);
+  });
+});
