@@ -11,14 +11,15 @@ import { UsageError } from "./errors.ts";
  */
 export function registerDbCommands(program: Command, out: (s: string) => void, warn: (warnings: Iterable<string>) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, io, core, file, { farmWarnings }] = await Promise.all([
+    const [{ openDatabase, disconnectPrisma }, io, core, file, { farmWarnings }, { checkLocalVips }] = await Promise.all([
       import("../db/client.ts"),
       import("../console/farm-io.ts"),
       import("../console/farm-service-core.ts"),
       import("../farms/file.ts"),
       import("../farms/warnings.ts"),
+      import("../applier/local-vips.ts"),
     ]);
-    return { db: await openDatabase(), disconnectPrisma, farmWarnings, ...io, ...core, ...file };
+    return { db: await openDatabase(), disconnectPrisma, farmWarnings, checkLocalVips, ...io, ...core, ...file };
   };
   const target = (value: string) => {
     const r = TargetSchema.safeParse(value);
@@ -40,6 +41,8 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
       try {
         const parsed = await m.readFarmFile(o.file);
         warn(m.farmWarnings(parsed.farms));
+        // What the apply would refuse (a VIP on the target's own address) is refused before anything is written.
+        if (o.apply) await m.checkLocalVips(o.target, parsed.farms, 10_000);
         // Without --apply nothing reaches the kernel: the farms written are "pending" until applied.
         const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
         let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { z } from "zod";
 import { applyFarms, ApplyError, cutConnections, FarmValidationError, validateFarms } from "../applier/index.ts";
+import { checkLocalVips } from "../applier/local-vips.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm, type FarmInput } from "../farms/schema.ts";
@@ -399,8 +400,28 @@ export function createFarmService(deps: ServiceDeps) {
     // Existing backends carry their marks; new ones get the lowest free marks.
     const resolved = resolveMarks(checked.farms);
     const farm = resolved[resolved.length - 1]!;
+    const refused = await localVipRefusal(farm);
+    if (refused) return refused;
     await writeFarm(db, farm, existing?.id ?? null);
     return { farm: farm.name };
+  }
+
+  /**
+   * The applier refuses a VIP that is one of the target's own (unlabelled)
+   * addresses; asked before the write, that is a field error on "vip" with
+   * nothing saved, not a farm saved as "failed". A target that cannot be
+   * read yet (the lab still coming up) is left to the apply to report.
+   */
+  async function localVipRefusal(farm: Farm): Promise<MutationResult | null> {
+    if (!deps.target) return null;
+    try {
+      await checkLocalVips(deps.target, [farm], 10_000);
+      return null;
+    } catch (e) {
+      if (!(e instanceof FarmValidationError)) return null;
+      const vip = e.issues.map((m) => m.replace(/^farm "[^"]*" › vip: /, ""));
+      return { ok: false, reason: "invalid", message: "The farm was not saved: fix the highlighted fields.", errors: { vip } };
+    }
   }
 
   /**

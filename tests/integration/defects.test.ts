@@ -115,6 +115,28 @@ describe("a VIP on a backend's address", () => {
   });
 });
 
+describe("a VIP on the target's own address (the applier refuses it)", () => {
+  it("the console answers a field error on vip and saves nothing; import --apply refuses before writing (exit 2)", async () => {
+    await execa("ip", ["-n", ns.name, "addr", "add", "198.51.100.60/32", "dev", "lo"]);
+    try {
+      const before = await kernel();
+      const service = createFarmService({ db, target: ns.target });
+      const farm = { name: "own", vip: "198.51.100.60", ports: "80", protocol: "tcp" as const, mode: "dnat" as const, backends: [{ ip: "203.0.113.10", port: 80 }] };
+      const r = await service.createFarm(farm);
+      expect(r).toMatchObject({ ok: false, reason: "invalid", errors: { vip: [expect.stringMatching(/198\.51\.100\.60 is an address of the balancer itself/)] } });
+      expect(await db.farm.count()).toBe(0);
+      expect(await db.applyLog.count()).toBe(0);
+      const i = await natfarm(["import", "-f", file("own.json", { farms: [farm] }), "--apply", "-t", `netns:${ns.name}`]);
+      expect(i.exitCode).toBe(2);
+      expect(i.stderr).toMatch(/farm "own" › vip: 198\.51\.100\.60 is an address of the balancer itself/);
+      expect(await db.farm.count()).toBe(0);
+      expect(await kernel()).toBe(before);
+    } finally {
+      await execa("ip", ["-n", ns.name, "addr", "del", "198.51.100.60/32", "dev", "lo"]);
+    }
+  });
+});
+
 describe("running out of marks", () => {
   it("is bad input (exit 2) naming the farm and backend that gets no mark; nothing applied", async () => {
     const capacity = MARK_MAX - MARK_MIN + 1;
