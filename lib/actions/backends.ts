@@ -19,15 +19,19 @@ import type { ActionState } from "./state";
  */
 const FarmRef = z.object({ farm: FarmField });
 const BackendRef = FarmRef.extend({ mark: MarkField });
+/** The fields the backend forms have an input for. */
+const BACKEND_FIELDS = new Set(["ip", "port", "weight", "priority", "state"]);
 
 function toState(r: MutationResult, values?: Record<string, string>): ActionState {
   const stamp = Date.now();
   if (r.ok || r.reason === "apply-failed") return actionState(r, values);
-  // The service reports on the whole farm: `backends.<k>.weight` → `weight`.
+  // The service reports on the whole farm: `backends.<k>.weight` → `weight`; what the backend
+  // forms have no input for (a mark, a farm-level field) goes to `_form`, which they show.
   const errors: Record<string, string[]> = {};
   for (const [key, messages] of Object.entries(r.errors ?? { _form: [r.message] })) {
-    const field = /^backends\.\d+\.(\w+)$/.exec(key)?.[1] ?? (key.startsWith("backends") ? "_form" : key);
-    (errors[field] ??= []).push(...messages);
+    const sub = /^backends\.\d+\.(\w+)$/.exec(key)?.[1];
+    const field = sub && BACKEND_FIELDS.has(sub) ? sub : "_form";
+    (errors[field] ??= []).push(...(field === "_form" && key !== "_form" ? messages.map((m) => `${sub ?? key}: ${m}`) : messages));
   }
   return { status: "invalid", message: r.message, errors, values, stamp };
 }

@@ -60,11 +60,10 @@ export function parseForm<S extends z.ZodObject>(schema: S, form: unknown): Pars
   if (r.success) return { ok: true, data: r.data };
   const errors: Record<string, string[]> = {};
   for (const issue of r.error.issues) (errors[String(issue.path[0] ?? "_form")] ??= []).push(issue.message);
-  const first = Object.values(errors).flat();
-  return {
-    ok: false,
-    state: { status: "invalid", message: `The request was refused, nothing was changed: ${first.join("; ")}.`, errors, values: formValues(form), stamp: Date.now() },
-  };
+  const message = `The request was refused, nothing was changed: ${Object.values(errors).flat().join("; ")}.`;
+  // Under the field, and under _form too: the forms show _form (most have no input for farm or mark).
+  errors._form = [message];
+  return { ok: false, state: { status: "invalid", message, errors, values: formValues(form), stamp: Date.now() } };
 }
 
 /**

@@ -7,6 +7,8 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
  * with a ZodError in the server log), and the farm service is not called.
  */
 const calls: string[] = [];
+/** What the fake service answers next (default: applied). */
+let answer: Record<string, unknown> | null = null;
 vi.mock("server-only", () => ({}));
 vi.mock("next/cache", () => ({ revalidatePath: () => {} }));
 vi.mock("next/navigation", () => ({
@@ -26,7 +28,7 @@ vi.mock("@/lib/console/farm-service", () => ({
             ? undefined
             : async () => {
                 calls.push(method);
-                return { ok: true, farm: "web", outcome: "applied", message: "done" };
+                return answer ?? { ok: true, farm: "web", outcome: "applied", message: "done" };
               },
       },
     ),
@@ -59,6 +61,7 @@ const ACTIONS: [string, Action, Record<string, string>][] = [
 
 beforeEach(() => {
   calls.length = 0;
+  answer = null;
 });
 
 describe("server actions with a missing or malformed field", () => {
@@ -102,6 +105,16 @@ describe("server actions with a missing or malformed field", () => {
     const state = await farms.reapplyAction(IDLE, undefined as unknown as FormData);
     expect(state.status).toBe("invalid");
     expect(calls).toEqual([]);
+  });
+});
+
+describe("the service's refusals reach a field the form shows", () => {
+  it("a backend that gets no mark: the add-backend form shows it (it has no mark input)", async () => {
+    answer = { ok: false, reason: "invalid", message: "The farm was not saved: fix the highlighted fields.", errors: { "backends.2.mark": ["no netfilter mark left for this backend"], "backends.2.weight": ["weight must be a whole number from 1 to 100"] } };
+    const state = await backends.addBackendAction(IDLE, form({ farm: "web", ip: "203.0.113.10", port: "80", weight: "1" }));
+    expect(state.status).toBe("invalid");
+    expect(state.errors._form).toEqual(["mark: no netfilter mark left for this backend"]);
+    expect(state.errors.weight).toEqual(["weight must be a whole number from 1 to 100"]);
   });
 });
 
