@@ -390,7 +390,8 @@ export function createFarmService(deps: ServiceDeps) {
 
   /**
    * Validates `next` against every other farm, allocates marks and writes;
-   * null when the write met another process's (see writeFresh).
+   * the farm written, or why not. Throws when the write met another
+   * process's (writeFresh does it again).
    */
   async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string } | MutationResult> {
     const rows = await farmSet.rows();
