@@ -15,7 +15,7 @@ import {
   type PlanStats,
 } from "../netfilter/plan.ts";
 import { chainKey, ENTRY_FRAME, entryFrameIntact, renderRuleset, shardJumpSpec, type DesiredRuleset } from "../netfilter/render.ts";
-import { runPrivileged } from "../privileged/run.ts";
+import { runPrivileged, type Runner } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError, FarmValidationError } from "./errors.ts";
 import type { HeldLock } from "../sys/flock.ts";
@@ -40,6 +40,8 @@ export interface ApplyOptions {
   only?: readonly string[];
   timeoutMs?: number;
   dryRun?: boolean;
+  /** The kernel side (default: the real programs); tests pass a recording fake. */
+  runner?: Runner;
   /** Test hook: add a rule iptables refuses to this table's first section of the payload, or to its last section. */
   injectFault?: Table | "last";
 }
@@ -141,11 +143,11 @@ function skeletonIntact(live: LiveView): boolean {
  * payload that meets a missing chain fails and falls back to a full apply).
  * Only when none exists yet are the entry chains and hooks read and checked.
  */
-async function readScoped(target: Target, shards: ReadonlySet<number>, timeoutMs: number): Promise<LiveView | null> {
+async function readScoped(target: Target, shards: ReadonlySet<number>, timeoutMs: number, run: Runner): Promise<LiveView | null> {
   const shardKeys = [...shards].flatMap((shard) => SHARD_ROLES.map((role) => chainKey(SHARD_TABLE[role], shardChain(role, shard))));
-  const view = await readChains(target, shardKeys, timeoutMs);
+  const view = await readChains(target, shardKeys, timeoutMs, run);
   if (view.owned.size === 0) {
-    const skeleton = await readChains(target, [...ENTRY_KEYS, ...HOOK_BUILTIN_KEYS], timeoutMs);
+    const skeleton = await readChains(target, [...ENTRY_KEYS, ...HOOK_BUILTIN_KEYS], timeoutMs, run);
     if (!skeletonIntact(skeleton)) return null;
     for (const [k, c] of skeleton.owned) view.owned.set(k, c);
     for (const [k, c] of skeleton.builtins) view.builtins.set(k, c);
@@ -290,14 +292,14 @@ function withInjectedFault(payload: string, where: Table | "last"): string {
 }
 
 /** The restore inherits the lock: if this process dies mid-apply, nobody else writes until the restore has ended too. */
-async function restore(target: Target, payload: string, timeoutMs: number, lock: HeldLock) {
-  return runPrivileged("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true, holdFd: lock.fd });
+async function restore(target: Target, payload: string, timeoutMs: number, lock: HeldLock, run: Runner) {
+  return run("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true, holdFd: lock.fd });
 }
 
 /** After a refused payload: put every table that changed back to the snapshot, make-before-break as well. */
-async function rollBack(target: Target, before: LiveView, plan: Plan, shards: ReadonlySet<number> | null, timeoutMs: number, lock: HeldLock): Promise<string | null> {
+async function rollBack(target: Target, before: LiveView, plan: Plan, shards: ReadonlySet<number> | null, timeoutMs: number, lock: HeldLock, run: Runner): Promise<string | null> {
   // Chains the refused payload created were not in the snapshot: read them too, so they go.
-  const after = await readChains(target, [...before.scope, ...plan.touched], timeoutMs);
+  const after = await readChains(target, [...before.scope, ...plan.touched], timeoutMs, run);
   const hooks = new Map<string, string[]>();
   for (const [key, chain] of before.builtins) hooks.set(key, chain.rules.filter((r) => r.owned).map((r) => r.spec));
   const desired = desiredFromLive(before.owned);
@@ -310,20 +312,21 @@ async function rollBack(target: Target, before: LiveView, plan: Plan, shards: Re
       was.rules = mergeEntry(key, now.rules, holding, shards);
     }
   }
-  const back = planPhased({ desired, hooks, live: after.owned, liveBuiltins: after.builtins });
+  const back = planPhased({ desired, hooks, live: after.owned, liveBuiltins: after.builtins, exactOrder: true });
   if (back.empty) return null;
-  const r = await restore(target, back.payload, timeoutMs, lock);
+  const r = await restore(target, back.payload, timeoutMs, lock, run);
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `exit code ${r.exitCode}`);
   return back.payload;
 }
 
 async function applyPlan(target: Target, plan: Plan, before: LiveView, shards: ReadonlySet<number> | null, opts: ApplyOptions, timeoutMs: number, lock: HeldLock) {
+  const run = opts.runner ?? runPrivileged;
   const payload = opts.injectFault ? withInjectedFault(plan.payload, opts.injectFault) : plan.payload;
-  const r = await restore(target, payload, timeoutMs, lock);
+  const r = await restore(target, payload, timeoutMs, lock, run);
   if (r.exitCode === 0) return;
   const message = r.stderr.trim() || `iptables-restore exited with code ${r.exitCode}`;
   try {
-    const undone = await rollBack(target, before, plan, shards, timeoutMs, lock);
+    const undone = await rollBack(target, before, plan, shards, timeoutMs, lock, run);
     throw new ApplyError(message, undone ? "rolled-back" : "nothing-committed", payload);
   } catch (e) {
     if (e instanceof ApplyError) throw e;
@@ -347,11 +350,12 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
     const shards = only ? new Set([...only].map(shardOf)) : null;
     const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
     const checked = only ? farms.filter((f) => only.has(f.name)) : farms;
+    const run = opts.runner ?? runPrivileged;
     const [warnings, scopedRead] = await Promise.all([
-      checkLocalVips(opts.target, checked, timeoutMs),
-      shards && allMarked ? readScoped(opts.target, shards, timeoutMs) : null,
+      checkLocalVips(opts.target, checked, timeoutMs, run),
+      shards && allMarked ? readScoped(opts.target, shards, timeoutMs, run) : null,
     ]);
-    let live = scopedRead ?? (await readFull(opts.target, timeoutMs));
+    let live = scopedRead ?? (await readFull(opts.target, timeoutMs, run));
     const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
     const plan = (view: LiveView) => {
       const inputs = only ? scopedPlanInput(renderRuleset(resolved.filter((f) => only.has(f.name)), { keepSkeleton: true }), view, only, shards!) : fullPlanInput(renderRuleset(resolved), view);
@@ -379,7 +383,7 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
         } catch (e) {
           // A scoped payload that met a kernel unlike the cheap read assumed was undone: plan again from a full read.
           if (live.full || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;
-          live = await readFull(opts.target, timeoutMs);
+          live = await readFull(opts.target, timeoutMs, run);
           ({ inputs, plan: p } = plan(live));
           Object.assign(result, { payload: p.payload, stats: p.stats, tables: p.tables, changed: !p.empty, farmsChanged: changedFarms(inputs, only) });
           if (!p.empty) await applyPlan(opts.target, p, live, null, opts, timeoutMs, lock);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Farm } from "../farms/schema.ts";
-import { runPrivileged } from "../privileged/run.ts";
+import { runPrivileged, type Runner } from "../privileged/run.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { FarmValidationError } from "./errors.ts";
 
@@ -27,8 +27,8 @@ export interface LocalAddress {
   label: string | null;
 }
 
-export async function readLocalAddresses(target: Target, timeoutMs: number): Promise<LocalAddress[]> {
-  const r = await runPrivileged("ip", ["-j", "-4", "addr", "show"], { target, timeoutMs });
+export async function readLocalAddresses(target: Target, timeoutMs: number, run: Runner = runPrivileged): Promise<LocalAddress[]> {
+  const r = await run("ip", ["-j", "-4", "addr", "show"], { target, timeoutMs });
   const parsed = AddrList.safeParse(JSON.parse(r.stdout || "[]"));
   if (!parsed.success) throw new Error(`cannot read the addresses of ${formatTarget(target)}: unexpected output of ip -j addr`);
   return parsed.data.flatMap((link) =>
@@ -37,11 +37,11 @@ export async function readLocalAddresses(target: Target, timeoutMs: number): Pro
 }
 
 /** Refuses (FarmValidationError) live farms whose VIP is one of the target's own addresses; returns warnings. */
-export async function checkLocalVips(target: Target, farms: readonly Farm[], timeoutMs: number): Promise<string[]> {
+export async function checkLocalVips(target: Target, farms: readonly Farm[], timeoutMs: number, run: Runner = runPrivileged): Promise<string[]> {
   const live = farms.filter((f) => f.status === "up" && !f.allowLocalVip);
   if (live.length === 0) return [];
   const own = new Map<string, LocalAddress>();
-  for (const a of await readLocalAddresses(target, timeoutMs)) if (!(a.label && VIP_LABEL.test(a.label))) own.set(a.address, a);
+  for (const a of await readLocalAddresses(target, timeoutMs, run)) if (!(a.label && VIP_LABEL.test(a.label))) own.set(a.address, a);
   const issues: string[] = [];
   for (const f of live) {
     const a = own.get(f.vip);

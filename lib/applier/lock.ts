@@ -9,7 +9,7 @@ import { formatTarget, type Target } from "../privileged/target.ts";
  * dies, and children started under it inherit it, so a killed apply whose
  * iptables-restore still runs keeps others out until that restore ends.
  */
-export const LOCK_DIR = process.env.NATFARM_LOCK_DIR ?? "/run/lock/natfarm";
+export const lockDir = () => process.env.NATFARM_LOCK_DIR || "/run/lock/natfarm";
 const inProcess = new Map<string, Promise<unknown>>();
 
 export function targetLockName(target: Target): string {
@@ -17,7 +17,7 @@ export function targetLockName(target: Target): string {
 }
 
 export function targetLockFile(target: Target): string {
-  return path.join(LOCK_DIR, `${targetLockName(target)}.lock`);
+  return path.join(lockDir(), `${targetLockName(target)}.lock`);
 }
 
 export async function withTargetLock<T>(target: Target, timeoutMs: number, fn: (lock: HeldLock) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { HOOKS, isOwnedChain, TABLES, type Table } from "../netfilter/layout.ts";
 import { parseChainListing, parseSave, type LiveChain, type LiveRuleset } from "../netfilter/parse.ts";
 import { chainKey } from "../netfilter/render.ts";
-import { runPrivileged } from "../privileged/run.ts";
+import { runPrivileged, type Runner } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 
 /**
@@ -26,13 +26,13 @@ export interface LiveView {
 
 export const HOOK_BUILTIN_KEYS = [...new Set(HOOKS.map((h) => chainKey(h.table, h.builtin)))];
 
-export async function saveTable(target: Target, table: Table, timeoutMs: number): Promise<string> {
-  const { stdout } = await runPrivileged("iptables-save", ["-c", "-t", table], { target, timeoutMs });
+export async function saveTable(target: Target, table: Table, timeoutMs: number, run: Runner = runPrivileged): Promise<string> {
+  const { stdout } = await run("iptables-save", ["-c", "-t", table], { target, timeoutMs });
   return stdout;
 }
 
-export async function readFull(target: Target, timeoutMs = 30_000): Promise<LiveView> {
-  return viewFromSave(await Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs))));
+export async function readFull(target: Target, timeoutMs = 30_000, run: Runner = runPrivileged): Promise<LiveView> {
+  return viewFromSave(await Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs, run))));
 }
 
 /** A full view from `iptables-save -c` texts (one per table, or all in one). */
@@ -64,12 +64,12 @@ export function viewFromSave(texts: readonly string[]): LiveView {
 const NO_CHAIN = /No chain\/target\/match by that name|does not exist|is incompatible/i;
 
 /** Lists single chains; a chain that does not exist is simply absent from the result. */
-export async function readChains(target: Target, keys: Iterable<string>, timeoutMs = 30_000): Promise<LiveView> {
+export async function readChains(target: Target, keys: Iterable<string>, timeoutMs = 30_000, run: Runner = runPrivileged): Promise<LiveView> {
   const wanted = [...new Set(keys)];
   const results = await Promise.all(
     wanted.map(async (key) => {
       const [table, name] = key.split(" ") as [Table, string];
-      const r = await runPrivileged("iptables", ["-w", "5", "-t", table, "-S", name, "-v"], { target, timeoutMs, allowFailure: true });
+      const r = await run("iptables", ["-w", "5", "-t", table, "-S", name, "-v"], { target, timeoutMs, allowFailure: true });
       if (r.exitCode !== 0) {
         if (NO_CHAIN.test(r.stderr)) return [key, null] as const;
         throw new Error(`iptables -t ${table} -S ${name} failed: ${r.stderr.trim()}`);

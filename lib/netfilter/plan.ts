@@ -31,6 +31,8 @@ export interface PlanInput {
   live: Map<string, LiveChain>;
   /** Built-in chains as they are, for every hook key in scope. */
   liveBuiltins: Map<string, LiveChain>;
+  /** Entry chains must end in exactly the desired order (a rollback to a snapshot), not just hold the same jumps. */
+  exactOrder?: boolean;
 }
 
 export interface PlanStats {
@@ -114,7 +116,7 @@ export function planChanges(input: PlanInput): Plan {
     const live = input.live.get(key);
     if (live && sameSpecs(live.rules, want.rules)) continue;
     if (live) {
-      const edit = editEntryChain(key, want, live);
+      const edit = input.exactOrder ? null : editEntryChain(key, want, live);
       if (edit) {
         // The same jumps in another order: an entry chain's jumps are not ordered.
         if (edit.del.length + edit.ins.length === 0) continue;
@@ -234,9 +236,11 @@ export function planPhased(input: PlanInput): Plan {
     unionHooks.set(key, unionRules((input.hooks.get(key) ?? []).map((spec) => ({ spec })), { rules: owned.map((spec) => ({ spec, packets: 0, bytes: 0 })) }).map((r) => r.spec));
   }
 
+  const exactOrder = input.exactOrder;
   const grow = planChanges({ desired: union, hooks: unionHooks, live: natLive, liveBuiltins: natBuiltins });
-  const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle") });
+  const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle"), exactOrder });
   const shrink = planChanges({
+    exactOrder,
     desired: inTable(input.desired, "nat"),
     hooks: hooksIn("nat"),
     live: asLive(union),

@@ -60,6 +60,13 @@ export function privilegedArgv(program: PrivilegedProgram, args: readonly string
   return isRoot ? inTarget : ["sudo", "-n", ...inTarget];
 }
 
+/**
+ * The kernel side as the applier sees it: one function that runs an
+ * allowlisted program. `runPrivileged` is the real one (inside the agent, or
+ * the CLI as root); tests pass a recording fake.
+ */
+export type Runner = (program: PrivilegedProgram, args: readonly string[], options?: RunOptions) => Promise<RunResult>;
+
 export async function runPrivileged(
   program: PrivilegedProgram,
   args: readonly string[],

@@ -1,3 +1,5 @@
+import type { RunOptions, RunResult, Runner } from "../../lib/privileged/run.ts";
+
 /**
  * A recording fake of the kernel's side of iptables-restore: tables of
  * chains, each `*table ... COMMIT` section applied all or nothing (as
@@ -115,4 +117,60 @@ export class FakeKernel {
     for (const [t, c] of this.tables) k.tables.set(t, structuredClone(c));
     return k;
   }
+}
+
+export interface FakeRunner {
+  run: Runner;
+  /** Every call, in order. */
+  calls: { program: string; args: readonly string[]; input?: string }[];
+  /** The next restore is refused at this section (1-based), after committing the ones before it. */
+  refuseSection: number | null;
+  /** The target's own addresses, for `ip -j addr`. */
+  addresses: { ifname: string; local: string; label?: string }[];
+}
+
+/** The kernel behind the applier's Runner port: iptables-save, -S, -restore and `ip -j addr` on a FakeKernel. */
+export function fakeRunner(kernel: FakeKernel): FakeRunner {
+  const ok = (stdout: string): RunResult => ({ stdout, stderr: "", exitCode: 0 });
+  const fake: FakeRunner = {
+    calls: [],
+    refuseSection: null,
+    addresses: [],
+    async run(program, args, options: RunOptions = {}) {
+      fake.calls.push({ program, args, input: options.input });
+      if (program === "iptables-save") return ok(kernel.save(args[args.indexOf("-t") + 1]!));
+      if (program === "iptables" && args.includes("-S")) {
+        const table = args[args.indexOf("-t") + 1]!;
+        const name = args[args.indexOf("-S") + 1]!;
+        const chain = kernel.tables.get(table)?.get(name);
+        if (!chain) return { stdout: "", stderr: "iptables v1.8.9 (nf_tables): No chain/target/match by that name.\n", exitCode: 1 };
+        const head = chain.policy ? `-P ${name} ${chain.policy}` : `-N ${name}`;
+        return ok([head, ...chain.rules.map((r) => `-A ${name} ${r.spec} -c ${r.packets} ${r.bytes}`)].join("\n") + "\n");
+      }
+      if (program === "iptables-restore") {
+        const refuse = fake.refuseSection;
+        fake.refuseSection = null;
+        try {
+          if (refuse === null) kernel.restore(options.input ?? "");
+          else {
+            kernel.restore(options.input ?? "", refuse - 1);
+            throw new Error(`fake refusal of section ${refuse}`);
+          }
+          return ok("");
+        } catch (e) {
+          return { stdout: "", stderr: `iptables-restore v1.8.9 (nf_tables): ${(e as Error).message}\n`, exitCode: 2 };
+        }
+      }
+      if (program === "ip" && args.join(" ") === "-j -4 addr show") {
+        const links = new Map<string, { ifname: string; addr_info: object[] }>();
+        for (const a of fake.addresses) {
+          if (!links.has(a.ifname)) links.set(a.ifname, { ifname: a.ifname, addr_info: [] });
+          links.get(a.ifname)!.addr_info.push({ family: "inet", local: a.local, prefixlen: 32, ...(a.label ? { label: a.label } : {}) });
+        }
+        return ok(JSON.stringify([...links.values()]));
+      }
+      throw new Error(`fake runner: unexpected ${program} ${args.join(" ")}`);
+    },
+  };
+  return fake;
 }

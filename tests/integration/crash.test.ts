@@ -94,7 +94,7 @@ describe("an apply killed with -9 never leaves a half state", () => {
     // A third of the kills spread over the start (reading, planning), the rest over the restore itself.
     const instants = [0.1, 0.25, 0.4, 0.5, ...Array.from({ length: 8 }, (_, i) => 0.55 + (0.5 * i) / 7)];
     for (let i = 0; i < instants.length; i++) {
-      const next = current === "A" ? "B" : "A";
+      const next: "A" | "B" = current === "A" ? "B" : "A";
       const group = i % 2 === 1;
       const at = duration * instants[i]!;
       const child = spawn(process.execPath, [BIN, "apply", "-f", files[next], "--target", `netns:${name}`], { detached: true, stdio: "ignore" });

@@ -1,0 +1,126 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { applyFarms, ApplyError } from "../../lib/applier/index.ts";
+import { targetLockFile } from "../../lib/applier/lock.ts";
+import type { FarmInput } from "../../lib/farms/schema.ts";
+import { shardOf } from "../../lib/netfilter/layout.ts";
+import { renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
+import { FarmListSchema } from "../../lib/farms/schema.ts";
+import type { Target } from "../../lib/privileged/target.ts";
+import { FakeKernel, fakeRunner, type FakeRunner } from "../helpers/fake-kernel.ts";
+import { MIXED_FARMS } from "../helpers/farms.ts";
+
+/**
+ * The applier through its Runner port on a recording fake kernel, without
+ * root: scoped applies, rollback, idempotence, the journal, and the shape of
+ * the payloads (every jump to a declared chain, no chain left unreferenced).
+ */
+process.env.NATFARM_LOCK_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-fake-locks-"));
+const target: Target = { kind: "netns", name: "fake" };
+let kernel: FakeKernel;
+let fake: FakeRunner;
+beforeEach(() => {
+  kernel = new FakeKernel();
+  fake = fakeRunner(kernel);
+});
+const apply = (farms: FarmInput[], opts: { only?: string[]; dryRun?: boolean } = {}) => applyFarms(farms, { target, runner: fake.run, ...opts });
+const saved = () => kernel.save("mangle") + kernel.save("nat");
+
+let n = 0;
+const farm = (name: string, extra: Partial<FarmInput> = {}): FarmInput => {
+  n++;
+  return { name, vip: `198.51.100.${n}`, ports: "80", protocol: "tcp", mode: "nat", backends: [{ ip: "203.0.113.10", port: 80, weight: 1, mark: `0x${(0x200 + n).toString(16)}` }], ...extra };
+};
+
+/** Two farm names in one shard: a scoped change of one rewrites the other's chain too. */
+function sameShardNames(): [string, string] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const name = `s${i}`;
+    const other = seen.get(shardOf(name));
+    if (other) return [other, name];
+    seen.set(shardOf(name), name);
+  }
+}
+
+describe("applier through the fake kernel", () => {
+  it("a scoped apply writes only the named farm: a pending farm in the same shard stays out of the kernel", async () => {
+    const [a, b] = sameShardNames();
+    const fa = farm(a);
+    const fb = farm(b);
+    const r = await apply([fa, fb], { only: [a] });
+    expect(r.mode).toBe("scoped");
+    expect(r.farmsChanged).toEqual([a]);
+    expect(saved()).toContain(`FARM_${a}_0_`);
+    expect(saved()).not.toContain(`FARM_${b}_`);
+    // b is applied on its own later; changing a again keeps b's rules as the kernel has them
+    await apply([fa, fb], { only: [b] });
+    const moved = { ...fa, backends: [{ ...fa.backends![0]!, ip: "203.0.113.99" }] };
+    const r2 = await apply([moved, { ...fb, backends: [{ ...fb.backends![0]!, weight: 7 }] }], { only: [a] });
+    expect(r2.farmsChanged).toEqual([a]);
+    expect(saved()).toContain("203.0.113.99");
+    expect(saved()).not.toMatch(new RegExp(`FARM_${b}_0_.*weight|probability 0\\.\\d+.*FARM_${b}`)); // b's weight change was not written
+  });
+
+  it("a scoped removal keeps the other farms of its shard, and their shard jump", async () => {
+    const [a, b] = sameShardNames();
+    const fa = farm(a);
+    const fb = farm(b);
+    await apply([fa, fb]);
+    const r = await apply([fb], { only: [a] });
+    expect(r.farmsChanged).toEqual([a]);
+    expect(saved()).not.toContain(`FARM_${a}_`);
+    expect(saved()).toContain(`FARM_${b}_0_`);
+    expect((await apply([fb])).changed).toBe(false);
+  });
+
+  it("an unchanged apply writes nothing (no restore at all)", async () => {
+    await apply(MIXED_FARMS);
+    const before = fake.calls.length;
+    const r = await apply(MIXED_FARMS);
+    expect(r.changed).toBe(false);
+    expect(fake.calls.slice(before).filter((c) => c.program === "iptables-restore")).toEqual([]);
+  });
+
+  it.each([1, 2, 3])("a payload refused at section %i leaves the kernel as it was", async (section) => {
+    const a = farm("alpha");
+    const gone = farm("gone");
+    await apply([a, gone]);
+    const before = saved();
+    fake.refuseSection = section;
+    const changed = [{ ...a, mode: "dnat" as const, backends: [...a.backends!, { ip: "203.0.113.11", port: 80, weight: 2, mark: "0x2ff" }] }, farm("beta")];
+    const err = await apply(changed).catch((e) => e);
+    expect(err).toBeInstanceOf(ApplyError);
+    expect((err as ApplyError).rolledBack).toBe(section === 1 ? "nothing-committed" : "rolled-back");
+    expect(saved().replace(/\[\d+:\d+\] /g, "")).toBe(before.replace(/\[\d+:\d+\] /g, ""));
+  });
+
+  it("an apply that finds a journal reports the interrupted apply, and clears it", async () => {
+    const journal = targetLockFile(target).replace(/\.lock$/, ".journal");
+    fs.writeFileSync(journal, JSON.stringify({ pid: 4242, startedAt: "2026-12-01T00:00:00Z", farms: 5000, only: null, tables: ["nat", "mangle", "nat"] }));
+    const r = await apply([farm("one")]);
+    expect(r.interrupted?.pid).toBe(4242);
+    expect(r.warnings.join("\n")).toMatch(/pid 4242.*interrupted/);
+    expect(fs.existsSync(journal)).toBe(false);
+  });
+
+  it("refuses a VIP on the target's own address through the same port", async () => {
+    fake.addresses = [{ ifname: "eth0", local: "198.51.100.200" }, { ifname: "eth0", local: "198.51.100.201", label: "eth0:vip" }];
+    await expect(apply([farm("own", { vip: "198.51.100.200" })])).rejects.toThrow(/address of the balancer itself/);
+    await expect(apply([farm("dedicated", { vip: "198.51.100.201" })])).resolves.toMatchObject({ changed: true });
+  });
+});
+
+describe("rendered payloads are well formed", () => {
+  it("every jump targets a declared chain, and every declared chain is jumped to", () => {
+    const payload = renderFullPayload(renderRuleset(FarmListSchema.parse(MIXED_FARMS) as never));
+    for (const section of payload.split("COMMIT").filter((s) => s.trim())) {
+      const declared = new Set([...section.matchAll(/^:(\S+) /gm)].map((m) => m[1]!));
+      const jumps = new Set([...section.matchAll(/ -j (NATFARM-\S+)$/gm)].map((m) => m[1]!));
+      for (const j of jumps) expect(declared, `jump to ${j}`).toContain(j);
+      for (const d of declared) expect(jumps, `chain ${d} is never jumped to`).toContain(d);
+    }
+  });
+});
