@@ -193,6 +193,20 @@ function mergeEntry(key: string, base: readonly { spec: string }[], holding: Rea
 }
 type PlannedRuleLike = { spec: string };
 
+/**
+ * The entry chain a rollback goes back to when only the changed shards'
+ * jumps were known: the chain as it is now, in its order, with the changed
+ * shards' jumps as they were (present where their shard held rules).
+ */
+function entryAsBefore(key: string, now: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRuleLike[] {
+  const { head, tail } = ENTRY_FRAME[key]!;
+  const merged = mergeEntry(key, now, holding, shards).map((r) => r.spec);
+  const jumps = merged.slice(head.length, merged.length - tail.length);
+  const wanted = new Set(jumps);
+  const kept = now.map((r) => r.spec).filter((spec) => jumpShard(spec) !== null && wanted.delete(spec));
+  return [...head, ...kept, ...wanted, ...tail].map((spec) => ({ spec }));
+}
+
 function hooksOf(desired: DesiredRuleset): Map<string, string[]> {
   const hooks = new Map<string, string[]>();
   for (const h of desired.hooks) {
@@ -309,7 +323,7 @@ async function rollBack(target: Target, before: LiveView, plan: Plan, shards: Re
     const was = desired.get(key);
     if (now && was && shards) {
       const holding = new Set([...shards].flatMap((s) => SHARD_ROLES.map((role) => chainKey(SHARD_TABLE[role], shardChain(role, s)))).filter((k) => before.owned.has(k)));
-      was.rules = mergeEntry(key, now.rules, holding, shards);
+      was.rules = entryAsBefore(key, now.rules, holding, shards);
     }
   }
   const back = planPhased({ desired, hooks, live: after.owned, liveBuiltins: after.builtins, exactOrder: true });
