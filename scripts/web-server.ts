@@ -1,0 +1,107 @@
+/**
+ * The console's web server: Next.js (production build, or `next dev` with
+ * --dev) behind natfarm's own HTTPS server.
+ *
+ *   node --import tsx scripts/web-server.ts [--dev]
+ *
+ * `next start` cannot serve HTTPS, and it would hand every request to the
+ * app as it came. This server:
+ *   - serves HTTPS on NATFARM_HOST:PORT (default 127.0.0.1:3000) with the
+ *     operator's certificate (NATFARM_TLS_CERT / NATFARM_TLS_KEY) or a
+ *     self-signed one made at the first start beside the database
+ *     (lib/web/tls.ts); plain HTTP only with NATFARM_TLS=off on a loopback
+ *     address;
+ *   - checks every request before Next.js sees it (lib/web/server.ts): the
+ *     Host must be one of the console's names (DNS rebinding), a
+ *     state-changing request must carry the console's own Origin (CSRF), and
+ *     every answer carries the security headers (lib/web/headers.ts).
+ * The supervisor (`npm start`, lib/supervisor/console.ts) runs it as its
+ * "web" child; the browser tests and the console bench start it directly.
+ * Configuration: lib/web/config.ts. SIGTERM / SIGINT: stop listening, let
+ * open requests finish (3 s at most), exit.
+ */
+import { EventEmitter } from "node:events";
+import type http from "node:http";
+import path from "node:path";
+import type { Duplex } from "node:stream";
+import { databaseEnv, projectRoot } from "../lib/db/env.ts";
+import { certificateNames, consoleUrl, parseWebConfig, systemNames, WebConfigError, type WebConfig } from "../lib/web/config.ts";
+import { formatHost, isWildcard } from "../lib/web/hosts.ts";
+import { createWebServer } from "../lib/web/server.ts";
+import { CertificateError, describeCertificate, loadCertificate, type LoadedCertificate } from "../lib/web/tls.ts";
+
+const dev = process.argv.includes("--dev");
+// Next.js reads these when it loads: set before it is imported.
+(process.env as Record<string, string>).NODE_ENV = dev ? "development" : "production";
+process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+
+const log = (s: string) => process.stdout.write(`natfarm web: ${s}\n`);
+
+function fail(message: string): never {
+  process.stderr.write(`natfarm web: ${message}\n`);
+  process.exit(1);
+}
+
+async function main() {
+  const root = projectRoot();
+  let config: WebConfig;
+  try {
+    config = parseWebConfig(process.env, { dev, root, defaultTlsDir: () => path.join(path.dirname(databaseEnv().file), "tls") });
+  } catch (e) {
+    fail(e instanceof WebConfigError ? e.message : String(e));
+  }
+  const sys = systemNames();
+  let cert: LoadedCertificate | null;
+  try {
+    cert = await loadCertificate(config, certificateNames(config, sys), { hostname: sys.hostname });
+  } catch (e) {
+    fail(e instanceof CertificateError ? e.message : `TLS certificate: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  const { default: next } = await import("next");
+  // Next.js hooks its WebSocket handler (next dev's HMR) onto the server it is given, or else onto the
+  // first request's server, where it would skip the checks: it gets this stand-in, and only upgrades
+  // that passed the guard are forwarded to it.
+  const upgrades = new EventEmitter();
+  const app = next({
+    dev,
+    dir: root,
+    hostname: isWildcard(config.host) ? "localhost" : config.host,
+    port: config.port,
+    httpServer: upgrades as unknown as http.Server,
+  });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+
+  const { server } = createWebServer({
+    config,
+    system: systemNames,
+    tls: cert,
+    log,
+    handler: (req, res) => handle(req, res),
+    upgrade: dev ? (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrades.emit("upgrade", req, socket, head) : undefined,
+  });
+
+  server.on("error", (e: NodeJS.ErrnoException) => {
+    fail(e.code === "EADDRINUSE" ? `${formatHost(config.host, config.port)} is already in use` : `cannot listen on ${formatHost(config.host, config.port)}: ${e.message}`);
+  });
+  server.listen(config.port, config.host, () => {
+    log(`serving ${consoleUrl(config, sys)} (listening on ${formatHost(config.host, config.port)}, ${dev ? "next dev" : "production build"}, pid ${process.pid}); ${describeCertificate(cert)}`);
+  });
+
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping`);
+    server.close();
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 3000);
+    force.unref();
+    void Promise.allSettled([app.close(), new Promise((r) => server.once("close", r))]).finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => stop(sig));
+}
+
+main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
