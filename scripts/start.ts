@@ -33,7 +33,9 @@ import { createFarmService } from "../lib/console/farm-service-core.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { formatTarget } from "../lib/privileged/target.ts";
 import { acquireFlock, type HeldLock } from "../lib/sys/flock.ts";
+import { agentSocketPath } from "../lib/agent/protocol.ts";
 import { consoleChildren } from "../lib/supervisor/console.ts";
+import { checkReadable, ensureConsoleUser, handOver, type ConsoleUser } from "../lib/supervisor/console-user.ts";
 import { AlreadyRunningError, instanceResources, lockInstance, supervisorLockDir } from "../lib/supervisor/instance-lock.ts";
 import { addSystemDirsToPath, COMMANDS, ensurePackages, realDeps } from "../lib/supervisor/packages.ts";
 import { portFree, portHolders } from "../lib/supervisor/port.ts";
@@ -112,6 +114,8 @@ async function main() {
   }
   const t = env.target;
   const targetLabel = t.canApply ? formatTarget(t.target) : null;
+  const isRoot = process.getuid?.() === 0;
+  const agentSocket = agentSocketPath();
   // The same file reached through a symlinked directory is the same installation.
   const dbKey = path.join(realpathSync(path.dirname(dbFile)), path.basename(dbFile));
 
@@ -119,7 +123,7 @@ async function main() {
   let locks: HeldLock[];
   try {
     locks = await lockInstance(
-      instanceResources({ databaseFile: dbKey, target: targetLabel, port: env.port }),
+      instanceResources({ databaseFile: dbKey, target: targetLabel, port: env.port, agentSocket: isRoot ? agentSocket : undefined }),
       `natfarm supervisor: database ${dbFile}, target ${targetLabel ?? "none"}, port ${env.port}`,
     );
   } catch (e) {
@@ -176,8 +180,23 @@ async function main() {
     await disconnectPrisma();
   }
 
-  // 9. Supervise.
-  const supervisor = new Supervisor(consoleChildren({ root, env, dev }), { log, env: childEnv });
+  // 9. Privileges: as root, only the agent keeps them; the web server and the checker run as the console's user.
+  let user: ConsoleUser | undefined;
+  if (isRoot) {
+    try {
+      user = await ensureConsoleUser(process.env.NATFARM_USER || "natfarm", log);
+      const unreadable = await checkReadable(root, user);
+      if (unreadable) fail(unreadable);
+      handOver(path.dirname(dbFile), user);
+      handOver(path.resolve(root, process.env.NATFARM_NEXT_DIST_DIR || ".next", "cache"), user);
+    } catch (e) {
+      fail(`could not set up the console's user: ${errorText(e)}`);
+    }
+    log(`the web server and the health checker run as ${user.name} (uid ${user.uid}); the agent (root) serves them on ${agentSocket}`);
+  }
+
+  // 10. Supervise.
+  const supervisor = new Supervisor(consoleChildren({ root, env, dev, user, agentSocket, testHooks: process.env.NATFARM_TEST_HOOKS === "1" }), { log, env: childEnv });
   let exitCode = 0;
   let stopping = false;
   const shutdown = (why: string) => {

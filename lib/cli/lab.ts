@@ -3,7 +3,8 @@ import type { Command } from "commander";
 /** `natfarm lab up|down|status|traffic`: the namespace test bed (DESIGN.md, "The lab"). */
 export function registerLabCommands(program: Command, out: (s: string) => void): void {
   const lab = program.command("lab").description("network-namespace lab: a client, a load balancer and backends");
-  const load = () => import("../lab/index.ts");
+  // Through the kernel port: the agent's lab when one runs, the lab itself as root without one.
+  const load = async () => (await import("../kernel/index.ts")).kernel().lab;
   const int = (v: string) => {
     if (!/^\d+$/.test(v)) throw new Error(`"${v}" is not a whole number`);
     return Number(v);
@@ -15,7 +16,7 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .option("--backends <k>", "number of backends", int, 2)
     .option("--json", "print the lab as JSON")
     .action(async (o) => {
-      const info = await (await load()).labUp({ name: o.name, backends: o.backends });
+      const info = await (await load()).up({ name: o.name, backends: o.backends });
       out(o.json ? JSON.stringify(info) : `lab ${info.name} up: target ${info.target}, backends ${info.backends.map((b) => `${b.name}=${b.ip}`).join(" ")}`);
     });
 
@@ -23,7 +24,7 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .command("down")
     .requiredOption("--name <name>", "lab name")
     .action(async (o) => {
-      await (await load()).labDown({ name: o.name });
+      await (await load()).down({ name: o.name });
       out(`lab ${o.name} down`);
     });
 
@@ -31,7 +32,7 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .command("status")
     .requiredOption("--name <name>", "lab name")
     .action(async (o) => {
-      const info = await (await load()).labStatus({ name: o.name });
+      const info = await (await load()).status({ name: o.name });
       out(info ? JSON.stringify(info) : `no lab named ${o.name}`);
     });
 
@@ -46,8 +47,8 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .option("--json", "print the result as JSON")
     .action(async (o) => {
       const m = await load();
-      await m.labEnsureVip({ name: o.name, vip: o.vip });
-      const r = await m.labTraffic({ name: o.name, vip: o.vip, port: o.port, connections: o.connections, protocol: o.protocol });
+      await m.ensureVip({ name: o.name, vip: o.vip });
+      const r = await m.traffic({ name: o.name, vip: o.vip, port: o.port, connections: o.connections, protocol: o.protocol });
       if (o.json) {
         out(JSON.stringify(r));
         return;

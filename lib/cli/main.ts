@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
-import { applyFarms, ApplyError, driftReport, FarmValidationError, flushFarms, readTables } from "../applier/index.ts";
+import { ApplyError, FarmValidationError } from "../applier/index.ts";
+import { AgentError, AgentUnavailableError, kernel } from "../kernel/index.ts";
 import { readFarmFile } from "../farms/file.ts";
 import { resolveMarks } from "../farms/resolve.ts";
 import { farmWarnings } from "../farms/warnings.ts";
@@ -7,6 +8,7 @@ import { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
 import { PrivilegedCommandError } from "../privileged/run.ts";
 import { TargetSchema } from "../privileged/target.ts";
 import { formatTables } from "./format.ts";
+import { registerAgentCommand } from "./agent.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
@@ -93,7 +95,7 @@ function buildProgram(): Command {
     .option("--json", "print the result as JSON")
     .action(async (o) => {
       const file = await readFarmFile(o.file);
-      const r = await applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
+      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
       warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
       if (o.json) {
         out(JSON.stringify({ changed: r.changed, stats: r.stats, tables: r.tables, durationMs: Math.round(r.durationMs), payload: r.payload }));
@@ -119,7 +121,7 @@ function buildProgram(): Command {
     .option("--json", "print the report as JSON")
     .action(async (o) => {
       const file = await readFarmFile(o.file);
-      const r = await driftReport(file.farms, { target: o.target });
+      const r = await kernel().driftReport(file.farms, { target: o.target });
       if (o.json) {
         out(JSON.stringify(r));
         return;
@@ -140,7 +142,7 @@ function buildProgram(): Command {
     .option("--json", "print as JSON")
     .option("--all", "show foreign chains too, not only natfarm's and the hooks")
     .action(async (o) => {
-      const snapshot = await readTables(o.target);
+      const snapshot = await kernel().readTables(o.target);
       out(o.json ? JSON.stringify(snapshot) : formatTables(snapshot, Boolean(o.all)));
     });
 
@@ -149,13 +151,14 @@ function buildProgram(): Command {
     .description("remove every natfarm rule and chain from the target, and nothing else")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .action(async (o) => {
-      const r = await flushFarms({ target: o.target });
+      const r = await kernel().applyFarms([], { target: o.target });
       out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
     });
 
   registerDbCommands(program, out, warn);
   registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
+  registerAgentCommand(program, out);
   return program;
 }
 
@@ -173,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`natfarm: ${e.message}\n`);
       return EXIT_BAD_INPUT;
     }
-    if (e instanceof ApplyError || e instanceof PrivilegedCommandError) {
+    if (e instanceof ApplyError || e instanceof PrivilegedCommandError || e instanceof AgentUnavailableError || e instanceof AgentError) {
       process.stderr.write(`natfarm: ${e.message}\n`);
       return EXIT_FAILED;
     }

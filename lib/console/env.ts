@@ -68,7 +68,8 @@ export function parseConsoleEnv(env: Record<string, string | undefined>, root = 
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConsoleEnvError(parsed.error.issues.map((i) => i.message));
   const e = parsed.data;
-  const value = e.NATFARM_TARGET ?? (root ? "lab" : "none");
+  // Without root, only an agent can apply for this process: its socket being named means one serves it.
+  const value = e.NATFARM_TARGET ?? (root || env.NATFARM_AGENT_SOCKET ? "lab" : "none");
   let target: ConsoleTarget;
   if (value === "lab") {
     target = {

@@ -96,7 +96,7 @@ function buildInfo(name: string, backends: number, ports: number[], vips: string
 // solicitations, DAD or MLD: the lab only ever speaks the two IPv4 ranges.
 const NO_IPV6 = { "net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1" };
 
-const LabUpInput = z.object({
+export const LabUpInput = z.object({
   name: LabNameSchema,
   backends: BackendCountSchema,
   ports: PortListSchema.optional(),
@@ -173,7 +173,7 @@ export async function labUp(opts: {
   }
 }
 
-const NameOnly = z.object({ name: LabNameSchema });
+export const NameOnly = z.object({ name: LabNameSchema });
 
 /**
  * Removes the lab: ends every process in its namespaces, deletes every
@@ -256,7 +256,7 @@ async function requireLab(name: string): Promise<void> {
   if (!(await listNamespaces()).includes(`${name}-lb`)) throw new LabNotFoundError(name);
 }
 
-const VipInput = z.object({ name: LabNameSchema, vip: VipSchema });
+export const VipInput = z.object({ name: LabNameSchema, vip: VipSchema });
 
 /**
  * Adds `vip`/32 to the LB's client-side interface unless it is already there,
@@ -275,7 +275,7 @@ export async function labEnsureVip(opts: { name: string; vip: string }): Promise
   }
 }
 
-const ClientAddressesInput = z.object({ name: LabNameSchema, addresses: z.array(VipSchema).min(1).max(254) });
+export const ClientAddressesInput = z.object({ name: LabNameSchema, addresses: z.array(VipSchema).min(1).max(254) });
 
 /**
  * Extra source addresses on the client, so that one client namespace can act
@@ -306,7 +306,7 @@ export async function labRemoveVip(opts: { name: string; vip: string }): Promise
   await runPrivileged("ip", ["-n", lbNs, "addr", "del", `${vip}/32`, "dev", LAB.lbClientIface], { allowFailure: true });
 }
 
-const IndexInput = z.object({ name: LabNameSchema, index: BackendIndexSchema });
+export const IndexInput = z.object({ name: LabNameSchema, index: BackendIndexSchema });
 
 async function requireBackend(operation: string, name: string, index: number): Promise<void> {
   const namespaces = await listNamespaces();

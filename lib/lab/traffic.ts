@@ -51,7 +51,7 @@ export const HoldResultSchema = z.object({
 });
 export type HoldResult = z.infer<typeof HoldResultSchema>;
 
-const TrafficInput = z.object({
+export const TrafficInput = z.object({
   name: LabNameSchema,
   vip: TrafficDestinationSchema,
   port: PortSchema,
@@ -62,7 +62,7 @@ const TrafficInput = z.object({
   sources: z.array(VipSchema).min(1).max(254).optional(),
 });
 
-const HoldInput = z.object({
+export const HoldInput = z.object({
   name: LabNameSchema,
   vip: TrafficDestinationSchema,
   port: PortSchema,

@@ -4,9 +4,11 @@ import type { Target } from "./target.ts";
 /**
  * The one narrow door to privileged commands. Everything that touches the
  * kernel (rule applier, lab, conntrack) goes through here: fixed program
- * names, argument arrays, stdin for payloads, never a shell. When the process
- * is not root it goes through `sudo -n`, so the web service itself never needs
- * to run as root.
+ * names, argument arrays, stdin for payloads, never a shell. Only root runs
+ * them — the agent, or the CLI as root with no agent. There is no sudo path:
+ * allowing `ip` in sudoers allows `ip netns exec NS <anything>`, that is root.
+ * Unprivileged processes (the web console, the health checker) reach the
+ * kernel through the agent (lib/kernel).
  */
 export const PRIVILEGED_PROGRAMS = [
   "iptables",
@@ -53,11 +55,18 @@ export interface RunResult {
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
-/** The argv that runs `program args` in `target`, with sudo when not root. */
+export class NotPrivilegedError extends Error {
+  constructor(program: string) {
+    super(`${program} runs only as root (this process is uid ${process.getuid?.()}): unprivileged natfarm processes go through the natfarm agent`);
+    this.name = "NotPrivilegedError";
+  }
+}
+
+/** The argv that runs `program args` in `target`. */
 export function privilegedArgv(program: PrivilegedProgram, args: readonly string[], target?: Target): string[] {
   if (!PRIVILEGED_PROGRAMS.includes(program)) throw new Error(`not a privileged program: ${program}`);
-  const inTarget = target?.kind === "netns" ? ["ip", "netns", "exec", target.name, program, ...args] : [program, ...args];
-  return isRoot ? inTarget : ["sudo", "-n", ...inTarget];
+  if (!isRoot) throw new NotPrivilegedError(program);
+  return target?.kind === "netns" ? ["ip", "netns", "exec", target.name, program, ...args] : [program, ...args];
 }
 
 /**

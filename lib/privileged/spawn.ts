@@ -19,7 +19,7 @@ export interface DetachedProcess {
  * Starts a long-running privileged process (e.g. a lab server inside a
  * namespace) that must survive the caller: own process group, no pipes back
  * to us, not waited for. The argv comes from `privilegedArgv`, so the same
- * allowlist and sudo rule as `runPrivileged` apply. To run a non-allowlisted
+ * allowlist and root-only rule as `runPrivileged` apply. To run a non-allowlisted
  * program inside a namespace, spawn `ip` with `netns exec <ns> <program> ...`.
  */
 export function spawnPrivilegedDetached(

@@ -30,7 +30,7 @@ export const supervisorLockDir = (env: NodeJS.ProcessEnv = process.env) => env.N
 const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 60);
 const shortHash = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
 
-export function instanceResources(o: { databaseFile: string; target: string | null; port: number; lockDir?: string }): InstanceResource[] {
+export function instanceResources(o: { databaseFile: string; target: string | null; port: number; agentSocket?: string; lockDir?: string }): InstanceResource[] {
   const dir = o.lockDir ?? supervisorLockDir();
   const list: InstanceResource[] = [
     { label: `database ${o.databaseFile}`, file: path.join(dir, `supervisor-db-${safe(path.basename(o.databaseFile))}-${shortHash(o.databaseFile)}.lock`) },
@@ -38,6 +38,8 @@ export function instanceResources(o: { databaseFile: string; target: string | nu
   // Not the applier's own per-target lock file (that one is taken for every apply, by the children too).
   if (o.target) list.push({ label: `target ${o.target}`, file: path.join(dir, `supervisor-target-${safe(o.target)}-${shortHash(o.target)}.lock`) });
   list.push({ label: `port ${o.port}`, file: path.join(dir, `supervisor-port-${o.port}.lock`) });
+  // Two installations on one machine need their own agent sockets (NATFARM_AGENT_SOCKET).
+  if (o.agentSocket) list.push({ label: `agent socket ${o.agentSocket}`, file: path.join(dir, `supervisor-agent-${safe(path.basename(o.agentSocket))}-${shortHash(o.agentSocket)}.lock`) });
   return list;
 }
 

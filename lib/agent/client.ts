@@ -1,0 +1,132 @@
+import net from "node:net";
+import { ApplyError, FarmValidationError } from "../applier/errors.ts";
+import type { ConnectionStats, MarkStats } from "../applier/conntrack.ts";
+import type { FarmRuleDrift } from "../applier/drift.ts";
+import { LabInputError } from "../lab/names.ts";
+import { LabNotFoundError } from "../lab/topology.ts";
+import type { KernelPort, LabPort } from "../kernel/port.ts";
+import { formatTarget, type Target } from "../privileged/target.ts";
+import type { AgentErrorBody, AgentOp, AgentResponse } from "./protocol.ts";
+
+/**
+ * The console's and checker's way to the kernel: every operation is one
+ * request to the agent over its Unix socket. Errors come back as the classes
+ * the direct path throws (FarmValidationError, ApplyError, ...), so callers
+ * handle both alike; an agent that is not there is AgentUnavailableError.
+ */
+export class AgentUnavailableError extends Error {
+  constructor(
+    readonly socket: string,
+    readonly cause: string,
+  ) {
+    super(`the natfarm agent is not available (${socket}: ${cause}); changes to the kernel are refused until it is back`);
+    this.name = "AgentUnavailableError";
+  }
+}
+
+/** The agent refused or could not do the operation for a reason of its own (not a validation or apply error). */
+export class AgentError extends Error {
+  constructor(readonly body: AgentErrorBody) {
+    super(body.message);
+    this.name = body.kind === "refused" ? "AgentRefusedError" : "AgentError";
+  }
+}
+
+function toError(body: AgentErrorBody): Error {
+  switch (body.kind) {
+    case "invalid":
+      return new FarmValidationError(body.issues ?? [body.message]);
+    case "apply":
+      return new ApplyError(body.iptablesMessage ?? body.message, body.rolledBack ?? "rollback-failed", body.payload ?? "", body.rollbackMessage);
+    case "lab-input":
+      return new LabInputError(body.operation ?? "lab", body.fields ?? [{ field: "request", message: body.message }]);
+    case "lab-not-found": {
+      const e = new LabNotFoundError("?");
+      e.message = body.message;
+      return e;
+    }
+    default:
+      return new AgentError(body);
+  }
+}
+
+let nextId = 1;
+
+/** Sends one request and waits for its answer, on a connection of its own. */
+export function agentCall(socket: string, op: AgentOp, params: object, timeoutMs = 120_000): Promise<unknown> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    const conn = net.createConnection(socket);
+    let buffer = "";
+    let connected = false;
+    const timer = setTimeout(() => {
+      conn.destroy();
+      reject(new AgentUnavailableError(socket, `no answer to ${op} within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+    conn.setEncoding("utf8");
+    conn.on("connect", () => {
+      connected = true;
+      conn.write(`${JSON.stringify({ id, op, params })}\n`);
+    });
+    conn.on("data", (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf("\n");
+      if (nl === -1) return;
+      clearTimeout(timer);
+      conn.end();
+      let response: AgentResponse;
+      try {
+        response = JSON.parse(buffer.slice(0, nl)) as AgentResponse;
+      } catch {
+        reject(new AgentError({ kind: "failed", message: "the agent sent an answer that is not JSON" }));
+        return;
+      }
+      if (response.ok) resolve(response.result);
+      else reject(toError(response.error));
+    });
+    conn.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new AgentUnavailableError(socket, e.code === "ENOENT" ? "no socket: the agent is not running" : e.code === "EACCES" ? "permission denied: this user is not in the console's group" : (e.code ?? e.message)));
+    });
+    conn.on("close", () => {
+      clearTimeout(timer);
+      if (buffer.indexOf("\n") === -1) reject(new AgentUnavailableError(socket, connected ? `the agent closed the connection during ${op} (it may have been restarted)` : "connection closed"));
+    });
+  });
+}
+
+export function agentKernel(socket: string): KernelPort {
+  const call = <T>(op: AgentOp, params: object, timeoutMs?: number) => agentCall(socket, op, params, timeoutMs) as Promise<T>;
+  const t = (target: Target) => formatTarget(target);
+  const lab: LabPort = {
+    up: (o) => call("lab.up", o, 300_000),
+    down: (o) => call("lab.down", o),
+    status: (o) => call("lab.status", o),
+    traffic: (o) => call("lab.traffic", o, 600_000),
+    hold: (o) => call("lab.hold", o, o.durationMs + 120_000),
+    ensureVip: (o) => call("lab.ensureVip", o),
+    removeVip: (o) => call("lab.removeVip", o),
+    ensureClientAddresses: (o) => call("lab.ensureClientAddresses", o),
+    stopBackendServer: (o) => call("lab.stopBackendServer", o),
+    startBackendServer: (o) => call("lab.startBackendServer", o),
+  };
+  return {
+    via: "agent",
+    applyFarms: (farms, o) => call("apply", { target: t(o.target), farms, only: o.only ? [...o.only] : undefined, dryRun: o.dryRun, injectFault: o.injectFault }),
+    driftReport: (farms, o) => call("driftReport", { target: t(o.target), farms }),
+    driftOfFarm: (target, farm) => call("driftOfFarm", { target: t(target), farm }),
+    async driftOfFarms(target, farms) {
+      const r = await call<Record<string, FarmRuleDrift>>("driftOfFarms", { target: t(target), farms });
+      return new Map(Object.entries(r));
+    },
+    readTables: (target) => call("readTables", { target: t(target) }),
+    readNatfarmTables: (target, o = {}) => call("readNatfarmTables", { target: t(target), ...o }),
+    async connectionStats(target): Promise<ConnectionStats> {
+      const r = await call<{ at: string; byMark: [number, MarkStats][] }>("connectionStats", { target: t(target) });
+      return { at: r.at, byMark: new Map(r.byMark) };
+    },
+    cutConnections: (target, mark) => call("cutConnections", { target: t(target), mark }),
+    checkLocalVips: (target, farms) => call("checkLocalVips", { target: t(target), farms }),
+    lab,
+  };
+}

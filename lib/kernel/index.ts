@@ -1,0 +1,72 @@
+import fs from "node:fs";
+import { agentKernel, AgentUnavailableError, AgentError } from "../agent/client.ts";
+import { agentSocketPath } from "../agent/protocol.ts";
+import { directKernel } from "./direct.ts";
+import type { KernelPort } from "./port.ts";
+
+export type { KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
+export { directKernel } from "./direct.ts";
+export { agentKernel, AgentUnavailableError, AgentError } from "../agent/client.ts";
+
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
+
+/**
+ * The kernel port this process uses:
+ *   - not root: the agent, always (this process runs no privileged program);
+ *   - root with NATFARM_AGENT_SOCKET set: the agent (the supervisor's children, tests);
+ *   - root otherwise (the CLI, the supervisor's own start-up steps): the agent
+ *     when one answers on the default socket and serves the target, else the
+ *     kernel directly — one writer at a time either way, through the target lock.
+ */
+export function kernelFor(env: NodeJS.ProcessEnv = process.env): KernelPort {
+  const socket = agentSocketPath(env);
+  if (!isRoot() || env.NATFARM_AGENT_SOCKET) return agentKernel(socket);
+  if (!fs.existsSync(socket)) return directKernel;
+  return withDirectFallback(agentKernel(socket));
+}
+
+/** Root's CLI: through the agent when it can, directly when the agent is gone or does not serve that target. */
+function withDirectFallback(agent: KernelPort): KernelPort {
+  const fallback = (e: unknown) => e instanceof AgentUnavailableError || (e instanceof AgentError && e.body.kind === "refused");
+  const wrap = <A extends unknown[], R>(viaAgent: (...a: A) => Promise<R>, direct: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await viaAgent(...a);
+      } catch (e) {
+        if (fallback(e)) return direct(...a);
+        throw e;
+      }
+    };
+  const d = directKernel;
+  const l = agent.lab;
+  return {
+    via: "agent",
+    applyFarms: wrap(agent.applyFarms, d.applyFarms),
+    driftReport: wrap(agent.driftReport, d.driftReport),
+    driftOfFarm: wrap(agent.driftOfFarm, d.driftOfFarm),
+    driftOfFarms: wrap(agent.driftOfFarms, d.driftOfFarms),
+    readTables: wrap(agent.readTables, d.readTables),
+    readNatfarmTables: wrap(agent.readNatfarmTables, d.readNatfarmTables),
+    connectionStats: wrap(agent.connectionStats, d.connectionStats),
+    cutConnections: wrap(agent.cutConnections, d.cutConnections),
+    checkLocalVips: wrap(agent.checkLocalVips, d.checkLocalVips),
+    lab: {
+      up: wrap(l.up, d.lab.up),
+      down: wrap(l.down, d.lab.down),
+      status: wrap(l.status, d.lab.status),
+      traffic: wrap(l.traffic, d.lab.traffic),
+      hold: wrap(l.hold, d.lab.hold),
+      ensureVip: wrap(l.ensureVip, d.lab.ensureVip),
+      removeVip: wrap(l.removeVip, d.lab.removeVip),
+      ensureClientAddresses: wrap(l.ensureClientAddresses, d.lab.ensureClientAddresses),
+      stopBackendServer: wrap(l.stopBackendServer, d.lab.stopBackendServer),
+      startBackendServer: wrap(l.startBackendServer, d.lab.startBackendServer),
+    },
+  };
+}
+
+let cached: KernelPort | null = null;
+/** The process's kernel port, decided once. */
+export function kernel(): KernelPort {
+  return (cached ??= kernelFor());
+}
