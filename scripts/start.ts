@@ -14,12 +14,14 @@
  *   8. restore: re-apply the database's farms to the target (after a reboot
  *      the kernel holds nothing);
  *   9. supervise the children (lib/supervisor/console.ts): the web server
- *      (`next start` on 127.0.0.1 only, no authentication yet) and the health
- *      checker (inside the target's namespace). Any child that ends is
+ *      (scripts/web-server.ts: Next.js over HTTPS on NATFARM_HOST, default
+ *      127.0.0.1, no authentication yet; its certificate is made or checked
+ *      here first, handed to the console's user, and printed with the URL)
+ *      and the health checker (inside the target's namespace). Any child that ends is
  *      restarted with back-off; SIGINT/SIGTERM end them all (SIGKILL after
  *      a grace period), then this process; if this process is killed, the
  *      kernel kills them (parent-death signal).
- * `--dev` serves with `next dev` instead (and skips the build).
+ * `--dev` serves with `next dev` (through the same server) instead, and skips the build.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -40,6 +42,8 @@ import { AlreadyRunningError, instanceResources, lockInstance, supervisorLockDir
 import { addSystemDirsToPath, COMMANDS, ensurePackages, realDeps } from "../lib/supervisor/packages.ts";
 import { portFree, portHolders } from "../lib/supervisor/port.ts";
 import { Supervisor } from "../lib/supervisor/supervisor.ts";
+import { WebConfigError, type WebConfig } from "../lib/web/config.ts";
+import { prepareWeb, webConfigFromEnv, type PreparedWeb } from "../lib/web/prepare.ts";
 
 const dev = process.argv.includes("--dev");
 const root = projectRoot();
@@ -106,11 +110,13 @@ async function main() {
   // 1. Configuration: read only, nothing started yet.
   let env: ConsoleEnv;
   let dbFile: string;
+  let webConfig: WebConfig;
   try {
     env = parseConsoleEnv(process.env);
     dbFile = databaseEnv().file;
+    webConfig = webConfigFromEnv({ ...process.env, PORT: String(env.port) }, { root, dev });
   } catch (e) {
-    fail(e instanceof ConsoleEnvError || e instanceof DatabaseEnvError ? e.message : errorText(e));
+    fail(e instanceof ConsoleEnvError || e instanceof DatabaseEnvError || e instanceof WebConfigError ? e.message : errorText(e));
   }
   const t = env.target;
   const targetLabel = t.canApply ? formatTarget(t.target) : null;
@@ -195,6 +201,14 @@ async function main() {
     log(`the web server and the health checker run as ${user.name} (uid ${user.uid}); the agent (root) serves them on ${agentSocket}`);
   }
 
+  // The web server's certificate, made (or checked) before it starts and handed to its user: its fingerprint goes with the URL.
+  let web: PreparedWeb;
+  try {
+    web = await prepareWeb(webConfig, { owner: user ? { uid: user.uid, gid: user.gid } : undefined });
+  } catch (e) {
+    fail(`web server: ${errorText(e)}`);
+  }
+
   // 10. Supervise.
   const supervisor = new Supervisor(consoleChildren({ root, env, dev, user, agentSocket, testHooks: process.env.NATFARM_TEST_HOOKS === "1" }), { log, env: childEnv });
   let exitCode = 0;
@@ -219,7 +233,7 @@ async function main() {
     exitCode = 1;
     shutdown("supervisor error");
   });
-  log(`serving http://localhost:${env.port} (bound to ${env.host}); supervisor pid ${process.pid}`);
+  log(`${web.summary}; supervisor pid ${process.pid}`);
   supervisor.start();
 }
 

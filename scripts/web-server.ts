@@ -22,13 +22,13 @@
  */
 import { EventEmitter } from "node:events";
 import type http from "node:http";
-import path from "node:path";
 import type { Duplex } from "node:stream";
-import { databaseEnv, projectRoot } from "../lib/db/env.ts";
-import { certificateNames, consoleUrl, parseWebConfig, systemNames, WebConfigError, type WebConfig } from "../lib/web/config.ts";
+import { projectRoot } from "../lib/db/env.ts";
+import { systemNames, WebConfigError, type WebConfig } from "../lib/web/config.ts";
 import { formatHost, isWildcard } from "../lib/web/hosts.ts";
+import { prepareWeb, webConfigFromEnv, type PreparedWeb } from "../lib/web/prepare.ts";
 import { createWebServer } from "../lib/web/server.ts";
-import { CertificateError, describeCertificate, loadCertificate, type LoadedCertificate } from "../lib/web/tls.ts";
+import { CertificateError } from "../lib/web/tls.ts";
 
 const dev = process.argv.includes("--dev");
 // Next.js reads these when it loads: set before it is imported.
@@ -46,17 +46,17 @@ async function main() {
   const root = projectRoot();
   let config: WebConfig;
   try {
-    config = parseWebConfig(process.env, { dev, root, defaultTlsDir: () => path.join(path.dirname(databaseEnv().file), "tls") });
+    config = webConfigFromEnv(process.env, { root, dev });
   } catch (e) {
     fail(e instanceof WebConfigError ? e.message : String(e));
   }
-  const sys = systemNames();
-  let cert: LoadedCertificate | null;
+  let web: PreparedWeb;
   try {
-    cert = await loadCertificate(config, certificateNames(config, sys), { hostname: sys.hostname });
+    web = await prepareWeb(config);
   } catch (e) {
     fail(e instanceof CertificateError ? e.message : `TLS certificate: ${e instanceof Error ? e.message : String(e)}`);
   }
+  const cert = web.cert;
 
   const { default: next } = await import("next");
   // Next.js hooks its WebSocket handler (next dev's HMR) onto the server it is given, or else onto the
@@ -86,7 +86,7 @@ async function main() {
     fail(e.code === "EADDRINUSE" ? `${formatHost(config.host, config.port)} is already in use` : `cannot listen on ${formatHost(config.host, config.port)}: ${e.message}`);
   });
   server.listen(config.port, config.host, () => {
-    log(`serving ${consoleUrl(config, sys)} (listening on ${formatHost(config.host, config.port)}, ${dev ? "next dev" : "production build"}, pid ${process.pid}); ${describeCertificate(cert)}`);
+    log(`${web.summary}; ${dev ? "next dev" : "production build"}, pid ${process.pid}`);
   });
 
   let stopping = false;

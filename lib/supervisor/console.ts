@@ -25,7 +25,6 @@ export function consoleChildren(o: {
 }): ChildSpec[] {
   const node = o.node ?? process.execPath;
   const asUser = o.user ? { user: { name: o.user.name, group: o.user.name } } : {};
-  const nextBin = path.join(o.root, "node_modules", "next", "dist", "bin", "next");
   const t = o.env.target;
   // The children are told the target the supervisor resolved (their own default, without root, would be none).
   const viaAgent: Record<string, string> =
@@ -33,9 +32,11 @@ export function consoleChildren(o: {
   const children: ChildSpec[] = [
     {
       name: "web",
-      argv: [node, "--import", PARENT_GUARD, nextBin, o.dev ? "dev" : "start", "-H", o.env.host, "-p", String(o.env.port)],
+      // natfarm's HTTPS server around Next.js (scripts/web-server.ts: TLS, Host and Origin checks, security
+      // headers); it reads NATFARM_HOST, NATFARM_TLS* and NATFARM_ALLOWED_HOSTS from the inherited environment.
+      argv: [node, "--import", "tsx", "--import", PARENT_GUARD, path.join(o.root, "scripts", "web-server.ts"), ...(o.dev ? ["--dev"] : [])],
       cwd: o.root,
-      env: { HOSTNAME: o.env.host, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: o.dev ? "development" : "production", ...viaAgent },
+      env: { PORT: String(o.env.port), NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: o.dev ? "development" : "production", ...viaAgent },
       ...asUser,
     },
   ];
