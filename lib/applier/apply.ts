@@ -305,9 +305,13 @@ function withInjectedFault(payload: string, where: Table | "last"): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** The restore inherits the lock: if this process dies mid-apply, nobody else writes until the restore has ended too. */
+/**
+ * The restore inherits the lock and reads its payload from a file: if this
+ * process dies mid-apply, the restore still reads and commits all of it, and
+ * nobody else writes until it has ended.
+ */
 async function restore(target: Target, payload: string, timeoutMs: number, lock: HeldLock, run: Runner) {
-  return run("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, timeoutMs, allowFailure: true, holdFd: lock.fd });
+  return run("iptables-restore", ["--noflush", "-w", "10", "-c"], { target, input: payload, inputAsFile: true, timeoutMs, allowFailure: true, holdFd: lock.fd });
 }
 
 /** After a refused payload: put every table that changed back to the snapshot, make-before-break as well. */

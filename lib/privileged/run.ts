@@ -1,3 +1,7 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { execa } from "execa";
 import type { Target } from "./target.ts";
 
@@ -45,6 +49,12 @@ export interface RunOptions {
    * stays held while the command runs even if this process dies first.
    */
   holdFd?: number;
+  /**
+   * Hand `input` over as a file rather than a pipe: the command then reads
+   * all of it even if this process dies while it runs (a pipe would end
+   * early, at whatever this process had written).
+   */
+  inputAsFile?: boolean;
 }
 
 export interface RunResult {
@@ -54,6 +64,17 @@ export interface RunResult {
 }
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** `text` in an unlinked temporary file, open for reading: the descriptor is all that is left of it. */
+function inputFile(text: string): number {
+  const file = path.join(os.tmpdir(), `natfarm-input-${process.pid}-${randomBytes(6).toString("hex")}`);
+  fs.writeFileSync(file, text, { mode: 0o600, flag: "wx" });
+  try {
+    return fs.openSync(file, "r");
+  } finally {
+    fs.unlinkSync(file);
+  }
+}
 
 export class NotPrivilegedError extends Error {
   constructor(program: string) {
@@ -82,16 +103,21 @@ export async function runPrivileged(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const argv = privilegedArgv(program, args, options.target);
+  const inputFd = options.inputAsFile && options.input !== undefined ? inputFile(options.input) : undefined;
   const result = await execa(argv[0]!, argv.slice(1), {
-    input: options.input,
+    ...(inputFd !== undefined || options.holdFd !== undefined ? {} : { input: options.input }),
     timeout: options.timeoutMs ?? 30_000,
     reject: false,
     stripFinalNewline: false,
     env: { LC_ALL: "C" },
     maxBuffer: 512 * 1024 * 1024,
     // (execa's types only accept numeric literals for a descriptor, hence the cast.)
-    ...(options.holdFd !== undefined ? { stdio: ["pipe", "pipe", "pipe", options.holdFd as 3] as const } : {}),
+    ...(options.holdFd !== undefined || inputFd !== undefined
+      ? { stdio: [inputFd ?? "pipe", "pipe", "pipe", ...(options.holdFd !== undefined ? [options.holdFd] : [])] as ["pipe", "pipe", "pipe", 3] }
+      : {}),
+    ...(inputFd === undefined && options.holdFd !== undefined && options.input !== undefined ? { input: options.input } : {}),
   });
+  if (inputFd !== undefined) fs.closeSync(inputFd);
   const exitCode = result.exitCode ?? -1;
   if ((exitCode !== 0 || result.timedOut) && !options.allowFailure) {
     throw new PrivilegedCommandError(argv, result.exitCode, String(result.stderr ?? ""), Boolean(result.timedOut));

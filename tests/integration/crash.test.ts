@@ -17,7 +17,9 @@ import { createNetns, deleteAllNetns, iptablesSave } from "../helpers/netns.ts";
  * whole run — the CLI process alone (its iptables-restore lives on), or its
  * whole process group (as Ctrl-C or a supervisor would) — alternately from
  * one file to the other. After every kill the live rules forward
- * consistently, and the next apply ends in exactly the file.
+ * consistently (a CLI killed alone even leaves exactly the old or the new
+ * file: its restore reads the payload from a file and finishes), and the next
+ * apply ends in exactly the file.
  */
 const ROOT = path.join(import.meta.dirname, "..", "..");
 const BIN = path.join(ROOT, "bin", "natfarm.mjs");
@@ -112,6 +114,11 @@ describe("an apply killed with -9 never leaves a half state", () => {
       const journalLeft = fs.existsSync(journal);
       outcomes.push(`${Math.round(at)}ms ${group ? "group" : "cli"}: ${code === 0 ? "finished" : "killed"}${journalLeft ? ", journal left" : ""}, ${problems.length} problem(s)`);
       expect(problems.slice(0, 5), `kill ${i} at ${Math.round(at)} ms (${group ? "process group" : "CLI only"})`).toEqual([]);
+      if (!group) {
+        // The CLI alone died: its restore read the whole payload from a file and ran to the end, or never started.
+        const [asNew, asOld] = await Promise.all([driftReport(farms[next], { target }), driftReport(farms[current], { target })]);
+        expect(asNew.inSync || asOld.inSync, `kill ${i} (CLI only): the kernel holds the old or the new file`).toBe(true);
+      }
 
       // The next apply takes over from whatever prefix is in force and ends in exactly the file.
       const done = await execa(process.execPath, [BIN, "apply", "-f", files[next], "--target", `netns:${name}`], { reject: false });
