@@ -4,7 +4,7 @@ import type { ConnectionStats, MarkStats } from "../applier/conntrack.ts";
 import type { FarmRuleDrift } from "../applier/drift.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
-import type { KernelPort, LabPort } from "../kernel/port.ts";
+import type { KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "../kernel/port.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import type { AgentErrorBody, AgentOp, AgentResponse } from "./protocol.ts";
 
@@ -95,8 +95,62 @@ export function agentCall(socket: string, op: AgentOp, params: object, timeoutMs
   });
 }
 
+/**
+ * What this client last sent the agent per target, so the next apply sends
+ * only the farms that differ (a one-farm change at 5,000 farms: one farm,
+ * not 2.5 MB). Farm objects the caller keeps unchanged are stringified once.
+ */
+class SentSets {
+  private readonly json = new WeakMap<object, string>();
+  private readonly last = new Map<string, { id: string; byName: Map<string, string> }>();
+
+  request(target: string, farms: unknown): { params: object; byName: Map<string, string> | null } {
+    if (!Array.isArray(farms) || !farms.every((f) => f !== null && typeof f === "object" && typeof (f as { name?: unknown }).name === "string")) {
+      return { params: { farms }, byName: null };
+    }
+    const byName = new Map<string, string>();
+    for (const f of farms as { name: string }[]) {
+      let j = this.json.get(f);
+      if (j === undefined) this.json.set(f, (j = JSON.stringify(f)));
+      if (byName.has(f.name)) return { params: { farms }, byName: null }; // duplicate names: the agent's full check says so
+      byName.set(f.name, j);
+    }
+    const prev = this.last.get(target);
+    if (!prev) return { params: { farms }, byName };
+    const upsert: unknown[] = [];
+    for (const f of farms as { name: string }[]) if (prev.byName.get(f.name) !== byName.get(f.name)) upsert.push(f);
+    const remove = [...prev.byName.keys()].filter((name) => !byName.has(name));
+    return { params: { delta: { base: prev.id, upsert, remove } }, byName };
+  }
+
+  remember(target: string, id: string | undefined, byName: Map<string, string> | null) {
+    if (id && byName) this.last.set(target, { id, byName });
+  }
+
+  forget(target: string) {
+    this.last.delete(target);
+  }
+}
+
 export function agentKernel(socket: string): KernelPort {
   const call = <T>(op: AgentOp, params: object, timeoutMs?: number) => agentCall(socket, op, params, timeoutMs) as Promise<T>;
+  const sent = new SentSets();
+  async function apply(farms: unknown, o: KernelApplyOptions): Promise<KernelApplyResult> {
+    const target = formatTarget(o.target);
+    const rest = { target, only: o.only ? [...o.only] : undefined, dryRun: o.dryRun, injectFault: o.injectFault };
+    const req = sent.request(target, farms);
+    try {
+      const r = await call<KernelApplyResult & { setId?: string }>("apply", { ...rest, ...req.params });
+      sent.remember(target, r.setId, req.byName);
+      return r;
+    } catch (e) {
+      if (!(e instanceof AgentError && e.body.kind === "stale-set")) throw e;
+      sent.forget(target);
+      const r = await call<KernelApplyResult & { setId?: string }>("apply", { ...rest, farms });
+      sent.remember(target, r.setId, req.byName);
+      return r;
+    }
+  }
   const t = (target: Target) => formatTarget(target);
   const lab: LabPort = {
     up: (o) => call("lab.up", o, 300_000),
@@ -112,7 +166,7 @@ export function agentKernel(socket: string): KernelPort {
   };
   return {
     via: "agent",
-    applyFarms: (farms, o) => call("apply", { target: t(o.target), farms, only: o.only ? [...o.only] : undefined, dryRun: o.dryRun, injectFault: o.injectFault }),
+    applyFarms: apply,
     driftReport: (farms, o) => call("driftReport", { target: t(o.target), farms }),
     driftOfFarm: (target, farm) => call("driftOfFarm", { target: t(target), farm }),
     async driftOfFarms(target, farms) {

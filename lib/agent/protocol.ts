@@ -35,13 +35,16 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
     z
       .object({
         target,
-        farms: farmSet,
+        /** The whole set, or `delta`: the farms that differ from a set this agent was sent before. */
+        farms: farmSet.optional(),
+        delta: z.object({ base: z.string().regex(/^[0-9a-f]{16}$/), upsert: farmSet, remove: z.array(farmName).max(MAX_FARMS) }).strict().optional(),
         only: z.array(farmName).max(MAX_FARMS).optional(),
         dryRun: z.boolean().optional(),
         /** Test hook, honoured only by an agent started with test hooks on. */
         injectFault: z.enum(["mangle", "nat", "last"]).optional(),
       })
-      .strict(),
+      .strict()
+      .refine((p) => (p.farms === undefined) !== (p.delta === undefined), { error: "send either farms or delta" }),
   ),
   op("driftReport", z.object({ target, farms: farmSet }).strict()),
   op("driftOfFarm", z.object({ target, farm: oneFarm }).strict()),
@@ -68,7 +71,7 @@ export type AgentParams<O extends AgentOp> = z.input<typeof AgentRequestSchema> 
 
 /** How an error travels, so the client can throw the same class the direct path throws. */
 export interface AgentErrorBody {
-  kind: "bad-request" | "refused" | "invalid" | "apply" | "busy" | "lab-input" | "lab-not-found" | "failed";
+  kind: "bad-request" | "refused" | "invalid" | "apply" | "busy" | "lab-input" | "lab-not-found" | "stale-set" | "failed";
   message: string;
   /** invalid: the validation sentences; bad-request: the request's own field errors. */
   issues?: string[];

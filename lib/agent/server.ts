@@ -3,13 +3,14 @@ import net from "node:net";
 import path from "node:path";
 import pino from "pino";
 import { ApplyError, FarmValidationError } from "../applier/errors.ts";
-import { validateFarms } from "../applier/apply.ts";
+import { applyValidated, validateFarms } from "../applier/apply.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
 import { directKernel } from "../kernel/direct.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { acquireFlock, LockBusyError, type HeldLock } from "../sys/flock.ts";
+import { FarmSets, StaleSetError } from "./farm-sets.ts";
 import { AGENT_PROTOCOL, AgentRequestSchema, MAX_REQUEST_BYTES, type AgentErrorBody, type AgentRequest, type AgentResponse } from "./protocol.ts";
 
 /**
@@ -48,6 +49,7 @@ function errorBody(e: unknown): AgentErrorBody {
     return { kind: "apply", message: e.message, iptablesMessage: e.iptablesMessage, rolledBack: e.rolledBack, payload: e.payload, rollbackMessage: e.rollbackMessage };
   }
   if (e instanceof LockBusyError) return { kind: "busy", message: e.message };
+  if (e instanceof StaleSetError) return { kind: "stale-set", message: e.message };
   if (e instanceof LabInputError) return { kind: "lab-input", message: e.message, operation: e.operation, fields: e.issues };
   if (e instanceof LabNotFoundError) return { kind: "lab-not-found", message: e.message };
   return { kind: "failed", message: e instanceof Error ? e.message : String(e) };
@@ -64,6 +66,7 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
   const allowed = new Set(opts.targets.map(formatTarget));
   const labs = new Set(opts.labs);
   const k = directKernel;
+  const sets = new FarmSets();
   const targetOf = (t: Target) => {
     if (!allowed.has(formatTarget(t))) {
       throw new AgentRequestError({ kind: "refused", message: `this agent does not serve target ${formatTarget(t)} (it serves ${[...allowed].join(", ") || "none"})` });
@@ -82,8 +85,10 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
       case "apply": {
         const p = req.params;
         if (p.injectFault && !opts.testHooks) throw new AgentRequestError({ kind: "refused", message: "fault injection is a test hook this agent was not started with" });
-        const { farms: _resolved, ...result } = await k.applyFarms(p.farms, { target: targetOf(p.target), only: p.only, dryRun: p.dryRun, injectFault: p.injectFault }) as Awaited<ReturnType<typeof k.applyFarms>> & { farms?: unknown };
-        return result;
+        const t = targetOf(p.target);
+        const set = p.delta ? sets.delta(p.delta.base, p.delta.upsert, p.delta.remove) : sets.full(p.farms!);
+        const { farms: _resolved, ...result } = await applyValidated(set.farms, { target: t, only: p.only, dryRun: p.dryRun, injectFault: p.injectFault });
+        return { ...result, setId: set.id };
       }
       case "driftReport":
         return k.driftReport(req.params.farms, { target: targetOf(req.params.target) });

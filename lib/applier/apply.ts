@@ -358,7 +358,11 @@ export function desiredPlanInput(desired: DesiredRuleset, live: LiveView): PlanI
 }
 
 export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<ApplyResult> {
-  const farms = validateFarms(input);
+  return applyValidated(validateFarms(input), opts);
+}
+
+/** The apply of a farm set the caller has validated with the shared schema itself (the agent's incremental check). */
+export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise<ApplyResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();

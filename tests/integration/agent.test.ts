@@ -137,6 +137,25 @@ describe("requests that are not the agent's operations are refused and change no
     expect((err as FarmValidationError).issues.join("\n")).toMatch(/overlap|198\.51\.100\.250/);
   });
 
+  it("after a first whole set, a client sends only the farms that changed; the checks across farms still hold", async () => {
+    const k = agentKernel(socket);
+    const t = { kind: "netns" as const, name: ns };
+    const a = farm("da", { vip: "198.51.100.61" });
+    const b = farm("db", { vip: "198.51.100.62", backends: [{ ip: "203.0.113.10", port: 80, weight: 1 }, { ip: "203.0.113.11", port: 80, weight: 1 }] });
+    await k.applyFarms([a, b], { target: t });
+    // A weight change: sent as a delta of one farm, applied.
+    const b2 = { ...b, backends: [{ ...b.backends![0]!, weight: 9 }, b.backends![1]!] };
+    expect((await k.applyFarms([a, b2], { target: t })).farmsChanged).toEqual(["db"]);
+    expect((await driftReport([a, b2], { target: t })).inSync).toBe(true);
+    // A VIP change onto the other farm's address and port: the delta is checked across farms and refused.
+    const clash = { ...b2, vip: "198.51.100.61" };
+    const err = await k.applyFarms([a, clash], { target: t }).catch((e) => e);
+    expect(err).toBeInstanceOf(FarmValidationError);
+    expect((err as FarmValidationError).issues.join("\n")).toMatch(/overlaps farm "da"/);
+    expect((await driftReport([a, b2], { target: t })).inSync).toBe(true);
+    await k.applyFarms([], { target: t });
+  });
+
   it("a valid change goes through and reads back through the agent", async () => {
     const k = agentKernel(socket);
     const t = { kind: "netns" as const, name: ns };
