@@ -9,12 +9,15 @@ import { readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
 import type { LabInfo } from "../../lib/lab/index.ts";
 import type { Target } from "../../lib/privileged/target.ts";
+import { request } from "../../lib/web/client.ts";
 import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 
 /**
- * The browser end-to-end harness: the real console (`next build` + `next
- * start`) on 127.0.0.1 with a throwaway SQLite database and its own lab,
- * driven by Debian's Chromium through playwright-core.
+ * The browser end-to-end harness: the real console (`next build`, served by
+ * natfarm's own HTTPS server, scripts/web-server.ts, as `npm start` serves
+ * it) on 127.0.0.1 with a throwaway SQLite database, its self-signed
+ * certificate beside it, and its own lab, driven by Debian's Chromium
+ * through playwright-core.
  *
  * Everything it creates is removed in stop(), also when a test failed: the
  * server's process group, the lab's namespaces (tests/helpers/lab.ts also
@@ -23,6 +26,7 @@ import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const NEXT_BIN = path.join(ROOT, "node_modules", "next", "dist", "bin", "next");
+export const WEB_SERVER = path.join(ROOT, "scripts", "web-server.ts");
 
 /**
  * Where the browser tests put their screenshots: test-results/screenshots
@@ -137,15 +141,15 @@ export interface Console {
   stop(): Promise<void>;
 }
 
-async function waitForHttp(url: string, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
+async function waitForHttp(url: string, child: ChildProcess, logFile: string, timeoutMs: number, ca?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`next start exited (${child.exitCode ?? child.signalCode}):\n${fs.readFileSync(logFile, "utf8").slice(-4000)}`);
+      throw new Error(`the web server exited (${child.exitCode ?? child.signalCode}):\n${fs.readFileSync(logFile, "utf8").slice(-4000)}`);
     }
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      const res = await request(url, { ca, servername: ca ? "localhost" : undefined, timeoutMs: 30_000 });
       if (res.status < 500) return;
       last = `HTTP ${res.status}`;
     } catch (e) {
@@ -237,6 +241,83 @@ function recordServer(pid: number): () => void {
   return () => fs.rmSync(file, { force: true });
 }
 
+/** A console web server started by startWebServer(): its own process group, recorded for the sweep. */
+export interface WebServer {
+  child: ChildProcess;
+  pid: number;
+  /** What the server printed: `https://localhost:PORT` and the like. */
+  url: string;
+  /** SHA-256 fingerprint of its certificate, as it printed it. */
+  fingerprint: string | null;
+  /** Its certificate (PEM), to trust exactly it; null for plain HTTP. */
+  ca: string | null;
+  logFile: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** The environment a server starts from: this process's, without vitest's own and without any web setting of the caller's shell. */
+export function serverBaseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith("VITEST") || k === "NODE_ENV" || k === "TEST") continue;
+    if (/^NATFARM_(HOST|TLS|TLS_CERT|TLS_KEY|TLS_DIR|ALLOWED_HOSTS|NEXT_DIST_DIR)$/.test(k) || k === "PORT" || k === "HOSTNAME") continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+/**
+ * Starts scripts/web-server.ts (the console's HTTPS server, as `npm start`
+ * runs it) with `env` on top of serverBaseEnv(), optionally inside network
+ * namespace `netns` (`ip netns exec` execs: the pid is the server itself),
+ * and waits for its "serving" line (printed once Next.js is ready and the
+ * port listens). The certificate is read from the TLS directory it names.
+ */
+export async function startWebServer(o: { env: Record<string, string>; logFile: string; netns?: string; timeoutMs?: number; dev?: boolean }): Promise<WebServer> {
+  const out = fs.openSync(o.logFile, "a");
+  const argv = [process.execPath, "--import", "tsx", WEB_SERVER, ...(o.dev ? ["--dev"] : [])];
+  const full = o.netns ? ["ip", "netns", "exec", o.netns, ...argv] : argv;
+  const child: ChildProcess = spawn(full[0]!, full.slice(1), {
+    cwd: ROOT,
+    detached: true, // its own process group: stop() ends the server and anything it spawned
+    stdio: ["ignore", out, out],
+    env: { ...serverBaseEnv(), NEXT_TELEMETRY_DISABLED: "1", ...o.env } as unknown as NodeJS.ProcessEnv,
+  });
+  fs.closeSync(out);
+  const forget = recordServer(child.pid!);
+  // Last resort when the test process exits without its teardown (Ctrl-C, a crash): synchronous.
+  const onExit = () => killGroup(child, "SIGKILL");
+  process.once("exit", onExit);
+  const log = () => {
+    try {
+      return fs.readFileSync(o.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const stop = async () => {
+    await stopServer(child);
+    process.off("exit", onExit);
+    forget();
+  };
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+  try {
+    for (;;) {
+      const m = /natfarm web: serving (\S+) .*?(?:(?:self-signed )?certificate (\S+?)(?: \(made now[^)]*\))?, SHA-256 fingerprint ([0-9A-F:]+)|plain HTTP)/.exec(log());
+      if (m) {
+        return { child, pid: child.pid!, url: m[1]!, fingerprint: m[3] ?? null, ca: m[2] ? fs.readFileSync(m[2], "utf8") : null, logFile: o.logFile, log, stop };
+      }
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the web server exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-4000)}`);
+      if (Date.now() > deadline) throw new Error(`the web server did not start within ${o.timeoutMs ?? 120_000} ms:\n${log().slice(-4000)}`);
+      await sleep(200);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -289,18 +370,13 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     const target: Target = { kind: "netns", name: lab.lbNs };
 
     const port = await freePort();
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const out = fs.openSync(serverLog, "a");
+    const baseUrl = `https://127.0.0.1:${port}`;
     t = performance.now();
-    const child = spawn(process.execPath, [NEXT_BIN, "start", "-H", "127.0.0.1", "-p", String(port)], {
-      cwd: ROOT,
-      detached: true, // its own process group: stop() ends the server and anything it spawned
-      stdio: ["ignore", out, out],
+    const server = await startWebServer({
+      logFile: serverLog,
       env: {
-        ...process.env,
-        NODE_ENV: "production",
-        NEXT_TELEMETRY_DISABLED: "1",
         PORT: String(port),
+        NATFARM_HOST: "127.0.0.1",
         NATFARM_DATABASE_URL: dbUrl,
         NATFARM_TARGET: "lab",
         NATFARM_LAB_NAME: lab.name,
@@ -308,17 +384,8 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
         NATFARM_FAULT_FILE: faultFile,
       },
     });
-    fs.closeSync(out);
-    const forget = recordServer(child.pid!);
-    // Last resort when the test process exits without its teardown (Ctrl-C, a crash): synchronous.
-    const onExit = () => killGroup(child, "SIGKILL");
-    process.once("exit", onExit);
-    cleanups.push(async () => {
-      await stopServer(child);
-      process.off("exit", onExit);
-      forget();
-    });
-    await waitForHttp(`${baseUrl}/`, child, serverLog, 90_000);
+    cleanups.push(() => server.stop());
+    await waitForHttp(`${baseUrl}/`, server.child, serverLog, 90_000, server.ca ?? undefined);
     timings.serverStartMs = performance.now() - t;
 
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-chromium-"));
@@ -331,6 +398,8 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       viewport: { width: 1280, height: 900 },
       locale: "en-US",
       timezoneId: "UTC",
+      // The console's self-signed certificate, made for this run.
+      ignoreHTTPSErrors: true,
     });
     cleanups.push(() => context.close());
     // Only ever the local console: anything else is refused, not fetched.
