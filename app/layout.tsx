@@ -1,8 +1,10 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
+import { AgentBanner } from "@/components/agent-banner";
 import { Header } from "@/components/header";
 import { Providers, THEME_BOOT_SCRIPT } from "@/components/providers";
 import { consoleEnv } from "@/lib/console/env";
+import { agentReach } from "@/lib/console/farm-service";
 import "./globals.css";
 
 export const metadata: Metadata = {
@@ -13,8 +15,10 @@ export const metadata: Metadata = {
 // Every page shows the database and the kernel as they are now.
 export const dynamic = "force-dynamic";
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+export default async function RootLayout({ children }: { children: ReactNode }) {
   const { target } = consoleEnv();
+  // One round trip to the agent (bounded): the banner is there from the first paint.
+  const reach = await agentReach();
   return (
     <html lang="en" suppressHydrationWarning>
       <head>
@@ -26,6 +30,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         </a>
         <Providers>
           <Header target={target} />
+          <AgentBanner initial={reach} />
           {target.kind === "none" && (
             <div role="status" className="border-b border-warn/40 bg-warn-soft">
               <p className="mx-auto max-w-7xl px-4 py-2 text-sm text-warn sm:px-6">

@@ -9,9 +9,12 @@
  *
  *   npm run checker      (node --import tsx scripts/health-checker.ts; same environment as the console)
  *
- * which, when not yet in the namespace, starts itself there the same way:
- * the inner checker gets the parent-death signal and watches its parent, so
- * killing either process leaves neither behind.
+ * which, when not yet in the namespace, starts itself there the same way
+ * (as root only: entering a namespace is privileged, and the checker runs no
+ * privileged program on anyone's behalf): the inner checker gets the
+ * parent-death signal and watches its parent, so killing either process
+ * leaves neither behind. Applying a state change goes through the kernel
+ * port, so an unprivileged checker asks the agent.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -19,9 +22,10 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { openDatabase } from "../lib/db/client.ts";
 import { parseConsoleEnv } from "../lib/console/env.ts";
-import { createFarmService, createFarmSetCache } from "../lib/console/farm-service-core.ts";
 import { HealthCheckSchema } from "../lib/farms/schema.ts";
 import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
+import { createFarmService } from "../lib/service/farm-service.ts";
+import { createFarmSetCache } from "../lib/service/farm-set-cache.ts";
 import { execArgv, PARENT_GUARD, PARENT_PID_ENV } from "../lib/supervisor/children.ts";
 
 const log = pino({ name: "natfarm-health" });
@@ -46,13 +50,13 @@ function inNetns(name: string): boolean {
 // Probes must see the backends as the balancer does: run inside its namespace.
 const netns = t.target.kind === "netns" ? t.target.name : null;
 if (netns && !inNetns(netns)) {
-  const self = fileURLToPath(import.meta.url);
-  const argv = execArgv({ name: "checker", netns, argv: [process.execPath, "--import", "tsx", "--import", PARENT_GUARD, self] });
-  // Not root: through sudo. sudo clears the death signal and stays in between, so killing this wrapper
-  // can leave sudo and the inner checker running (its parent guard watches sudo, which lives on).
-  // The supervisor runs as root and never takes this path.
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const full = isRoot ? argv : ["sudo", "-n", ...argv];
+  if (!isRoot) {
+    log.error({ netns }, "the checker must run inside the balancer's namespace: start it as root (npm run checker) or through npm start");
+    process.exit(2);
+  }
+  const self = fileURLToPath(import.meta.url);
+  const full = execArgv({ name: "checker", netns, argv: [process.execPath, "--import", "tsx", "--import", PARENT_GUARD, self] });
   const child = spawn(full[0]!, full.slice(1), { stdio: "inherit", env: { ...process.env, [PARENT_PID_ENV]: String(process.pid) } });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
@@ -89,9 +93,12 @@ async function main() {
     },
     async setState(change) {
       log.info(change, `backend ${change.backend} of farm ${change.farm}: ${change.from} -> ${change.to}`);
-      await db.healthEvent.create({ data: { farm: change.farm, backend: change.backend, mark: change.mark, from: change.from, to: change.to, detail: change.detail } });
       const r = await service.setBackendHealth(change.farm, change.mark, change.to);
-      if (!r.ok) log.error({ farm: change.farm, message: r.message }, "applying the state change failed");
+      if (!r.ok) log.error({ farm: change.farm, reason: r.reason, message: r.message }, "applying the state change failed");
+      // The event says what the database now holds: a change refused with nothing saved (the agent
+      // down) is seen again by the next probes, and recorded once it is taken.
+      const written = r.ok || r.reason === "apply-failed" || (r.reason === "unavailable" && r.saved);
+      if (written) await db.healthEvent.create({ data: { farm: change.farm, backend: change.backend, mark: change.mark, from: change.from, to: change.to, detail: change.detail } });
     },
   });
 

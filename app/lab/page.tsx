@@ -5,15 +5,23 @@ import { Badge } from "@/components/ui/badge";
 import { Card, PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
-import { labStatus } from "@/lib/lab";
-import { labProblem } from "@/lib/console/lab-service";
+import { isAgentDown } from "@/lib/service/errors";
+import { labProblem } from "@/lib/service/lab";
 
 export const metadata: Metadata = { title: "Lab" };
 
 export default async function LabPage() {
   const { target } = consoleEnv();
   if (target.kind !== "lab") notFound();
-  const [rows, lab] = await Promise.all([(await farmService()).listFarms(), labStatus({ name: target.labName }).catch(() => null)]);
+  const service = await farmService();
+  const [rows, read] = await Promise.all([
+    service.listFarms(),
+    service.kernel.lab.status({ name: target.labName }).then(
+      (lab) => ({ lab, agentDown: false }),
+      (e: unknown) => ({ lab: null, agentDown: isAgentDown(e) }),
+    ),
+  ]);
+  const { lab, agentDown } = read;
   const farms = rows.map((r) => ({ name: r.name, vip: r.vip, ports: r.ports, protocol: r.protocol, mode: r.mode, problem: labProblem(r) }));
   return (
     <>
@@ -47,6 +55,10 @@ export default async function LabPage() {
               <dt className="text-muted">VIPs</dt>
               <dd className="font-mono">{lab.vips.length ? lab.vips.join(", ") : "none yet"}</dd>
             </dl>
+          ) : agentDown ? (
+            <p className="p-4 text-sm text-warn" role="status">
+              The lab cannot be read: the natfarm agent is not running.
+            </p>
           ) : (
             <p className="p-4 text-sm text-warn" role="status">
               The lab is not up. It is brought up at start and by the first apply or test run.

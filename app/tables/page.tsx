@@ -6,7 +6,7 @@ import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
-import { sharedTablesRead } from "@/lib/console/tables-read";
+import { sharedTablesRead } from "@/lib/service/tables-read";
 import { formatTarget } from "@/lib/privileged/target";
 
 export const metadata: Metadata = { title: "Live tables" };

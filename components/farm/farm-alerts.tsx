@@ -1,6 +1,6 @@
 import type { ActionState } from "@/lib/actions/state";
 import type { FarmRuleDrift as FarmDrift } from "@/lib/applier/drift";
-import type { FarmRow } from "@/lib/console/farm-model";
+import type { FarmRow } from "@/lib/service/farm-rows";
 import { ActionButton } from "@/components/ui/action-button";
 import { Badge } from "@/components/ui/badge";
 

@@ -22,7 +22,8 @@ async function fetchTables(farm: string, scope: string): Promise<TablesView> {
   if (farm) q.set("farm", farm);
   const res = await fetch(`/api/tables?${q}`, { cache: "no-store" });
   const body = await res.json();
-  if (!res.ok) throw new Error(body?.error ?? `HTTP ${res.status}`);
+  // The flag lets the header's banner react to the agent going away at once.
+  if (!res.ok) throw Object.assign(new Error(body?.error ?? `HTTP ${res.status}`), { agentUnavailable: body?.agentUnavailable === true });
   return body as TablesView;
 }
 

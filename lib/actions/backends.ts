@@ -3,43 +3,22 @@
 import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
 import { BackendSchema } from "@/lib/farms/schema";
-import { fieldErrors } from "@/lib/farms/errors";
-import { actionState, choice, FarmField, MarkField, parseForm } from "@/lib/console/action-input";
+import { choice, FarmField, MarkField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
-import type { MutationResult } from "@/lib/console/farm-service-core";
 import { backendFromForm, formValues } from "@/lib/console/form-data";
+import { formRefusal, objectFieldErrors, toFormState } from "@/lib/service/errors";
 import type { ActionState } from "./state";
 
 /**
  * Backend mutations. A backend is addressed by its mark: unique across all
  * farms and fixed for the backend's life, unlike its position or address.
- * Each parses its form with safeParse first (a missing or malformed farm,
- * mark or mode is an "invalid" state naming the field, nothing changed).
- * Errors come back keyed by the backend field (`ip`, `port`, `weight`).
+ * Errors come back keyed by the backend form's fields (`ip`, `port`,
+ * `weight`); what the form has no input for goes to `_form`, which it shows.
  */
 const FarmRef = z.object({ farm: FarmField });
 const BackendRef = FarmRef.extend({ mark: MarkField });
-/** The fields the backend forms have an input for. */
-const BACKEND_FIELDS = new Set(["ip", "port", "weight", "priority", "state"]);
-
-function toState(r: MutationResult, values?: Record<string, string>): ActionState {
-  const stamp = Date.now();
-  if (r.ok || r.reason === "apply-failed") return actionState(r, values);
-  // The service reports on the whole farm: `backends.<k>.weight` → `weight`; what the backend
-  // forms have no input for (a mark, a farm-level field) goes to `_form`, which they show.
-  const errors: Record<string, string[]> = {};
-  for (const [key, messages] of Object.entries(r.errors ?? { _form: [r.message] })) {
-    const sub = /^backends\.\d+\.(\w+)$/.exec(key)?.[1];
-    const field = sub && BACKEND_FIELDS.has(sub) ? sub : "_form";
-    (errors[field] ??= []).push(...(field === "_form" && key !== "_form" ? messages.map((m) => `${sub ?? key}: ${m}`) : messages));
-  }
-  return { status: "invalid", message: r.message, errors, values, stamp };
-}
-
-
-function invalid(errors: Record<string, string[]>, values: Record<string, string>): ActionState {
-  return { status: "invalid", message: "The backend was not saved: fix the highlighted fields.", errors, values, stamp: Date.now() };
-}
+const BACKEND_FIELDS: ReadonlySet<string> = new Set(["ip", "port", "weight", "priority", "state"]);
+const NOT_SAVED = "The backend was not saved: fix the highlighted fields.";
 
 export async function addBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
   const input = parseForm(FarmRef, form);
@@ -48,10 +27,10 @@ export async function addBackendAction(_prev: ActionState, form: FormData): Prom
   const values = formValues(form);
   const backend = backendFromForm(form);
   const alone = BackendSchema.safeParse(backend);
-  if (!alone.success) return invalid(fieldErrors(alone.error), values);
+  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
   const r = await (await farmService()).addBackend(name, backend);
   refresh(name);
-  return toState(r, values);
+  return toFormState(r, { values, backendFields: BACKEND_FIELDS });
 }
 
 export async function updateBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
@@ -61,10 +40,10 @@ export async function updateBackendAction(_prev: ActionState, form: FormData): P
   const values = formValues(form);
   const backend = backendFromForm(form);
   const alone = BackendSchema.safeParse(backend);
-  if (!alone.success) return invalid(fieldErrors(alone.error), values);
+  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
   const r = await (await farmService()).updateBackend(name, mark, backend);
   refresh(name);
-  return toState(r, values);
+  return toFormState(r, { values, backendFields: BACKEND_FIELDS });
 }
 
 export async function removeBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
@@ -73,15 +52,15 @@ export async function removeBackendAction(_prev: ActionState, form: FormData): P
   const { farm: name, mark } = input.data;
   const r = await (await farmService()).removeBackend(name, mark);
   refresh(name);
-  return toState(r);
+  return toFormState(r, { backendFields: BACKEND_FIELDS });
 }
 
 const MAINTENANCE_MODES = ["drain", "cut", "off"] as const;
 
 /**
- * Maintenance: "drain" takes the backend out of the rule set for new
- * connections and lets open ones finish; "cut" also ends the open ones;
- * "off" puts it back in service.
+ * "drain" takes the backend out of the rule set for new connections and
+ * lets open ones finish; "cut" also ends the open ones; "off" puts it back
+ * in service.
  */
 export async function setMaintenanceAction(_prev: ActionState, form: FormData): Promise<ActionState> {
   const input = parseForm(BackendRef.extend({ mode: choice("mode", MAINTENANCE_MODES) }), form);
@@ -89,5 +68,5 @@ export async function setMaintenanceAction(_prev: ActionState, form: FormData): 
   const { farm: name, mark, mode } = input.data;
   const r = await (await farmService()).setMaintenance(name, mark, mode);
   refresh(name);
-  return toState(r);
+  return toFormState(r, { backendFields: BACKEND_FIELDS });
 }

@@ -4,11 +4,11 @@ import { refreshFarmPages as refresh } from "./revalidate";
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
-import { fieldErrors } from "@/lib/farms/errors";
-import { actionState as toState, choice, FarmField, parseForm } from "@/lib/console/action-input";
+import { choice, FarmField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
-import { errorsToRows, farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
+import { farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
 import { GUIDE_EXAMPLE } from "@/lib/console/guide-example";
+import { formRefusal, NOT_SAVED, objectFieldErrors, refused, toFormState as toState } from "@/lib/service/errors";
 import type { ActionState } from "./state";
 
 /**
@@ -28,27 +28,16 @@ export async function createFarmAction(_prev: ActionState, form: FormData): Prom
   const values = formValues(form);
   // The single-farm schema first: its field errors need no other farm to be read.
   const alone = FarmSchema.safeParse(farm);
-  if (!alone.success) {
-    return {
-      status: "invalid",
-      message: "The farm was not saved: fix the highlighted fields.",
-      errors: errorsToRows(fieldErrors(alone.error), rowOf),
-      values,
-      stamp: Date.now(),
-    };
-  }
+  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values, rowOf });
   const r = await (await farmService()).createFarm(farm);
-  if (!r.ok && r.reason === "invalid") return { ...toState(r, values), errors: errorsToRows(r.errors, rowOf) };
-  refresh(farm.name);
-  return toState(r, values);
+  // A refused farm changed nothing: no page to refresh.
+  if (r.ok || r.reason !== "invalid") refresh(farm.name);
+  return toState(r, { values, rowOf });
 }
 
 export async function createGuideExampleAction(_prev: ActionState): Promise<ActionState> {
   const service = await farmService();
-  if (await service.getFarm(GUIDE_EXAMPLE.name)) {
-    const message = `The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`;
-    return { status: "invalid", message, errors: { _form: [message] }, stamp: Date.now() };
-  }
+  if (await service.getFarm(GUIDE_EXAMPLE.name)) return toState(refused(`The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`));
   const r = await service.createFarm(GUIDE_EXAMPLE);
   refresh(GUIDE_EXAMPLE.name);
   return toState(r);
@@ -84,7 +73,7 @@ export async function updateFarmAction(_prev: ActionState, form: FormData): Prom
   };
   const r = await (await farmService()).updateFarm(name, patch);
   refresh(name);
-  return toState(r, values);
+  return toState(r, { values });
 }
 
 /**
@@ -102,22 +91,16 @@ export async function updateFarmSettingsAction(_prev: ActionState, form: FormDat
   const service = await farmService();
   const r = await service.updateFarm(name, settingsFromForm(form), "settings");
   if (!r.ok && r.reason === "invalid") {
-    const row = await service.getFarm(name);
-    const errors: Record<string, string[]> = {};
-    for (const [key, messages] of Object.entries(r.errors)) {
-      const m = /^backends\.(\d+)\.?(.*)$/.exec(key);
-      if (!m) {
-        (errors[key] ??= []).push(...messages);
-        continue;
-      }
-      const b = row?.backends[Number(m[1])];
-      const who = b ? `backend ${b.ip}${b.port ? `:${b.port}` : ""}` : `backend ${Number(m[1]) + 1}`;
-      (errors._form ??= []).push(...messages.map((msg) => `${who}${m[2] ? ` (${m[2]})` : ""}: ${msg}`));
-    }
-    return { status: "invalid", message: r.message, errors, values, stamp: Date.now() };
+    // The form has no backend inputs: a backend's error names the backend.
+    const backends = (await service.getFarm(name))?.backends ?? [];
+    const backendLabel = (i: number) => {
+      const b = backends[i];
+      return b ? `backend ${b.ip}${b.port ? `:${b.port}` : ""}` : `backend ${i + 1}`;
+    };
+    return toState(r, { values, backendLabel });
   }
   refresh(name);
-  return toState(r, values);
+  return toState(r, { values });
 }
 
 /** Makes the kernel hold exactly the database's farms (every farm, one transaction per table). */

@@ -4,13 +4,15 @@ import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { consoleEnv } from "@/lib/console/env";
 import { farmService } from "@/lib/console/farm-service";
-import { LabRunError, runLabTest, type LabRunResult } from "@/lib/console/lab-service";
+import { failureState, objectFieldErrors } from "@/lib/service/errors";
+import { LabRunError, runLabTest, type LabRunResult } from "@/lib/service/lab";
 
 export interface LabActionState {
   status: "idle" | "ok" | "invalid" | "failed";
   message: string;
   errors: Record<string, string[]>;
   result?: LabRunResult;
+  agentUnavailable?: boolean;
   stamp: number;
 }
 
@@ -30,20 +32,18 @@ export async function runLabTestAction(_prev: LabActionState, form: FormData): P
   if (target.kind !== "lab") return { status: "invalid", message: "The lab exists only when the console's target is lab.", errors: {}, stamp };
   if (!(form instanceof FormData)) return { status: "invalid", message: "The request carried no form: nothing was run.", errors: {}, stamp };
   const parsed = LabRunInput.safeParse({ farm: form.get("farm") ?? undefined, connections: form.get("connections") ?? undefined });
-  if (!parsed.success) {
-    const errors: Record<string, string[]> = {};
-    for (const i of parsed.error.issues) (errors[String(i.path[0] ?? "_form")] ??= []).push(i.message);
-    return { status: "invalid", message: "Fix the highlighted fields.", errors, stamp };
-  }
-  const row = await (await farmService()).getFarm(parsed.data.farm);
+  if (!parsed.success) return { status: "invalid", message: "Fix the highlighted fields.", errors: objectFieldErrors(parsed.error), stamp };
+  const service = await farmService();
+  const row = await service.getFarm(parsed.data.farm);
   if (!row) return { status: "invalid", message: `There is no farm named "${parsed.data.farm}".`, errors: { farm: ["no such farm"] }, stamp };
   try {
-    const result = await runLabTest(target, row, parsed.data.connections);
+    const result = await runLabTest(target, row, parsed.data.connections, service.kernel);
     // The run may have added the VIP to the load balancer: the status card shows it.
     revalidatePath("/lab");
     return { status: "ok", message: `${result.ok} of ${result.connections} connections answered.`, errors: {}, result, stamp };
   } catch (e) {
-    const message = e instanceof LabRunError ? e.message : `The lab run failed: ${(e as Error).message}`;
-    return { status: "failed", message, errors: {}, stamp };
+    if (e instanceof LabRunError) return { status: "failed", message: e.message, errors: {}, stamp };
+    const failed = failureState(e, "run");
+    return { status: "failed", message: failed.agentUnavailable ? failed.message : `The lab run failed: ${failed.message}`, errors: {}, agentUnavailable: failed.agentUnavailable, stamp };
   }
 }

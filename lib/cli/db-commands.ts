@@ -11,15 +11,16 @@ import { UsageError } from "./errors.ts";
  */
 export function registerDbCommands(program: Command, out: (s: string) => void, warn: (warnings: Iterable<string>) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, io, core, file, { farmWarnings }, { checkLocalVips }] = await Promise.all([
+    const [{ openDatabase, disconnectPrisma }, io, service, errors, file, { farmWarnings }, { kernel }] = await Promise.all([
       import("../db/client.ts"),
-      import("../console/farm-io.ts"),
-      import("../console/farm-service-core.ts"),
+      import("../service/farm-io.ts"),
+      import("../service/farm-service.ts"),
+      import("../service/errors.ts"),
       import("../farms/file.ts"),
       import("../farms/warnings.ts"),
-      import("../applier/local-vips.ts"),
+      import("../kernel/index.ts"),
     ]);
-    return { db: await openDatabase(), disconnectPrisma, farmWarnings, checkLocalVips, ...io, ...core, ...file };
+    return { db: await openDatabase(), disconnectPrisma, farmWarnings, kernel, ...io, ...service, ...errors, ...file };
   };
   const target = (value: string) => {
     const r = TargetSchema.safeParse(value);
@@ -41,8 +42,9 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
       try {
         const parsed = await m.readFarmFile(o.file);
         warn(m.farmWarnings(parsed.farms));
-        // What the apply would refuse (a VIP on the target's own address) is refused before anything is written.
-        if (o.apply) await m.checkLocalVips(o.target, parsed.farms, 10_000);
+        // What the apply would refuse (a VIP on the target's own address, no agent to apply with) is refused
+        // before anything is written.
+        if (o.apply) await m.kernel().checkLocalVips(o.target, parsed.farms);
         // Without --apply nothing reaches the kernel: the farms written are "pending" until applied.
         const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
         let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;
@@ -65,7 +67,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
             if (summary.removed.length) out("removed farms keep their rules in the kernel until the next full apply (Apply all in the console, or --apply)");
           }
         }
-        if (applied && !applied.ok) process.exitCode = 1;
+        if (applied && !applied.ok) process.exitCode = m.exitCodeOf(applied);
       } finally {
         await m.disconnectPrisma();
       }

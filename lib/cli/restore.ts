@@ -14,11 +14,12 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
     .option("-t, --target <target>", "host or netns:<name> (default: NATFARM_TARGET, as the console reads it)")
     .option("--json", "print the result as JSON")
     .action(async (o) => {
-      const [{ openDatabase, disconnectPrisma }, { createFarmService }, { parseConsoleEnv }, { ensureLab }] = await Promise.all([
+      const [{ openDatabase, disconnectPrisma }, { createFarmService }, { exitCodeOf }, { parseConsoleEnv }, { ensureLab }] = await Promise.all([
         import("../db/client.ts"),
-        import("../console/farm-service-core.ts"),
+        import("../service/farm-service.ts"),
+        import("../service/errors.ts"),
         import("../console/env.ts"),
-        import("../console/lab-service.ts"),
+        import("../service/lab.ts"),
       ]);
       let target;
       if (o.target) {
@@ -36,7 +37,7 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
         const result = await createFarmService({ db, target }).applyAll("restore");
         if (result.ok && !o.json) warn(result.warnings ?? []);
         out(o.json ? JSON.stringify(result) : result.message);
-        if (!result.ok) process.exitCode = 1;
+        if (!result.ok) process.exitCode = exitCodeOf(result);
       } finally {
         await disconnectPrisma();
       }

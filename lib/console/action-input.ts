@@ -1,8 +1,7 @@
 import { z } from "zod";
-import type { ActionState } from "../actions/state.ts";
 import { formatMark, MARK_MAX, MARK_MIN, parseMark } from "../farms/marks.ts";
 import { FARM_NAME_MAX, FARM_NAME_PATTERN } from "../farms/schema.ts";
-import type { MutationResult } from "./farm-service-core.ts";
+import { formRefusal, objectFieldErrors, type FormState } from "../service/errors.ts";
 import { formValues } from "./form-data.ts";
 
 /**
@@ -43,13 +42,13 @@ export const choice = <const T extends readonly [string, ...string[]]>(field: st
     error: (iss) => (iss.input === undefined ? `the form has no ${field} field` : `${field} must be ${values.map((v) => `"${v}"`).join(" or ")}, got ${JSON.stringify(iss.input)}`),
   });
 
-export type Parsed<T> = { ok: true; data: T } | { ok: false; state: ActionState };
+export type Parsed<T> = { ok: true; data: T } | { ok: false; state: FormState };
 
 /** The fields of `schema`'s shape, read from the form (a missing field is undefined) and parsed. */
 export function parseForm<S extends z.ZodObject>(schema: S, form: unknown): Parsed<z.output<S>> {
   if (!(form instanceof FormData)) {
     const message = "The request carried no form: nothing was changed.";
-    return { ok: false, state: { status: "invalid", message, errors: { _form: [message] }, stamp: Date.now() } };
+    return { ok: false, state: formRefusal({}, message, { alsoForm: true }) };
   }
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(schema.shape)) {
@@ -58,26 +57,8 @@ export function parseForm<S extends z.ZodObject>(schema: S, form: unknown): Pars
   }
   const r = schema.safeParse(input);
   if (r.success) return { ok: true, data: r.data };
-  const errors: Record<string, string[]> = {};
-  for (const issue of r.error.issues) (errors[String(issue.path[0] ?? "_form")] ??= []).push(issue.message);
+  const errors = objectFieldErrors(r.error);
   const message = `The request was refused, nothing was changed: ${Object.values(errors).flat().join("; ")}.`;
   // Under the field, and under _form too: the forms show _form (most have no input for farm or mark).
-  errors._form = [message];
-  return { ok: false, state: { status: "invalid", message, errors, values: formValues(form), stamp: Date.now() } };
-}
-
-/**
- * A service result as the action's state. Warnings (an accepted farm that
- * captures every port, say) ride along in `warnings` and at the end of the
- * message, so that every toast and form that shows the message shows them.
- */
-export function actionState(r: MutationResult, values?: Record<string, string>): ActionState {
-  const stamp = Date.now();
-  if (r.ok) {
-    const warnings = r.warnings ?? [];
-    const message = warnings.length ? `${r.message} Warning: ${warnings.join(" Warning: ")}` : r.message;
-    return { status: "ok", message, errors: {}, farm: r.farm, stamp, ...(warnings.length ? { warnings } : {}) };
-  }
-  if (r.reason === "apply-failed") return { status: "failed", message: r.message, errors: {}, iptables: r.iptables, farm: r.farm, stamp };
-  return { status: "invalid", message: r.message, errors: r.errors ?? { _form: [r.message] }, values, stamp };
+  return { ok: false, state: formRefusal(errors, message, { values: formValues(form), alsoForm: true }) };
 }

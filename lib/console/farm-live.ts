@@ -1,9 +1,11 @@
 import "server-only";
-import { connectionStats, type ConnectionStats, type MarkStats } from "../applier/index.ts";
+import type { MarkStats } from "../applier/conntrack.ts";
 import { formatMark } from "../farms/marks.ts";
-import type { Target } from "../privileged/target.ts";
+import { sharedConnectionStats } from "../service/connection-stats.ts";
+import { isAgentDown } from "../service/errors.ts";
+import type { FarmRow } from "../service/farm-rows.ts";
 import { consoleEnv } from "./env.ts";
-import { backendCounts, type FarmRow } from "./farm-model.ts";
+import { backendCounts } from "./farm-model.ts";
 import { farmService } from "./farm-service.ts";
 import { farmStatus, type FarmStatus } from "./farm-status.ts";
 import { liveVersion, type FarmLive, type LiveHealthEvent } from "./live-types.ts";
@@ -19,26 +21,17 @@ export type { FarmLive, LiveBackend, LiveHealthEvent, LiveStats } from "./live-t
  */
 const EVENTS = 20;
 
-// Every open farm page polls; one `conntrack -L` serves all of them for a second.
-const STATS_TTL_MS = 1_000;
-let statsCache: { at: number; target: string; value: Promise<ConnectionStats> } | null = null;
-
-function sharedStats(target: Target): Promise<ConnectionStats> {
-  const key = JSON.stringify(target);
-  const now = Date.now();
-  if (statsCache && statsCache.target === key && now - statsCache.at < STATS_TTL_MS) return statsCache.value;
-  const value = connectionStats(target);
-  statsCache = { at: now, target: key, value };
-  value.catch(() => statsCache?.value === value && (statsCache = null));
-  return value;
-}
-
 const ZERO: MarkStats = { established: 0, pending: 0, closing: 0, total: 0 };
 
 export async function farmLive(name: string): Promise<FarmLive | null> {
   const service = await farmService();
   const { target } = consoleEnv();
-  const stats = target.target ? sharedStats(target.target).then((s) => ({ s }), (e: Error) => ({ error: e.message })) : null;
+  const stats = target.target
+    ? sharedConnectionStats(target.target, service.kernel).then(
+        (s) => ({ s }),
+        (e: Error) => ({ error: e.message, agentDown: isAgentDown(e) }),
+      )
+    : null;
   const [row, events] = await Promise.all([service.getFarm(name) as Promise<FarmRow | null>, service.healthEvents({ farm: name, limit: EVENTS })]);
   if (!row) return null;
   const read = stats ? await stats : null;
@@ -69,6 +62,7 @@ export async function farmLive(name: string): Promise<FarmLive | null> {
     backends,
     stats: byMark ? { at: read && "s" in read ? read.s.at : new Date().toISOString(), totals } : null,
     statsNote: !target.target ? "statistics need a target" : read && "error" in read ? `conntrack could not be read: ${read.error}` : null,
+    agentUnavailable: Boolean(read && "error" in read && read.agentDown),
     events: events.map(toEvent),
   };
 }

@@ -1,31 +1,49 @@
 import "server-only";
-import { consoleEnv } from "./env.ts";
+import { createDriftView, type DriftOverview, type FarmDetail } from "../service/drift.ts";
+import { createFarmService, type FarmService } from "../service/farm-service.ts";
+import type { FarmRow } from "../service/farm-rows.ts";
+import { kernelReach, type KernelReach } from "../service/kernel-reach.ts";
+import { ensureLab } from "../service/lab.ts";
 import { consoleDb } from "./db.ts";
-import { driftFromView, driftOfFarm, type FarmRuleDrift as FarmDrift } from "../applier/drift.ts";
-import { readFull as readLive } from "../applier/read.ts";
-import { createFarmService, type FarmService } from "./farm-service-core.ts";
-import { packSummaries, rowToResolved, summarizeCounts, type FarmRow, type PackedSummaries } from "./farm-model.ts";
-import { ensureLab } from "./lab-service.ts";
+import { consoleEnv } from "./env.ts";
+import { packSummaries, summarizeCounts, type PackedSummaries } from "./farm-model.ts";
+
+export type { DriftOverview, FarmDetail } from "../service/drift.ts";
 
 /**
- * The console's one farm service, bound to the configured database and
- * target. Pages and server actions go through here; the lifecycle logic
- * itself lives in farm-service-core.ts.
+ * The console's one farm service, bound to the configured database, target
+ * and kernel port (the agent, for the unprivileged console). Pages, route
+ * handlers and server actions go through here; the use cases live in
+ * lib/service.
  */
-const globalForService = globalThis as unknown as { natfarmService?: FarmService };
+interface ConsoleService {
+  service: FarmService;
+  drift: ReturnType<typeof createDriftView>;
+}
+
+// Kept on globalThis: Next's dev server re-evaluates modules, and two services would not share one queue or cache.
+const globalForService = globalThis as unknown as { natfarmConsole?: Promise<ConsoleService>; natfarmConsoleReady?: ConsoleService };
+
+function consoleService(): Promise<ConsoleService> {
+  return (globalForService.natfarmConsole ??= (async () => {
+    const env = consoleEnv();
+    const t = env.target;
+    const service = createFarmService({
+      db: await consoleDb(),
+      target: t.target,
+      faultFile: env.faultFile,
+      prepareTarget: t.kind === "lab" ? async () => void (await ensureLab(t)) : undefined,
+    });
+    const drift = createDriftView({ kernel: service.kernel, target: t.target, rows: () => service.listFarms() });
+    return (globalForService.natfarmConsoleReady = { service, drift });
+  })().catch((e) => {
+    globalForService.natfarmConsole = undefined;
+    throw e;
+  }));
+}
 
 export async function farmService(): Promise<FarmService> {
-  if (globalForService.natfarmService) return globalForService.natfarmService;
-  const env = consoleEnv();
-  const t = env.target;
-  const service = createFarmService({
-    db: await consoleDb(),
-    target: t.target,
-    faultFile: env.faultFile,
-    prepareTarget: t.kind === "lab" ? async () => void (await ensureLab(t)) : undefined,
-  });
-  globalForService.natfarmService = service;
-  return service;
+  return (await consoleService()).service;
 }
 
 /**
@@ -38,50 +56,13 @@ export async function farmsOverview(): Promise<{ farms: PackedSummaries }> {
   return { farms: packSummaries(rows.map(summarizeCounts)) };
 }
 
-export interface DriftOverview {
-  /** Farms whose live rules differ from what natfarm wrote. */
-  drift: string[];
-  liveError: string | null;
+export async function driftOverview(): Promise<DriftOverview> {
+  return (await consoleService()).drift.overview();
 }
 
-// Comparing 5,000 farms with the kernel takes the server a second or more of
-// CPU: every open farms table shares one comparison, and reuses it briefly.
-const DRIFT_TTL_MS = 5_000;
-let driftCache: { at: number; value: Promise<DriftOverview> } | null = null;
-
-export function driftOverview(): Promise<DriftOverview> {
-  const now = Date.now();
-  if (driftCache && now - driftCache.at < DRIFT_TTL_MS) return driftCache.value;
-  const value = computeDrift();
-  driftCache = { at: now, value };
-  value.then(
-    () => driftCache?.value === value && (driftCache.at = Date.now()),
-    () => driftCache?.value === value && (driftCache = null),
-  );
-  return value;
-}
-
-/** Drops the cached comparison: the farms or the kernel just changed. */
+/** The farms or the kernel just changed: the next overview compares again. */
 export function forgetDrift(): void {
-  driftCache = null;
-}
-
-/** One read of the target, made while the database loads, compared farm by farm. */
-async function computeDrift(): Promise<DriftOverview> {
-  const { target } = consoleEnv();
-  if (!target.target) return { drift: [], liveError: null };
-  const live = readLive(target.target).then((view) => ({ view }), (e: Error) => ({ error: e.message }));
-  const rows = await (await farmService()).listFarms();
-  const read = await live;
-  if ("error" in read) return { drift: [], liveError: rows.length ? read.error : null };
-  const drift = driftFromView(read.view, rows.map(rowToResolved));
-  return { drift: rows.filter((r) => r.applyState === "applied" && drift.get(r.name)?.inSync === false).map((r) => r.name), liveError: null };
-}
-
-export interface FarmDetail {
-  row: FarmRow;
-  drift: FarmDrift | null;
-  liveError: string | null;
+  globalForService.natfarmConsoleReady?.drift.forget();
 }
 
 export async function farmDetail(name: string): Promise<FarmDetail | null> {
@@ -89,13 +70,12 @@ export async function farmDetail(name: string): Promise<FarmDetail | null> {
   return row ? farmDetailOf(row) : null;
 }
 
-/** The farm's row with its drift against the kernel (the slow part: a read of the farm's shard). */
 export async function farmDetailOf(row: FarmRow): Promise<FarmDetail> {
-  const { target } = consoleEnv();
-  if (!target.target) return { row, drift: null, liveError: null };
-  try {
-    return { row, drift: await driftOfFarm(target.target, rowToResolved(row)), liveError: null };
-  } catch (e) {
-    return { row, drift: null, liveError: (e as Error).message };
-  }
+  return (await consoleService()).drift.ofFarm(row);
+}
+
+/** Whether the agent answers now: the header's banner. */
+export async function agentReach(): Promise<KernelReach> {
+  const { service } = await consoleService();
+  return kernelReach(service.kernel, service.target);
 }

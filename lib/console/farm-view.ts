@@ -1,7 +1,7 @@
 import { formatMark } from "../farms/marks.ts";
 import { effectiveShares, formatProbability, ruleProbabilities } from "../netfilter/probability.ts";
 import { eligibleBackends, renderFarmText } from "../netfilter/render.ts";
-import { rowToResolved, type FarmRow } from "./farm-model.ts";
+import { rowToResolved, type FarmRow } from "../service/farm-rows.ts";
 import { diffLines, type DiffLine } from "./rule-diff.ts";
 
 /**

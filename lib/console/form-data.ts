@@ -1,5 +1,5 @@
 import type { FarmInput } from "../farms/schema.ts";
-import type { FarmSettingsPatch } from "./farm-service-core.ts";
+import type { FarmSettingsPatch } from "../service/farm-service.ts";
 
 /**
  * FormData → the shared schema's input. Field names are the schema's paths
@@ -64,17 +64,6 @@ export function farmFromForm(form: FormData): { farm: FarmInput; rowOf: number[]
     backends,
   };
   return { farm, rowOf };
-}
-
-/** Moves `backends.<k>.field` error keys to the form rows the backends came from. */
-export function errorsToRows(errors: Record<string, string[]>, rowOf: number[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [key, messages] of Object.entries(errors)) {
-    const m = /^backends\.(\d+)(\..*)?$/.exec(key);
-    const mapped = m && rowOf[Number(m[1])] !== undefined ? `backends.${rowOf[Number(m[1])]}${m[2] ?? ""}` : key;
-    (out[mapped] ??= []).push(...messages);
-  }
-  return out;
 }
 
 /** The values to put back into a form after a refused submission (React resets forms after an action). */

@@ -48,6 +48,8 @@ export interface FarmLive {
   stats: { at: string; totals: LiveStats } | null;
   /** Why there are no statistics ("statistics need a target"). */
   statsNote: string | null;
+  /** The statistics could not be asked for: the agent is down (the page's banner shows it). */
+  agentUnavailable?: boolean;
   events: LiveHealthEvent[];
 }
 

@@ -4,8 +4,8 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
-import { createFarmService } from "../../lib/console/farm-service-core.ts";
-import { importFarms } from "../../lib/console/farm-io.ts";
+import { createFarmService } from "../../lib/service/farm-service.ts";
+import { importFarms } from "../../lib/service/farm-io.ts";
 import { MARK_MAX, MARK_MIN } from "../../lib/farms/marks.ts";
 import { FarmListSchema, type FarmInput } from "../../lib/farms/schema.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
@@ -249,7 +249,7 @@ describe("concurrent writers", () => {
     const script = file(
       "create.mts",
       `import { openDatabase } from ${JSON.stringify(path.join(ROOT, "lib/db/client.ts"))};
-import { createFarmService } from ${JSON.stringify(path.join(ROOT, "lib/console/farm-service-core.ts"))};
+import { createFarmService } from ${JSON.stringify(path.join(ROOT, "lib/service/farm-service.ts"))};
 const db = await openDatabase(process.env.NATFARM_DATABASE_URL);
 const r = await createFarmService({ db, target: null }).createFarm({ name: "dup", vip: "198.51.100.30", ports: process.argv[2], protocol: "tcp", mode: "dnat", backends: [{ ip: "203.0.113.10", port: 80 }] });
 process.stdout.write(JSON.stringify(r));

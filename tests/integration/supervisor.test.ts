@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFarmService } from "../../lib/console/farm-service-core.ts";
+import { createFarmService } from "../../lib/service/farm-service.ts";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
 import { labEnsureVip, labStartBackendServer, labStopBackendServer } from "../../lib/lab/index.ts";

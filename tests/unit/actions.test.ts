@@ -120,7 +120,7 @@ describe("the service's refusals reach a field the form shows", () => {
 
 describe("warnings reach the action's result", () => {
   it("an ok result with warnings keeps them and says so in the message", async () => {
-    const { actionState } = await import("../../lib/console/action-input.ts");
+    const { toFormState: actionState } = await import("../../lib/service/errors.ts");
     const state = actionState({ ok: true, farm: "any", outcome: "applied", message: "Farm any applied.", warnings: ["farm \"any\": protocol all on ports * captures every connection"] });
     expect(state).toMatchObject({ status: "ok", warnings: [expect.stringMatching(/captures every connection/)] });
     expect(state.message).toMatch(/^Farm any applied\. Warning: farm "any": protocol all/);

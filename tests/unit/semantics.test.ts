@@ -4,7 +4,7 @@ import { formatIssues } from "../../lib/farms/errors.ts";
 import { MARK_MAX, MARK_MIN } from "../../lib/farms/marks.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import { farmWarnings } from "../../lib/farms/warnings.ts";
-import { validateSet } from "../../lib/console/farm-service-core.ts";
+import { validateSet } from "../../lib/service/validation.ts";
 import { guideFarm, MIXED_FARMS } from "../helpers/farms.ts";
 
 /**

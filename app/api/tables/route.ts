@@ -1,12 +1,14 @@
 import { consoleEnv } from "@/lib/console/env";
-import { sharedTablesRead } from "@/lib/console/tables-read";
 import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
+import { apiError } from "@/lib/service/errors";
+import { sharedTablesRead } from "@/lib/service/tables-read";
 
 /**
  * The live mangle and nat tables of the console's target, with counters
  * (polled by /tables). `farm` keeps one farm's rules, `scope=all` every
  * chain; at most 600 rules come back (`hidden` counts the others). `full=1`
- * returns the whole snapshot.
+ * returns the whole snapshot. While the agent is down: 503 with
+ * `agentUnavailable` (the page's banner).
  */
 export const dynamic = "force-dynamic";
 
@@ -24,6 +26,7 @@ export async function GET(req: Request) {
     const view = tablesView(snap, { farm, scope });
     return Response.json(view, { headers: { "Cache-Control": "no-store" } });
   } catch (e) {
-    return Response.json({ error: (e as Error).message }, { status: 502 });
+    const { status, body } = apiError(e);
+    return Response.json(body, { status, headers: { "Cache-Control": "no-store" } });
   }
 }

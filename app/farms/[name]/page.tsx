@@ -7,7 +7,7 @@ import { backendCounts, farmStatus } from "@/lib/console/farm-model";
 import { liveVersion } from "@/lib/console/live-types";
 import { HealthCheckSchema } from "@/lib/farms/schema";
 import { farmDetailOf, farmService } from "@/lib/console/farm-service";
-import type { FarmRow } from "@/lib/console/farm-model";
+import type { FarmRow } from "@/lib/service/farm-rows";
 import { farmView } from "@/lib/console/farm-view";
 import { BackendsTable } from "@/components/farm/backends-table";
 import { CopyButton } from "@/components/farm/copy-button";

@@ -1,28 +1,32 @@
-import { labEnsureVip, labStatus, labTraffic, labUp, type LabInfo, type TrafficResult } from "../lab/index.ts";
+import { kernel, type KernelPort } from "../kernel/index.ts";
+import type { LabInfo, TrafficResult } from "../lab/index.ts";
 import { effectiveShares } from "../netfilter/probability.ts";
-import type { ConsoleTarget } from "./env.ts";
-import type { FarmRow } from "./farm-model.ts";
+import type { FarmRow } from "./farm-rows.ts";
 
 /**
  * The console's lab: brought up at start and kept (never torn down by the
- * console), and the test-traffic run behind the Lab page.
+ * console), and the test-traffic run behind the Lab page. Every lab
+ * operation is the kernel port's, so the unprivileged console asks the agent.
  */
-export type LabTarget = Extract<ConsoleTarget, { kind: "lab" }>;
+export interface LabTarget {
+  labName: string;
+  labBackends: number;
+}
 
 const LAB_CLIENT_NET = /^198\.51\.100\.(\d{1,3})$/;
 
 let pending: Promise<LabInfo> | null = null;
 
 /** The lab as it is, brought up first when its namespaces are missing. Concurrent callers share one labUp. */
-export async function ensureLab(t: LabTarget): Promise<LabInfo> {
-  const current = await labStatus({ name: t.labName });
+export async function ensureLab(t: LabTarget, k: KernelPort = kernel()): Promise<LabInfo> {
+  const current = await k.lab.status({ name: t.labName });
   if (current) return current;
   pending ??= (async () => {
     try {
-      return await labUp({ name: t.labName, backends: t.labBackends });
+      return await k.lab.up({ name: t.labName, backends: t.labBackends });
     } catch (e) {
       // Another process (the start script, a second console) won the race.
-      const info = await labStatus({ name: t.labName }).catch(() => null);
+      const info = await k.lab.status({ name: t.labName }).catch(() => null);
       if (info) return info;
       throw e;
     } finally {
@@ -78,14 +82,14 @@ export function firstPort(ports: string): number {
   return Number(/^\d+/.exec(ports)![0]);
 }
 
-export async function runLabTest(t: LabTarget, farm: FarmRow, connections: number): Promise<LabRunResult> {
+export async function runLabTest(t: LabTarget, farm: FarmRow, connections: number, k: KernelPort = kernel()): Promise<LabRunResult> {
   const problem = labProblem(farm);
   if (problem) throw new LabRunError(`Farm ${farm.name} cannot be tested in the lab: ${problem}.`);
-  const lab = await ensureLab(t);
+  const lab = await ensureLab(t, k);
   const port = firstPort(farm.ports);
   const protocol = farm.protocol as "tcp" | "udp";
-  await labEnsureVip({ name: t.labName, vip: farm.vip });
-  const r = await labTraffic({ name: t.labName, vip: farm.vip, port, connections, protocol, concurrency: 32, timeoutMs: 2000 });
+  await k.lab.ensureVip({ name: t.labName, vip: farm.vip });
+  const r = await k.lab.traffic({ name: t.labName, vip: farm.vip, port, connections, protocol, concurrency: 32, timeoutMs: 2000 });
   return tallyLabRun(farm, lab, r);
 }
 

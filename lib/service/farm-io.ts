@@ -1,14 +1,12 @@
-import { FarmValidationError } from "../applier/errors.ts";
 import { toFileFarm } from "../farms/file.ts";
-import { formatIssues } from "../farms/errors.ts";
 import { backendKey } from "../farms/marks.ts";
 import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { rowToInput, rowToResolved } from "./farm-model.ts";
-import { uniqueViolation } from "../db/errors.ts";
-import { ConcurrentChangeError, retryOnConflict } from "./conflict.ts";
-import { backendColumns, farmColumns, loadFarms } from "./farm-service-core.ts";
+import { retryOnConflict } from "./conflict.ts";
+import { importConflict, invalidFarms } from "./errors.ts";
+import { rowToInput, rowToResolved } from "./farm-rows.ts";
+import { backendColumns, farmColumns, loadFarms } from "./store.ts";
 
 /**
  * Moving farms between the database and the declarative file format
@@ -55,13 +53,7 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
     async (e) => {
       const incoming = new Set(farms.map((f) => f.name));
       const taken = (await db.farm.findMany({ select: { name: true } })).map((r) => r.name).filter((n) => incoming.has(n));
-      const fields = uniqueViolation(e) ?? [];
-      const what = fields.includes("mark")
-        ? "a backend mark was taken by another process meanwhile"
-        : taken.length
-          ? `farm ${taken.slice(0, 5).join(", ")}${taken.length > 5 ? ` (and ${taken.length - 5} more)` : ""} ${taken.length === 1 ? "was" : "were"} written by another process meanwhile`
-          : "another process changed the farms meanwhile";
-      throw new ConcurrentChangeError(`${what}; nothing was imported: run the import again`);
+      throw importConflict(e, taken);
     },
   );
 }
@@ -72,7 +64,7 @@ async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boo
   const kept = rows.filter((r) => !incoming.has(r.name) && !opts.replace);
   const input = [...kept.map(rowToInput), ...farms];
   const parsed = FarmListSchema.safeParse(input);
-  if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, input));
+  if (!parsed.success) throw invalidFarms(parsed.error, input);
 
   const known = new Map<string, number>();
   for (const r of rows) for (const b of r.backends) known.set(backendKey(r.name, b.ip, b.port), b.mark);

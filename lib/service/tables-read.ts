@@ -1,5 +1,5 @@
-import "server-only";
-import { readNatfarmTables, readTables, type TablesSnapshot } from "../applier/index.ts";
+import type { TablesSnapshot } from "../applier/tables.ts";
+import { kernel, type KernelPort } from "../kernel/index.ts";
 import type { Target } from "../privileged/target.ts";
 
 /**
@@ -17,11 +17,11 @@ export interface TablesReadKind {
 
 const inflight = new Map<string, Promise<TablesSnapshot>>();
 
-export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope: "all" }): Promise<TablesSnapshot> {
+export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope: "all" }, k: KernelPort = kernel()): Promise<TablesSnapshot> {
   const key = JSON.stringify([target, kind.scope, kind.farm ?? "", kind.maxRules ?? 0]);
   const running = inflight.get(key);
   if (running) return running;
-  const value = kind.scope === "all" ? readTables(target) : readNatfarmTables(target, { farm: kind.farm, maxRules: kind.maxRules });
+  const value = kind.scope === "all" ? k.readTables(target) : k.readNatfarmTables(target, { farm: kind.farm, maxRules: kind.maxRules });
   inflight.set(key, value);
   const done = () => {
     if (inflight.get(key) === value) inflight.delete(key);

@@ -1,0 +1,265 @@
+import { resolveMarks } from "../farms/resolve.ts";
+import type { Farm, FarmInput } from "../farms/schema.ts";
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import { kernel, type KernelPort } from "../kernel/index.ts";
+import { formatTarget, type Target } from "../privileged/target.ts";
+import { applyAllFarms, applyFarm, type ApplyCause, type ApplyContext } from "./apply-farms.ts";
+import { retryOnConflict } from "./conflict.ts";
+import { invalid, kernelFailure, localVipErrors, notFound, refused, unavailable, writeConflict } from "./errors.ts";
+import { rowToInput, type FarmRow } from "./farm-rows.ts";
+import { createFarmSetCache } from "./farm-set-cache.ts";
+import type { MutationResult } from "./result.ts";
+import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
+import { validateSetFast } from "./validation.ts";
+
+/**
+ * The farm lifecycle behind every console mutation, `natfarm import
+ * --apply`, `natfarm restore` and the health checker: validate the whole
+ * resulting farm set with the shared schema, write the database in one
+ * transaction, apply only the affected farm through the kernel port, and
+ * record the outcome (./apply-farms.ts). No Next.js imports: vitest, the CLI
+ * and the checker drive it directly.
+ */
+export interface ServiceDeps {
+  db: PrismaClient;
+  /** null: applying is disabled (target "none"); changes stay pending. */
+  target: Target | null;
+  /** Where privileged operations go; tests pass directKernel or a fake. */
+  kernel?: KernelPort;
+  /** Test hook (NATFARM_FAULT_FILE): when the file exists, its content is the table to break. */
+  faultFile?: string | null;
+  /** Runs before every apply, e.g. bringing the lab up. */
+  prepareTarget?: () => Promise<void>;
+}
+
+/** What the farm's Settings form changes (and `natfarm` callers may change): every farm-level field. */
+export type FarmSettingsPatch = Partial<Pick<FarmInput, "vip" | "ports" | "protocol" | "mode" | "status" | "scheduler" | "persistence" | "persistenceTtl">> & {
+  /** null removes the health check. */
+  healthcheck?: FarmInput["healthcheck"] | null;
+};
+
+type BackendInput = NonNullable<FarmInput["backends"]>[number];
+
+// Each mutation reads, validates and writes the whole farm set: one at a time in this process.
+let queue: Promise<unknown> = Promise.resolve();
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.catch(() => {}).then(fn);
+  queue = run;
+  return run;
+}
+
+const noBackend = (name: string, mark: number) => `Farm ${name} has no backend with mark 0x${mark.toString(16)}.`;
+
+export function createFarmService(deps: ServiceDeps) {
+  const { db } = deps;
+  const k = deps.kernel ?? kernel();
+  const farmSet = createFarmSetCache(db);
+  const ctx: ApplyContext = {
+    db,
+    kernel: k,
+    target: deps.target,
+    targetLabel: deps.target ? formatTarget(deps.target) : "none",
+    farmSet,
+    faultFile: deps.faultFile,
+    prepareTarget: deps.prepareTarget,
+  };
+  const apply = (name: string, action: string, cause: ApplyCause) => applyFarm(ctx, name, action, cause);
+
+  /**
+   * Validates `next` against every other farm, allocates marks and writes;
+   * the farm written, or why not. Throws when the write met another
+   * process's (writeFresh does it again).
+   */
+  async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string } | MutationResult> {
+    const rows = await farmSet.rows();
+    const others = rows.filter((r) => r.id !== existing?.id).map(farmSet.input);
+    const checked = validateSetFast(others, next);
+    if (!checked.ok) return invalid(checked.errors, checked.message);
+    // Existing backends carry their marks; new ones get the lowest free marks.
+    const resolved = resolveMarks(checked.farms);
+    const farm = resolved[resolved.length - 1]!;
+    const refusal = await askKernelFirst(farm);
+    if (refusal) return refusal;
+    await writeFarm(db, farm, existing?.id ?? null);
+    return { farm: farm.name };
+  }
+
+  /**
+   * Asked before the write, so that what the kernel side will refuse is
+   * refused with nothing saved:
+   *   - a VIP on one of the target's own (unlabelled) addresses: a field
+   *     error on "vip", not a farm saved as "failed";
+   *   - no agent to apply with: the operator expects a change the console
+   *     cannot even try to apply not to be half-made (saved but not in the
+   *     kernel, applied later by someone else's unrelated change), so it is
+   *     refused as a whole and the form keeps what was typed.
+   * A target that cannot be read yet (the lab still coming up) is left to
+   * the apply to report.
+   */
+  async function askKernelFirst(farm: Farm): Promise<MutationResult | null> {
+    if (!deps.target) return null;
+    try {
+      await k.checkLocalVips(deps.target, [farm]);
+      return null;
+    } catch (e) {
+      const f = kernelFailure(e);
+      if (f.kind === "unreachable") return unavailable();
+      if (f.kind === "invalid") return invalid(localVipErrors(f.error));
+      return null;
+    }
+  }
+
+  /**
+   * Reads, validates and writes; another process (a second console, `natfarm
+   * import`, the checker) may have written in between, and the database's
+   * constraints refuse the write (a name or a mark taken meanwhile, a row
+   * gone). Then it is all done again from a fresh read, which reports a farm
+   * created meanwhile as the set check does ("a farm named X already
+   * exists") and gives a mark taken meanwhile another one. The apply runs
+   * once, after the write that went through.
+   */
+  async function writeFresh(action: string, write: () => Promise<{ farm: string } | MutationResult>): Promise<MutationResult> {
+    const written = await retryOnConflict(write, writeConflict, () => farmSet.forget());
+    return "ok" in written ? written : apply(written.farm, action, "written");
+  }
+
+  async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string): Promise<MutationResult> {
+    return serialized(() =>
+      writeFresh(action, async () => {
+        const row = await loadFarm(db, name);
+        if (!row) return notFound(name);
+        const next = change(rowToInput(row));
+        if (typeof next === "string") return refused(next);
+        return save({ ...next, name: row.name }, row);
+      }),
+    );
+  }
+
+  /** The change to the kernel alone, for a farm that exists. */
+  function applyExisting(name: string, action: string, cause: "reapply" | "remove"): Promise<MutationResult> {
+    return serialized(async () => {
+      if (!(await loadFarm(db, name))) return notFound(name);
+      return apply(name, action, cause);
+    });
+  }
+
+  return {
+    kernel: k,
+    target: deps.target,
+
+    listFarms: () => loadFarms(db),
+    listFarmCounts: () => loadFarmCounts(db),
+    /** Names only, in order: cheap at 5,000 farms. */
+    listFarmNames: () => loadFarmNames(db),
+    getFarm: (name: string) => loadFarm(db, name),
+
+    createFarm(input: FarmInput): Promise<MutationResult> {
+      // A name already taken is caught by the set check, reported on "name" (also when another process took it meanwhile).
+      return serialized(() => writeFresh("create", () => save(input, null)));
+    },
+
+    /**
+     * `healthcheck: null` removes the health check; a field left out keeps
+     * its value. The whole resulting farm is validated: bad input comes back
+     * as field errors (`vip`, `healthcheck.timeout`) and nothing is written.
+     */
+    updateFarm(name: string, patch: FarmSettingsPatch, action = "update") {
+      return mutate(name, action, (f) => {
+        const { healthcheck, ...rest } = patch;
+        const next: FarmInput = { ...f, ...rest };
+        if (healthcheck === null) delete next.healthcheck;
+        else if (healthcheck !== undefined) next.healthcheck = healthcheck;
+        return next;
+      });
+    },
+
+    setMode(name: string, mode: "nat" | "dnat") {
+      return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }));
+    },
+
+    setStatus(name: string, status: "up" | "stopped") {
+      return mutate(name, status === "up" ? "start" : "stop", (f) => ({ ...f, status }));
+    },
+
+    addBackend(name: string, backend: BackendInput) {
+      // A mark is never taken from the form: natfarm allocates it.
+      const { mark: _ignored, ...rest } = backend;
+      return mutate(name, "add backend", (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }));
+    },
+
+    updateBackend(name: string, mark: number, patch: Partial<Omit<BackendInput, "mark">>) {
+      return mutate(name, "edit backend", (f) => {
+        const backends = f.backends ?? [];
+        const i = backends.findIndex((b) => b.mark === mark);
+        if (i === -1) return noBackend(name, mark);
+        return { ...f, backends: backends.map((b, j) => (j === i ? { ...b, ...patch, mark } : b)) };
+      });
+    },
+
+    /** What the health checker decides. A backend an operator put in maintenance stays there. */
+    setBackendHealth(name: string, mark: number, health: "up" | "down") {
+      return mutate(name, `health ${health}`, (f) => {
+        const backends = f.backends ?? [];
+        const b = backends.find((x) => x.mark === mark);
+        if (!b) return noBackend(name, mark);
+        if (b.state === "maintenance") return f;
+        return { ...f, backends: backends.map((x) => (x.mark === mark ? { ...x, state: health } : x)) };
+      });
+    },
+
+    /**
+     * "drain" stops new connections to the backend and lets the open ones
+     * finish; "cut" also ends the open ones (their conntrack entries go);
+     * "off" puts the backend back into service.
+     */
+    async setMaintenance(name: string, mark: number, mode: "drain" | "cut" | "off"): Promise<MutationResult> {
+      const r = await mutate(name, mode === "off" ? "maintenance off" : `maintenance ${mode}`, (f) => {
+        const backends = f.backends ?? [];
+        if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
+        return { ...f, backends: backends.map((b) => (b.mark === mark ? { ...b, state: mode === "off" ? "up" : "maintenance" } : b)) };
+      });
+      if (!r.ok || mode !== "cut" || !deps.target) return r;
+      try {
+        const n = await k.cutConnections(deps.target, mark);
+        return { ...r, message: `${r.message} ${n} open connection(s) cut.` };
+      } catch (e) {
+        const f = kernelFailure(e);
+        const message = f.kind === "unreachable" ? "the natfarm agent is not running" : f.message;
+        return { ok: false, reason: "apply-failed", farm: name, message: `The backend is in maintenance, but cutting its connections failed: ${message}`, iptables: message };
+      }
+    },
+
+    removeBackend(name: string, mark: number) {
+      return mutate(name, "remove backend", (f) => {
+        const backends = f.backends ?? [];
+        if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
+        return { ...f, backends: backends.filter((b) => b.mark !== mark) };
+      });
+    },
+
+    /** Puts the database's rules for the farm back into the kernel (after drift or a failed apply). */
+    reapply(name: string): Promise<MutationResult> {
+      return applyExisting(name, "reapply", "reapply");
+    },
+
+    deleteFarm(name: string): Promise<MutationResult> {
+      return applyExisting(name, "remove", "remove");
+    },
+
+    /** natfarm's rules in the kernel become exactly the database's farms (after an import; `natfarm restore`). */
+    applyAll(action = "apply all"): Promise<MutationResult> {
+      return serialized(() => applyAllFarms(ctx, action));
+    },
+
+    history(limit = 500) {
+      return loadApplyLog(db, limit);
+    },
+
+    /** The health checker's state changes, newest first (one farm's, or every farm's). */
+    healthEvents(opts: { farm?: string; limit?: number } = {}) {
+      return loadHealthEvents(db, opts);
+    },
+  };
+}
+
+export type FarmService = ReturnType<typeof createFarmService>;
