@@ -6,9 +6,11 @@
  *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10] [--hold SECONDS]
  *
  * A temporary database gets N farms of 4 backends, applied to a throwaway
- * network namespace (never the root namespace); `next start` serves the
- * console built into tmp/bench-build (rebuilt when older than the sources) on
- * 127.0.0.1 and a free port, and headless Chromium loads the pages:
+ * network namespace (never the root namespace); the console's own HTTPS
+ * server (scripts/web-server.ts, as `npm start` runs it, with a self-signed
+ * certificate made in the temporary directory) serves the build in
+ * tmp/bench-build (rebuilt when older than the sources) on 127.0.0.1 and a
+ * free port, and headless Chromium loads the pages:
  *   - farms page: navigation start until the first farm rows are on screen;
  *   - live tables page: navigation start until the first rule rows are shown;
  * each the median of `--loads` loads in fresh browser contexts (after one
@@ -19,7 +21,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -29,6 +31,7 @@ import { createFarmService } from "../lib/console/farm-service-core.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { FarmListSchema } from "../lib/farms/schema.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
+import { request } from "../lib/web/client.ts";
 import { benchFarms, machine, median, ms } from "./common.ts";
 import type { Target } from "../lib/privileged/target.ts";
 
@@ -75,23 +78,24 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(base: string, server: ChildProcess): Promise<void> {
+async function waitReady(base: string, server: ChildProcess, ca: () => string | undefined): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`next start exited with code ${server.exitCode}`);
+    if (server.exitCode !== null) throw new Error(`the web server exited with code ${server.exitCode}`);
     try {
-      if ((await fetch(`${base}/api/farms/health`)).ok) return;
+      if ((await request(`${base}/api/farms/health`, { ca: ca(), timeoutMs: 30_000 })).status === 200) return;
     } catch {
-      /* not listening yet */
+      /* not listening yet, or the certificate not made yet */
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error("next start did not answer within 120 s");
+  throw new Error("the web server did not answer within 120 s");
 }
 
 /** Navigation start to the first row matching `selector`, in a fresh context; plus the load event. */
 async function timeLoad(browser: Browser, url: string, selector: string): Promise<{ rows: number; load: number }> {
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  // The console's self-signed certificate, made for this run.
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
   try {
     const page = await ctx.newPage();
     const t0 = performance.now();
@@ -157,26 +161,46 @@ async function main() {
     }
 
     const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "start", "-H", "127.0.0.1", "-p", String(port)], {
+    const base = `https://127.0.0.1:${port}`;
+    const tlsDir = path.join(dir, "tls");
+    server = spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts", "web-server.ts")], {
       cwd: root,
-      env: { ...process.env, NATFARM_NEXT_DIST_DIR: DIST, NATFARM_DATABASE_URL: url, NATFARM_TARGET: `netns:${ns}`, NEXT_TELEMETRY_DISABLED: "1", HOSTNAME: "127.0.0.1" },
+      env: {
+        ...process.env,
+        NATFARM_NEXT_DIST_DIR: DIST,
+        NATFARM_DATABASE_URL: url,
+        NATFARM_TARGET: `netns:${ns}`,
+        NEXT_TELEMETRY_DISABLED: "1",
+        NATFARM_HOST: "127.0.0.1",
+        PORT: String(port),
+        NATFARM_TLS_DIR: tlsDir,
+      },
       stdio: ["ignore", "ignore", "inherit"],
       detached: true,
     });
-    await waitReady(base, server);
+    let ca: string | undefined;
+    const readCa = () => {
+      try {
+        ca ??= readFileSync(path.join(tlsDir, "cert.pem"), "utf8");
+      } catch {
+        /* not made yet */
+      }
+      return ca;
+    };
+    await waitReady(base, server, readCa);
+    const get = async (p: string) => (await request(`${base}${p}`, { ca: readCa() })).body;
 
     // The server's part, without a browser: time to the whole HTML and its size.
     const server5: number[] = [];
     let bytes = 0;
     for (let i = 0; i < LOADS + 1; i++) {
       t = performance.now();
-      const html = await (await fetch(`${base}/`)).text();
+      const html = await get("/");
       if (i > 0) server5.push(performance.now() - t);
       bytes = Buffer.byteLength(html);
     }
     t = performance.now();
-    const tablesJson = await (await fetch(`${base}/api/tables`)).text();
+    const tablesJson = await get("/api/tables");
     const tablesMs = performance.now() - t;
     console.log(`farms page HTML (server, whole document): median ${ms(median(server5))} [${list(server5)}], ${(bytes / 1024).toFixed(0)} KB`);
     console.log(`/api/tables (the live tables' data): ${ms(tablesMs)}, ${(Buffer.byteLength(tablesJson) / 1024).toFixed(0)} KB`);
