@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import type { Command } from "commander";
-import { agentSocketPath } from "../agent/protocol.ts";
-import { parseTarget, type Target } from "../privileged/target.ts";
+import { readTarget, type Target } from "../privileged/target-text.ts";
 import { UsageError } from "./errors.ts";
 
 /** `natfarm agent`: the privileged daemon the console and the health checker talk to (DESIGN.md, "Processes"). */
@@ -17,15 +16,14 @@ export function registerAgentCommand(program: Command, out: (s: string) => void)
     .option("--test-hooks", "accept the tests' fault injection")
     .action(async (o: { socket?: string; target: string[]; lab: string[]; group?: string; testHooks?: boolean }) => {
       if (process.getuid?.() !== 0) throw new UsageError("the agent runs as root: it is the one process that runs privileged programs");
-      let targets: Target[];
-      try {
-        targets = o.target.map(parseTarget);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
+      const targets: Target[] = o.target.map((text) => {
+        const r = readTarget(text);
+        if (!r.ok) throw new UsageError(r.message);
+        return r.target;
+      });
       if (targets.length === 0 && o.lab.length === 0) throw new UsageError("name at least one --target or --lab to serve");
       const gid = o.group === undefined ? undefined : groupId(o.group);
-      const { startAgent } = await import("../agent/server.ts");
+      const [{ startAgent }, { agentSocketPath }] = await Promise.all([import("../agent/server.ts"), import("../agent/protocol.ts")]);
       const agent = await startAgent({ socket: o.socket ?? agentSocketPath(), targets, labs: o.lab, gid, testHooks: Boolean(o.testHooks) });
       out(`natfarm agent listening on ${agent.socket}`);
       await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { TargetSchema } from "../privileged/target.ts";
+import { readTarget } from "../privileged/target-text.ts";
 import { UsageError } from "./errors.ts";
 
 /**
@@ -23,9 +23,9 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
     return { db: await openDatabase(), disconnectPrisma, farmWarnings, kernel, ...io, ...service, ...errors, ...file };
   };
   const target = (value: string) => {
-    const r = TargetSchema.safeParse(value);
-    if (!r.success) throw new UsageError(r.error.issues[0]!.message);
-    return r.data;
+    const r = readTarget(value);
+    if (!r.ok) throw new UsageError(r.message);
+    return r.target;
   };
 
   program

@@ -1,18 +1,15 @@
 import { Command, CommanderError } from "commander";
-import { ApplyError, FarmValidationError } from "../applier/index.ts";
-import { AgentError, AgentUnavailableError, kernel } from "../kernel/index.ts";
-import { readFarmFile } from "../farms/file.ts";
-import { resolveMarks } from "../farms/resolve.ts";
-import { farmWarnings } from "../farms/warnings.ts";
-import { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
-import { PrivilegedCommandError } from "../privileged/run.ts";
-import { TargetSchema } from "../privileged/target.ts";
-import { formatTables } from "./format.ts";
+import { readTarget } from "../privileged/target-text.ts";
 import { registerAgentCommand } from "./agent.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerRestoreCommand } from "./restore.ts";
+
+// Only commander and these registrations load at start: every command loads
+// what it needs when it runs (zod, execa and the engine cost more than node
+// itself to load), so `natfarm --help` starts at once.
+const engine = () => import("./engine.ts");
 
 /**
  * `natfarm`: exit 0 on success, 2 on bad input (the message names the farm,
@@ -24,9 +21,9 @@ export const EXIT_BAD_INPUT = 2;
 
 
 export function parseTargetOption(value: string) {
-  const r = TargetSchema.safeParse(value);
-  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
-  return r.data;
+  const r = readTarget(value);
+  if (!r.ok) throw new UsageError(r.message);
+  return r.target;
 }
 
 /**
@@ -72,6 +69,7 @@ function buildProgram(): Command {
     .description("check a farm file against the schema")
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .action(async (o) => {
+      const { readFarmFile, farmWarnings } = await engine();
       const file = await readFarmFile(o.file);
       warn(farmWarnings(file.farms));
       out(`valid: ${file.farms.length} farm(s), ${file.farms.reduce((n, f) => n + f.backends.length, 0)} backend(s)`);
@@ -82,6 +80,7 @@ function buildProgram(): Command {
     .description("print the iptables-restore payload that builds the file's farms from nothing")
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .action(async (o) => {
+      const { readFarmFile, renderFullPayload, renderRuleset, resolveMarks } = await engine();
       const file = await readFarmFile(o.file);
       out(renderFullPayload(renderRuleset(resolveMarks(file.farms))));
     });
@@ -94,6 +93,7 @@ function buildProgram(): Command {
     .option("--dry-run", "print what would be written, write nothing")
     .option("--json", "print the result as JSON")
     .action(async (o) => {
+      const { readFarmFile, farmWarnings, kernel } = await engine();
       const file = await readFarmFile(o.file);
       const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
       warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
@@ -120,6 +120,7 @@ function buildProgram(): Command {
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .option("--json", "print the report as JSON")
     .action(async (o) => {
+      const { readFarmFile, kernel } = await engine();
       const file = await readFarmFile(o.file);
       const r = await kernel().driftReport(file.farms, { target: o.target });
       if (o.json) {
@@ -142,6 +143,7 @@ function buildProgram(): Command {
     .option("--json", "print as JSON")
     .option("--all", "show foreign chains too, not only natfarm's and the hooks")
     .action(async (o) => {
+      const { formatTables, kernel } = await engine();
       const snapshot = await kernel().readTables(o.target);
       out(o.json ? JSON.stringify(snapshot) : formatTables(snapshot, Boolean(o.all)));
     });
@@ -151,6 +153,7 @@ function buildProgram(): Command {
     .description("remove every natfarm rule and chain from the target, and nothing else")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .action(async (o) => {
+      const { kernel } = await engine();
       const r = await kernel().applyFarms([], { target: o.target });
       out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
     });
@@ -172,16 +175,9 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return EXIT_OK;
       return EXIT_BAD_INPUT;
     }
-    if (e instanceof FarmValidationError || e instanceof UsageError) {
-      process.stderr.write(`natfarm: ${e.message}\n`);
-      return EXIT_BAD_INPUT;
-    }
-    if (e instanceof ApplyError || e instanceof PrivilegedCommandError || e instanceof AgentUnavailableError || e instanceof AgentError) {
-      process.stderr.write(`natfarm: ${e.message}\n`);
-      return EXIT_FAILED;
-    }
+    // By name: the classes live in modules a command loads only when it runs.
     const name = (e as Error)?.name;
-    if (name === "ZodError") {
+    if (e instanceof UsageError || name === "FarmValidationError" || name === "ZodError") {
       process.stderr.write(`natfarm: ${(e as Error).message}\n`);
       return EXIT_BAD_INPUT;
     }

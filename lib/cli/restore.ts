@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { TargetSchema } from "../privileged/target.ts";
+import { readTarget } from "../privileged/target-text.ts";
 import { UsageError } from "./errors.ts";
 
 /**
@@ -23,9 +23,9 @@ export function registerRestoreCommand(program: Command, out: (s: string) => voi
       ]);
       let target;
       if (o.target) {
-        const r = TargetSchema.safeParse(o.target);
-        if (!r.success) throw new UsageError(r.error.issues[0]!.message);
-        target = r.data;
+        const r = readTarget(o.target);
+        if (!r.ok) throw new UsageError(r.message);
+        target = r.target;
       } else {
         const t = parseConsoleEnv(process.env).target;
         if (!t.canApply) throw new Error(`nothing to restore into: ${t.reason}`);

@@ -1,25 +1,19 @@
 import { z } from "zod";
+import { readTarget, type Target } from "./target-text.ts";
 
 /**
  * Where natfarm's rules live: this machine's own netfilter, or a network
  * namespace (the lab, or a test bed). Parsed from strings such as `host` and
  * `netns:lab1-lb` at every boundary (CLI, console, applier).
  */
-export type Target = { kind: "host" } | { kind: "netns"; name: string };
-
-export const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+export { formatTarget, NETNS_NAME, type Target } from "./target-text.ts";
 
 export const TargetSchema = z
   .string()
-  .trim()
   .transform((value, ctx): Target => {
-    if (value === "host") return { kind: "host" };
-    const m = /^netns:(.*)$/.exec(value);
-    if (m && NETNS_NAME.test(m[1]!)) return { kind: "netns", name: m[1]! };
-    ctx.addIssue({
-      code: "custom",
-      message: `target must be "host" or "netns:<name>" (name: letters, digits, . _ -), got "${value}"`,
-    });
+    const r = readTarget(value);
+    if (r.ok) return r.target;
+    ctx.addIssue({ code: "custom", message: r.message });
     return z.NEVER;
   });
 
@@ -27,6 +21,3 @@ export function parseTarget(value: string): Target {
   return TargetSchema.parse(value);
 }
 
-export function formatTarget(target: Target): string {
-  return target.kind === "host" ? "host" : `netns:${target.name}`;
-}
