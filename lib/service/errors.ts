@@ -1,8 +1,8 @@
 import type { z } from "zod";
-import { ApplyError, FarmValidationError } from "../applier/errors.ts";
+import { FarmValidationError, type ApplyError } from "../applier/errors.ts";
 import { uniqueViolation } from "../db/errors.ts";
 import { fieldErrors, formatIssues } from "../farms/errors.ts";
-import { AgentUnavailableError } from "../kernel/index.ts";
+import type { AgentUnavailableError } from "../kernel/index.ts";
 import { ConcurrentChangeError } from "./conflict.ts";
 import type { FieldErrors, MutationResult } from "./result.ts";
 
@@ -94,6 +94,15 @@ export function writeConflict(): MutationResult {
   return refused("Another process kept changing the farms meanwhile: nothing was saved. Try again.");
 }
 
+/**
+ * `instanceof` by the name the classes give their errors: Next bundles route
+ * handlers and pages apart, and the console's service (one per process, on
+ * globalThis) throws its copy's classes to code holding another copy.
+ */
+function isNamed<T extends Error>(e: unknown, name: string): e is T {
+  return e instanceof Error && e.name === name;
+}
+
 /** What a failed kernel call means for the change that made it. */
 export type KernelFailure =
   /** The request never reached the kernel: nothing there changed. */
@@ -114,20 +123,20 @@ function neverDelivered(e: AgentUnavailableError): boolean {
 }
 
 export function kernelFailure(e: unknown): KernelFailure {
-  if (e instanceof AgentUnavailableError) {
+  if (isAgentDown(e)) {
     if (neverDelivered(e)) return { kind: "unreachable", message: e.message };
     const message = `the natfarm agent went away during the change (${e.cause}): whether the kernel holds it is not known; re-apply once the agent is back`;
     return { kind: "failed", message, iptables: message, inDoubt: true };
   }
-  if (e instanceof FarmValidationError) return { kind: "invalid", message: e.message, issues: e.issues, error: e };
-  if (e instanceof ApplyError) return { kind: "failed", message: e.message, iptables: e.iptablesMessage.trim(), inDoubt: e.rolledBack === "rollback-failed" };
+  if (isNamed<FarmValidationError>(e, "FarmValidationError")) return { kind: "invalid", message: e.message, issues: e.issues, error: e };
+  if (isNamed<ApplyError>(e, "ApplyError")) return { kind: "failed", message: e.message, iptables: e.iptablesMessage.trim(), inDoubt: e.rolledBack === "rollback-failed" };
   const message = e instanceof Error ? e.message : String(e);
   return { kind: "failed", message, iptables: message, inDoubt: false };
 }
 
 /** True when `e` says the agent is down: reads show the banner, not an error of their own. */
-export function isAgentDown(e: unknown): boolean {
-  return e instanceof AgentUnavailableError;
+export function isAgentDown(e: unknown): e is AgentUnavailableError {
+  return isNamed<AgentUnavailableError>(e, "AgentUnavailableError");
 }
 
 // ---------------------------------------------------------------- out: forms
