@@ -137,11 +137,11 @@ async function main() {
   }
 
   // 3. A port held by something else would only give a web server restarted forever.
-  let free = await portFree(env.host, env.port);
+  let free = await portFree(webConfig.host, env.port);
   // Nobody listens but the bind fails: sockets of a server that just died are still closing.
   for (let i = 0; !free && i < 30 && portHolders(env.port).length === 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    free = await portFree(env.host, env.port);
+    free = await portFree(webConfig.host, env.port);
   }
   if (!free) {
     const holders = portHolders(env.port);

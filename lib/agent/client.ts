@@ -18,6 +18,8 @@ export class AgentUnavailableError extends Error {
   constructor(
     readonly socket: string,
     readonly cause: string,
+    /** Whether the request had been sent: then the agent may have acted on it (what the kernel holds is not known). */
+    readonly delivered = false,
   ) {
     super(`the natfarm agent is not available (${socket}: ${cause}); changes to the kernel are refused until it is back`);
     this.name = "AgentUnavailableError";
@@ -61,7 +63,7 @@ export function agentCall(socket: string, op: AgentOp, params: object, timeoutMs
     let connected = false;
     const timer = setTimeout(() => {
       conn.destroy();
-      reject(new AgentUnavailableError(socket, `no answer to ${op} within ${Math.round(timeoutMs / 1000)} s`));
+      reject(new AgentUnavailableError(socket, `no answer to ${op} within ${Math.round(timeoutMs / 1000)} s`, connected));
     }, timeoutMs);
     conn.setEncoding("utf8");
     conn.on("connect", () => {
@@ -86,11 +88,17 @@ export function agentCall(socket: string, op: AgentOp, params: object, timeoutMs
     });
     conn.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new AgentUnavailableError(socket, e.code === "ENOENT" ? "no socket: the agent is not running" : e.code === "EACCES" ? "permission denied: this user is not in the console's group" : (e.code ?? e.message)));
+      reject(
+        new AgentUnavailableError(
+          socket,
+          e.code === "ENOENT" ? "no socket: the agent is not running" : e.code === "EACCES" ? "permission denied: this user is not in the console's group" : (e.code ?? e.message),
+          connected,
+        ),
+      );
     });
     conn.on("close", () => {
       clearTimeout(timer);
-      if (buffer.indexOf("\n") === -1) reject(new AgentUnavailableError(socket, connected ? `the agent closed the connection during ${op} (it may have been restarted)` : "connection closed"));
+      if (buffer.indexOf("\n") === -1) reject(new AgentUnavailableError(socket, connected ? `the agent closed the connection during ${op} (it may have been restarted)` : "connection closed", connected));
     });
   });
 }
@@ -180,7 +188,10 @@ export function agentKernel(socket: string): KernelPort {
       return { at: r.at, byMark: new Map(r.byMark) };
     },
     cutConnections: (target, mark) => call("cutConnections", { target: t(target), mark }),
-    checkLocalVips: (target, farms) => call("checkLocalVips", { target: t(target), farms }),
+    checkLocalVips: (target, farms) => call("checkLocalVips", { target: t(target), farms }, 10_000),
+    async ping(timeoutMs = 5_000) {
+      await call("ping", {}, timeoutMs);
+    },
     lab,
   };
 }

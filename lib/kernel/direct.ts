@@ -32,6 +32,7 @@ export const directKernel: KernelPort = {
   connectionStats: (target) => connectionStats(target),
   cutConnections: (target, mark) => cutConnections(target, mark),
   checkLocalVips: (target, farms) => checkLocalVips(target, farms, 10_000),
+  ping: async () => {},
   lab: {
     up: labUp,
     down: labDown,

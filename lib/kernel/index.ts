@@ -50,6 +50,7 @@ function withDirectFallback(agent: KernelPort): KernelPort {
     connectionStats: wrap(agent.connectionStats, d.connectionStats),
     cutConnections: wrap(agent.cutConnections, d.cutConnections),
     checkLocalVips: wrap(agent.checkLocalVips, d.checkLocalVips),
+    ping: wrap(agent.ping, d.ping),
     lab: {
       up: wrap(l.up, d.lab.up),
       down: wrap(l.down, d.lab.down),

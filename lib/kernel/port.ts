@@ -44,5 +44,7 @@ export interface KernelPort {
   cutConnections(target: Target, mark: number): Promise<number>;
   /** Refuses (FarmValidationError) farms whose VIP is one of the target's own addresses. */
   checkLocalVips(target: Target, farms: readonly Farm[]): Promise<string[]>;
+  /** Resolves when the kernel side answers (the agent is there); rejects with AgentUnavailableError otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
   readonly lab: LabPort;
 }

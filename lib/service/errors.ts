@@ -116,10 +116,10 @@ export type KernelFailure =
  * Whether the agent got the request at all. A socket that is missing, refuses
  * the connection or may not be opened means it did not; a connection lost
  * once the request was sent (the agent restarted mid-apply), or no answer,
- * leaves it unknown. The client says which in its cause text.
+ * leaves it unknown.
  */
 function neverDelivered(e: AgentUnavailableError): boolean {
-  return !/closed the connection during|no answer to|ECONNRESET|EPIPE/.test(e.cause);
+  return !e.delivered;
 }
 
 export function kernelFailure(e: unknown): KernelFailure {

@@ -13,8 +13,8 @@ export type KernelReach = { state: "direct" | "unused" | "up" } | { state: "down
 const REACH_TIMEOUT_MS = 1_500;
 
 /**
- * The cheapest round trip the port has: a local-VIP check of no farms,
- * which the agent validates and answers without running any program.
+ * The cheapest round trip the port has: a ping, which the agent answers
+ * without running any program.
  */
 export async function kernelReach(k: KernelPort, target: Target | null, timeoutMs = REACH_TIMEOUT_MS): Promise<KernelReach> {
   if (!target) return { state: "unused" };
@@ -23,7 +23,7 @@ export async function kernelReach(k: KernelPort, target: Target | null, timeoutM
   const late = new Promise<KernelReach>((resolve) => {
     timer = setTimeout(() => resolve({ state: "down", message: `the natfarm agent did not answer within ${timeoutMs} ms` }), timeoutMs);
   });
-  const asked = k.checkLocalVips(target, []).then(
+  const asked = k.ping(timeoutMs).then(
     (): KernelReach => ({ state: "up" }),
     // Any answer, even a refusal, means an agent is there.
     (e): KernelReach => (isAgentDown(e) ? { state: "down", message: (e as Error).message } : { state: "up" }),

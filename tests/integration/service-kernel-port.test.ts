@@ -18,7 +18,7 @@ import { kernelReach } from "../../lib/service/kernel-reach.ts";
  */
 const TARGET: Target = { kind: "netns", name: "nfport-fake" };
 const SOCKET = "/run/natfarm/agent.sock";
-const down = (cause = "no socket: the agent is not running") => new AgentUnavailableError(SOCKET, cause);
+const down = (cause = "no socket: the agent is not running", delivered = false) => new AgentUnavailableError(SOCKET, cause, delivered);
 
 type Op = keyof Omit<KernelPort, "via" | "lab">;
 /** A kernel port that records calls; `fail[op]` makes that operation throw. */
@@ -51,6 +51,7 @@ function fakeKernel(fail: Partial<Record<Op | "lab", () => Error>> = {}) {
     connectionStats: (...args) => call("connectionStats", args, { at: "", byMark: new Map() }),
     cutConnections: (...args) => call("cutConnections", args, 3),
     checkLocalVips: (...args) => call("checkLocalVips", args, []),
+    ping: (...args) => call("ping", args, undefined),
     lab,
   };
   return { port, calls, ops: () => calls.map((c) => c.op) };
@@ -158,7 +159,7 @@ describe("the agent down: a clear refusal, nothing changed", () => {
 
   it("the agent lost during an apply it received: the outcome is unknown, the farm is failed and the attempt logged", async () => {
     const before = await seeded();
-    const k = fakeKernel({ applyFarms: () => down("the agent closed the connection during apply (it may have been restarted)") });
+    const k = fakeKernel({ applyFarms: () => down("the agent closed the connection during apply (it may have been restarted)", true) });
     const r = await createFarmService({ db, target: TARGET, kernel: k.port }).setMode("web", "nat");
     expect(r).toMatchObject({ ok: false, reason: "apply-failed", message: expect.stringMatching(/went away during the change/) });
     const row = await db.farm.findUniqueOrThrow({ where: { name: "web" } });
@@ -170,9 +171,9 @@ describe("the agent down: a clear refusal, nothing changed", () => {
 describe("kernelReach: the banner's check", () => {
   it("up, down, and nothing to check", async () => {
     expect(await kernelReach(fakeKernel().port, TARGET)).toEqual({ state: "up" });
-    expect(await kernelReach(fakeKernel({ checkLocalVips: () => down() }).port, TARGET)).toMatchObject({ state: "down", message: expect.stringMatching(/not available/) });
+    expect(await kernelReach(fakeKernel({ ping: () => down() }).port, TARGET)).toMatchObject({ state: "down", message: expect.stringMatching(/not available/) });
     expect(await kernelReach(fakeKernel().port, null)).toEqual({ state: "unused" });
-    const hung: KernelPort = { ...fakeKernel().port, checkLocalVips: () => new Promise(() => {}) };
+    const hung: KernelPort = { ...fakeKernel().port, ping: () => new Promise(() => {}) };
     expect(await kernelReach(hung, TARGET, 50)).toMatchObject({ state: "down" });
   });
 });

@@ -18,6 +18,8 @@ import { instanceResources } from "../../lib/supervisor/instance-lock.ts";
 import { COMMANDS, ensurePackages, type EnsureDeps } from "../../lib/supervisor/packages.ts";
 import { DEFAULT_BACKOFF, nextDelay } from "../../lib/supervisor/supervisor.ts";
 import { ensureBuild, freePort } from "../e2e/harness.ts";
+import { request } from "../../lib/web/client.ts";
+import { agentCall } from "../../lib/agent/client.ts";
 import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 
 /**
@@ -165,10 +167,18 @@ async function portFree(port: number): Promise<boolean> {
 
 async function httpOk(url: string): Promise<boolean> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    return r.status < 500;
+    return (await request(url, { insecure: true, timeoutMs: 10_000 })).status < 500;
   } catch {
     return false;
+  }
+}
+
+/** The real uid of a process, from /proc/<pid>/status. */
+function uidOf(pid: number): number | null {
+  try {
+    return Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+  } catch {
+    return null;
   }
 }
 
@@ -249,7 +259,7 @@ describe("supervisor building blocks", () => {
       }));
     const lab = children({ NATFARM_TARGET: "lab", NATFARM_LAB_NAME: "x1", PORT: "3100" }, true);
     expect(lab.map((c) => [c.name, c.netns])).toEqual([["web", null], ["checker", "x1-lb"]]);
-    expect(lab[0]!.argv).toMatch(/^setpriv --pdeathsig KILL -- \/usr\/bin\/node --import \S+parent-guard\.mjs \/app\/node_modules\/next\/dist\/bin\/next start -H 127\.0\.0\.1 -p 3100$/);
+    expect(lab[0]!.argv).toMatch(/^setpriv --pdeathsig KILL -- \/usr\/bin\/node --import tsx --import \S+parent-guard\.mjs \/app\/scripts\/web-server\.ts$/);
     expect(lab[1]!.argv).toMatch(/^ip netns exec x1-lb setpriv --pdeathsig KILL -- \/usr\/bin\/node --import tsx --import \S+parent-guard\.mjs \/app\/scripts\/health-checker\.ts$/);
     expect(children({ NATFARM_TARGET: "none" }, true).map((c) => c.name)).toEqual(["web"]);
     expect(children({ NATFARM_TARGET: "host" }, true).map((c) => [c.name, c.netns])).toEqual([["web", null], ["checker", null]]);
@@ -376,7 +386,9 @@ describe("npm start as a supervisor", () => {
   let env: Record<string, string>;
   let a: Started;
   let db: Database.Database;
-  const url = () => `http://127.0.0.1:${port}/`;
+  let agentSocket = "";
+  const agents = (tag: string) => marked(tag).filter((p) => p.cmdline.includes("agent") && p.cmdline.some((x) => x.endsWith("natfarm.mjs")));
+  const url = () => `https://127.0.0.1:${port}/`;
 
   const events = () => db.prepare("SELECT backend, \"from\", \"to\" FROM HealthEvent WHERE farm = 'checked' ORDER BY id").all() as { backend: string; from: string; to: string }[];
   const states = () => (db.prepare("SELECT b.state FROM Backend b JOIN Farm f ON f.id = b.farmId WHERE f.name = 'checked' ORDER BY b.position").all() as { state: string }[]).map((r) => r.state);
@@ -417,7 +429,8 @@ describe("npm start as a supervisor", () => {
     await labEnsureVip({ name: lab.name, vip: VIP });
     db = new Database(dbFile, { readonly: true, fileMustExist: true });
     port = await freePort();
-    env = { PORT: String(port), NATFARM_DATABASE_URL: dbUrl, NATFARM_TARGET: "lab", NATFARM_LAB_NAME: lab.name, NATFARM_LAB_BACKENDS: "2" };
+    agentSocket = path.join(dir, "run", "agent.sock");
+    env = { PORT: String(port), NATFARM_DATABASE_URL: dbUrl, NATFARM_TARGET: "lab", NATFARM_LAB_NAME: lab.name, NATFARM_LAB_BACKENDS: "2", NATFARM_AGENT_SOCKET: agentSocket };
     a = startSupervisor("a", env);
   }, 600_000);
 
@@ -448,6 +461,37 @@ describe("npm start as a supervisor", () => {
     expect(fds(a.pid).filter((l) => /supervisor-(db|target|port)-.*\.lock$/.test(l))).toHaveLength(3);
     for (const pid of [web, checker]) expect(fds(pid).filter((l) => l.endsWith(".lock"))).toEqual([]);
     await until("both backends up", () => states().join() === "up,up");
+  });
+
+  it("runs the web server and the checker as the natfarm user; the agent is the only child with root, on a socket only root and natfarm's group may open", async () => {
+    const { web, checker } = await ready(a);
+    const agent = await until("the agent", () => (agents(a.tag).length === 1 ? agents(a.tag)[0] : null));
+    const natfarmUid = Number(fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("natfarm:"))!.split(":")[2]);
+    expect(natfarmUid).toBeGreaterThan(0);
+    expect(uidOf(web)).toBe(natfarmUid);
+    expect(uidOf(checker)).toBe(natfarmUid);
+    expect(uidOf(agent.pid)).toBe(0);
+    // Root: the supervisor itself (it runs no privileged program once it supervises) and the agent, nothing else.
+    expect(marked(a.tag).filter((p) => uidOf(p.pid) === 0).map((p) => p.pid).sort()).toEqual([a.pid, agent.pid].sort());
+    const st = fs.statSync(agentSocket);
+    expect(st.mode & 0o777).toBe(0o660);
+    expect(st.uid).toBe(0);
+    expect(st.gid).toBe(Number(fs.readFileSync("/etc/group", "utf8").split("\n").find((l) => l.startsWith("natfarm:"))!.split(":")[2]));
+    expect(await agentCall(agentSocket, "ping", {})).toMatchObject({ targets: [`netns:${lab.lbNs}`], labs: [lab.name] });
+  });
+
+  it("the agent killed with -9: restarted, serving again, the console recovering by itself", async () => {
+    await ready(a);
+    const agent = await until("the agent", () => (agents(a.tag).length === 1 ? agents(a.tag)[0] : null));
+    process.kill(agent.pid, "SIGKILL");
+    const again = await until("a new agent serving", async () => {
+      const now = agents(a.tag);
+      return now.length === 1 && now[0]!.pid !== agent.pid && (await agentCall(agentSocket, "ping", {}, 2000).then(() => true, () => false)) ? now[0] : null;
+    }, 60_000, () => a.log().slice(-3000));
+    expect(proc(again.pid)!.ppid).toBe(a.pid);
+    expect(a.log()).toMatch(/agent \(pid \d+\) was killed by SIGKILL/);
+    // The live tables page reads the kernel through the agent: it answers again.
+    expect((await request(`https://127.0.0.1:${port}/api/tables`, { insecure: true, timeoutMs: 20_000 })).status).toBe(200);
   });
 
   it("(a) the web server killed with -9: a new one listens on the port again and answers", async () => {
