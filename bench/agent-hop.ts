@@ -7,12 +7,12 @@
  *
  *   npx tsx bench/agent-hop.ts [--farms 5000] [--repeat 21]
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { agentCall, agentKernel } from "../lib/agent/client.ts";
+import { agentKernel } from "../lib/agent/client.ts";
+import { startAgent } from "../tests/helpers/agent.ts";
 import { applyFarms } from "../lib/applier/index.ts";
 import type { ResolvedFarm } from "../lib/farms/schema.ts";
 import { directKernel } from "../lib/kernel/direct.ts";
@@ -35,12 +35,9 @@ async function main() {
   const socket = path.join(dir, "agent.sock");
   await runPrivileged("ip", ["netns", "add", ns]);
   const target: Target = { kind: "netns", name: ns };
-  const agent = spawn(process.execPath, [path.join(import.meta.dirname, "..", "bin", "natfarm.mjs"), "agent", "--socket", socket, "--target", `netns:${ns}`], { stdio: "ignore" });
+  let agent: Awaited<ReturnType<typeof startAgent>> | null = null;
   try {
-    for (let i = 0; !(await agentCall(socket, "ping", {}, 1000).then(() => true, () => false)); i++) {
-      if (i > 200) throw new Error("the agent did not come up");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    agent = await startAgent({ socket, target, logFile: path.join(dir, "agent.log"), testHooks: false });
     const resolved: ResolvedFarm[] = (await applyFarms(benchFarms(n), { target })).farms;
     const ways: [string, KernelPort][] = [
       ["direct (applier in the caller)", directKernel],
@@ -66,7 +63,7 @@ async function main() {
       console.log(`  ${way.padEnd(34)} median ${ms(m)}  (min ${ms(Math.min(...xs))}, max ${ms(Math.max(...xs))})${m === base ? "" : `  hop ${(100 * (m / base - 1)).toFixed(1)} %`}`);
     }
   } finally {
-    agent.kill("SIGTERM");
+    await agent?.stop();
     await runPrivileged("ip", ["netns", "del", ns], { allowFailure: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -28,6 +28,8 @@ import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { importFarms } from "../lib/service/farm-io.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
+import { agentKernel } from "../lib/agent/client.ts";
+import { startAgent } from "../tests/helpers/agent.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { FarmListSchema } from "../lib/farms/schema.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
@@ -224,18 +226,35 @@ async function main() {
       console.log(`${p.name}: median ${ms(median(rows))} [${list(rows)}] (target ≤ 1000 ms); load event median ${ms(median(loads))}`);
     }
 
-    const changes: number[] = [];
-    for (let r = 0; r < CHANGES; r++) {
-      const name = `f${(r * 7919) % N}`;
-      const row = (await service.getFarm(name))!;
-      const b = row.backends[0]!;
-      t = performance.now();
-      const res = await service.updateBackend(name, b.mark, { weight: (b.weight % 100) + 1 });
-      const took = performance.now() - t;
-      if (!res.ok || res.outcome !== "applied") throw new Error(`one-farm change: ${res.message}`);
-      changes.push(took);
+    // The same change through the service, with the kernel in this process and through an agent (as npm start runs it), alternating.
+    const agentSocket = path.join(dir, "agent", "agent.sock");
+    const agent = await startAgent({ socket: agentSocket, target, logFile: path.join(dir, "agent.log") });
+    try {
+      const ways = [
+        { name: "direct", service, changes: [] as number[] },
+        { name: "through the agent", service: createFarmService({ db, target, kernel: agentKernel(agentSocket) }), changes: [] as number[] },
+      ];
+      for (let r = 0; r < CHANGES; r++) {
+        for (const way of r % 2 ? [...ways].reverse() : ways) {
+          const name = `f${(r * 7919 + (way.name === "direct" ? 0 : 1)) % N}`;
+          const row = (await way.service.getFarm(name))!;
+          const b = row.backends[0]!;
+          t = performance.now();
+          const res = await way.service.updateBackend(name, b.mark, { weight: (b.weight % 100) + 1 });
+          const took = performance.now() - t;
+          if (!res.ok || res.outcome !== "applied") throw new Error(`one-farm change (${way.name}): ${res.message}`);
+          way.changes.push(took);
+        }
+      }
+      const direct = median(ways[0]!.changes);
+      for (const way of ways) {
+        const m = median(way.changes);
+        const hop = way.name === "direct" ? "" : `, hop ${(100 * (m / direct - 1)).toFixed(1)} % (target ≤ 10 %)`;
+        console.log(`one-farm change (service.updateBackend weight → kernel, ${way.name}): median ${ms(m)} [${list(way.changes)}] (target ≤ 150 ms)${hop}`);
+      }
+    } finally {
+      await agent.stop();
     }
-    console.log(`one-farm change (service.updateBackend weight → kernel): median ${ms(median(changes))} [${list(changes)}] (target ≤ 150 ms)`);
     if (HOLD > 0) {
       console.log(`holding ${base} for ${HOLD} s`);
       await new Promise((r) => setTimeout(r, HOLD * 1000));

@@ -32,6 +32,7 @@ import { DatabaseEnvError, databaseEnv, projectRoot } from "../lib/db/env.ts";
 import { migrateDatabase } from "../lib/db/migrate.ts";
 import { ensureLab } from "../lib/service/lab.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
+import { directKernel } from "../lib/kernel/direct.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { formatTarget } from "../lib/privileged/target.ts";
 import { acquireFlock, type HeldLock } from "../lib/sys/flock.ts";
@@ -170,7 +171,7 @@ async function main() {
   // 7. Target.
   if (t.kind === "lab") {
     log(`target lab: making sure lab "${t.labName}" is up (${t.labBackends} backends)`);
-    const lab = await ensureLab(t);
+    const lab = await ensureLab(t, directKernel);
     log(`lab ${lab.name} up: rules go to ${lab.target}, backends ${lab.backends.map((b) => b.ip).join(", ")}`);
   } else if (t.kind === "none") {
     log(`target none: ${t.reason}`);
@@ -181,7 +182,8 @@ async function main() {
   // 8. Restore.
   if (t.canApply) {
     const db = await openDatabase();
-    const restored = await createFarmService({ db, target: t.target }).applyAll("restore at start");
+    // Before the agent runs, as root: the supervisor's own start-up steps reach the kernel directly.
+    const restored = await createFarmService({ db, target: t.target, kernel: directKernel }).applyAll("restore at start");
     log(`restore: ${restored.message}`);
     await disconnectPrisma();
   }

@@ -9,6 +9,7 @@ import { readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
 import type { LabInfo } from "../../lib/lab/index.ts";
 import type { Target } from "../../lib/privileged/target.ts";
+import { startAgent } from "../helpers/agent.ts";
 import { request } from "../../lib/web/client.ts";
 import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 
@@ -369,6 +370,11 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     timings.labUpMs = performance.now() - t;
     const target: Target = { kind: "netns", name: lab.lbNs };
 
+    // The console reaches the kernel as npm start's does: through an agent serving this lab only.
+    const agentSocket = path.join(dir, "agent", "agent.sock");
+    const agent = await startAgent({ socket: agentSocket, target, lab: lab.name, logFile: path.join(dir, "agent.log") });
+    cleanups.push(() => agent.stop());
+
     const port = await freePort();
     const baseUrl = `https://127.0.0.1:${port}`;
     t = performance.now();
@@ -382,6 +388,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
         NATFARM_LAB_NAME: lab.name,
         NATFARM_LAB_BACKENDS: String(lab.backends.length),
         NATFARM_FAULT_FILE: faultFile,
+        NATFARM_AGENT_SOCKET: agentSocket,
       },
     });
     cleanups.push(() => server.stop());

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -14,6 +14,7 @@ import { ensureConsoleUser } from "../../lib/supervisor/console-user.ts";
 import { acquireFlock } from "../../lib/sys/flock.ts";
 import { forwardingProblems } from "../helpers/consistency.ts";
 import { MIXED_FARMS } from "../helpers/farms.ts";
+import { startAgent } from "../helpers/agent.ts";
 import { createNetns, deleteAllNetns, iptablesSave } from "../helpers/netns.ts";
 
 /**
@@ -30,22 +31,12 @@ const socket = path.join(dir, "run", "agent.sock");
 let ns: string;
 let agent: ChildProcess | null = null;
 
-async function startAgent(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, "agent", "--socket", socket, "--target", `netns:${ns}`, "--group", "natfarm"], { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  child.stderr!.on("data", (d) => (err += d));
-  for (let i = 0; ; i++) {
-    if (await agentCall(socket, "ping", {}, 2000).then(() => true, () => false)) break;
-    if (child.exitCode !== null || i > 200) throw new Error(`agent did not come up: ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return child;
-}
+const start = async () => (await startAgent({ socket, target: { kind: "netns", name: ns }, logFile: path.join(dir, "agent.log"), group: "natfarm", testHooks: false })).child;
 
 beforeAll(async () => {
   ({ name: ns } = await createNetns("agt"));
   await ensureConsoleUser("natfarm", () => {});
-  agent = await startAgent();
+  agent = await start();
 });
 afterAll(async () => {
   agent?.kill("SIGKILL");
@@ -199,7 +190,7 @@ describe("the agent killed with -9 during a 5,000-farm apply", () => {
     if (err) expect(err).toBeInstanceOf(AgentUnavailableError);
     await expect(k.readTables(t)).rejects.toBeInstanceOf(AgentUnavailableError);
 
-    agent = await startAgent();
+    agent = await start();
     await k.applyFarms(b, { target: t });
     expect((await driftReport(b, { target: t })).inSync).toBe(true);
   }, 300_000);
