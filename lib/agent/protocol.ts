@@ -67,7 +67,6 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
 ]);
 export type AgentRequest = z.output<typeof AgentRequestSchema>;
 export type AgentOp = AgentRequest["op"];
-export type AgentParams<O extends AgentOp> = z.input<typeof AgentRequestSchema> & { op: O } extends { params: infer P } ? P : never;
 
 /** How an error travels, so the client can throw the same class the direct path throws. */
 export interface AgentErrorBody {
