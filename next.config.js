@@ -12,7 +12,7 @@ const nextConfig = {
   // The app's own type check: tests and benches are checked by `npm run
   // typecheck`, and a half-written test must not stop the console's build.
   typescript: { tsconfigPath: "tsconfig.app.json" },
-  serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino"],
+  serverExternalPackages: ["better-sqlite3", "@node-rs/argon2", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino"],
 };
 
 export default nextConfig;

@@ -5,6 +5,9 @@ import { Header } from "@/components/header";
 import { Providers, THEME_BOOT_SCRIPT } from "@/components/providers";
 import { consoleEnv } from "@/lib/console/env";
 import { agentReach } from "@/lib/console/farm-service";
+import { RoleProvider } from "@/components/auth/role";
+import { UserMenu } from "@/components/auth/user-menu";
+import { currentUser } from "@/lib/auth/next";
 import "./globals.css";
 
 export const metadata: Metadata = {
@@ -16,6 +19,24 @@ export const metadata: Metadata = {
 export const dynamic = "force-dynamic";
 
 export default async function RootLayout({ children }: { children: ReactNode }) {
+  const user = await currentUser();
+  if (!user) {
+    // The login and setup pages (every other page sends a visitor without a session to /login).
+    return (
+      <html lang="en" suppressHydrationWarning>
+        <head>
+          <script dangerouslySetInnerHTML={{ __html: THEME_BOOT_SCRIPT }} />
+        </head>
+        <body className="min-h-screen bg-bg font-sans text-fg antialiased">
+          <Providers>
+            <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
+              <RoleProvider role={null}>{children}</RoleProvider>
+            </main>
+          </Providers>
+        </body>
+      </html>
+    );
+  }
   const { target } = consoleEnv();
   // One round trip to the agent (bounded): the banner is there from the first paint.
   const reach = await agentReach();
@@ -29,7 +50,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           Skip to content
         </a>
         <Providers>
-          <Header target={target} />
+          <Header target={target} user={<UserMenu name={user.name} role={user.role} />} />
           <AgentBanner initial={reach} />
           {target.kind === "none" && (
             <div role="status" className="border-b border-warn/40 bg-warn-soft">
@@ -39,7 +60,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             </div>
           )}
           <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
-            {children}
+            <RoleProvider role={user.role}>{children}</RoleProvider>
           </main>
         </Providers>
       </body>

@@ -1,10 +1,11 @@
 import Link from "next/link";
+import type { ReactNode } from "react";
 import type { ConsoleTarget } from "@/lib/console/env";
 import { formatTarget } from "@/lib/privileged/target";
 import { NavLinks } from "./nav-links";
 import { ThemeToggle } from "./theme-toggle";
 
-export function Header({ target }: { target: ConsoleTarget }) {
+export function Header({ target, user }: { target: ConsoleTarget; user?: ReactNode }) {
   const links = [
     { href: "/", label: "Farms" },
     { href: "/tables", label: "Live tables" },
@@ -30,6 +31,7 @@ export function Header({ target }: { target: ConsoleTarget }) {
         <div className="ml-auto flex items-center gap-2">
           <TargetBadge target={target} />
           <ThemeToggle />
+          {user}
         </div>
       </div>
     </header>

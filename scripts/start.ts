@@ -188,6 +188,9 @@ async function main() {
     await disconnectPrisma();
   }
 
+  // The first administrator: with no user yet, a one-time setup link (printed with the URL below).
+  const setupToken = await (await import("../lib/auth/setup.ts")).makeSetupToken(await openDatabase()).finally(() => disconnectPrisma());
+
   // 9. Privileges: as root, only the agent keeps them; the web server and the checker run as the console's user.
   let user: ConsoleUser | undefined;
   if (isRoot) {
@@ -236,6 +239,7 @@ async function main() {
     shutdown("supervisor error");
   });
   log(`${web.summary}; supervisor pid ${process.pid}`);
+  if (setupToken) log(`no user yet: create the first administrator at ${web.url}/setup?token=${setupToken} (works once; or: natfarm user add NAME --role admin --password-stdin)`);
   supervisor.start();
 }
 

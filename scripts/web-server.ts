@@ -28,6 +28,10 @@ import { systemNames, WebConfigError, type WebConfig } from "../lib/web/config.t
 import { formatHost, isWildcard } from "../lib/web/hosts.ts";
 import { prepareWeb, webConfigFromEnv, type PreparedWeb } from "../lib/web/prepare.ts";
 import { createWebServer } from "../lib/web/server.ts";
+import { createAuthGate } from "../lib/auth/gate.ts";
+import { authConfig, AuthConfigError } from "../lib/auth/config.ts";
+import { getPrisma } from "../lib/db/client.ts";
+import { migrateDatabase } from "../lib/db/migrate.ts";
 import { CertificateError } from "../lib/web/tls.ts";
 
 const dev = process.argv.includes("--dev");
@@ -57,6 +61,15 @@ async function main() {
     fail(e instanceof CertificateError ? e.message : `TLS certificate: ${e instanceof Error ? e.message : String(e)}`);
   }
   const cert = web.cert;
+  try {
+    authConfig();
+  } catch (e) {
+    fail(e instanceof AuthConfigError ? e.message : String(e));
+  }
+  // The login gate reads sessions before Next.js runs: the tables must be there (a no-op when npm start migrated).
+  migrateDatabase();
+  // Next.js runs in this process: the session cookie's name and Secure flag follow the scheme served.
+  process.env.NATFARM_WEB_SCHEME = config.scheme;
 
   const { default: next } = await import("next");
   // Next.js hooks its WebSocket handler (next dev's HMR) onto the server it is given, or else onto the
@@ -78,6 +91,8 @@ async function main() {
     system: systemNames,
     tls: cert,
     log,
+    // Every page, server action and API route needs a session (lib/auth/gate.ts); Next.js checks roles.
+    gate: createAuthGate({ db: () => getPrisma(), secure: config.scheme === "https", dev, log }),
     handler: (req, res) => handle(req, res),
     upgrade: dev ? (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrades.emit("upgrade", req, socket, head) : undefined,
   });

@@ -1,4 +1,5 @@
 import { ApplyAllButton } from "@/components/farms/apply-all-button";
+import { requireUser } from "@/lib/auth/next";
 import { CreateFarmPanel } from "@/components/farms/create-farm-panel";
 import { FarmTable } from "@/components/farms/farm-table";
 import { Card, PageTitle } from "@/components/ui/card";
@@ -6,6 +7,7 @@ import { consoleEnv } from "@/lib/console/env";
 import { farmsOverview } from "@/lib/console/farm-service";
 
 export default async function FarmsPage() {
+  await requireUser();
   const { farms } = await farmsOverview();
   const { target } = consoleEnv();
   return (

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { requireUser } from "@/lib/auth/next";
 import Link from "next/link";
 import { Badge } from "@/components/ui/badge";
 import { Card, PageTitle } from "@/components/ui/card";
@@ -20,6 +21,7 @@ function farmsOf(json: string): string[] {
 }
 
 export default async function HistoryPage() {
+  await requireUser();
   const service = await farmService();
   const [entries, events] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 })]);
   return (

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { requireUser } from "@/lib/auth/next";
 import { notFound } from "next/navigation";
 import { LabRunner } from "@/components/lab/lab-runner";
 import { Badge } from "@/components/ui/badge";
@@ -11,6 +12,7 @@ import { labProblem } from "@/lib/service/lab";
 export const metadata: Metadata = { title: "Lab" };
 
 export default async function LabPage() {
+  await requireUser();
   const { target } = consoleEnv();
   if (target.kind !== "lab") notFound();
   const service = await farmService();

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { requireUser } from "@/lib/auth/next";
 import { Suspense } from "react";
 import type { Target } from "@/lib/privileged/target";
 import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
@@ -16,6 +17,7 @@ const firstRead = (farm?: string) => ({ scope: "natfarm" as const, farm: farm ||
 type Props = { searchParams: Promise<{ farm?: string }> };
 
 export default async function TablesPage({ searchParams }: Props) {
+  await requireUser();
   const { target } = consoleEnv();
   const { farm } = await searchParams;
   // The kernel read takes longest: start it now, the browser's first /api/tables request joins it.

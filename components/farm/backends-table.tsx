@@ -1,5 +1,6 @@
 "use client";
 
+import { useCan } from "@/components/auth/role";
 import { useActionState, useCallback, useState } from "react";
 import { addBackendAction, removeBackendAction, setMaintenanceAction, updateBackendAction } from "@/lib/actions/backends";
 import { IDLE } from "@/lib/actions/state";
@@ -61,6 +62,7 @@ function BackendState({ backend: b, hasCheck }: { backend: BackendView; hasCheck
 export function BackendsTable({ farm, backends, hasCheck = false }: { farm: string; backends: BackendView[]; hasCheck?: boolean }) {
   const [editing, setEditing] = useState<number | null>(null);
   const { live } = useFarmLive();
+  const mayOperate = useCan("operate");
   return (
     <div>
       <div className="overflow-x-auto">
@@ -115,6 +117,7 @@ export function BackendsTable({ farm, backends, hasCheck = false }: { farm: stri
                     <BackendState backend={b} hasCheck={hasCheck} />
                   </td>
                   <td className="px-4 py-2.5">
+                    {mayOperate && (
                     <div className="flex justify-end gap-1.5">
                       <Button size="sm" onClick={() => setEditing(b.mark)} aria-label={`Edit backend ${b.ip}${b.port ? `:${b.port}` : ""}`}>
                         Edit
@@ -162,6 +165,7 @@ export function BackendsTable({ farm, backends, hasCheck = false }: { farm: stri
                         </p>
                       </ConfirmDialog>
                     </div>
+                    )}
                   </td>
                 </tr>
               );
@@ -169,7 +173,7 @@ export function BackendsTable({ farm, backends, hasCheck = false }: { farm: stri
           </tbody>
         </table>
       </div>
-      <AddBackendForm farm={farm} />
+      {mayOperate && <AddBackendForm farm={farm} />}
     </div>
   );
 }

@@ -13,15 +13,18 @@ export function FarmAlerts({
   row,
   drift,
   canApply,
+  mayApply = true,
   reapply,
 }: {
   farm: string;
   row: Pick<FarmRow, "applyState" | "applyError" | "appliedAt">;
   drift: FarmDrift | null;
   canApply: boolean;
+  /** The signed-in role may re-apply (operator or admin). */
+  mayApply?: boolean;
   reapply: (prev: ActionState, form: FormData) => Promise<ActionState>;
 }) {
-  const button = canApply && (
+  const button = canApply && mayApply && (
     <ActionButton action={reapply} fields={{ farm }} tone="primary" size="sm">
       Re-apply
     </ActionButton>

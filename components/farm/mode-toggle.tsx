@@ -1,5 +1,6 @@
 "use client";
 
+import { useCan } from "@/components/auth/role";
 import { setModeAction } from "@/lib/actions/farms";
 import type { DiffLine } from "@/lib/console/rule-diff";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
@@ -13,6 +14,7 @@ const LABEL = { nat: "NAT", dnat: "DNAT" } as const;
 export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: string; mode: "nat" | "dnat"; otherMode: "nat" | "dnat"; diff: DiffLine[]; disabled?: boolean }) {
   const added = diff.filter((d) => d.kind === "added").length;
   const removed = diff.filter((d) => d.kind === "removed").length;
+  const mayOperate = useCan("operate");
   return (
     <div className="flex flex-wrap items-center gap-3">
       <div role="group" aria-label="NAT type" className="inline-flex rounded-md border border-line p-0.5 text-sm">
@@ -26,6 +28,7 @@ export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: st
           </span>
         ))}
       </div>
+      {mayOperate && (
       <ConfirmDialog
         trigger={`Switch to ${LABEL[otherMode]}`}
         title={`Switch farm ${farm} to ${LABEL[otherMode]}?`}
@@ -55,6 +58,7 @@ export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: st
           ))}
         </pre>
       </ConfirmDialog>
+      )}
     </div>
   );
 }

@@ -1,10 +1,12 @@
 "use client";
 
+import { useCan } from "@/components/auth/role";
 import { applyAllAction } from "@/lib/actions/farms";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 
 /** Re-applies every farm of the database in one transaction per table, after a confirmation. */
 export function ApplyAllButton({ farms, target, disabled }: { farms: number; target: string; disabled?: boolean }) {
+  if (!useCan("operate")) return null;
   return (
     <ConfirmDialog
       trigger="Apply all"

@@ -1,5 +1,6 @@
 "use client";
 
+import { useCan } from "@/components/auth/role";
 import { useCallback, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { CreateFarmForm } from "./create-farm-form";
@@ -8,6 +9,7 @@ import { GuideExampleButton } from "./guide-example-button";
 export function CreateFarmPanel() {
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
+  if (!useCan("administer")) return null;
   return (
     <div className="mb-5">
       <div className="flex flex-wrap items-center gap-2">

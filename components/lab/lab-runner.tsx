@@ -1,5 +1,6 @@
 "use client";
 
+import { useCan } from "@/components/auth/role";
 import { useActionState, useEffect, useRef } from "react";
 import { toast } from "sonner";
 import { runLabTestAction, type LabActionState } from "@/lib/actions/lab";
@@ -27,8 +28,10 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
     seen.current = state.stamp;
     if (state.status === "failed") toast.error(state.message);
   }, [state]);
+  const mayOperate = useCan("operate");
   const testable = farms.filter((f) => !f.problem);
   const r = state.result;
+  if (!mayOperate) return <p className="p-4 text-sm text-muted">Running lab traffic needs the operator role.</p>;
 
   return (
     <div>

@@ -1,5 +1,6 @@
 "use server";
 
+import { denied } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
 import { BackendSchema } from "@/lib/farms/schema";
@@ -21,6 +22,8 @@ const BACKEND_FIELDS: ReadonlySet<string> = new Set(["ip", "port", "weight", "pr
 const NOT_SAVED = "The backend was not saved: fix the highlighted fields.";
 
 export async function addBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "adding a backend");
+  if (no) return no;
   const input = parseForm(FarmRef, form);
   if (!input.ok) return input.state;
   const name = input.data.farm;
@@ -34,6 +37,8 @@ export async function addBackendAction(_prev: ActionState, form: FormData): Prom
 }
 
 export async function updateBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "changing a backend");
+  if (no) return no;
   const input = parseForm(BackendRef, form);
   if (!input.ok) return input.state;
   const { farm: name, mark } = input.data;
@@ -47,6 +52,8 @@ export async function updateBackendAction(_prev: ActionState, form: FormData): P
 }
 
 export async function removeBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "removing a backend");
+  if (no) return no;
   const input = parseForm(BackendRef, form);
   if (!input.ok) return input.state;
   const { farm: name, mark } = input.data;
@@ -63,6 +70,8 @@ const MAINTENANCE_MODES = ["drain", "cut", "off"] as const;
  * in service.
  */
 export async function setMaintenanceAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "draining, cutting or restoring a backend");
+  if (no) return no;
   const input = parseForm(BackendRef.extend({ mode: choice("mode", MAINTENANCE_MODES) }), form);
   if (!input.ok) return input.state;
   const { farm: name, mark, mode } = input.data;

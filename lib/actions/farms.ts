@@ -1,5 +1,6 @@
 "use server";
 
+import { denied } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { redirect } from "next/navigation";
 import { z } from "zod";
@@ -22,6 +23,8 @@ import type { ActionState } from "./state";
 const FarmRef = z.object({ farm: FarmField });
 
 export async function createFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("administer", "creating a farm");
+  if (no) return no;
   const isForm = parseForm(z.object({}), form);
   if (!isForm.ok) return isForm.state;
   const { farm, rowOf } = farmFromForm(form);
@@ -36,6 +39,8 @@ export async function createFarmAction(_prev: ActionState, form: FormData): Prom
 }
 
 export async function createGuideExampleAction(_prev: ActionState): Promise<ActionState> {
+  const no = await denied("administer", "creating a farm");
+  if (no) return no;
   const service = await farmService();
   if (await service.getFarm(GUIDE_EXAMPLE.name)) return toState(refused(`The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`));
   const r = await service.createFarm(GUIDE_EXAMPLE);
@@ -44,6 +49,8 @@ export async function createGuideExampleAction(_prev: ActionState): Promise<Acti
 }
 
 export async function setModeAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "switching a farm between NAT and DNAT");
+  if (no) return no;
   const input = parseForm(FarmRef.extend({ mode: choice("mode", MODES) }), form);
   if (!input.ok) return input.state;
   const { farm: name, mode } = input.data;
@@ -53,6 +60,8 @@ export async function setModeAction(_prev: ActionState, form: FormData): Promise
 }
 
 export async function setStatusAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "starting or stopping a farm");
+  if (no) return no;
   const input = parseForm(FarmRef.extend({ status: choice("status", FARM_STATUSES) }), form);
   if (!input.ok) return input.state;
   const { farm: name, status } = input.data;
@@ -62,6 +71,8 @@ export async function setStatusAction(_prev: ActionState, form: FormData): Promi
 }
 
 export async function updateFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("administer", "changing a farm's settings");
+  if (no) return no;
   const input = parseForm(FarmRef, form);
   if (!input.ok) return input.state;
   const name = input.data.farm;
@@ -84,6 +95,8 @@ export async function updateFarmAction(_prev: ActionState, form: FormData): Prom
  * (a health check with no port to probe) is reported on the form, naming it.
  */
 export async function updateFarmSettingsAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("administer", "changing a farm's settings");
+  if (no) return no;
   const input = parseForm(FarmRef, form);
   if (!input.ok) return input.state;
   const name = input.data.farm;
@@ -105,12 +118,16 @@ export async function updateFarmSettingsAction(_prev: ActionState, form: FormDat
 
 /** Makes the kernel hold exactly the database's farms (every farm, one transaction per table). */
 export async function applyAllAction(_prev: ActionState): Promise<ActionState> {
+  const no = await denied("operate", "re-applying the farms");
+  if (no) return no;
   const r = await (await farmService()).applyAll();
   refresh();
   return toState(r);
 }
 
 export async function reapplyAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("operate", "re-applying a farm");
+  if (no) return no;
   const input = parseForm(FarmRef, form);
   if (!input.ok) return input.state;
   const name = input.data.farm;
@@ -120,6 +137,8 @@ export async function reapplyAction(_prev: ActionState, form: FormData): Promise
 }
 
 export async function deleteFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const no = await denied("administer", "deleting a farm");
+  if (no) return no;
   const input = parseForm(FarmRef, form);
   if (!input.ok) return input.state;
   const name = input.data.farm;

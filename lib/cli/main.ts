@@ -5,6 +5,7 @@ import { registerDbCommands } from "./db-commands.ts";
 import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerRestoreCommand } from "./restore.ts";
+import { registerUserCommands } from "./users.ts";
 
 // Only commander and these registrations load at start: every command loads
 // what it needs when it runs (zod, execa and the engine cost more than node
@@ -162,6 +163,7 @@ function buildProgram(): Command {
   registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
   registerAgentCommand(program, out);
+  registerUserCommands(program, out);
   return program;
 }
 

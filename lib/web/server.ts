@@ -113,6 +113,12 @@ export interface WebServerOptions extends GuardOptions {
   /** PEM certificate and key; required unless config.scheme is http. */
   tls: { cert: string; key: string } | null;
   handler: RequestHandler;
+  /**
+   * Runs after the guard admitted a request and before the handler: answers
+   * the request itself and resolves false (the login requirement,
+   * lib/auth/gate.ts), or resolves true for the handler to go on.
+   */
+  gate?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
   /** WebSocket upgrades (next dev's HMR) that passed the guard; without it every upgrade is refused. */
   upgrade?: UpgradeHandler;
 }
@@ -122,7 +128,10 @@ export function createWebServer(o: WebServerOptions): { server: http.Server; gua
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!guard.admit(req, res)) return;
     Promise.resolve()
-      .then(() => o.handler(req, res))
+      .then(async () => {
+        if (o.gate && !(await o.gate(req, res))) return;
+        return o.handler(req, res);
+      })
       .catch((e: unknown) => {
         o.log?.(`request ${req.method} ${req.url} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         if (!res.headersSent) {

@@ -7,6 +7,8 @@ import Database from "better-sqlite3";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
+import { createUser } from "../../lib/auth/users.ts";
 import type { LabInfo } from "../../lib/lab/index.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { startAgent } from "../helpers/agent.ts";
@@ -121,6 +123,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The users every console of this harness has (created in its database
+ * before the server starts, with lib/auth as `natfarm user add` does); the
+ * browser is logged in as `admin` through the login form unless asked
+ * otherwise.
+ */
+export const E2E_USERS = {
+  admin: { name: "admin", password: "admin-password-e2e", role: "admin" },
+  operator: { name: "oper", password: "operator-password-e2e", role: "operator" },
+  viewer: { name: "vera", password: "viewer-password-e2e", role: "viewer" },
+} as const;
+export type E2eUser = keyof typeof E2E_USERS;
+
+/** Logs `page` in through the console's login form (a real login request) and waits for the farms page. */
+export async function loginThroughForm(page: Page, baseUrl: string, name: string, password: string): Promise<void> {
+  await page.goto(`${baseUrl}/login`);
+  await page.getByLabel("User name").fill(name);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith("/login"), { timeout: 20_000 });
+}
+
 export interface Console {
   baseUrl: string;
   lab: LabInfo;
@@ -139,6 +163,10 @@ export interface Console {
   tables(): Promise<TablesSnapshot>;
   /** Rows of the console's database, read directly. */
   query<T = Record<string, unknown>>(sql: string, ...params: unknown[]): T[];
+  /** Clears the browser's cookies and logs in as one of E2E_USERS through the form. */
+  loginAs(user: E2eUser): Promise<void>;
+  /** The `Cookie` header the browser sends to the console now. */
+  cookieHeader(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -334,7 +362,7 @@ const CHROMIUM_ARGS = [
  * console against both and opens Chromium. Anything started before a failure
  * is torn down before the error is rethrown.
  */
-export async function startConsole(opts: { backends?: number; log?: (m: string) => void } = {}): Promise<Console> {
+export async function startConsole(opts: { backends?: number; log?: (m: string) => void; env?: Record<string, string>; login?: E2eUser | null } = {}): Promise<Console> {
   const log = opts.log ?? (() => {});
   const timings: Record<string, number> = {};
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -363,6 +391,8 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     const faultFile = path.join(dir, "fault");
     const serverLog = path.join(dir, "server.log");
     migrateDatabase(dbUrl);
+    for (const u of Object.values(E2E_USERS)) await createUser(getPrisma(dbUrl), u.name, u.role, u.password);
+    await disconnectPrisma(dbUrl);
 
     let t = performance.now();
     const lab = await createTestLab({ backends: opts.backends ?? 2, prefix: "e2e" });
@@ -389,6 +419,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
         NATFARM_LAB_BACKENDS: String(lab.backends.length),
         NATFARM_FAULT_FILE: faultFile,
         NATFARM_AGENT_SOCKET: agentSocket,
+        ...opts.env,
       },
     });
     cleanups.push(() => server.stop());
@@ -420,6 +451,12 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
 
     let db: Database.Database | null = null;
     cleanups.push(() => void db?.close());
+    const loginAs = async (user: E2eUser) => {
+      await context.clearCookies();
+      await loginThroughForm(page, baseUrl, E2E_USERS[user].name, E2E_USERS[user].password);
+    };
+    const login = opts.login === undefined ? "admin" : opts.login;
+    if (login) await loginAs(login);
 
     return {
       baseUrl,
@@ -444,6 +481,8 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
         db ??= new Database(dbFile, { readonly: true, fileMustExist: true });
         return db.prepare(sql).all(...params) as T[];
       },
+      loginAs,
+      cookieHeader: async () => (await context.cookies(baseUrl)).map((c) => `${c.name}=${c.value}`).join("; "),
       stop,
     };
   } catch (e) {

@@ -16,6 +16,19 @@ vi.mock("next/navigation", () => ({
     throw new Error(`redirect ${url}`);
   },
 }));
+/** The signed-in user's role (the real check, lib/auth/next's guard, reads it from the session cookie). */
+let role: string | null = "admin";
+vi.mock("@/lib/auth/next", async () => {
+  const { can, refusalMessage } = await import("../../lib/auth/roles.ts");
+  return {
+    guard: async (permission: "read" | "operate" | "administer", what: string) =>
+      role === null
+        ? { ok: false, status: 401, message: "You are not signed in (or the session ended): log in again. Nothing was changed." }
+        : can(role, permission)
+          ? { ok: true, user: { id: 1, name: "u", role, sessionId: "s", expiresAt: new Date() } }
+          : { ok: false, status: 403, message: refusalMessage(role, permission, what) },
+  };
+});
 vi.mock("@/lib/console/farm-service", () => ({
   forgetDrift: () => {},
   farmService: async () =>
@@ -62,6 +75,31 @@ const ACTIONS: [string, Action, Record<string, string>][] = [
 beforeEach(() => {
   calls.length = 0;
   answer = null;
+  role = "admin";
+});
+
+describe("server actions check the role first", () => {
+  const valid = (fields: Record<string, string>) => form({ farm: "web", ...fields });
+  const OPERATOR_MAY = new Set(["setModeAction", "setStatusAction", "reapplyAction", "addBackendAction", "updateBackendAction", "removeBackendAction", "setMaintenanceAction"]);
+  it.each(ACTIONS)("%s: refused for a viewer and for no session, the service never called", async (_name, action, fields) => {
+    for (const r of ["viewer", null]) {
+      role = r;
+      const state = await action(IDLE, valid(fields));
+      expect(state.status).toBe("failed");
+      expect(state.message).toMatch(r ? /^Refused: .* needs the (operator|admin) role.*signed in as viewer/ : /not signed in/);
+      expect(state.errors._form).toEqual([state.message]);
+    }
+    expect(calls).toEqual([]);
+  });
+  it.each(ACTIONS)("%s: an operator may or may not, by the table of roles", async (name, action, fields) => {
+    role = "operator";
+    const state = await action(IDLE, valid(fields));
+    if (OPERATOR_MAY.has(name)) expect(calls.length).toBe(1);
+    else {
+      expect(state.message).toMatch(/^Refused: .* needs the admin role/);
+      expect(calls).toEqual([]);
+    }
+  });
 });
 
 describe("server actions with a missing or malformed field", () => {

@@ -1,3 +1,4 @@
+import { apiGuard } from "@/lib/auth/next";
 import { farmService } from "@/lib/console/farm-service";
 import { toEvent } from "@/lib/console/farm-live";
 
@@ -5,6 +6,8 @@ import { toEvent } from "@/lib/console/farm-live";
 export const dynamic = "force-dynamic";
 
 export async function GET(req: Request) {
+  const { refusal } = await apiGuard();
+  if (refusal) return refusal;
   const params = new URL(req.url).searchParams;
   const limit = Math.min(500, Math.max(1, Number(params.get("limit")) || 200));
   const farm = params.get("farm")?.trim() || undefined;

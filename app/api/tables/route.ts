@@ -1,3 +1,4 @@
+import { apiGuard } from "@/lib/auth/next";
 import { consoleEnv } from "@/lib/console/env";
 import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
 import { apiError } from "@/lib/service/errors";
@@ -13,6 +14,8 @@ import { sharedTablesRead } from "@/lib/service/tables-read";
 export const dynamic = "force-dynamic";
 
 export async function GET(req: Request) {
+  const { refusal } = await apiGuard();
+  if (refusal) return refusal;
   const { target } = consoleEnv();
   if (!target.target) {
     return Response.json({ error: "Applying is disabled (target none): there are no live tables to read." }, { status: 409 });

@@ -1,4 +1,6 @@
 import type { Metadata } from "next";
+import { requireUser } from "@/lib/auth/next";
+import { can, type Role } from "@/lib/auth/roles";
 import { notFound } from "next/navigation";
 import { Suspense } from "react";
 import { deleteFarmAction, reapplyAction, setStatusAction } from "@/lib/actions/farms";
@@ -37,6 +39,7 @@ export async function generateMetadata({ params }: Props): Promise<Metadata> {
  * boundary once the farm is known to exist.
  */
 export default async function FarmPage({ params }: Props) {
+  const user = await requireUser();
   const { name } = await params;
   const row = await (await farmService()).getFarm(name);
   if (!row) notFound();
@@ -48,12 +51,12 @@ export default async function FarmPage({ params }: Props) {
         </p>
       }
     >
-      <FarmDetailView row={row} />
+      <FarmDetailView row={row} role={user.role} />
     </Suspense>
   );
 }
 
-async function FarmDetailView({ row: found }: { row: FarmRow }) {
+async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }) {
   const { row, drift, liveError } = await farmDetailOf(found);
   const { target } = consoleEnv();
   const view = farmView(row);
@@ -97,9 +100,12 @@ async function FarmDetailView({ row: found }: { row: FarmRow }) {
         }
         actions={
           <>
+            {can(role, "operate") && (
             <ActionButton action={setStatusAction} fields={{ farm: row.name, status: running ? "stopped" : "up" }} tone={running ? "secondary" : "primary"} pendingText={running ? "Stopping…" : "Starting…"}>
               {running ? "Stop farm" : "Start farm"}
             </ActionButton>
+            )}
+            {can(role, "administer") && (
             <ConfirmDialog trigger="Delete farm" triggerTone="danger" title={`Delete farm ${row.name}?`} confirm="Delete farm" confirmTone="danger" action={deleteFarmAction} fields={{ farm: row.name }}>
               <p>
                 Its rules leave the kernel first; the farm is removed from the database only once that worked. New connections to{" "}
@@ -109,6 +115,7 @@ async function FarmDetailView({ row: found }: { row: FarmRow }) {
                 will no longer be balanced.
               </p>
             </ConfirmDialog>
+            )}
           </>
         }
       />
@@ -126,7 +133,7 @@ async function FarmDetailView({ row: found }: { row: FarmRow }) {
           </p>
         </div>
       )}
-      <FarmAlerts farm={row.name} row={row} drift={drift} canApply={target.canApply} reapply={reapplyAction} />
+      <FarmAlerts farm={row.name} row={row} drift={drift} canApply={target.canApply} mayApply={can(role, "operate")} reapply={reapplyAction} />
 
       <div className="space-y-5">
         <Card title="Backends" titleId="backends-title">
@@ -143,7 +150,11 @@ async function FarmDetailView({ row: found }: { row: FarmRow }) {
         </div>
 
         <Card title="Settings" titleId="settings-title">
-          <SettingsForm farm={row.name} settings={settings} />
+          {can(role, "administer") ? (
+            <SettingsForm farm={row.name} settings={settings} />
+          ) : (
+            <p className="p-4 text-sm text-muted">Only an administrator changes a farm's settings (shown above the page's title line).</p>
+          )}
         </Card>
 
         <Card title="NAT type" titleId="mode-title">

@@ -1,0 +1,47 @@
+import "server-only";
+import { cookies, headers } from "next/headers";
+import { redirect } from "next/navigation";
+import { consoleDb } from "../console/db.ts";
+import { can, refusalMessage, type Permission } from "./roles.ts";
+import { ADDRESS_HEADER } from "./gate.ts";
+import { cookieSecure, sessionCookieName, sessionUser, type SessionUser } from "./sessions.ts";
+
+/**
+ * The login and the role inside Next.js: pages call requireUser() (no
+ * session: to /login), server actions call actionGuard() and route handlers
+ * apiGuard(), which refuse with the role's sentence (403 for the API).
+ * The front server has already refused requests without a session; these
+ * checks do not depend on it.
+ */
+export async function currentUser(): Promise<SessionUser | null> {
+  const jar = await cookies();
+  const token = jar.get(sessionCookieName(cookieSecure()))?.value;
+  if (!token) return null;
+  return sessionUser(await consoleDb(), token);
+}
+
+export async function requireUser(): Promise<SessionUser> {
+  const user = await currentUser();
+  if (!user) redirect("/login");
+  return user;
+}
+
+export async function clientAddress(): Promise<string> {
+  return (await headers()).get(ADDRESS_HEADER) ?? "unknown";
+}
+
+export type Guarded = { ok: true; user: SessionUser } | { ok: false; status: 401 | 403; message: string };
+
+export async function guard(permission: Permission, what: string): Promise<Guarded> {
+  const user = await currentUser();
+  if (!user) return { ok: false, status: 401, message: "You are not signed in (or the session ended): log in again. Nothing was changed." };
+  if (!can(user.role, permission)) return { ok: false, status: 403, message: refusalMessage(user.role, permission, what) };
+  return { ok: true, user };
+}
+
+/** For route handlers: the user, or the Response to return (401 / 403, JSON). */
+export async function apiGuard(permission: Permission = "read", what = "this"): Promise<{ user: SessionUser; refusal?: undefined } | { refusal: Response; user?: undefined }> {
+  const g = await guard(permission, what);
+  if (g.ok) return { user: g.user };
+  return { refusal: Response.json({ error: g.message }, { status: g.status, headers: { "Cache-Control": "no-store" } }) };
+}
