@@ -29,6 +29,8 @@ import { chromium, type Browser } from "playwright-core";
 import { importFarms } from "../lib/service/farm-io.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
 import { agentKernel } from "../lib/agent/client.ts";
+import { login, sessionCookieName } from "../lib/auth/sessions.ts";
+import { createUser } from "../lib/auth/users.ts";
 import { startAgent } from "../tests/helpers/agent.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { FarmListSchema } from "../lib/farms/schema.ts";
@@ -80,12 +82,16 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The bench's logged-in session: an admin made in the bench's database, and its cookie. */
+let sessionCookie = { name: "", value: "" };
+const cookieHeader = () => ({ cookie: `${sessionCookie.name}=${sessionCookie.value}` });
+
 async function waitReady(base: string, server: ChildProcess, ca: () => string | undefined): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (server.exitCode !== null) throw new Error(`the web server exited with code ${server.exitCode}`);
     try {
-      if ((await request(`${base}/api/farms/health`, { ca: ca(), timeoutMs: 30_000 })).status === 200) return;
+      if ((await request(`${base}/api/farms/health`, { ca: ca(), timeoutMs: 30_000, headers: cookieHeader() })).status === 200) return;
     } catch {
       /* not listening yet, or the certificate not made yet */
     }
@@ -98,6 +104,7 @@ async function waitReady(base: string, server: ChildProcess, ca: () => string | 
 async function timeLoad(browser: Browser, url: string, selector: string): Promise<{ rows: number; load: number }> {
   // The console's self-signed certificate, made for this run.
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
+  await ctx.addCookies([{ ...sessionCookie, url: new URL(url).origin, httpOnly: true, secure: true, sameSite: "Strict" }]);
   try {
     const page = await ctx.newPage();
     const t0 = performance.now();
@@ -146,6 +153,10 @@ async function main() {
     let t = performance.now();
     await importFarms(db, FarmListSchema.parse(benchFarms(N)));
     const service = createFarmService({ db, target });
+    await createUser(db, "bench", "admin", "bench-password-1");
+    const session = await login(db, { name: "bench", password: "bench-password-1", address: "127.0.0.1" });
+    if (!session.ok) throw new Error(`bench login: ${session.message}`);
+    sessionCookie = { name: sessionCookieName(true), value: session.token };
     const applied = await service.applyAll("bench");
     if (!applied.ok) throw new Error(applied.message);
     console.log(`setup: ${N} farms of 4 backends in ${path.join(dir, "console.db")}, applied to netns:${ns} (${ms(performance.now() - t)}): ${applied.message}`);
@@ -190,7 +201,7 @@ async function main() {
       return ca;
     };
     await waitReady(base, server, readCa);
-    const get = async (p: string) => (await request(`${base}${p}`, { ca: readCa() })).body;
+    const get = async (p: string) => (await request(`${base}${p}`, { ca: readCa(), headers: cookieHeader() })).body;
 
     // The server's part, without a browser: time to the whole HTML and its size.
     const server5: number[] = [];
