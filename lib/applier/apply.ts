@@ -10,6 +10,7 @@ import {
   planChanges,
   planPhased,
   type DesiredChain,
+  type PlannedRule,
   type Plan,
   type PlanInput,
   type PlanStats,
@@ -179,7 +180,7 @@ function jumpShard(spec: string): number | null {
  * as `base` (the kernel) has them, and jumps into the changed shards that
  * hold rules.
  */
-function mergeEntry(key: string, base: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRuleLike[] {
+function mergeEntry(key: string, base: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRule[] {
   const { head, tail } = ENTRY_FRAME[key]!;
   const [table, chain] = key.split(" ") as [Table, string];
   const kept = base.map((r) => r.spec).filter((spec) => {
@@ -191,14 +192,13 @@ function mergeEntry(key: string, base: readonly { spec: string }[], holding: Rea
   );
   return [...head, ...kept, ...mine, ...tail].map((spec) => ({ spec }));
 }
-type PlannedRuleLike = { spec: string };
 
 /**
  * The entry chain a rollback goes back to when only the changed shards'
  * jumps were known: the chain as it is now, in its order, with the changed
  * shards' jumps as they were (present where their shard held rules).
  */
-function entryAsBefore(key: string, now: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRuleLike[] {
+function entryAsBefore(key: string, now: readonly { spec: string }[], holding: ReadonlySet<string>, shards: ReadonlySet<number>): PlannedRule[] {
   const { head, tail } = ENTRY_FRAME[key]!;
   const merged = mergeEntry(key, now, holding, shards).map((r) => r.spec);
   const jumps = merged.slice(head.length, merged.length - tail.length);
