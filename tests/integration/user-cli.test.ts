@@ -1,0 +1,58 @@
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+
+/** `natfarm user ...` through the real binary, on a throwaway database; the password only ever on stdin. */
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const BIN = path.join(ROOT, "bin", "natfarm.mjs");
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-user-cli-"));
+const dbFile = path.join(dir, "users.db");
+
+function natfarm(args: string[], input = "") {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: "utf8", env: { ...process.env, NATFARM_DATABASE_URL: `file:${dbFile}` }, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const rows = () => {
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    return db.prepare("SELECT name, role, passwordHash FROM User ORDER BY name").all() as { name: string; role: string; passwordHash: string }[];
+  } finally {
+    db.close();
+  }
+};
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("natfarm user", () => {
+  it("add reads the password from stdin and stores only its argon2id hash", () => {
+    const r = natfarm(["user", "add", "root", "--role", "admin", "--password-stdin"], "first admin password\n");
+    expect(r).toMatchObject({ code: 0, stdout: "created user root (admin)\n" });
+    const [u] = rows();
+    expect(u).toMatchObject({ name: "root", role: "admin" });
+    expect(u!.passwordHash).toMatch(/^\$argon2id\$/);
+    expect(u!.passwordHash).not.toContain("first admin password");
+  });
+
+  it("refuses with exit 2: a short password, a bad role, no --password-stdin, a duplicate, an unknown user", () => {
+    expect(natfarm(["user", "add", "op", "--role", "operator", "--password-stdin"], "short\n")).toMatchObject({ code: 2, stderr: expect.stringMatching(/at least 10 characters/) });
+    expect(natfarm(["user", "add", "op", "--role", "root", "--password-stdin"], "long enough password\n")).toMatchObject({ code: 2, stderr: expect.stringMatching(/--role/) });
+    expect(natfarm(["user", "add", "op", "--role", "viewer"], "long enough password\n")).toMatchObject({ code: 2, stderr: expect.stringMatching(/password-stdin/) });
+    expect(natfarm(["user", "add", "root", "--role", "viewer", "--password-stdin"], "long enough password\n")).toMatchObject({ code: 2, stderr: expect.stringMatching(/already exists/) });
+    expect(natfarm(["user", "remove", "ghost"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no user named "ghost"/) });
+    expect(rows().map((u) => u.name)).toEqual(["root"]);
+  });
+
+  it("list, passwd, remove", () => {
+    expect(natfarm(["user", "add", "vera", "--role", "viewer", "--password-stdin"], "viewer password 1")).toMatchObject({ code: 0 });
+    const list = natfarm(["user", "list", "--json"]);
+    expect(JSON.parse(list.stdout).map((u: { name: string; role: string }) => `${u.name}:${u.role}`)).toEqual(["root:admin", "vera:viewer"]);
+    const before = rows()[1]!.passwordHash;
+    expect(natfarm(["user", "passwd", "vera", "--password-stdin"], "viewer password 2\n")).toMatchObject({ code: 0 });
+    expect(rows()[1]!.passwordHash).not.toBe(before);
+    expect(natfarm(["user", "remove", "vera"])).toMatchObject({ code: 0, stdout: "removed user vera\n" });
+    expect(rows().map((u) => u.name)).toEqual(["root"]);
+  });
+});
