@@ -20,6 +20,8 @@ import { DEFAULT_BACKOFF, nextDelay } from "../../lib/supervisor/supervisor.ts";
 import { ensureBuild, freePort } from "../e2e/harness.ts";
 import { request } from "../../lib/web/client.ts";
 import { agentCall } from "../../lib/agent/client.ts";
+import { login, sessionCookieName } from "../../lib/auth/sessions.ts";
+import { createUser } from "../../lib/auth/users.ts";
 import { createTestLab, destroyTestLab } from "../helpers/lab.ts";
 
 /**
@@ -492,8 +494,17 @@ describe("npm start as a supervisor", () => {
     }, 60_000, () => a.log().slice(-3000));
     expect(proc(again.pid)!.ppid).toBe(a.pid);
     expect(a.log()).toMatch(/agent \(pid \d+\) was killed by SIGKILL/);
-    // The live tables page reads the kernel through the agent: it answers again.
-    expect((await request(`https://127.0.0.1:${port}/api/tables`, { insecure: true, timeoutMs: 20_000 })).status).toBe(200);
+    // The live tables' data is read through the agent: with a viewer's session it answers again.
+    const prisma = await openDatabase(`file:${dbFile}`);
+    try {
+      await createUser(prisma, "supviewer", "viewer", "supervisor-test-1");
+      const session = await login(prisma, { name: "supviewer", password: "supervisor-test-1", address: "127.0.0.1" });
+      if (!session.ok) throw new Error(session.message);
+      const headers = { cookie: `${sessionCookieName(true)}=${session.token}` };
+      await until("the live tables answering", async () => (await request(`https://127.0.0.1:${port}/api/tables`, { insecure: true, timeoutMs: 20_000, headers })).status === 200, 30_000);
+    } finally {
+      await disconnectPrisma(`file:${dbFile}`);
+    }
   });
 
   it("(a) the web server killed with -9: a new one listens on the port again and answers", async () => {
