@@ -48,7 +48,8 @@ export function createAuthGate(o: AuthGateOptions) {
     const url = req.url ?? "/";
     if (isPublic(method, url, o.dev)) return true;
     const token = readCookie(typeof req.headers.cookie === "string" ? req.headers.cookie : undefined, cookie);
-    const user = token ? await sessionUser(o.db(), token, { config }) : null;
+    // The console's pages poll /api/* every few seconds: those reads do not count as use, or an open tab would never idle out.
+    const user = token ? await sessionUser(o.db(), token, { config, touch: !url.startsWith("/api/") }) : null;
     if (user) return true;
     res.setHeader("Cache-Control", "no-store");
     if (url.startsWith("/api/")) {

@@ -13,11 +13,11 @@ import { cookieSecure, sessionCookieName, sessionUser, type SessionUser } from "
  * The front server has already refused requests without a session; these
  * checks do not depend on it.
  */
-export async function currentUser(): Promise<SessionUser | null> {
+export async function currentUser(opts: { touch?: boolean } = {}): Promise<SessionUser | null> {
   const jar = await cookies();
   const token = jar.get(sessionCookieName(cookieSecure()))?.value;
   if (!token) return null;
-  return sessionUser(await consoleDb(), token);
+  return sessionUser(await consoleDb(), token, { touch: opts.touch });
 }
 
 export async function requireUser(): Promise<SessionUser> {
@@ -32,8 +32,8 @@ export async function clientAddress(): Promise<string> {
 
 export type Guarded = { ok: true; user: SessionUser } | { ok: false; status: 401 | 403; message: string };
 
-export async function guard(permission: Permission, what: string): Promise<Guarded> {
-  const user = await currentUser();
+export async function guard(permission: Permission, what: string, opts: { touch?: boolean } = {}): Promise<Guarded> {
+  const user = await currentUser(opts);
   if (!user) return { ok: false, status: 401, message: "You are not signed in (or the session ended): log in again. Nothing was changed." };
   if (!can(user.role, permission)) return { ok: false, status: 403, message: refusalMessage(user.role, permission, what) };
   return { ok: true, user };
@@ -41,7 +41,8 @@ export async function guard(permission: Permission, what: string): Promise<Guard
 
 /** For route handlers: the user, or the Response to return (401 / 403, JSON). */
 export async function apiGuard(permission: Permission = "read", what = "this"): Promise<{ user: SessionUser; refusal?: undefined } | { refusal: Response; user?: undefined }> {
-  const g = await guard(permission, what);
+  // The pages' polling of the API does not extend the session (see lib/auth/gate.ts).
+  const g = await guard(permission, what, { touch: false });
   if (g.ok) return { user: g.user };
   return { refusal: Response.json({ error: g.message }, { status: g.status, headers: { "Cache-Control": "no-store" } }) };
 }

@@ -74,6 +74,13 @@ describe("sessions", () => {
     expect(await db().session.findUnique({ where: { id: tokenHash(idle.token) } })).toBeNull();
   });
 
+  it("a read that does not touch (the pages' API polling) does not extend the session", async () => {
+    const r = await login(db(), { name: "alice", password: PW, address: "192.0.2.1", now: T0, config });
+    if (!r.ok) throw new Error("login failed");
+    for (let m = 5; m < 30; m += 5) expect(await sessionUser(db(), r.token, { now: at(m * 60_000), config, touch: false })).not.toBeNull();
+    expect(await sessionUser(db(), r.token, { now: at(30 * 60_000), config, touch: false })).toBeNull();
+  });
+
   it("a password change ends the user's sessions", async () => {
     const r = await login(db(), { name: "vic", password: PW, address: "192.0.2.9", now: T0, config });
     if (!r.ok) throw new Error("login failed");
