@@ -7,6 +7,7 @@ import { consoleEnv } from "@/lib/console/env";
 import { agentReach } from "@/lib/console/farm-service";
 import { RoleProvider } from "@/components/auth/role";
 import { UserMenu } from "@/components/auth/user-menu";
+import { SessionWatch } from "@/components/auth/session-watch";
 import { currentUser } from "@/lib/auth/next";
 import "./globals.css";
 
@@ -61,6 +62,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           )}
           <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
             <RoleProvider role={user.role}>{children}</RoleProvider>
+            <SessionWatch />
           </main>
         </Providers>
       </body>

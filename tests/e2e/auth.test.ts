@@ -1,8 +1,10 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import type { Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOGIN_REFUSED } from "../../lib/auth/sessions.ts";
 import { request } from "../../lib/web/client.ts";
-import { E2E_USERS, loginThroughForm, namespacesOf, startConsole, type Console } from "./harness.ts";
+import { E2E_USERS, loginThroughForm, namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
 
 /**
  * Logins and roles in the built console through Chromium: the login form,
@@ -242,5 +244,19 @@ describe.sequential("logins and roles", () => {
     expect(after.status).toBe(303);
     expect(after.headers.location).toBe("/login");
     expect((await raw("/api/drift", { headers: { Cookie: cookie } })).status).toBe(401);
+  });
+
+  it("a session ended elsewhere (a new password from the CLI): the open page goes to the login page by itself", async () => {
+    await c.loginAs("admin");
+    await page.goto(url("/"));
+    await page.getByTestId("signed-in-as").waitFor();
+    const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "natfarm.mjs"), "user", "passwd", "admin", "--password-stdin"], {
+      input: "a new admin password\n",
+      encoding: "utf8",
+      env: { ...process.env, NATFARM_DATABASE_URL: `file:${c.dbFile}` },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // The farms page polls /api/farms/health every 5 s: its 401 sends the browser to the login page.
+    await expect.poll(() => new URL(page.url()).pathname, { timeout: 20_000 }).toBe("/login");
   });
 });
