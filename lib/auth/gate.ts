@@ -2,6 +2,7 @@ import type http from "node:http";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { authConfig } from "./config.ts";
 import { readCookie, sessionCookieName, sessionUser } from "./sessions.ts";
+import { bearer, tokenUser } from "./tokens.ts";
 
 /**
  * The login requirement at the front server (scripts/web-server.ts), before
@@ -51,10 +52,13 @@ export function createAuthGate(o: AuthGateOptions) {
     // The console's pages poll /api/* every few seconds: those reads do not count as use, or an open tab would never idle out.
     const user = token ? await sessionUser(o.db(), token, { config, touch: !url.startsWith("/api/") }) : null;
     if (user) return true;
+    // API routes also take an API token (Authorization: Bearer nft_…); pages and server actions only a session.
+    const secret = url.startsWith("/api/") ? bearer(req.headers.authorization) : null;
+    if (secret && (await tokenUser(o.db(), secret))) return true;
     res.setHeader("Cache-Control", "no-store");
     if (url.startsWith("/api/")) {
       res.writeHead(401, { "Content-Type": "application/json; charset=utf-8" });
-      res.end(JSON.stringify({ error: "not signed in: log in at /login" }) + "\n");
+      res.end(JSON.stringify({ error: secret ? "the API token is unknown, expired or revoked" : "not signed in: log in at /login, or send Authorization: Bearer <API token>" }) + "\n");
     } else if (method !== "GET" && method !== "HEAD") {
       res.writeHead(401, { "Content-Type": "text/plain; charset=utf-8", Connection: "close" });
       res.end("natfarm: not signed in (or the session ended): log in again at /login; nothing was changed\n");

@@ -5,6 +5,7 @@ import { consoleDb } from "../console/db.ts";
 import { can, refusalMessage, type Permission } from "./roles.ts";
 import { ADDRESS_HEADER } from "./gate.ts";
 import { cookieSecure, sessionCookieName, sessionUser, type SessionUser } from "./sessions.ts";
+import { bearer, tokenUser } from "./tokens.ts";
 
 /**
  * The login and the role inside Next.js: pages call requireUser() (no
@@ -42,7 +43,16 @@ export async function guard(permission: Permission, what: string, opts: { touch?
 /** For route handlers: the user, or the Response to return (401 / 403, JSON). */
 export async function apiGuard(permission: Permission = "read", what = "this"): Promise<{ user: SessionUser; refusal?: undefined } | { refusal: Response; user?: undefined }> {
   // The pages' polling of the API does not extend the session (see lib/auth/gate.ts).
-  const g = await guard(permission, what, { touch: false });
+  let g = await guard(permission, what, { touch: false });
+  if (!g.ok && g.status === 401) {
+    // Or an API token, with the token's role.
+    const secret = bearer((await headers()).get("authorization"));
+    const t = secret ? await tokenUser(await consoleDb(), secret) : null;
+    if (t) {
+      const user: SessionUser = { id: t.id, name: t.name, role: t.role, sessionId: `token:${t.tokenId}`, expiresAt: new Date(8.64e15) };
+      g = can(t.role, permission) ? { ok: true, user } : { ok: false, status: 403, message: refusalMessage(t.role, permission, what) };
+    }
+  }
   if (g.ok) return { user: g.user };
   return { refusal: Response.json({ error: g.message }, { status: g.status, headers: { "Cache-Control": "no-store" } }) };
 }

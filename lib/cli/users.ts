@@ -63,8 +63,8 @@ async function readPassword(prompt: boolean): Promise<string> {
 
 export function registerUserCommands(program: Command, out: (s: string) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, users] = await Promise.all([import("../db/client.ts"), import("../auth/users.ts")]);
-    return { db: await openDatabase(), disconnectPrisma, ...users };
+    const [{ openDatabase, disconnectPrisma }, users, tokens] = await Promise.all([import("../db/client.ts"), import("../auth/users.ts"), import("../auth/tokens.ts")]);
+    return { db: await openDatabase(), disconnectPrisma, ...users, ...tokens };
   };
   const run = async <T>(fn: (m: Awaited<ReturnType<typeof load>>) => Promise<T>): Promise<T> => {
     const m = await load();
@@ -126,6 +126,51 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
       await run(async (m) => {
         await m.setPassword(m.db, name, password);
         out(`password of ${name} changed; their sessions ended`);
+      });
+    });
+
+  const token = program.command("token").description("API tokens (Authorization: Bearer): create, list, revoke");
+
+  token
+    .command("create")
+    .description("make an API token for a user; prints the secret alone on stdout (shown once, stored hashed)")
+    .requiredOption("--user <name>", "the user the token acts as")
+    .option("--role <role>", "the token's role, no higher than the user's (default: the user's)")
+    .option("--name <name>", "what the token is for", "token")
+    .option("--expires <duration>", "lifetime: 30d, 12h, 90m ... (default: no expiry)")
+    .action(async (o: { user: string; role?: string; name: string; expires?: string }) => {
+      await run(async (m) => {
+        const { secret } = await m.createToken(m.db, { user: o.user, role: o.role, name: o.name, expires: o.expires });
+        out(secret);
+      });
+    });
+
+  token
+    .command("list")
+    .description("the tokens (never their secrets), with last use")
+    .option("--user <name>", "only this user's")
+    .option("--json", "as JSON")
+    .action(async (o: { user?: string; json?: boolean }) => {
+      await run(async (m) => {
+        const list = await m.listTokens(m.db, o.user);
+        if (o.json) out(JSON.stringify(list));
+        else if (list.length === 0) out("no tokens");
+        else
+          for (const t of list)
+            out(
+              [t.id, t.user, t.role, t.name, `${t.prefix}…`, t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= new Date() ? "expired" : "active", `expires ${t.expiresAt?.toISOString() ?? "never"}`, `last used ${t.lastUsedAt?.toISOString() ?? "never"}`].join("\t"),
+            );
+      });
+    });
+
+  token
+    .command("revoke <id>")
+    .description("revoke a token: it answers 401 from now on")
+    .action(async (id: string) => {
+      if (!/^\d+$/.test(id)) throw new UsageError("token id: a number (natfarm token list)");
+      await run(async (m) => {
+        await m.revokeToken(m.db, Number(id));
+        out(`revoked token ${id}`);
       });
     });
 }

@@ -9,6 +9,7 @@ import { LOGIN_REFUSED, login, logout, sessionUser, tokenHash } from "../../lib/
 import { completeSetup, makeSetupToken, setupTokenValid } from "../../lib/auth/setup.ts";
 import { createUser, listUsers, removeUser, setPassword } from "../../lib/auth/users.ts";
 import { isPublic } from "../../lib/auth/gate.ts";
+import { bearer, createToken, listTokens, revokeToken, tokenUser } from "../../lib/auth/tokens.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
 
@@ -139,6 +140,38 @@ describe("first administrator", () => {
     } finally {
       await disconnectPrisma(other);
     }
+  });
+});
+
+describe("API tokens", () => {
+  it("a token acts as its user with its own role, never above the user's; the secret is stored hashed", async () => {
+    const { secret, token } = await createToken(db(), { user: "alice", role: "operator", name: "ci", now: T0 });
+    expect(secret).toMatch(/^nft_[A-Za-z0-9_-]{43}$/);
+    expect(token).toMatchObject({ user: "alice", role: "operator", name: "ci", expiresAt: null });
+    const row = await db().apiToken.findUniqueOrThrow({ where: { id: token.id } });
+    expect(row.secretHash).toBe(tokenHash(secret));
+    expect(JSON.stringify(row)).not.toContain(secret.slice(4));
+    expect(await tokenUser(db(), secret, { now: at(1000) })).toMatchObject({ name: "alice", role: "operator", tokenId: token.id });
+    expect((await listTokens(db(), "alice")).find((t) => t.id === token.id)?.lastUsedAt).toEqual(at(1000));
+    await expect(createToken(db(), { user: "vic", role: "admin" })).rejects.toThrow(/cannot have the higher role admin/);
+    // A user demoted after the token was made: the token shrinks with them.
+    await db().user.update({ where: { name: "alice" }, data: { role: "viewer" } });
+    expect((await tokenUser(db(), secret))?.role).toBe("viewer");
+    await db().user.update({ where: { name: "alice" }, data: { role: "admin" } });
+  });
+
+  it("expired, revoked, unknown or malformed: no user", async () => {
+    const short = await createToken(db(), { user: "vic", expires: "1h", now: T0 });
+    expect(short.token.expiresAt).toEqual(at(3_600_000));
+    expect(await tokenUser(db(), short.secret, { now: at(3_599_000) })).not.toBeNull();
+    expect(await tokenUser(db(), short.secret, { now: at(3_600_000) })).toBeNull();
+    const revoked = await createToken(db(), { user: "vic" });
+    await revokeToken(db(), revoked.token.id);
+    expect(await tokenUser(db(), revoked.secret)).toBeNull();
+    await expect(revokeToken(db(), revoked.token.id)).rejects.toThrow(/no unrevoked token/);
+    expect(await tokenUser(db(), "nft_unknown")).toBeNull();
+    expect(await tokenUser(db(), revoked.secret.slice(4))).toBeNull();
+    expect([bearer("Bearer nft_x"), bearer("bearer  nft_x "), bearer("Basic abc"), bearer(undefined)]).toEqual(["nft_x", "nft_x", null, null]);
   });
 });
 

@@ -55,4 +55,19 @@ describe("natfarm user", () => {
     expect(natfarm(["user", "remove", "vera"])).toMatchObject({ code: 0, stdout: "removed user vera\n" });
     expect(rows().map((u) => u.name)).toEqual(["root"]);
   });
+
+  it("token create prints the secret alone; list never shows it; revoke", () => {
+    const made = natfarm(["token", "create", "--user", "root", "--role", "viewer", "--name", "ci", "--expires", "30d"]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/^nft_[A-Za-z0-9_-]{43}\n$/);
+    const secret = made.stdout.trim();
+    const list = natfarm(["token", "list", "--json"]);
+    expect(list.stdout).not.toContain(secret);
+    const [t] = JSON.parse(list.stdout) as { id: number; user: string; role: string; name: string; prefix: string; expiresAt: string; revokedAt: string | null }[];
+    expect(t).toMatchObject({ user: "root", role: "viewer", name: "ci", prefix: secret.slice(0, 10), revokedAt: null });
+    expect(Date.parse(t!.expiresAt) - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    expect(natfarm(["token", "create", "--user", "nobody"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no user named "nobody"/) });
+    expect(natfarm(["token", "revoke", String(t!.id)])).toMatchObject({ code: 0, stdout: `revoked token ${t!.id}\n` });
+    expect(natfarm(["token", "revoke", String(t!.id)]).code).toBe(2);
+  });
 });

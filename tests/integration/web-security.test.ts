@@ -12,6 +12,7 @@ import { migrateDatabase } from "../../lib/db/migrate.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { createUser } from "../../lib/auth/users.ts";
 import { login } from "../../lib/auth/sessions.ts";
+import { createToken, revokeToken } from "../../lib/auth/tokens.ts";
 import { request } from "../../lib/web/client.ts";
 import { ensureBuild, freePort, ROOT, startWebServer, type WebServer } from "../e2e/harness.ts";
 
@@ -40,6 +41,8 @@ let web: WebServer;
 /** An admin's session (opened with lib/auth's login, as the login form does): every request but the login tests carries it. */
 let cookie = "";
 let token = "";
+/** API tokens of the admin: valid, revoked, expired. */
+const bearers = { valid: "", revoked: "", expired: "" };
 const servers: WebServer[] = [];
 let nsCreated = false;
 
@@ -161,6 +164,11 @@ beforeAll(async () => {
   if (!session.ok) throw new Error(session.message);
   token = session.token;
   cookie = `__Host-natfarm_session=${token}`;
+  bearers.valid = (await createToken(db, { user: "admin", role: "viewer", name: "valid" })).secret;
+  const revoked = await createToken(db, { user: "admin", name: "revoked" });
+  await revokeToken(db, revoked.token.id);
+  bearers.revoked = revoked.secret;
+  bearers.expired = (await createToken(db, { user: "admin", name: "expired", expires: "1s", now: new Date(Date.now() - 60_000) })).secret;
   await disconnectPrisma(`file:${dbFile}`);
   port = await freePort();
   base = `https://127.0.0.1:${port}`;
@@ -284,6 +292,20 @@ describe("the console over HTTPS on loopback", () => {
     expect(login.body).toMatch(/<h1[^>]*>Log in<\/h1>/);
     const css = /href="(\/_next\/static\/[^"]+\.css)"/.exec(login.body)?.[1];
     expect((await get(css!, { headers: anon })).status).toBe(200);
+  });
+
+  it("API routes take an API token (Bearer); revoked, expired or unknown ones get 401; pages do not take tokens", async () => {
+    const anon = { Cookie: "" };
+    const auth = (secret: string) => ({ ...anon, Authorization: `Bearer ${secret}` });
+    const ok = await get("/api/farms/health", { headers: auth(bearers.valid) });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toHaveProperty("degraded");
+    for (const s of [bearers.revoked, bearers.expired, "nft_unknown"]) {
+      const r = await get("/api/farms/health", { headers: auth(s) });
+      expect(r.status).toBe(401);
+      expect(r.body).toMatch(/unknown, expired or revoked/);
+    }
+    expect((await get("/", { headers: auth(bearers.valid) })).status).toBe(303);
   });
 
   it("every answer carries the security headers: pages, API routes, static files, refusals", async () => {
