@@ -6,6 +6,8 @@ import { Card, PageTitle } from "@/components/ui/card";
 import { farmService } from "@/lib/console/farm-service";
 import { toEvent } from "@/lib/console/farm-live";
 import { HealthEventsTable } from "@/components/history/health-events-table";
+import { recentAudit } from "@/lib/auth/audit";
+import { consoleDb } from "@/lib/console/db";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -23,7 +25,7 @@ function farmsOf(json: string): string[] {
 export default async function HistoryPage() {
   await requireUser();
   const service = await farmService();
-  const [entries, events] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 })]);
+  const [entries, events, audit] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 }), consoleDb().then((db) => recentAudit(db, 200))]);
   return (
     <>
       <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}), and the health checker's state changes.`} />
@@ -80,6 +82,45 @@ export default async function HistoryPage() {
                   </tr>
                 );
               })}
+            </tbody>
+          </table>
+        </div>
+      </Card>
+      <Card title="Audit log" titleId="audit-log-title" className="mb-5" actions={<span className="text-xs text-muted">logins, logouts, refusals, users and tokens · last 200</span>}>
+        <div className="overflow-x-auto">
+          <table className="w-full min-w-[48rem] text-sm" aria-label="Audit log">
+            <thead>
+              <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
+                <th scope="col" className="px-4 py-2">When</th>
+                <th scope="col" className="px-2 py-2">Who</th>
+                <th scope="col" className="px-2 py-2">From</th>
+                <th scope="col" className="px-2 py-2">What</th>
+                <th scope="col" className="px-2 py-2">Result</th>
+                <th scope="col" className="px-4 py-2">Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {audit.length === 0 && (
+                <tr>
+                  <td colSpan={6} className="px-4 py-6 text-center text-muted">
+                    Nothing recorded yet.
+                  </td>
+                </tr>
+              )}
+              {audit.map((a) => (
+                <tr key={a.id} className="border-b border-line last:border-0">
+                  <td className="px-4 py-2 font-mono text-xs whitespace-nowrap">{a.at.toISOString().replace("T", " ").slice(0, 19)}</td>
+                  <td className="px-2 py-2">
+                    {a.actor ?? <span className="text-muted">nobody</span>} <span className="text-xs text-muted">({a.via})</span>
+                  </td>
+                  <td className="px-2 py-2 font-mono text-xs">{a.address ?? ""}</td>
+                  <td className="px-2 py-2">{a.action}</td>
+                  <td className="px-2 py-2">
+                    <Badge tone={a.result === "ok" ? "ok" : "bad"}>{a.result}</Badge>
+                  </td>
+                  <td className="max-w-md px-4 py-2 text-xs break-words text-muted">{a.detail}</td>
+                </tr>
+              ))}
             </tbody>
           </table>
         </div>

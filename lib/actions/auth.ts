@@ -7,6 +7,7 @@ import { clientAddress } from "@/lib/auth/next";
 import { cookieSecure, login, logout, sessionCookieName } from "@/lib/auth/sessions";
 import { completeSetup } from "@/lib/auth/setup";
 import { UserError } from "@/lib/auth/users";
+import { audit } from "@/lib/auth/audit";
 
 export interface AuthFormState {
   status: "idle" | "failed";
@@ -39,7 +40,7 @@ export async function loginAction(_prev: AuthFormState, form: FormData): Promise
 export async function logoutAction(): Promise<void> {
   const jar = await cookies();
   const cookie = sessionCookieName(cookieSecure());
-  await logout(await consoleDb(), jar.get(cookie)?.value);
+  await logout(await consoleDb(), jar.get(cookie)?.value, await clientAddress());
   jar.delete({ name: cookie, path: "/", secure: cookieSecure(), httpOnly: true, sameSite: "strict" });
   redirect("/login");
 }
@@ -56,6 +57,7 @@ export async function setupAction(_prev: AuthFormState, form: FormData): Promise
     if (e instanceof UserError) return { status: "failed", message: e.message, name, stamp: Date.now() };
     throw e;
   }
+  await audit(db, { actor: name, via: "anonymous", address: await clientAddress(), action: "setup", result: "ok", detail: "first administrator created with the setup link" });
   const r = await login(db, { name, password, address: await clientAddress() });
   if (r.ok) await startSession(r.token);
   redirect("/");

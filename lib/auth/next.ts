@@ -6,6 +6,7 @@ import { can, refusalMessage, type Permission } from "./roles.ts";
 import { ADDRESS_HEADER } from "./gate.ts";
 import { cookieSecure, sessionCookieName, sessionUser, type SessionUser } from "./sessions.ts";
 import { bearer, tokenUser } from "./tokens.ts";
+import { audit } from "./audit.ts";
 
 /**
  * The login and the role inside Next.js: pages call requireUser() (no
@@ -36,7 +37,11 @@ export type Guarded = { ok: true; user: SessionUser } | { ok: false; status: 401
 export async function guard(permission: Permission, what: string, opts: { touch?: boolean } = {}): Promise<Guarded> {
   const user = await currentUser(opts);
   if (!user) return { ok: false, status: 401, message: "You are not signed in (or the session ended): log in again. Nothing was changed." };
-  if (!can(user.role, permission)) return { ok: false, status: 403, message: refusalMessage(user.role, permission, what) };
+  if (!can(user.role, permission)) {
+    const message = refusalMessage(user.role, permission, what);
+    await audit(await consoleDb(), { actor: user.name, via: "session", address: await clientAddress(), action: "refused", result: "refused", detail: message });
+    return { ok: false, status: 403, message };
+  }
   return { ok: true, user };
 }
 
@@ -50,7 +55,12 @@ export async function apiGuard(permission: Permission = "read", what = "this"): 
     const t = secret ? await tokenUser(await consoleDb(), secret) : null;
     if (t) {
       const user: SessionUser = { id: t.id, name: t.name, role: t.role, sessionId: `token:${t.tokenId}`, expiresAt: new Date(8.64e15) };
-      g = can(t.role, permission) ? { ok: true, user } : { ok: false, status: 403, message: refusalMessage(t.role, permission, what) };
+      if (can(t.role, permission)) g = { ok: true, user };
+      else {
+        const message = refusalMessage(t.role, permission, what);
+        await audit(await consoleDb(), { actor: t.name, via: "token", address: await clientAddress(), action: "refused", result: "refused", detail: `token ${t.tokenId}: ${message}` });
+        g = { ok: false, status: 403, message };
+      }
     }
   }
   if (g.ok) return { user: g.user };

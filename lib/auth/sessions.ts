@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import { audit } from "./audit.ts";
 import { authConfig, type AuthConfig } from "./config.ts";
 import { burnVerification, verifyPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
@@ -45,7 +46,9 @@ async function locked(db: PrismaClient, keys: string[], now: Date): Promise<bool
 }
 
 /** Failures counted since the window began, and not before a lock on the same key ended (a lock is not served twice for the same failures). */
-async function recordFailure(db: PrismaClient, name: string, address: string, now: Date, c: AuthConfig): Promise<void> {
+/** Records a failure; returns the keys it locked ("user:NAME", "addr:ADDRESS"). */
+async function recordFailure(db: PrismaClient, name: string, address: string, now: Date, c: AuthConfig): Promise<string[]> {
+  const lockedNow: string[] = [];
   await db.loginAttempt.create({ data: { at: now, name, address, ok: false } });
   const windowStart = new Date(now.getTime() - c.windowMs);
   for (const [key, where, max] of [
@@ -58,8 +61,10 @@ async function recordFailure(db: PrismaClient, name: string, address: string, no
     if (failures >= max) {
       const until = new Date(now.getTime() + c.lockMs);
       await db.loginLock.upsert({ where: { key }, create: { key, until }, update: { until } });
+      lockedNow.push(key);
     }
   }
+  return lockedNow;
 }
 
 export async function login(
@@ -75,12 +80,14 @@ export async function login(
     // Tries during a lock are recorded, but do not lengthen it.
     await db.loginAttempt.create({ data: { at: now, name, address, ok: false } });
     await burnVerification(input.password);
+    await audit(db, { at: now, actor: name, via: "anonymous", address, action: "login", result: "locked", detail: "refused: the user name or the address is locked after repeated failures" });
     return refused;
   }
   const user = name ? await db.user.findUnique({ where: { name } }) : null;
   const good = user ? await verifyPassword(user.passwordHash, input.password) : (await burnVerification(input.password), false);
   if (!user || !good || !isRole(user.role)) {
-    await recordFailure(db, name, address, now, c);
+    const lockedNow = await recordFailure(db, name, address, now, c);
+    await audit(db, { at: now, actor: name, via: "anonymous", address, action: "login", result: "failed", detail: `${user ? "wrong password" : "no such user"}${lockedNow.length ? `; locked now: ${lockedNow.join(", ")}` : ""}` });
     return refused;
   }
   await db.loginAttempt.create({ data: { at: now, name, address, ok: true } });
@@ -88,6 +95,7 @@ export async function login(
   const id = tokenHash(token);
   const expiresAt = new Date(now.getTime() + c.lifetimeMs);
   await db.session.create({ data: { id, userId: user.id, createdAt: now, lastSeenAt: now, expiresAt, address } });
+  await audit(db, { at: now, actor: user.name, via: "session", address, action: "login", result: "ok", detail: `role ${user.role}` });
   // Old attempts are of no further use.
   await db.loginAttempt.deleteMany({ where: { at: { lt: new Date(now.getTime() - Math.max(c.windowMs, c.lockMs) - 86_400_000) } } });
   return { ok: true, token, user: { id: user.id, name: user.name, role: user.role, sessionId: id, expiresAt } };
@@ -117,9 +125,11 @@ export async function sessionUser(db: PrismaClient, token: string | undefined | 
   return { id: s.user.id, name: s.user.name, role: s.user.role, sessionId: id, expiresAt: s.expiresAt };
 }
 
-export async function logout(db: PrismaClient, token: string | undefined | null): Promise<void> {
+export async function logout(db: PrismaClient, token: string | undefined | null, address?: string): Promise<void> {
   if (!token) return;
+  const s = await db.session.findUnique({ where: { id: tokenHash(token) }, include: { user: true } });
   await db.session.deleteMany({ where: { id: tokenHash(token) } });
+  if (s) await audit(db, { actor: s.user.name, via: "session", address, action: "logout", result: "ok" });
 }
 
 // ---------------------------------------------------------------- the cookie

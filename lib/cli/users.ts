@@ -63,8 +63,18 @@ async function readPassword(prompt: boolean): Promise<string> {
 
 export function registerUserCommands(program: Command, out: (s: string) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, users, tokens] = await Promise.all([import("../db/client.ts"), import("../auth/users.ts"), import("../auth/tokens.ts")]);
-    return { db: await openDatabase(), disconnectPrisma, ...users, ...tokens };
+    const [{ openDatabase, disconnectPrisma }, users, tokens, { audit }, os] = await Promise.all([
+      import("../db/client.ts"),
+      import("../auth/users.ts"),
+      import("../auth/tokens.ts"),
+      import("../auth/audit.ts"),
+      import("node:os"),
+    ]);
+    const db = await openDatabase();
+    // Who ran the command, as the system knows them.
+    const actor = `cli:${os.userInfo().username}`;
+    const record = (action: string, detail: string) => audit(db, { actor, via: "cli", action, result: "ok", detail });
+    return { db, disconnectPrisma, record, ...users, ...tokens };
   };
   const run = async <T>(fn: (m: Awaited<ReturnType<typeof load>>) => Promise<T>): Promise<T> => {
     const m = await load();
@@ -90,6 +100,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
       const password = await readPassword(true);
       await run(async (m) => {
         const u = await m.createUser(m.db, name, o.role, password);
+        await m.record("user.add", `${u.name} (${u.role})`);
         out(`created user ${u.name} (${u.role})`);
       });
     });
@@ -113,6 +124,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
     .action(async (name: string) => {
       await run(async (m) => {
         await m.removeUser(m.db, name);
+        await m.record("user.remove", name);
         out(`removed user ${name}`);
       });
     });
@@ -125,6 +137,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
       const password = await readPassword(true);
       await run(async (m) => {
         await m.setPassword(m.db, name, password);
+        await m.record("user.passwd", `${name} (sessions ended)`);
         out(`password of ${name} changed; their sessions ended`);
       });
     });
@@ -140,7 +153,8 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
     .option("--expires <duration>", "lifetime: 30d, 12h, 90m ... (default: no expiry)")
     .action(async (o: { user: string; role?: string; name: string; expires?: string }) => {
       await run(async (m) => {
-        const { secret } = await m.createToken(m.db, { user: o.user, role: o.role, name: o.name, expires: o.expires });
+        const { secret, token: t } = await m.createToken(m.db, { user: o.user, role: o.role, name: o.name, expires: o.expires });
+        await m.record("token.create", `token ${t.id} "${t.name}" for ${t.user} (${t.role}), expires ${t.expiresAt?.toISOString() ?? "never"}`);
         out(secret);
       });
     });
@@ -170,6 +184,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
       if (!/^\d+$/.test(id)) throw new UsageError("token id: a number (natfarm token list)");
       await run(async (m) => {
         await m.revokeToken(m.db, Number(id));
+        await m.record("token.revoke", `token ${id}`);
         out(`revoked token ${id}`);
       });
     });

@@ -205,6 +205,13 @@ describe.sequential("logins and roles", () => {
     }
     expect(dbState()).toBe(before.db);
     expect(await kernelRules()).toBe(before.kernel);
+    // Both refusals are in the audit log with the viewer's name and address, and shown on History.
+    const refused = c.query<{ detail: string; address: string }>("SELECT detail, address FROM AuditEntry WHERE action = 'refused' AND actor = ?", E2E_USERS.viewer.name);
+    expect(refused.map((r) => r.detail.replace(/ needs.*/, ""))).toEqual(["Refused: draining, cutting or restoring a backend", "Refused: deleting a farm"]);
+    expect(new Set(refused.map((r) => r.address))).toEqual(new Set(["127.0.0.1"]));
+    await page.goto(url("/history"));
+    const log = page.getByRole("table", { name: "Audit log" });
+    await expect.poll(() => log.getByRole("row").filter({ hasText: "refused" }).filter({ hasText: E2E_USERS.viewer.name }).count()).toBe(2);
   });
 
   it("an operator can drain a backend but not delete the farm", async () => {
@@ -244,6 +251,8 @@ describe.sequential("logins and roles", () => {
     expect(after.status).toBe(303);
     expect(after.headers.location).toBe("/login");
     expect((await raw("/api/drift", { headers: { Cookie: cookie } })).status).toBe(401);
+    expect(c.query("SELECT actor, result FROM AuditEntry WHERE action = 'logout'").at(-1)).toEqual({ actor: "admin", result: "ok" });
+    expect(c.query<{ n: number }>("SELECT COUNT(*) AS n FROM AuditEntry WHERE action = 'login' AND result = 'locked' AND actor = ?", E2E_USERS.operator.name)[0]!.n).toBeGreaterThanOrEqual(1);
   });
 
   it("a session ended elsewhere (a new password from the CLI): the open page goes to the login page by itself", async () => {

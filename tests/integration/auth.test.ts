@@ -121,6 +121,21 @@ describe("failed logins", () => {
   });
 });
 
+describe("audit log", () => {
+  it("every login, failure and locked try is recorded with its name and address", async () => {
+    const rows = await db().auditEntry.findMany({ where: { action: "login" }, orderBy: { id: "asc" } });
+    const alice = rows.filter((r) => r.actor === "alice");
+    expect(alice.some((r) => r.result === "ok" && r.address === "192.0.2.1" && r.via === "session")).toBe(true);
+    expect(alice.filter((r) => r.result === "failed").length).toBeGreaterThanOrEqual(5);
+    expect(alice.some((r) => r.result === "failed" && /locked now: user:alice/.test(r.detail ?? ""))).toBe(true);
+    expect(alice.some((r) => r.result === "locked" && r.address === "192.0.2.50")).toBe(true);
+    expect(rows.some((r) => r.actor === "nobody" && r.result === "failed" && r.detail === "no such user")).toBe(true);
+    expect(rows.some((r) => r.address === "203.0.113.77" && /locked now: addr:203\.0\.113\.77/.test(r.detail ?? ""))).toBe(true);
+    const logout = await db().auditEntry.findFirst({ where: { action: "logout", actor: "alice" } });
+    expect(logout?.result).toBe("ok");
+  });
+});
+
 describe("first administrator", () => {
   it("the setup token works once, only with no user", async () => {
     const other = `file:${path.join(dir, "fresh.db")}`;

@@ -69,5 +69,13 @@ describe("natfarm user", () => {
     expect(natfarm(["token", "create", "--user", "nobody"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no user named "nobody"/) });
     expect(natfarm(["token", "revoke", String(t!.id)])).toMatchObject({ code: 0, stdout: `revoked token ${t!.id}\n` });
     expect(natfarm(["token", "revoke", String(t!.id)]).code).toBe(2);
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      const audit = db.prepare("SELECT actor, via, action, result FROM AuditEntry ORDER BY id").all() as { actor: string; via: string; action: string }[];
+      expect(audit.map((a) => a.action)).toEqual(["user.add", "user.add", "user.passwd", "user.remove", "token.create", "token.revoke"]);
+      expect(new Set(audit.map((a) => `${a.actor} ${a.via}`))).toEqual(new Set([`cli:${os.userInfo().username} cli`]));
+    } finally {
+      db.close();
+    }
   });
 });
