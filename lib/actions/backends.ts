@@ -1,6 +1,6 @@
 "use server";
 
-import { denied } from "./authz";
+import { audited } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
 import { BackendSchema } from "@/lib/farms/schema";
@@ -22,44 +22,44 @@ const BACKEND_FIELDS: ReadonlySet<string> = new Set(["ip", "port", "weight", "pr
 const NOT_SAVED = "The backend was not saved: fix the highlighted fields.";
 
 export async function addBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "adding a backend");
-  if (no) return no;
-  const input = parseForm(FarmRef, form);
-  if (!input.ok) return input.state;
-  const name = input.data.farm;
-  const values = formValues(form);
-  const backend = backendFromForm(form);
-  const alone = BackendSchema.safeParse(backend);
-  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
-  const r = await (await farmService()).addBackend(name, backend);
-  refresh(name);
-  return toFormState(r, { values, backendFields: BACKEND_FIELDS });
+  return audited("operate", "adding a backend", form, async () => {
+    const input = parseForm(FarmRef, form);
+    if (!input.ok) return input.state;
+    const name = input.data.farm;
+    const values = formValues(form);
+    const backend = backendFromForm(form);
+    const alone = BackendSchema.safeParse(backend);
+    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
+    const r = await (await farmService()).addBackend(name, backend);
+    refresh(name);
+    return toFormState(r, { values, backendFields: BACKEND_FIELDS });
+  });
 }
 
 export async function updateBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "changing a backend");
-  if (no) return no;
-  const input = parseForm(BackendRef, form);
-  if (!input.ok) return input.state;
-  const { farm: name, mark } = input.data;
-  const values = formValues(form);
-  const backend = backendFromForm(form);
-  const alone = BackendSchema.safeParse(backend);
-  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
-  const r = await (await farmService()).updateBackend(name, mark, backend);
-  refresh(name);
-  return toFormState(r, { values, backendFields: BACKEND_FIELDS });
+  return audited("operate", "changing a backend", form, async () => {
+    const input = parseForm(BackendRef, form);
+    if (!input.ok) return input.state;
+    const { farm: name, mark } = input.data;
+    const values = formValues(form);
+    const backend = backendFromForm(form);
+    const alone = BackendSchema.safeParse(backend);
+    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
+    const r = await (await farmService()).updateBackend(name, mark, backend);
+    refresh(name);
+    return toFormState(r, { values, backendFields: BACKEND_FIELDS });
+  });
 }
 
 export async function removeBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "removing a backend");
-  if (no) return no;
-  const input = parseForm(BackendRef, form);
-  if (!input.ok) return input.state;
-  const { farm: name, mark } = input.data;
-  const r = await (await farmService()).removeBackend(name, mark);
-  refresh(name);
-  return toFormState(r, { backendFields: BACKEND_FIELDS });
+  return audited("operate", "removing a backend", form, async () => {
+    const input = parseForm(BackendRef, form);
+    if (!input.ok) return input.state;
+    const { farm: name, mark } = input.data;
+    const r = await (await farmService()).removeBackend(name, mark);
+    refresh(name);
+    return toFormState(r, { backendFields: BACKEND_FIELDS });
+  });
 }
 
 const MAINTENANCE_MODES = ["drain", "cut", "off"] as const;
@@ -70,12 +70,12 @@ const MAINTENANCE_MODES = ["drain", "cut", "off"] as const;
  * in service.
  */
 export async function setMaintenanceAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "draining, cutting or restoring a backend");
-  if (no) return no;
-  const input = parseForm(BackendRef.extend({ mode: choice("mode", MAINTENANCE_MODES) }), form);
-  if (!input.ok) return input.state;
-  const { farm: name, mark, mode } = input.data;
-  const r = await (await farmService()).setMaintenance(name, mark, mode);
-  refresh(name);
-  return toFormState(r, { backendFields: BACKEND_FIELDS });
+  return audited("operate", "draining, cutting or restoring a backend", form, async () => {
+    const input = parseForm(BackendRef.extend({ mode: choice("mode", MAINTENANCE_MODES) }), form);
+    if (!input.ok) return input.state;
+    const { farm: name, mark, mode } = input.data;
+    const r = await (await farmService()).setMaintenance(name, mark, mode);
+    refresh(name);
+    return toFormState(r, { backendFields: BACKEND_FIELDS });
+  });
 }

@@ -1,6 +1,6 @@
 "use server";
 
-import { denied } from "./authz";
+import { audited } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { redirect } from "next/navigation";
 import { z } from "zod";
@@ -23,68 +23,68 @@ import type { ActionState } from "./state";
 const FarmRef = z.object({ farm: FarmField });
 
 export async function createFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("administer", "creating a farm");
-  if (no) return no;
-  const isForm = parseForm(z.object({}), form);
-  if (!isForm.ok) return isForm.state;
-  const { farm, rowOf } = farmFromForm(form);
-  const values = formValues(form);
-  // The single-farm schema first: its field errors need no other farm to be read.
-  const alone = FarmSchema.safeParse(farm);
-  if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values, rowOf });
-  const r = await (await farmService()).createFarm(farm);
-  // A refused farm changed nothing: no page to refresh.
-  if (r.ok || r.reason !== "invalid") refresh(farm.name);
-  return toState(r, { values, rowOf });
+  return audited("administer", "creating a farm", form, async () => {
+    const isForm = parseForm(z.object({}), form);
+    if (!isForm.ok) return isForm.state;
+    const { farm, rowOf } = farmFromForm(form);
+    const values = formValues(form);
+    // The single-farm schema first: its field errors need no other farm to be read.
+    const alone = FarmSchema.safeParse(farm);
+    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values, rowOf });
+    const r = await (await farmService()).createFarm(farm);
+    // A refused farm changed nothing: no page to refresh.
+    if (r.ok || r.reason !== "invalid") refresh(farm.name);
+    return toState(r, { values, rowOf });
+  });
 }
 
 export async function createGuideExampleAction(_prev: ActionState): Promise<ActionState> {
-  const no = await denied("administer", "creating a farm");
-  if (no) return no;
-  const service = await farmService();
-  if (await service.getFarm(GUIDE_EXAMPLE.name)) return toState(refused(`The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`));
-  const r = await service.createFarm(GUIDE_EXAMPLE);
-  refresh(GUIDE_EXAMPLE.name);
-  return toState(r);
+  return audited("administer", "creating a farm", undefined, async () => {
+    const service = await farmService();
+    if (await service.getFarm(GUIDE_EXAMPLE.name)) return toState(refused(`The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`));
+    const r = await service.createFarm(GUIDE_EXAMPLE);
+    refresh(GUIDE_EXAMPLE.name);
+    return toState(r);
+  });
 }
 
 export async function setModeAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "switching a farm between NAT and DNAT");
-  if (no) return no;
-  const input = parseForm(FarmRef.extend({ mode: choice("mode", MODES) }), form);
-  if (!input.ok) return input.state;
-  const { farm: name, mode } = input.data;
-  const r = await (await farmService()).setMode(name, mode);
-  refresh(name);
-  return toState(r);
+  return audited("operate", "switching a farm between NAT and DNAT", form, async () => {
+    const input = parseForm(FarmRef.extend({ mode: choice("mode", MODES) }), form);
+    if (!input.ok) return input.state;
+    const { farm: name, mode } = input.data;
+    const r = await (await farmService()).setMode(name, mode);
+    refresh(name);
+    return toState(r);
+  });
 }
 
 export async function setStatusAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "starting or stopping a farm");
-  if (no) return no;
-  const input = parseForm(FarmRef.extend({ status: choice("status", FARM_STATUSES) }), form);
-  if (!input.ok) return input.state;
-  const { farm: name, status } = input.data;
-  const r = await (await farmService()).setStatus(name, status);
-  refresh(name);
-  return toState(r);
+  return audited("operate", "starting or stopping a farm", form, async () => {
+    const input = parseForm(FarmRef.extend({ status: choice("status", FARM_STATUSES) }), form);
+    if (!input.ok) return input.state;
+    const { farm: name, status } = input.data;
+    const r = await (await farmService()).setStatus(name, status);
+    refresh(name);
+    return toState(r);
+  });
 }
 
 export async function updateFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("administer", "changing a farm's settings");
-  if (no) return no;
-  const input = parseForm(FarmRef, form);
-  if (!input.ok) return input.state;
-  const name = input.data.farm;
-  const values = formValues(form);
-  const patch = {
-    vip: String(form.get("vip") ?? ""),
-    ports: String(form.get("ports") ?? ""),
-    protocol: String(form.get("protocol") ?? "") as "tcp",
-  };
-  const r = await (await farmService()).updateFarm(name, patch);
-  refresh(name);
-  return toState(r, { values });
+  return audited("administer", "changing a farm's settings", form, async () => {
+    const input = parseForm(FarmRef, form);
+    if (!input.ok) return input.state;
+    const name = input.data.farm;
+    const values = formValues(form);
+    const patch = {
+      vip: String(form.get("vip") ?? ""),
+      ports: String(form.get("ports") ?? ""),
+      protocol: String(form.get("protocol") ?? "") as "tcp",
+    };
+    const r = await (await farmService()).updateFarm(name, patch);
+    refresh(name);
+    return toState(r, { values });
+  });
 }
 
 /**
@@ -95,55 +95,55 @@ export async function updateFarmAction(_prev: ActionState, form: FormData): Prom
  * (a health check with no port to probe) is reported on the form, naming it.
  */
 export async function updateFarmSettingsAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("administer", "changing a farm's settings");
-  if (no) return no;
-  const input = parseForm(FarmRef, form);
-  if (!input.ok) return input.state;
-  const name = input.data.farm;
-  const values = formValues(form);
-  const service = await farmService();
-  const r = await service.updateFarm(name, settingsFromForm(form), "settings");
-  if (!r.ok && r.reason === "invalid") {
-    // The form has no backend inputs: a backend's error names the backend.
-    const backends = (await service.getFarm(name))?.backends ?? [];
-    const backendLabel = (i: number) => {
-      const b = backends[i];
-      return b ? `backend ${b.ip}${b.port ? `:${b.port}` : ""}` : `backend ${i + 1}`;
-    };
-    return toState(r, { values, backendLabel });
-  }
-  refresh(name);
-  return toState(r, { values });
+  return audited("administer", "changing a farm's settings", form, async () => {
+    const input = parseForm(FarmRef, form);
+    if (!input.ok) return input.state;
+    const name = input.data.farm;
+    const values = formValues(form);
+    const service = await farmService();
+    const r = await service.updateFarm(name, settingsFromForm(form), "settings");
+    if (!r.ok && r.reason === "invalid") {
+      // The form has no backend inputs: a backend's error names the backend.
+      const backends = (await service.getFarm(name))?.backends ?? [];
+      const backendLabel = (i: number) => {
+        const b = backends[i];
+        return b ? `backend ${b.ip}${b.port ? `:${b.port}` : ""}` : `backend ${i + 1}`;
+      };
+      return toState(r, { values, backendLabel });
+    }
+    refresh(name);
+    return toState(r, { values });
+  });
 }
 
 /** Makes the kernel hold exactly the database's farms (every farm, one transaction per table). */
 export async function applyAllAction(_prev: ActionState): Promise<ActionState> {
-  const no = await denied("operate", "re-applying the farms");
-  if (no) return no;
-  const r = await (await farmService()).applyAll();
-  refresh();
-  return toState(r);
+  return audited("operate", "re-applying the farms", undefined, async () => {
+    const r = await (await farmService()).applyAll();
+    refresh();
+    return toState(r);
+  });
 }
 
 export async function reapplyAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("operate", "re-applying a farm");
-  if (no) return no;
-  const input = parseForm(FarmRef, form);
-  if (!input.ok) return input.state;
-  const name = input.data.farm;
-  const r = await (await farmService()).reapply(name);
-  refresh(name);
-  return toState(r);
+  return audited("operate", "re-applying a farm", form, async () => {
+    const input = parseForm(FarmRef, form);
+    if (!input.ok) return input.state;
+    const name = input.data.farm;
+    const r = await (await farmService()).reapply(name);
+    refresh(name);
+    return toState(r);
+  });
 }
 
 export async function deleteFarmAction(_prev: ActionState, form: FormData): Promise<ActionState> {
-  const no = await denied("administer", "deleting a farm");
-  if (no) return no;
-  const input = parseForm(FarmRef, form);
-  if (!input.ok) return input.state;
-  const name = input.data.farm;
-  const r = await (await farmService()).deleteFarm(name);
-  refresh(name);
-  if (r.ok) redirect(`/?deleted=${encodeURIComponent(name)}`);
-  return toState(r);
+  return audited("administer", "deleting a farm", form, async () => {
+    const input = parseForm(FarmRef, form);
+    if (!input.ok) return input.state;
+    const name = input.data.farm;
+    const r = await (await farmService()).deleteFarm(name);
+    refresh(name);
+    if (r.ok) redirect(`/?deleted=${encodeURIComponent(name)}`);
+    return toState(r);
+  });
 }

@@ -12,7 +12,7 @@ export interface AuditInput {
   address?: string | null;
   action: string;
   farm?: string | null;
-  result: "ok" | "failed" | "locked" | "refused";
+  result: "ok" | "failed" | "invalid" | "locked" | "refused";
   detail?: string | null;
   at?: Date;
 }

@@ -236,7 +236,18 @@ describe.sequential("logins and roles", () => {
     await page.getByRole("button", { name: "Delete farm" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Delete farm" }).click();
     await expect.poll(() => c.query("SELECT name FROM Farm"), { timeout: 30_000 }).toEqual([]);
+    // The page goes back to the farms list (a redirect after the delete): let that navigation finish.
+    await page.waitForURL((u) => u.pathname === "/" && u.searchParams.get("deleted") === FARM, { timeout: 20_000 });
     expect(await kernelRules()).not.toContain(FARM);
+    // Who changed what, from where: every mutation in the audit log.
+    const rows = c.query<{ actor: string; action: string; farm: string; result: string; address: string }>("SELECT actor, action, farm, result, address FROM AuditEntry WHERE farm = ? AND result != 'refused' ORDER BY id", FARM);
+    expect(rows.map((r) => `${r.actor} ${r.action} ${r.result}`)).toEqual([
+      "admin creating a farm ok",
+      "oper draining, cutting or restoring a backend ok",
+      "admin draining, cutting or restoring a backend ok",
+      "admin deleting a farm ok",
+    ]);
+    expect(new Set(rows.map((r) => r.address))).toEqual(new Set(["127.0.0.1"]));
   });
 
   it("logout ends the session: its cookie no longer opens a page or an API route", async () => {

@@ -27,8 +27,12 @@ vi.mock("@/lib/auth/next", async () => {
         : can(role, permission)
           ? { ok: true, user: { id: 1, name: "u", role, sessionId: "s", expiresAt: new Date() } }
           : { ok: false, status: 403, message: refusalMessage(role, permission, what) },
+    clientAddress: async () => "192.0.2.1",
   };
 });
+const audits: { action: string; result: string; farm: string | null }[] = [];
+vi.mock("@/lib/console/db", () => ({ consoleDb: async () => ({}) }));
+vi.mock("@/lib/auth/audit", () => ({ audit: async (_db: unknown, e: { action: string; result: string; farm: string | null }) => void audits.push(e) }));
 vi.mock("@/lib/console/farm-service", () => ({
   forgetDrift: () => {},
   farmService: async () =>
@@ -133,10 +137,12 @@ describe("server actions with a missing or malformed field", () => {
     expect(calls).toEqual([]);
   });
 
-  it("a valid submission still reaches the service", async () => {
+  it("a valid submission still reaches the service, and is audited with its farm and result", async () => {
+    audits.length = 0;
     const state = await farms.setModeAction(IDLE, form({ farm: "web", mode: "nat" }));
     expect(state).toMatchObject({ status: "ok", message: "done" });
     expect(calls).toEqual(["setMode"]);
+    expect(audits).toMatchObject([{ action: "switching a farm between NAT and DNAT", farm: "web", result: "ok", address: "192.0.2.1", actor: "u" }]);
   });
 
   it("not a form at all: refused", async () => {
