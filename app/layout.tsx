@@ -24,48 +24,50 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   if (!user) {
     // The login and setup pages (every other page sends a visitor without a session to /login).
     return (
-      <html lang="en" suppressHydrationWarning>
-        <head>
-          <script dangerouslySetInnerHTML={{ __html: THEME_BOOT_SCRIPT }} />
-        </head>
-        <body className="min-h-screen bg-bg font-sans text-fg antialiased">
-          <Providers>
-            <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
-              <RoleProvider role={null}>{children}</RoleProvider>
-            </main>
-          </Providers>
-        </body>
-      </html>
+      <Document>
+        <Providers>
+          <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
+            <RoleProvider role={null}>{children}</RoleProvider>
+          </main>
+        </Providers>
+      </Document>
     );
   }
   const { target } = consoleEnv();
   // One round trip to the agent (bounded): the banner is there from the first paint.
   const reach = await agentReach();
   return (
+    <Document>
+      <a href="#main" className="sr-only z-50 rounded-md bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2">
+        Skip to content
+      </a>
+      <Providers>
+        <Header target={target} user={<UserMenu name={user.name} role={user.role} />} />
+        <AgentBanner initial={reach} />
+        {target.kind === "none" && (
+          <div role="status" className="border-b border-warn/40 bg-warn-soft">
+            <p className="mx-auto max-w-7xl px-4 py-2 text-sm text-warn sm:px-6">
+              <strong className="font-semibold">Applying is disabled.</strong> {target.reason}
+            </p>
+          </div>
+        )}
+        <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
+          <RoleProvider role={user.role}>{children}</RoleProvider>
+          <SessionWatch />
+        </main>
+      </Providers>
+    </Document>
+  );
+}
+
+/** The page around everything: the theme set before the first paint. */
+function Document({ children }: { children: ReactNode }) {
+  return (
     <html lang="en" suppressHydrationWarning>
       <head>
         <script dangerouslySetInnerHTML={{ __html: THEME_BOOT_SCRIPT }} />
       </head>
-      <body className="min-h-screen bg-bg font-sans text-fg antialiased">
-        <a href="#main" className="sr-only z-50 rounded-md bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2">
-          Skip to content
-        </a>
-        <Providers>
-          <Header target={target} user={<UserMenu name={user.name} role={user.role} />} />
-          <AgentBanner initial={reach} />
-          {target.kind === "none" && (
-            <div role="status" className="border-b border-warn/40 bg-warn-soft">
-              <p className="mx-auto max-w-7xl px-4 py-2 text-sm text-warn sm:px-6">
-                <strong className="font-semibold">Applying is disabled.</strong> {target.reason}
-              </p>
-            </div>
-          )}
-          <main id="main" className="mx-auto max-w-7xl px-4 py-6 sm:px-6">
-            <RoleProvider role={user.role}>{children}</RoleProvider>
-            <SessionWatch />
-          </main>
-        </Providers>
-      </body>
+      <body className="min-h-screen bg-bg font-sans text-fg antialiased">{children}</body>
     </html>
   );
 }

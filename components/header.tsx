@@ -2,6 +2,7 @@ import Link from "next/link";
 import type { ReactNode } from "react";
 import type { ConsoleTarget } from "@/lib/console/env";
 import { formatTarget } from "@/lib/privileged/target";
+import { LogoMark } from "./logo";
 import { NavLinks } from "./nav-links";
 import { ThemeToggle } from "./theme-toggle";
 
@@ -16,13 +17,7 @@ export function Header({ target, user }: { target: ConsoleTarget; user?: ReactNo
     <header className="sticky top-0 z-30 border-b border-line bg-surface/95 backdrop-blur">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-2.5 sm:px-6">
         <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight" aria-label="natfarm home">
-          <svg aria-hidden="true" viewBox="0 0 24 24" className="h-6 w-6 text-accent" fill="none" stroke="currentColor" strokeWidth="2">
-            <circle cx="5" cy="12" r="2.5" />
-            <circle cx="19" cy="5" r="2.5" />
-            <circle cx="19" cy="12" r="2.5" />
-            <circle cx="19" cy="19" r="2.5" />
-            <path d="M7.5 12h9M7 11l9.5-5M7 13l9.5 5" />
-          </svg>
+          <LogoMark className="h-6 w-6 text-accent" />
           natfarm
         </Link>
         <nav aria-label="Main" className="order-3 w-full sm:order-none sm:w-auto">
