@@ -173,6 +173,25 @@ export function createFarmService(deps: ServiceDeps) {
       });
     },
 
+    /**
+     * The whole farm replaced by `build(current)` (the REST API's PUT and
+     * PATCH): `build` sees the stored farm inside the serialized write, so a
+     * version check (If-Match) made there cannot race another change; a
+     * string it returns refuses the change with that message (nothing
+     * written). The name stays the farm's.
+     */
+    replaceFarm(name: string, build: (current: FarmRow) => FarmInput | string, action = "replace") {
+      return serialized(() =>
+        writeFresh(action, async () => {
+          const row = await loadFarm(db, name);
+          if (!row) return notFound(name);
+          const next = build(row);
+          if (typeof next === "string") return refused(next);
+          return save({ ...next, name: row.name }, row);
+        }),
+      );
+    },
+
     setMode(name: string, mode: "nat" | "dnat") {
       return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }));
     },

@@ -76,6 +76,7 @@ export function createGuard(o: GuardOptions): Guard {
       v = checkHost(policy, host);
     }
     if (!v.ok) return v;
+    if (bearerOnly(req)) return { ok: true };
     return checkOrigin(policy, {
       method: req.method ?? "GET",
       host,
@@ -100,6 +101,24 @@ export function createGuard(o: GuardOptions): Guard {
       return true;
     },
   };
+}
+
+/**
+ * The one exemption from the Origin check: a REST API request (/api/v1/…)
+ * authenticated by `Authorization: Bearer` and carrying no Cookie header at
+ * all. CSRF works by the browser attaching the victim's cookie to a request
+ * another site makes; a browser never attaches an Authorization header on
+ * its own, and without a cookie the request has no session to ride on (the
+ * gate then accepts the token or answers 401). Scripts and automation send
+ * no Origin, so they would otherwise be refused. Any Cookie header, any
+ * other path or any other Authorization scheme keeps the check.
+ */
+export function bearerOnly(req: Pick<http.IncomingMessage, "url" | "headers">): boolean {
+  const url = req.url ?? "";
+  if (!url.startsWith("/api/v1/")) return false;
+  if (req.headers.cookie !== undefined) return false;
+  const auth = req.headers.authorization;
+  return typeof auth === "string" && /^Bearer\s+\S+$/i.test(auth.trim());
 }
 
 /** A header sent twice arrives as a list (or joined): either way it is not one value. */

@@ -147,6 +147,8 @@ export async function loginThroughForm(page: Page, baseUrl: string, name: string
 
 export interface Console {
   baseUrl: string;
+  /** The console's self-signed certificate (PEM), to trust in requests. */
+  ca: string | null;
   lab: LabInfo;
   /** The lab's load balancer, where the console applies. */
   target: Target;
@@ -460,6 +462,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
 
     return {
       baseUrl,
+      ca: server.ca ?? null,
       lab,
       target,
       dir,
