@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { login } from "../../lib/auth/sessions.ts";
 import { createToken, revokeToken } from "../../lib/auth/tokens.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { request } from "../../lib/web/client.ts";
@@ -20,6 +21,8 @@ const FARM = "apifarm";
 
 let c: Console;
 const tokens = { admin: "", operator: "", viewer: "", revoked: "", expired: "" };
+/** The viewer's session cookie (the browser's way in). */
+let viewerCookie = "";
 
 beforeAll(async () => {
   c = await startConsole({ backends: 2, login: null, log: (m) => console.log(`[rest-api] ${m}`) });
@@ -32,6 +35,9 @@ beforeAll(async () => {
   await revokeToken(db, r.token.id);
   tokens.revoked = r.secret;
   tokens.expired = (await createToken(db, { user: "admin", name: "api-expired", expires: "1s", now: new Date(Date.now() - 60_000) })).secret;
+  const s = await login(db, { name: "vera", password: "viewer-password-e2e", address: "127.0.0.1" });
+  if (!s.ok) throw new Error(s.message);
+  viewerCookie = `__Host-natfarm_session=${s.token}`;
   await disconnectPrisma(url);
 }, 600_000);
 
@@ -247,6 +253,21 @@ describe("REST API /api/v1 with tokens", () => {
     // Bearer-only on /api/v1 (every write above) passes; with the console's own Origin it passes too.
     const own = await api("DELETE", `/api/v1/farms/nosuch`, { as: "admin", headers: { Origin: c.baseUrl } });
     expect(own.status).toBe(404);
+  });
+
+  it("the session cookie works too: a viewer reads; its write needs the console's Origin and then gets 403", async () => {
+    const r = await api("GET", `/api/v1/farms/${FARM}`, { headers: { Cookie: viewerCookie } });
+    expect(r.status).toBe(200);
+    expect(r.headers.etag).toBe(etag);
+    const before = dbState();
+    const noOrigin = await api("DELETE", `/api/v1/farms/${FARM}`, { headers: { Cookie: viewerCookie } });
+    expect(noOrigin.status).toBe(403);
+    expect(noOrigin.text).toMatch(/Origin/);
+    const own = await api("DELETE", `/api/v1/farms/${FARM}`, { headers: { Cookie: viewerCookie, Origin: c.baseUrl } });
+    expect(own.status).toBe(403);
+    expect(own.json.error).toMatch(/needs the admin role; you are signed in as viewer/);
+    expect(dbState()).toBe(before);
+    expect(c.query("SELECT via FROM AuditEntry WHERE actor = 'vera' AND result = 'refused' ORDER BY id DESC LIMIT 1")).toEqual([{ via: "session" }]);
   });
 
   it("the operator cannot delete; the admin deletes with the current If-Match and the rules leave the kernel", async () => {

@@ -137,6 +137,27 @@ describe("the console's server, before Next.js", () => {
     expect((await get("/", { "Sec-Fetch-Site": "same-origin" }, "POST", "y")).status).toBe(200);
   });
 
+  it("a bearer-only /api/v1 request (Authorization: Bearer, no Cookie) needs no Origin; a cookie, another path or scheme keeps the check", async () => {
+    const before = count();
+    const bearer = { Authorization: "Bearer nft_abc" };
+    const refused: [string, Record<string, string>][] = [
+      ["/api/v1/farms", { ...bearer, Cookie: "__Host-natfarm_session=x" }],
+      ["/api/v1/farms", { ...bearer, Cookie: "" }],
+      ["/api/v1/farms", { ...bearer, Cookie: "a=b", Origin: "https://evil.example" }],
+      ["/api/farms", bearer],
+      ["/", bearer],
+      ["/api/v1/farms", { Authorization: "Basic YTpi" }],
+      ["/api/v1/farms", { Authorization: "Bearer" }],
+      ["/api/v1/farms", {}],
+    ];
+    for (const [p, h] of refused) expect((await get(p, h, "POST", "{}")).status, `${p} ${JSON.stringify(h)}`).toBe(403);
+    expect(count()).toBe(before);
+    for (const m of ["POST", "PUT", "PATCH", "DELETE"]) expect((await get("/api/v1/farms/x", bearer, m, m === "DELETE" ? undefined : "{}")).status, m).toBe(200);
+    // The Origin, when sent, is not what lets it through: a foreign one on a bearer-only request is still not CSRF (no cookie rides along).
+    expect((await get("/api/v1/farms", { ...bearer, Origin: "https://evil.example" }, "POST", "{}")).status).toBe(200);
+    expect(count()).toBe(before + 5);
+  });
+
   it("proxy headers are dropped before the handler (Next.js would trust x-forwarded-host for its own origin check)", async () => {
     await get("/fwd", { "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http", Forwarded: "host=evil.example" });
     const h = seen.at(-1)!.headers;
