@@ -136,9 +136,12 @@ export function createFarmService(deps: ServiceDeps) {
   }
 
   /** The change to the kernel alone, for a farm that exists. */
-  function applyExisting(name: string, action: string, cause: "reapply" | "remove"): Promise<MutationResult> {
+  function applyExisting(name: string, action: string, cause: "reapply" | "remove", precondition?: (row: FarmRow) => string | null): Promise<MutationResult> {
     return serialized(async () => {
-      if (!(await loadFarm(db, name))) return notFound(name);
+      const row = await loadFarm(db, name);
+      if (!row) return notFound(name);
+      const no = precondition?.(row);
+      if (no) return refused(no);
       return apply(name, action, cause);
     });
   }
@@ -261,8 +264,9 @@ export function createFarmService(deps: ServiceDeps) {
       return applyExisting(name, "reapply", "reapply");
     },
 
-    deleteFarm(name: string): Promise<MutationResult> {
-      return applyExisting(name, "remove", "remove");
+    /** `precondition` (the REST API's If-Match) sees the farm as stored inside the serialized removal; a string refuses it. */
+    deleteFarm(name: string, precondition?: (row: FarmRow) => string | null): Promise<MutationResult> {
+      return applyExisting(name, "remove", "remove", precondition);
     },
 
     /** natfarm's rules in the kernel become exactly the database's farms (after an import; `natfarm restore`). */

@@ -270,6 +270,20 @@ describe("REST API /api/v1 with tokens", () => {
     expect(c.query("SELECT via FROM AuditEntry WHERE actor = 'vera' AND result = 'refused' ORDER BY id DESC LIMIT 1")).toEqual([{ via: "session" }]);
   });
 
+  it("an operator's PUT may stop and start the farm (its rules leave and come back), with the current version", async () => {
+    const current = await api("GET", `/api/v1/farms/${FARM}`, { as: "operator" });
+    expect(current.headers.etag).toBe(etag);
+    const stop = await api("PUT", `/api/v1/farms/${FARM}`, { as: "operator", body: { ...current.json, status: "stopped" }, headers: { "If-Match": etag } });
+    expect(stop.status, stop.text).toBe(200);
+    expect(c.query("SELECT status FROM Farm")).toEqual([{ status: "stopped" }]);
+    expect(labRules()).not.toContain(VIP);
+    const start = await api("PATCH", `/api/v1/farms/${FARM}`, { as: "operator", body: { status: "up" }, headers: { "If-Match": stop.headers.etag as string } });
+    expect(start.status, start.text).toBe(200);
+    expect(labRules()).toContain(VIP);
+    // Back to the same stored farm: the same version as before.
+    expect(start.headers.etag).toBe(etag);
+  });
+
   it("the operator cannot delete; the admin deletes with the current If-Match and the rules leave the kernel", async () => {
     const o = await api("DELETE", `/api/v1/farms/${FARM}`, { as: "operator", headers: { "If-Match": etag } });
     expect(o.status).toBe(403);

@@ -121,11 +121,16 @@ export async function DELETE(req: Request, ctx: Ctx) {
     return answer(a);
   };
   const service = await farmService();
-  const row = await service.getFarm(name);
-  if (!row) return done(noFarm(name));
-  // (Checked before the removal is queued: a change landing in between is not seen. PUT and PATCH check inside the write.)
-  const tag = etagOf(row);
-  if (!matches(req.headers.get("if-match"), tag)) return done(stale(row.name, tag));
-  const r = await service.deleteFarm(name);
-  return done(resultAnswer(r), farmView(row));
+  const ifMatch = req.headers.get("if-match");
+  let early: ApiAnswer | null = null;
+  let before: unknown;
+  // The version is checked on the farm as stored inside the serialized removal.
+  const r = await service.deleteFarm(name, (row) => {
+    const tag = etagOf(row);
+    if (!matches(ifMatch, tag)) return ((early = stale(row.name, tag)), "stale");
+    before = farmView(row);
+    return null;
+  });
+  if (early) return done(early);
+  return done(resultAnswer(r), before);
 }
