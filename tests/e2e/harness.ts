@@ -138,7 +138,11 @@ export type E2eUser = keyof typeof E2E_USERS;
 
 /** Logs `page` in through the console's login form (a real login request) and waits for the farms page. */
 export async function loginThroughForm(page: Page, baseUrl: string, name: string, password: string): Promise<void> {
-  await page.goto(`${baseUrl}/login`);
+  // A page already on its way to /login by itself (its session ended) aborts this navigation: go again.
+  await page.goto(`${baseUrl}/login`).catch(async (e: Error) => {
+    if (!/ERR_ABORTED/.test(e.message)) throw e;
+    await page.goto(`${baseUrl}/login`);
+  });
   await page.getByLabel("User name").fill(name);
   await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
@@ -454,6 +458,9 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     let db: Database.Database | null = null;
     cleanups.push(() => void db?.close());
     const loginAs = async (user: E2eUser) => {
+      // Leave the open page first: with its cookie gone, its next poll would get 401 and send it to
+      // /login by itself, racing (and aborting) the navigation below.
+      await page.goto("about:blank");
       await context.clearCookies();
       await loginThroughForm(page, baseUrl, E2E_USERS[user].name, E2E_USERS[user].password);
     };
