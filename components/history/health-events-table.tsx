@@ -4,6 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import type { LiveHealthEvent } from "@/lib/console/live-types";
 import { Badge } from "@/components/ui/badge";
+import { LogTable, UtcTime } from "@/components/ui/log-table";
 
 /** The health checker's state changes, newest first, refreshed every 2 s. */
 async function fetchEvents(): Promise<{ events: LiveHealthEvent[] }> {
@@ -27,45 +28,31 @@ export function HealthEventsTable({ initial }: { initial: LiveHealthEvent[] }) {
           Health events could not be refreshed: {(q.error as Error).message}
         </p>
       )}
-      <div className="overflow-x-auto">
-        <table className="w-full min-w-[48rem] text-sm" aria-label="Health events">
-          <thead>
-            <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
-              <th scope="col" className="px-4 py-2">When</th>
-              <th scope="col" className="px-2 py-2">Farm</th>
-              <th scope="col" className="px-2 py-2">Backend</th>
-              <th scope="col" className="px-2 py-2">Change</th>
-              <th scope="col" className="px-4 py-2">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.length === 0 && (
-              <tr>
-                <td colSpan={5} className="px-4 py-10 text-center text-muted">
-                  No health event yet: the health checker records here every backend it takes out or brings back.
-                </td>
-              </tr>
-            )}
-            {events.map((e) => (
-              <tr key={e.id} className="border-b border-line align-top last:border-0">
-                <td className="px-4 py-2 whitespace-nowrap">
-                  <time dateTime={e.at}>{e.at.replace("T", " ").slice(0, 19)} UTC</time>
-                </td>
-                <td className="px-2 py-2">
-                  <Link href={`/farms/${encodeURIComponent(e.farm)}`} className="text-accent hover:underline">
-                    {e.farm}
-                  </Link>
-                </td>
-                <td className="px-2 py-2 font-mono text-xs">{e.backend}</td>
-                <td className="px-2 py-2 whitespace-nowrap">
-                  <Badge tone={tone(e.from)}>{e.from}</Badge> <span aria-label="to">→</span> <Badge tone={tone(e.to)}>{e.to}</Badge>
-                </td>
-                <td className="px-4 py-2 font-mono text-xs break-all">{e.detail}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <LogTable
+        label="Health events"
+        minWidth="min-w-[48rem]"
+        columns={[{ label: "When" }, { label: "Farm" }, { label: "Backend" }, { label: "Change" }, { label: "Detail" }]}
+        empty="No health event yet: the health checker records here every backend it takes out or brings back."
+        isEmpty={events.length === 0}
+      >
+        {events.map((e) => (
+          <tr key={e.id} className="border-b border-line align-top last:border-0">
+            <td className="px-4 py-2 whitespace-nowrap">
+              <UtcTime at={e.at} />
+            </td>
+            <td className="px-2 py-2">
+              <Link href={`/farms/${encodeURIComponent(e.farm)}`} className="text-accent hover:underline">
+                {e.farm}
+              </Link>
+            </td>
+            <td className="px-2 py-2 font-mono text-xs">{e.backend}</td>
+            <td className="px-2 py-2 whitespace-nowrap">
+              <Badge tone={tone(e.from)}>{e.from}</Badge> <span aria-label="to">→</span> <Badge tone={tone(e.to)}>{e.to}</Badge>
+            </td>
+            <td className="px-4 py-2 font-mono text-xs break-all">{e.detail}</td>
+          </tr>
+        ))}
+      </LogTable>
     </div>
   );
 }
