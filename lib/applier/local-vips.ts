@@ -27,7 +27,26 @@ export interface LocalAddress {
   label: string | null;
 }
 
-export async function readLocalAddresses(target: Target, timeoutMs: number, run: Runner = runPrivileged): Promise<LocalAddress[]> {
+/**
+ * A console change asks twice within milliseconds (the service before it
+ * writes, the applier before it applies): the real kernel's answer is kept
+ * for a second per target.
+ */
+const recent = new Map<string, { at: number; addresses: Promise<LocalAddress[]> }>();
+const RECENT_MS = 1000;
+
+export function readLocalAddresses(target: Target, timeoutMs: number, run: Runner = runPrivileged): Promise<LocalAddress[]> {
+  if (run !== runPrivileged) return readAddresses(target, timeoutMs, run);
+  const key = formatTarget(target);
+  const hit = recent.get(key);
+  if (hit && performance.now() - hit.at < RECENT_MS) return hit.addresses;
+  const addresses = readAddresses(target, timeoutMs, run);
+  recent.set(key, { at: performance.now(), addresses });
+  addresses.catch(() => recent.delete(key));
+  return addresses;
+}
+
+async function readAddresses(target: Target, timeoutMs: number, run: Runner): Promise<LocalAddress[]> {
   const r = await run("ip", ["-j", "-4", "addr", "show"], { target, timeoutMs });
   const parsed = AddrList.safeParse(JSON.parse(r.stdout || "[]"));
   if (!parsed.success) throw new Error(`cannot read the addresses of ${formatTarget(target)}: unexpected output of ip -j addr`);
