@@ -1,4 +1,5 @@
-import type { PrismaClient } from "../generated/prisma/client.ts";
+import { z } from "zod";
+import type { Prisma, PrismaClient } from "../generated/prisma/client.ts";
 
 /**
  * The audit log: one row per login, failed login (and whether the name or
@@ -29,4 +30,81 @@ export async function audit(db: PrismaClient, e: AuditInput): Promise<void> {
 
 export function recentAudit(db: PrismaClient, limit = 200) {
   return db.auditEntry.findMany({ orderBy: { id: "desc" }, take: limit });
+}
+
+/**
+ * What the History page's filters, its JSON-lines export and
+ * `GET /api/v1/audit` select by. A kind groups actions: `session` (login,
+ * logout, setup), `change` (every farm, backend, apply or lab mutation, from
+ * the console, the CLI or the API), `refused`, `user` and `token` changes.
+ */
+export const AUDIT_KINDS = ["session", "change", "refused", "user", "token"] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+export const AUDIT_RESULTS = ["ok", "failed", "invalid", "locked", "refused"] as const;
+
+const SESSION_ACTIONS = ["login", "logout", "setup"];
+
+export function auditKind(action: string): AuditKind {
+  if (SESSION_ACTIONS.includes(action)) return "session";
+  if (action === "refused") return "refused";
+  if (action.startsWith("user.")) return "user";
+  if (action.startsWith("token.")) return "token";
+  return "change";
+}
+
+const optionalText = z
+  .string()
+  .trim()
+  .max(64, "at most 64 characters")
+  .transform((s) => (s === "" ? undefined : s))
+  .optional();
+
+export const AuditFilterSchema = z
+  .object({
+    actor: optionalText,
+    farm: optionalText,
+    kind: z.enum(AUDIT_KINDS).optional(),
+    result: z.enum(AUDIT_RESULTS).optional(),
+    since: z.coerce.date({ error: "an ISO 8601 time, e.g. 2026-12-01T10:00:00Z" }).optional(),
+    until: z.coerce.date({ error: "an ISO 8601 time, e.g. 2026-12-01T10:00:00Z" }).optional(),
+    /** Entries older than this id (the previous page's last id). */
+    before: z.coerce.number().int().positive().optional(),
+    limit: z.coerce.number().int().min(1).max(10_000).default(200),
+  })
+  .strict();
+export type AuditFilter = z.output<typeof AuditFilterSchema>;
+
+function kindWhere(kind: AuditKind): Prisma.AuditEntryWhereInput {
+  switch (kind) {
+    case "session":
+      return { action: { in: SESSION_ACTIONS } };
+    case "refused":
+      return { action: "refused" };
+    case "user":
+      return { action: { startsWith: "user." } };
+    case "token":
+      return { action: { startsWith: "token." } };
+    case "change":
+      return { NOT: [{ action: { in: [...SESSION_ACTIONS, "refused"] } }, { action: { startsWith: "user." } }, { action: { startsWith: "token." } }] };
+  }
+}
+
+/** Newest first. */
+export function queryAudit(db: PrismaClient, f: AuditFilter) {
+  const where: Prisma.AuditEntryWhereInput = {
+    ...(f.actor ? { actor: f.actor } : {}),
+    ...(f.farm ? { farm: f.farm } : {}),
+    ...(f.result ? { result: f.result } : {}),
+    ...(f.since || f.until ? { at: { ...(f.since ? { gte: f.since } : {}), ...(f.until ? { lte: f.until } : {}) } } : {}),
+    ...(f.before ? { id: { lt: f.before } } : {}),
+    ...(f.kind ? { AND: [kindWhere(f.kind)] } : {}),
+  };
+  return db.auditEntry.findMany({ where, orderBy: { id: "desc" }, take: f.limit });
+}
+
+export type AuditRow = Awaited<ReturnType<typeof queryAudit>>[number];
+
+/** One entry as the export and the API give it. */
+export function auditRecord(e: AuditRow) {
+  return { id: e.id, at: e.at.toISOString(), actor: e.actor, via: e.via, address: e.address, action: e.action, kind: auditKind(e.action), farm: e.farm, result: e.result, detail: e.detail };
 }
