@@ -58,10 +58,13 @@ function newestMtime(p: string): number {
   return newest;
 }
 
+/** The build directory next.config.js picks: a second one lets two developers (or helpers) of one checkout build and serve side by side. */
+const DIST_DIR = process.env.NATFARM_NEXT_DIST_DIR || ".next";
+
 function buildIsFresh(): boolean {
   let built: number;
   try {
-    built = fs.statSync(path.join(ROOT, ".next", "BUILD_ID")).mtimeMs;
+    built = fs.statSync(path.join(ROOT, DIST_DIR, "BUILD_ID")).mtimeMs;
   } catch {
     return false;
   }
@@ -76,7 +79,8 @@ function otherBuildRunning(): boolean {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
       const isNextBuild = cmd.some((a) => /(^|\/)next$/.test(a)) && cmd.includes("build");
-      if (isNextBuild && fs.readlinkSync(`/proc/${pid}/cwd`) === ROOT) return true;
+      const theirDist = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((e) => e.startsWith("NATFARM_NEXT_DIST_DIR="))?.slice(22) || ".next";
+      if (isNextBuild && fs.readlinkSync(`/proc/${pid}/cwd`) === ROOT && theirDist === DIST_DIR) return true;
     } catch {
       /* the process ended meanwhile */
     }
@@ -296,7 +300,7 @@ export function serverBaseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined || k.startsWith("VITEST") || k === "NODE_ENV" || k === "TEST") continue;
-    if (/^NATFARM_(HOST|TLS|TLS_CERT|TLS_KEY|TLS_DIR|ALLOWED_HOSTS|NEXT_DIST_DIR)$/.test(k) || k === "PORT" || k === "HOSTNAME") continue;
+    if (/^NATFARM_(HOST|TLS|TLS_CERT|TLS_KEY|TLS_DIR|ALLOWED_HOSTS)$/.test(k) || k === "PORT" || k === "HOSTNAME") continue;
     env[k] = v;
   }
   return env;
