@@ -8,8 +8,10 @@ import { canonicalHost, isIP, isIPv6, isLoopback, isWildcard, parseAllowedHost, 
  * validated (a mistake stops the start with a message, before anything
  * listens):
  *
- *   NATFARM_HOST           listening address (default 127.0.0.1); 0.0.0.0 or
- *                          :: for every interface
+ *   NATFARM_HOST           listening address (default 0.0.0.0: every IPv4
+ *                          interface, as an appliance's console is reached
+ *                          from the operators' desks; 127.0.0.1 when
+ *                          NATFARM_TLS=off); :: for every interface
  *   PORT                   default 3000
  *   NATFARM_TLS            on (default) | off. off (plain HTTP) is refused
  *                          unless NATFARM_HOST is a loopback address
@@ -60,7 +62,9 @@ export function parseWebConfig(raw: Record<string, string | undefined>, ctx: Web
   const env = Env.parse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v.trim() !== "")));
   const issues: string[] = [];
 
-  let host = "127.0.0.1";
+  const tlsValue = (env.NATFARM_TLS ?? "on").trim().toLowerCase();
+  // Logins and tokens cross the network only inside TLS: plain HTTP stays on loopback, so it is its default too.
+  let host = tlsValue === "off" ? "127.0.0.1" : "0.0.0.0";
   if (env.NATFARM_HOST !== undefined) {
     const v = env.NATFARM_HOST.trim();
     const c = v.toLowerCase() === "localhost" ? "127.0.0.1" : canonicalHost(v);
@@ -76,7 +80,6 @@ export function parseWebConfig(raw: Record<string, string | undefined>, ctx: Web
     else port = n;
   }
 
-  const tlsValue = (env.NATFARM_TLS ?? "on").trim().toLowerCase();
   if (tlsValue !== "on" && tlsValue !== "off") issues.push(`NATFARM_TLS must be on or off, got ${JSON.stringify(env.NATFARM_TLS)}`);
   const hasCert = env.NATFARM_TLS_CERT !== undefined;
   const hasKey = env.NATFARM_TLS_KEY !== undefined;

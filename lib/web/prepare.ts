@@ -1,7 +1,7 @@
 import path from "node:path";
 import { databaseEnv } from "../db/env.ts";
-import { certificateNames, consoleUrl, parseWebConfig, systemNames, type WebConfig } from "./config.ts";
-import { formatHost } from "./hosts.ts";
+import { certificateNames, consoleUrl, parseWebConfig, systemNames, type SystemNames, type WebConfig } from "./config.ts";
+import { formatHost, isIPv6, isLoopback, isWildcard } from "./hosts.ts";
 import { describeCertificate, loadCertificate, type LoadedCertificate, type Owner } from "./tls.ts";
 
 /**
@@ -30,5 +30,13 @@ export async function prepareWeb(config: WebConfig, o: { owner?: Owner } = {}): 
   const sys = systemNames();
   const cert = await loadCertificate(config, certificateNames(config, sys), { hostname: sys.hostname, owner: o.owner });
   const url = consoleUrl(config, sys);
-  return { config, cert, url, summary: `serving ${url} (listening on ${formatHost(config.host, config.port)}); ${describeCertificate(cert)}` };
+  return { config, cert, url, summary: `serving ${url} (listening on ${formatHost(config.host, config.port)}${alsoAt(config, sys)}); ${describeCertificate(cert)}` };
+}
+
+/** On every interface, the addresses it answers on too: a desk whose DNS does not know this machine's name uses one of them. */
+function alsoAt(config: WebConfig, sys: SystemNames): string {
+  if (!isWildcard(config.host)) return "";
+  const v6 = config.host === "::";
+  const urls = sys.interfaceAddresses.filter((a) => !isLoopback(a) && (v6 || !isIPv6(a))).map((a) => `${config.scheme}://${formatHost(a, config.port)}`);
+  return urls.length ? `; also ${urls.join(", ")}` : "";
 }

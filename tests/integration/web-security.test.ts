@@ -420,6 +420,8 @@ describe("the console on a non-loopback address (inside a namespace of this test
     const s = await startServer("ns-any", { NATFARM_HOST: "0.0.0.0", PORT: String(nsPort) }, NS);
     const ca = s.ca!;
     expect(new X509Certificate(ca).checkIP(NS_ADDR)).toBe(NS_ADDR);
+    // The operator is told every URL it answers on, with the fingerprint to check in the browser.
+    expect(s.log()).toMatch(new RegExp(`serving https://\\S+:${nsPort} \\(listening on 0\\.0\\.0\\.0:${nsPort}; also https://${NS_ADDR.replace(/\./g, "\\.")}:${nsPort}\\); .*SHA-256 fingerprint [0-9A-F:]{95}`));
     const [byAddr, byLoopback, evil, plainHttp] = inNamespace([
       { kind: "https", host: NS_ADDR, port: nsPort, path: "/api/farms/health", ca, headers: { Cookie: cookie } },
       { kind: "https", host: "127.0.0.1", port: nsPort, path: "/api/farms/health", ca, headers: { Cookie: cookie } },

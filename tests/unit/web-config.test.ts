@@ -16,8 +16,8 @@ const issues = (env: Record<string, string>) => {
 };
 
 describe("web configuration", () => {
-  it("defaults: HTTPS on 127.0.0.1:3000 with a self-signed certificate beside the database", () => {
-    expect(parse({})).toEqual({ host: "127.0.0.1", port: 3000, scheme: "https", tls: { kind: "self-signed", dir: "/srv/natfarm/data/tls" }, allowedHosts: [], dev: false });
+  it("defaults: HTTPS on every IPv4 interface, port 3000, with a self-signed certificate beside the database", () => {
+    expect(parse({})).toEqual({ host: "0.0.0.0", port: 3000, scheme: "https", tls: { kind: "self-signed", dir: "/srv/natfarm/data/tls" }, allowedHosts: [], dev: false });
   });
 
   it("NATFARM_HOST, PORT, a real certificate, extra hosts", () => {
@@ -29,7 +29,8 @@ describe("web configuration", () => {
   });
 
   it("plain HTTP only when asked for, and only on loopback", () => {
-    expect(parse({ NATFARM_TLS: "off" })).toMatchObject({ scheme: "http", tls: { kind: "off" } });
+    // Without NATFARM_HOST, plain HTTP stays on loopback rather than being refused.
+    expect(parse({ NATFARM_TLS: "off" })).toMatchObject({ host: "127.0.0.1", scheme: "http", tls: { kind: "off" } });
     expect(parse({ NATFARM_TLS: "off", NATFARM_HOST: "::1" })).toMatchObject({ scheme: "http" });
     expect(issues({ NATFARM_TLS: "off", NATFARM_HOST: "0.0.0.0" })).toMatch(/NATFARM_TLS=off .* only allowed on a loopback address/);
     expect(issues({ NATFARM_TLS: "off", NATFARM_HOST: "198.51.100.1" })).toMatch(/loopback/);
@@ -58,7 +59,8 @@ describe("web configuration", () => {
 
   it("the URL an operator opens", () => {
     const sys = { hostname: "lb1" };
-    expect(consoleUrl(parse({}), sys)).toBe("https://localhost:3000");
+    expect(consoleUrl(parse({ NATFARM_HOST: "127.0.0.1" }), sys)).toBe("https://localhost:3000");
+    expect(consoleUrl(parse({}), sys)).toBe("https://lb1:3000");
     expect(consoleUrl(parse({ NATFARM_HOST: "0.0.0.0" }), sys)).toBe("https://lb1:3000");
     expect(consoleUrl(parse({ NATFARM_HOST: "2001:db8::1", PORT: "8443" }), sys)).toBe("https://[2001:db8::1]:8443");
     expect(consoleUrl(parse({ NATFARM_TLS: "off" }), sys)).toBe("http://localhost:3000");
