@@ -321,7 +321,7 @@ export async function startWebServer(o: { env: Record<string, string>; logFile: 
     cwd: ROOT,
     detached: true, // its own process group: stop() ends the server and anything it spawned
     stdio: ["ignore", out, out],
-    env: { ...serverBaseEnv(), NEXT_TELEMETRY_DISABLED: "1", ...o.env } as unknown as NodeJS.ProcessEnv,
+    env: { ...serverBaseEnv(), NEXT_TELEMETRY_DISABLED: "1", NATFARM_HOST: "127.0.0.1", ...o.env } as unknown as NodeJS.ProcessEnv,
   });
   fs.closeSync(out);
   const forget = recordServer(child.pid!);

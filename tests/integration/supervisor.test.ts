@@ -211,7 +211,7 @@ function startSupervisor(name: string, env: Record<string, string>): Started {
   const out = fs.openSync(logFile, "a");
   const child = spawn(process.execPath, ["--import", "tsx", START], {
     cwd: ROOT,
-    env: { ...baseEnv(), NATFARM_BUILD: "never", ...env, [MARK]: tag } as NodeJS.ProcessEnv,
+    env: { ...baseEnv(), NATFARM_BUILD: "never", NATFARM_HOST: "127.0.0.1", ...env, [MARK]: tag } as NodeJS.ProcessEnv,
     stdio: ["ignore", out, out],
   });
   fs.closeSync(out);

@@ -172,7 +172,7 @@ beforeAll(async () => {
   await disconnectPrisma(`file:${dbFile}`);
   port = await freePort();
   base = `https://127.0.0.1:${port}`;
-  web = await startServer("loopback", { PORT: String(port) });
+  web = await startServer("loopback", { NATFARM_HOST: "127.0.0.1", PORT: String(port) });
 }, 600_000);
 
 afterAll(async () => {
