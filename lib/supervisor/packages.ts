@@ -15,6 +15,8 @@ export const PACKAGE_OF: Readonly<Record<string, string>> = {
   iptables: "iptables",
   "iptables-save": "iptables",
   "iptables-restore": "iptables",
+  // The nftables engine (NATFARM_ENGINE=nftables) and the switch between engines.
+  nft: "nftables",
   conntrack: "conntrack",
   ip: "iproute2",
   // The lab sets sysctls in its namespaces and ends its servers with kill(1).
@@ -32,8 +34,8 @@ export type Purpose = "start" | "start-no-target" | "test";
 /** Commands each purpose runs. `start-no-target`: the console with NATFARM_TARGET=none (it never touches the kernel). */
 export const COMMANDS: Readonly<Record<Purpose, readonly string[]>> = {
   "start-no-target": ["flock", "setpriv"],
-  start: ["iptables", "iptables-save", "iptables-restore", "conntrack", "ip", "sysctl", "kill", "flock", "setpriv"],
-  test: ["iptables", "iptables-save", "iptables-restore", "conntrack", "ip", "sysctl", "kill", "ps", "flock", "setpriv", "chromium"],
+  start: ["iptables", "iptables-save", "iptables-restore", "nft", "conntrack", "ip", "sysctl", "kill", "flock", "setpriv"],
+  test: ["iptables", "iptables-save", "iptables-restore", "nft", "conntrack", "ip", "sysctl", "kill", "ps", "flock", "setpriv", "chromium"],
 };
 
 /** Where Debian puts administrator commands: searched even when PATH lacks them (a non-login root shell). */

@@ -314,9 +314,9 @@ describe("supervisor building blocks", () => {
 
     it("as root on Debian: one apt-get install line with exactly the missing packages", async () => {
       const f = fake(["flock", "setpriv", "ip", "sysctl", "kill", "ps"]);
-      expect(await ensurePackages("test", f.deps)).toEqual({ ok: true, installed: ["chromium", "conntrack", "iptables"] });
-      expect(f.calls).toEqual([["apt-get", "install", "-y", "--no-install-recommends", "chromium", "conntrack", "iptables"]]);
-      expect(f.logs).toContain("apt-get install -y --no-install-recommends chromium conntrack iptables");
+      expect(await ensurePackages("test", f.deps)).toEqual({ ok: true, installed: ["chromium", "conntrack", "iptables", "nftables"] });
+      expect(f.calls).toEqual([["apt-get", "install", "-y", "--no-install-recommends", "chromium", "conntrack", "iptables", "nftables"]]);
+      expect(f.logs).toContain("apt-get install -y --no-install-recommends chromium conntrack iptables nftables");
     });
 
     it("no package lists yet, or lists that do not know the package: apt-get update first", async () => {
@@ -342,12 +342,12 @@ describe("supervisor building blocks", () => {
     it("not root, or not Debian: says exactly what to install, installs nothing, fails", async () => {
       const user = fake(["flock", "setpriv", "ip", "sysctl", "kill"], { isRoot: false });
       const r = await ensurePackages("start", user.deps);
-      expect(r).toEqual({ ok: false, message: expect.stringContaining("apt-get install -y --no-install-recommends conntrack iptables") });
+      expect(r).toEqual({ ok: false, message: expect.stringContaining("apt-get install -y --no-install-recommends conntrack iptables nftables") });
       expect(user.calls).toEqual([]);
       const other = fake(["flock", "setpriv"], { hasAptGet: false });
       const o = await ensurePackages("start", other.deps);
       expect(o.ok).toBe(false);
-      expect(!o.ok && o.message).toMatch(/not a Debian system.*conntrack iproute2 iptables procps/);
+      expect(!o.ok && o.message).toMatch(/not a Debian system.*conntrack iproute2 iptables nftables procps/);
       expect(other.calls).toEqual([]);
     });
 
