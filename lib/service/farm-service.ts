@@ -40,6 +40,13 @@ export type FarmSettingsPatch = Partial<Pick<FarmInput, "vip" | "ports" | "proto
 
 type BackendInput = NonNullable<FarmInput["backends"]>[number];
 
+/**
+ * Sees the farm as stored inside the serialized write (the REST API's
+ * If-Match), so the check cannot race another change; a string refuses the
+ * change with that message and nothing is written.
+ */
+export type Precondition = (row: FarmRow) => string | null;
+
 // Each mutation reads, validates and writes the whole farm set: one at a time in this process.
 let queue: Promise<unknown> = Promise.resolve();
 function serialized<T>(fn: () => Promise<T>): Promise<T> {
@@ -123,11 +130,13 @@ export function createFarmService(deps: ServiceDeps) {
     return "ok" in written ? written : apply(written.farm, action, "written");
   }
 
-  async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string): Promise<MutationResult> {
+  async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string, precondition?: Precondition): Promise<MutationResult> {
     return serialized(() =>
       writeFresh(action, async () => {
         const row = await loadFarm(db, name);
         if (!row) return notFound(name);
+        const no = precondition?.(row);
+        if (no) return refused(no);
         const next = change(rowToInput(row));
         if (typeof next === "string") return refused(next);
         return save({ ...next, name: row.name }, row);
@@ -136,7 +145,7 @@ export function createFarmService(deps: ServiceDeps) {
   }
 
   /** The change to the kernel alone, for a farm that exists. */
-  function applyExisting(name: string, action: string, cause: "reapply" | "remove", precondition?: (row: FarmRow) => string | null): Promise<MutationResult> {
+  function applyExisting(name: string, action: string, cause: "reapply" | "remove", precondition?: Precondition): Promise<MutationResult> {
     return serialized(async () => {
       const row = await loadFarm(db, name);
       if (!row) return notFound(name);
@@ -195,27 +204,27 @@ export function createFarmService(deps: ServiceDeps) {
       );
     },
 
-    setMode(name: string, mode: "nat" | "dnat") {
-      return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }));
+    setMode(name: string, mode: "nat" | "dnat", precondition?: Precondition) {
+      return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }), precondition);
     },
 
-    setStatus(name: string, status: "up" | "stopped") {
-      return mutate(name, status === "up" ? "start" : "stop", (f) => ({ ...f, status }));
+    setStatus(name: string, status: "up" | "stopped", precondition?: Precondition) {
+      return mutate(name, status === "up" ? "start" : "stop", (f) => ({ ...f, status }), precondition);
     },
 
-    addBackend(name: string, backend: BackendInput) {
+    addBackend(name: string, backend: BackendInput, precondition?: Precondition) {
       // A mark is never taken from the form: natfarm allocates it.
       const { mark: _ignored, ...rest } = backend;
-      return mutate(name, "add backend", (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }));
+      return mutate(name, "add backend", (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }), precondition);
     },
 
-    updateBackend(name: string, mark: number, patch: Partial<Omit<BackendInput, "mark">>) {
+    updateBackend(name: string, mark: number, patch: Partial<Omit<BackendInput, "mark">>, precondition?: Precondition) {
       return mutate(name, "edit backend", (f) => {
         const backends = f.backends ?? [];
         const i = backends.findIndex((b) => b.mark === mark);
         if (i === -1) return noBackend(name, mark);
         return { ...f, backends: backends.map((b, j) => (j === i ? { ...b, ...patch, mark } : b)) };
-      });
+      }, precondition);
     },
 
     /** What the health checker decides. A backend an operator put in maintenance stays there. */
@@ -234,12 +243,12 @@ export function createFarmService(deps: ServiceDeps) {
      * finish; "cut" also ends the open ones (their conntrack entries go);
      * "off" puts the backend back into service.
      */
-    async setMaintenance(name: string, mark: number, mode: "drain" | "cut" | "off"): Promise<MutationResult> {
+    async setMaintenance(name: string, mark: number, mode: "drain" | "cut" | "off", precondition?: Precondition): Promise<MutationResult> {
       const r = await mutate(name, mode === "off" ? "maintenance off" : `maintenance ${mode}`, (f) => {
         const backends = f.backends ?? [];
         if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
         return { ...f, backends: backends.map((b) => (b.mark === mark ? { ...b, state: mode === "off" ? "up" : "maintenance" } : b)) };
-      });
+      }, precondition);
       if (!r.ok || mode !== "cut" || !deps.target) return r;
       try {
         const n = await k.cutConnections(deps.target, mark);
@@ -251,21 +260,21 @@ export function createFarmService(deps: ServiceDeps) {
       }
     },
 
-    removeBackend(name: string, mark: number) {
+    removeBackend(name: string, mark: number, precondition?: Precondition) {
       return mutate(name, "remove backend", (f) => {
         const backends = f.backends ?? [];
         if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
         return { ...f, backends: backends.filter((b) => b.mark !== mark) };
-      });
+      }, precondition);
     },
 
     /** Puts the database's rules for the farm back into the kernel (after drift or a failed apply). */
-    reapply(name: string): Promise<MutationResult> {
-      return applyExisting(name, "reapply", "reapply");
+    reapply(name: string, precondition?: Precondition): Promise<MutationResult> {
+      return applyExisting(name, "reapply", "reapply", precondition);
     },
 
     /** `precondition` (the REST API's If-Match) sees the farm as stored inside the serialized removal; a string refuses it. */
-    deleteFarm(name: string, precondition?: (row: FarmRow) => string | null): Promise<MutationResult> {
+    deleteFarm(name: string, precondition?: Precondition): Promise<MutationResult> {
       return applyExisting(name, "remove", "remove", precondition);
     },
 
