@@ -18,10 +18,13 @@ export interface AuditInput {
   at?: Date;
 }
 
+/** A change's detail carries the farm before and after (a farm of many backends runs to tens of kilobytes). */
+export const DETAIL_MAX = 64 * 1024;
+
 export async function audit(db: PrismaClient, e: AuditInput): Promise<void> {
   try {
     await db.auditEntry.create({
-      data: { at: e.at ?? new Date(), actor: e.actor, via: e.via, address: e.address ?? null, action: e.action, farm: e.farm ?? null, result: e.result, detail: e.detail?.slice(0, 2000) ?? null },
+      data: { at: e.at ?? new Date(), actor: e.actor, via: e.via, address: e.address ?? null, action: e.action, farm: e.farm ?? null, result: e.result, detail: e.detail?.slice(0, DETAIL_MAX) ?? null },
     });
   } catch (err) {
     process.stderr.write(`natfarm: audit entry not written (${e.action} by ${e.actor ?? "nobody"}): ${(err as Error).message}\n`);
@@ -42,7 +45,8 @@ export const AUDIT_KINDS = ["session", "change", "refused", "user", "token"] as 
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 export const AUDIT_RESULTS = ["ok", "failed", "invalid", "locked", "refused"] as const;
 
-const SESSION_ACTIONS = ["login", "logout", "setup"];
+// login.password: the password was right and the TOTP code was asked (the code's outcome is the "login" entry).
+const SESSION_ACTIONS = ["login", "login.password", "logout", "setup"];
 
 export function auditKind(action: string): AuditKind {
   if (SESSION_ACTIONS.includes(action)) return "session";

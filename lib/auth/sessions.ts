@@ -4,6 +4,7 @@ import { audit } from "./audit.ts";
 import { authConfig, type AuthConfig } from "./config.ts";
 import { burnVerification, verifyPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
+import { checkCode } from "./totp.ts";
 
 /**
  * Server-side sessions. A login hands the browser a random 256-bit token in
@@ -35,19 +36,30 @@ export function newToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
-export type LoginResult = { ok: true; token: string; user: SessionUser } | { ok: false; message: string };
+/**
+ * `challenge`: the password was right and the user has a second factor: no
+ * session yet, the code is due (completeLogin) with this token, which the
+ * browser keeps in a short-lived cookie.
+ */
+export type LoginResult = { ok: true; token: string; user: SessionUser } | { ok: false; message: string; challenge?: string };
 
-const userKey = (name: string) => `user:${name}`;
-const addrKey = (address: string) => `addr:${address}`;
+export const CODE_ASKED = "Enter the 6-digit code from your authenticator app.";
+export const CODE_REFUSED = "That code is wrong or was used already. Enter the current code from your authenticator app.";
+export const CHALLENGE_ENDED = "The login was not finished in time (or was refused): log in again.";
+/** How long a half-login waits for its code. */
+export const CHALLENGE_MS = 5 * 60_000;
 
-async function locked(db: PrismaClient, keys: string[], now: Date): Promise<boolean> {
+export const userKey = (name: string) => `user:${name}`;
+export const addrKey = (address: string) => `addr:${address}`;
+
+export async function locked(db: PrismaClient, keys: string[], now: Date): Promise<boolean> {
   const n = await db.loginLock.count({ where: { key: { in: keys }, until: { gt: now } } });
   return n > 0;
 }
 
 /** Failures counted since the window began, and not before a lock on the same key ended (a lock is not served twice for the same failures). */
 /** Records a failure; returns the keys it locked ("user:NAME", "addr:ADDRESS"). */
-async function recordFailure(db: PrismaClient, name: string, address: string, now: Date, c: AuthConfig): Promise<string[]> {
+export async function recordFailure(db: PrismaClient, name: string, address: string, now: Date, c: AuthConfig): Promise<string[]> {
   const lockedNow: string[] = [];
   await db.loginAttempt.create({ data: { at: now, name, address, ok: false } });
   const windowStart = new Date(now.getTime() - c.windowMs);
@@ -90,15 +102,80 @@ export async function login(
     await audit(db, { at: now, actor: name, via: "anonymous", address, action: "login", result: "failed", detail: `${user ? "wrong password" : "no such user"}${lockedNow.length ? `; locked now: ${lockedNow.join(", ")}` : ""}` });
     return refused;
   }
-  await db.loginAttempt.create({ data: { at: now, name, address, ok: true } });
+  if (user.totpSecret) {
+    // The password alone opens nothing: a half-login waits for the code (completeLogin).
+    const challenge = newToken();
+    await db.loginChallenge.deleteMany({ where: { OR: [{ userId: user.id }, { expiresAt: { lte: now } }] } });
+    await db.loginChallenge.create({ data: { id: tokenHash(challenge), userId: user.id, createdAt: now, expiresAt: new Date(now.getTime() + CHALLENGE_MS), address } });
+    await audit(db, { at: now, actor: user.name, via: "anonymous", address, action: "login.password", result: "ok", detail: "password right; the TOTP code is asked (no session yet)" });
+    return { ok: false, message: CODE_ASKED, challenge };
+  }
+  return openSession(db, { id: user.id, name: user.name, role: user.role as Role }, address, now, c, `role ${user.role}`);
+}
+
+async function openSession(db: PrismaClient, user: { id: number; name: string; role: Role }, address: string, now: Date, c: AuthConfig, detail: string): Promise<LoginResult> {
+  await db.loginAttempt.create({ data: { at: now, name: user.name, address, ok: true } });
   const token = newToken();
   const id = tokenHash(token);
   const expiresAt = new Date(now.getTime() + c.lifetimeMs);
   await db.session.create({ data: { id, userId: user.id, createdAt: now, lastSeenAt: now, expiresAt, address } });
-  await audit(db, { at: now, actor: user.name, via: "session", address, action: "login", result: "ok", detail: `role ${user.role}` });
+  await db.user.updateMany({ where: { id: user.id }, data: { lastLoginAt: now } });
+  await audit(db, { at: now, actor: user.name, via: "session", address, action: "login", result: "ok", detail });
   // Old attempts are of no further use.
   await db.loginAttempt.deleteMany({ where: { at: { lt: new Date(now.getTime() - Math.max(c.windowMs, c.lockMs) - 86_400_000) } } });
   return { ok: true, token, user: { id: user.id, name: user.name, role: user.role, sessionId: id, expiresAt } };
+}
+
+/** Whether a half-login is still waiting for its code (the login page then asks for it). */
+export async function challengeValid(db: PrismaClient, challenge: string | undefined | null, now = new Date()): Promise<boolean> {
+  if (!challenge || challenge.length > 200) return false;
+  return (await db.loginChallenge.count({ where: { id: tokenHash(challenge), expiresAt: { gt: now } } })) === 1;
+}
+
+/**
+ * The second step of a login with TOTP: the code for the half-login the
+ * password opened. A wrong or replayed code counts as a failed login for the
+ * user name and the address (the same limits and lock as a wrong password);
+ * once the name or the address is locked the half-login is gone and the
+ * password must be given again (and is refused until the lock ends). The
+ * half-login is bound to the address it came from and ends after
+ * CHALLENGE_MS.
+ */
+export async function completeLogin(
+  db: PrismaClient,
+  input: { challenge: string | undefined | null; code: unknown; address: string; now?: Date; config?: AuthConfig },
+): Promise<LoginResult & { restart?: boolean }> {
+  const c = input.config ?? authConfig();
+  const now = input.now ?? new Date();
+  const address = input.address || "unknown";
+  const ended = { ok: false as const, message: CHALLENGE_ENDED, restart: true };
+  if (!input.challenge || input.challenge.length > 200) return ended;
+  const id = tokenHash(input.challenge);
+  const ch = await db.loginChallenge.findUnique({ where: { id }, include: { user: true } });
+  if (!ch || ch.expiresAt <= now || ch.address !== address || !isRole(ch.user.role)) {
+    if (ch) await db.loginChallenge.deleteMany({ where: { id } });
+    return ended;
+  }
+  const user = ch.user;
+  if (await locked(db, [userKey(user.name), addrKey(address)], now)) {
+    await db.loginChallenge.deleteMany({ where: { id } });
+    await db.loginAttempt.create({ data: { at: now, name: user.name, address, ok: false } });
+    await audit(db, { at: now, actor: user.name, via: "anonymous", address, action: "login", result: "locked", detail: "TOTP step refused: the user name or the address is locked after repeated failures" });
+    return { ...ended, message: LOGIN_REFUSED };
+  }
+  const check = await checkCode(db, user.id, input.code, now);
+  if (check === "ok") {
+    await db.loginChallenge.deleteMany({ where: { id } });
+    return openSession(db, { id: user.id, name: user.name, role: user.role as Role }, address, now, c, `role ${user.role}; TOTP code`);
+  }
+  const lockedNow = await recordFailure(db, user.name, address, now, c);
+  const why = check === "replayed" ? "TOTP code used already (replay)" : check === "off" ? "TOTP turned off meanwhile" : "wrong TOTP code";
+  await audit(db, { at: now, actor: user.name, via: "anonymous", address, action: "login", result: "failed", detail: `${why}${lockedNow.length ? `; locked now: ${lockedNow.join(", ")}` : ""}` });
+  if (lockedNow.length || check === "off") {
+    await db.loginChallenge.deleteMany({ where: { id } });
+    return { ...ended, message: LOGIN_REFUSED };
+  }
+  return { ok: false, message: CODE_REFUSED };
 }
 
 /**

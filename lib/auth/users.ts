@@ -45,9 +45,9 @@ export async function createUser(db: PrismaClient, name: string, role: string, p
   }
 }
 
-export async function listUsers(db: PrismaClient): Promise<(UserInfo & { sessions: number })[]> {
+export async function listUsers(db: PrismaClient): Promise<(UserInfo & { sessions: number; totp: boolean; lastLoginAt: Date | null })[]> {
   const rows = await db.user.findMany({ orderBy: { name: "asc" }, include: { _count: { select: { sessions: true } } } });
-  return rows.map((u) => ({ ...info(u), sessions: u._count.sessions }));
+  return rows.map((u) => ({ ...info(u), sessions: u._count.sessions, totp: u.totpSecret !== null, lastLoginAt: u.lastLoginAt }));
 }
 
 export function countUsers(db: PrismaClient): Promise<number> {

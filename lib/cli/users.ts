@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { UsageError } from "./errors.ts";
 
 /**
- * `natfarm user add|list|remove|passwd`: the console's logins, without a
- * browser (the first administrator on a machine, or a locked-out one).
+ * `natfarm user add|list|remove|passwd|totp-reset`: the console's logins,
+ * without a browser (the first administrator on a machine, a locked-out
+ * one, one who lost their authenticator device).
  * Passwords come from stdin only (`--password-stdin`): never from the
  * command line, where `ps` and the shell's history would show them. On a
  * terminal the password is asked twice without echo; from a pipe the first
@@ -63,10 +64,11 @@ async function readPassword(prompt: boolean): Promise<string> {
 
 export function registerUserCommands(program: Command, out: (s: string) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, users, tokens, { audit }, os] = await Promise.all([
+    const [{ openDatabase, disconnectPrisma }, users, tokens, totp, { audit }, os] = await Promise.all([
       import("../db/client.ts"),
       import("../auth/users.ts"),
       import("../auth/tokens.ts"),
+      import("../auth/totp.ts"),
       import("../auth/audit.ts"),
       import("node:os"),
     ]);
@@ -74,7 +76,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
     // Who ran the command, as the system knows them.
     const actor = `cli:${os.userInfo().username}`;
     const record = (action: string, detail: string) => audit(db, { actor, via: "cli", action, result: "ok", detail });
-    return { db, disconnectPrisma, record, ...users, ...tokens };
+    return { db, disconnectPrisma, record, ...users, ...tokens, ...totp };
   };
   const run = async <T>(fn: (m: Awaited<ReturnType<typeof load>>) => Promise<T>): Promise<T> => {
     const m = await load();
@@ -87,7 +89,7 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
       await m.disconnectPrisma();
     }
   };
-  const user = program.command("user").description("the console's logins: add, list, remove, passwd");
+  const user = program.command("user").description("the console's logins: add, list, remove, passwd, totp-reset");
 
   user
     .command("add <name>")
@@ -112,9 +114,9 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
     .action(async (o: { json?: boolean }) => {
       await run(async (m) => {
         const list = await m.listUsers(m.db);
-        if (o.json) out(JSON.stringify(list.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt.toISOString(), sessions: u.sessions }))));
+        if (o.json) out(JSON.stringify(list.map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt.toISOString(), lastLoginAt: u.lastLoginAt?.toISOString() ?? null, sessions: u.sessions, totp: u.totp }))));
         else if (list.length === 0) out("no users (npm start prints a setup link; or natfarm user add NAME --role admin --password-stdin)");
-        else for (const u of list) out(`${u.name}\t${u.role}\t${u.sessions} session(s)\tcreated ${u.createdAt.toISOString()}`);
+        else for (const u of list) out(`${u.name}\t${u.role}\t${u.sessions} session(s)\t${u.totp ? "totp on" : "no totp"}\tcreated ${u.createdAt.toISOString()}`);
       });
     });
 
@@ -139,6 +141,17 @@ export function registerUserCommands(program: Command, out: (s: string) => void)
         await m.setPassword(m.db, name, password);
         await m.record("user.passwd", `${name} (sessions ended)`);
         out(`password of ${name} changed; their sessions ended`);
+      });
+    });
+
+  user
+    .command("totp-reset <name>")
+    .description("turn off a user's two-factor login (a lost device): they log in with the password alone and can enrol again")
+    .action(async (name: string) => {
+      await run(async (m) => {
+        const { wasOn } = await m.resetTotp(m.db, name);
+        await m.record("user.totp-reset", `${name} (${wasOn ? "two-factor login was on" : "two-factor login was not on"})`);
+        out(wasOn ? `two-factor login of ${name} turned off; they can log in with the password and enrol again` : `${name} had no two-factor login; nothing to reset`);
       });
     });
 

@@ -52,6 +52,18 @@ describe("natfarm user", () => {
     const before = rows()[1]!.passwordHash;
     expect(natfarm(["user", "passwd", "vera", "--password-stdin"], "viewer password 2\n")).toMatchObject({ code: 0 });
     expect(rows()[1]!.passwordHash).not.toBe(before);
+    // A lost authenticator: totp-reset turns the second factor off (and ends half-finished logins).
+    const w = new Database(dbFile);
+    try {
+      w.prepare("UPDATE User SET totpSecret = 'v1.x.y.z', totpEnabledAt = 1 WHERE name = 'vera'").run();
+    } finally {
+      w.close();
+    }
+    expect(JSON.parse(natfarm(["user", "list", "--json"]).stdout).map((u: { totp: boolean }) => u.totp)).toEqual([false, true]);
+    expect(natfarm(["user", "totp-reset", "vera"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/two-factor login of vera turned off/) });
+    expect(JSON.parse(natfarm(["user", "list", "--json"]).stdout).map((u: { totp: boolean }) => u.totp)).toEqual([false, false]);
+    expect(natfarm(["user", "totp-reset", "vera"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/had no two-factor login/) });
+    expect(natfarm(["user", "totp-reset", "ghost"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no user named "ghost"/) });
     expect(natfarm(["user", "remove", "vera"])).toMatchObject({ code: 0, stdout: "removed user vera\n" });
     expect(rows().map((u) => u.name)).toEqual(["root"]);
   });
@@ -72,7 +84,7 @@ describe("natfarm user", () => {
     const db = new Database(dbFile, { readonly: true });
     try {
       const audit = db.prepare("SELECT actor, via, action, result FROM AuditEntry ORDER BY id").all() as { actor: string; via: string; action: string }[];
-      expect(audit.map((a) => a.action)).toEqual(["user.add", "user.add", "user.passwd", "user.remove", "token.create", "token.revoke"]);
+      expect(audit.map((a) => a.action)).toEqual(["user.add", "user.add", "user.passwd", "user.totp-reset", "user.totp-reset", "user.remove", "token.create", "token.revoke"]);
       expect(new Set(audit.map((a) => `${a.actor} ${a.via}`))).toEqual(new Set([`cli:${os.userInfo().username} cli`]));
     } finally {
       db.close();
