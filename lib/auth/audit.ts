@@ -112,3 +112,35 @@ export type AuditRow = Awaited<ReturnType<typeof queryAudit>>[number];
 export function auditRecord(e: AuditRow) {
   return { id: e.id, at: e.at.toISOString(), actor: e.actor, via: e.via, address: e.address, action: e.action, kind: auditKind(e.action), farm: e.farm, result: e.result, detail: e.detail };
 }
+
+/**
+ * The filtered entries as JSON lines (one auditRecord each), newest first,
+ * read 1,000 at a time along the `before` cursor so an export of the whole
+ * log never holds it in memory. `max`: at most that many (the filter's own
+ * `limit` when the caller asked for one); by default every matching entry.
+ */
+export async function* auditJsonLines(db: PrismaClient, f: AuditFilter, max = Number.POSITIVE_INFINITY): AsyncGenerator<string> {
+  let before = f.before;
+  let left = max;
+  while (left > 0) {
+    const take = Math.min(1000, left);
+    const rows = await queryAudit(db, { ...f, before, limit: take });
+    for (const r of rows) yield `${JSON.stringify(auditRecord(r))}\n`;
+    if (rows.length < take) return;
+    left -= rows.length;
+    before = rows.at(-1)!.id;
+  }
+}
+
+/** Search parameters (a URL's, a form's) as AuditFilterSchema's input: empty fields left out, repeated ones as given (the schema refuses them). */
+export function auditFilterInput(params: URLSearchParams | Record<string, string | string[] | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const entries = params instanceof URLSearchParams ? [...params.keys()].map((k) => [k, params.getAll(k)] as const) : Object.entries(params);
+  for (const [k, v] of entries) {
+    const list = v === undefined ? [] : Array.isArray(v) ? v : [v];
+    const kept = list.filter((x) => x.trim() !== "");
+    if (kept.length === 1) out[k] = kept[0];
+    else if (kept.length > 1) out[k] = kept;
+  }
+  return out;
+}
