@@ -1,8 +1,15 @@
 import "server-only";
-import { audit } from "@/lib/auth/audit";
+import { audit, type AuditInput } from "@/lib/auth/audit";
 import { clientAddress, guard } from "@/lib/auth/next";
 import type { Permission } from "@/lib/auth/roles";
+import type { SessionUser } from "@/lib/auth/sessions";
+import { RefusedError } from "@/lib/auth/user-admin";
+import { UserError } from "@/lib/auth/users";
 import { consoleDb } from "@/lib/console/db";
+import { toFileFarm } from "@/lib/farms/file";
+import type { Farm } from "@/lib/farms/schema";
+import { rowToResolved } from "@/lib/service/farm-rows";
+import { loadFarm } from "@/lib/service/store";
 import type { ActionState } from "./state";
 
 /**
@@ -27,9 +34,34 @@ function fieldsOf(form: FormData): string {
 }
 
 /**
+ * The farm as the declarative file format writes it (what `natfarm export`
+ * and the REST API give), read through the service; null when there is no
+ * such farm. A read that fails leaves the audit entry without it rather than
+ * failing the action.
+ */
+async function farmSnapshot(name: string | null): Promise<unknown> {
+  if (!name) return undefined;
+  try {
+    // The store's read, not the farm service's: it queues behind no apply, and a read is all this is.
+    const row = await loadFarm(await consoleDb(), name);
+    return row ? toFileFarm(rowToResolved(row) as Farm) : null;
+  } catch {
+    return undefined;
+  }
+}
+
+function beforeAfter(before: unknown, after: unknown): string {
+  if (before === undefined && after === undefined) return "";
+  if (JSON.stringify(before) === JSON.stringify(after)) return `farm unchanged: ${JSON.stringify(after)}`;
+  return `before: ${JSON.stringify(before ?? null)} · after: ${JSON.stringify(after ?? null)}`;
+}
+
+/**
  * Checks the role (a refusal is audited by the check), runs the action and
  * records who did what to which farm from where, with the result and the
- * message the operator saw (iptables' own on a refused apply).
+ * message the operator saw (iptables' own on a refused apply), the form's
+ * fields (what was asked) and the farm before and after (what it did), in
+ * the same `before: {…} · after: {…}` form the REST API records.
  */
 export async function audited(permission: Permission, what: string, form: FormData | undefined, run: () => Promise<ActionState>): Promise<ActionState> {
   const g = await guard(permission, what);
@@ -43,19 +75,69 @@ export async function audited(permission: Permission, what: string, form: FormDa
     action: what,
     farm: typeof farmField === "string" ? farmField.slice(0, 64) : null,
   };
-  const fields = isForm ? fieldsOf(form) : "";
+  const fields = isForm ? `form: ${fieldsOf(form)}` : "";
+  const before = await farmSnapshot(entry.farm);
   try {
     const state = await run();
+    // An action without a farm field (the guide's example) names its farm in its state; a farm it made did not exist before.
+    const farm = entry.farm ?? state.farm ?? null;
+    const after = await farmSnapshot(farm);
     await audit(await consoleDb(), {
       ...entry,
+      farm,
       result: state.status === "ok" ? "ok" : state.status === "invalid" ? "invalid" : "failed",
-      detail: [state.message, state.iptables ? `iptables: ${state.iptables}` : "", fields].filter(Boolean).join(" · "),
+      detail: [state.message, state.iptables ? `iptables: ${state.iptables}` : "", fields, beforeAfter(entry.farm ? before : farm && state.status === "ok" ? null : undefined, after)].filter(Boolean).join(" · "),
     });
     return state;
   } catch (e) {
     // redirect() (after a farm is deleted) ends the action by throwing.
     const redirected = typeof (e as { digest?: unknown })?.digest === "string" && (e as { digest: string }).digest.startsWith("NEXT_REDIRECT");
-    await audit(await consoleDb(), { ...entry, result: redirected ? "ok" : "failed", detail: [redirected ? "done" : String(e), fields].join(" · ") });
+    const after = await farmSnapshot(entry.farm);
+    await audit(await consoleDb(), { ...entry, result: redirected ? "ok" : "failed", detail: [redirected ? "done" : String(e), fields, beforeAfter(before, after)].filter(Boolean).join(" · ") });
+    throw e;
+  }
+}
+
+export interface AccountRun<S extends ActionState> {
+  state: S;
+  /** What the audit entry says (never a password or a secret). */
+  detail: string;
+  /** The user the change was about, when not the actor. */
+  subject?: string;
+}
+
+/**
+ * The account and users pages' actions: the role check (a refusal audited
+ * by it), the run, and one audit entry under `action` (user.… or token.…),
+ * whose result follows the state. A UserError (a bad name, a wrong current
+ * password, the last admin) becomes the form's message with nothing
+ * changed, audited as invalid; a RefusedError (the library's own role
+ * check) as refused.
+ */
+export async function auditedAccount<S extends ActionState>(
+  permission: Permission,
+  what: string,
+  action: string,
+  run: (ctx: { user: SessionUser; address: string }) => Promise<AccountRun<S>>,
+): Promise<S | ActionState> {
+  const g = await guard(permission, what);
+  if (!g.ok) return refusal(g.message);
+  const address = await clientAddress();
+  const entry: Pick<AuditInput, "actor" | "via" | "address" | "action"> = { actor: g.user.name, via: "session", address, action };
+  const db = await consoleDb();
+  try {
+    const r = await run({ user: g.user, address });
+    const result = r.state.status === "ok" ? "ok" : r.state.status === "invalid" ? "invalid" : "failed";
+    await audit(db, { ...entry, result, detail: [r.subject ? `user ${r.subject}` : "", r.detail].filter(Boolean).join(": ") });
+    return r.state;
+  } catch (e) {
+    if (e instanceof UserError || e instanceof RefusedError) {
+      const refusedHere = e instanceof RefusedError;
+      await audit(db, { ...entry, result: refusedHere ? "refused" : "invalid", detail: e.message });
+      return { status: "invalid", message: e.message, errors: { _form: [e.message] }, stamp: Date.now() };
+    }
+    const redirected = typeof (e as { digest?: unknown })?.digest === "string" && (e as { digest: string }).digest.startsWith("NEXT_REDIRECT");
+    if (!redirected) await audit(db, { ...entry, result: "failed", detail: String(e) });
     throw e;
   }
 }
