@@ -56,7 +56,7 @@ export function fieldIssues(errors: FieldErrors): ApiIssue[] {
 export const badRequest = (error: string, issues: ApiIssue[]): ApiAnswer => ({ status: 400, body: { error, issues } });
 
 /** A JSON body of at most BODY_LIMIT bytes, or the answer refusing it (400, 413, 415). */
-export async function readJsonBody(req: Request, limit = BODY_LIMIT): Promise<{ json: unknown } | { refusal: ApiAnswer }> {
+export async function readJsonBody(req: Request, limit = BODY_LIMIT, o: { optional?: boolean } = {}): Promise<{ json: unknown } | { refusal: ApiAnswer }> {
   const type = req.headers.get("content-type");
   if (type && !/^application\/(merge-patch\+)?json\s*(;|$)/i.test(type)) {
     return { refusal: { status: 415, body: { error: `the body must be JSON (Content-Type: application/json), not ${type.slice(0, 80)}`, issues: [] } } };
@@ -80,7 +80,7 @@ export async function readJsonBody(req: Request, limit = BODY_LIMIT): Promise<{ 
     }
   }
   const text = Buffer.concat(chunks).toString("utf8");
-  if (!text.trim()) return { refusal: badRequest("the body is empty: send the farm as JSON", []) };
+  if (!text.trim()) return o.optional ? { json: undefined } : { refusal: badRequest("the body is empty: send it as JSON", [{ path: "", message: "a JSON body is required" }]) };
   try {
     return { json: JSON.parse(text) };
   } catch (e) {
@@ -131,18 +131,21 @@ export function carryMarks(next: Farm, current: FarmRow): Farm {
 /**
  * Which role a PUT or PATCH needs. The operator's changes are the issue's
  * "changes backends (weight, drain, cut, back in service), starts and stops
- * farms": a change that touches nothing but the farm's `status` and its
- * backends' `weight` and `state` (the same backends, same addresses, ports,
- * priorities and marks, in the same order) needs `operate`; anything else
- * (the VIP, ports, protocol, mode, scheduler, persistence, health check, a
- * backend added, removed, moved or re-addressed) is editing the farm and
- * needs `administer`, as creating and deleting do. A change to nothing
- * needs `operate` (it changes nothing; a viewer is still refused).
+ * farms, toggles NAT/DNAT": a change that touches nothing but the farm's
+ * `status` and `mode` and its backends' `weight` and `state` (the same
+ * backends, same addresses, ports, priorities and marks, in the same order)
+ * needs `operate`; anything else (the VIP, ports, protocol, scheduler,
+ * persistence, health check, a backend added, removed, moved or
+ * re-addressed) is editing the farm and needs `administer`, as creating and
+ * deleting do. (The backends' own endpoints let an operator add, edit and
+ * remove backends one at a time, as the console's backend forms do.) A
+ * change to nothing needs `operate` (it changes nothing; a viewer is still
+ * refused).
  */
 export function permissionFor(current: FarmRow, next: Farm): Permission {
   const cur = rowToResolved(current);
   const shape = (f: { backends: { ip: string; port: number | null; priority: number; mark?: number }[] } & Record<string, unknown>) => {
-    const { status: _s, backends, allowLocalVip: _a, ...rest } = f;
+    const { status: _s, mode: _m, backends, allowLocalVip: _a, ...rest } = f;
     return JSON.stringify({ ...rest, healthcheck: rest.healthcheck ?? null, backends: backends.map((b) => [b.ip, b.port, b.priority, b.mark ?? null]) });
   };
   const nextShape = shape({ ...next, name: cur.name, backends: next.backends.map((b, i) => ({ ...b, mark: b.mark ?? cur.backends[i]?.mark })) } as never);

@@ -56,6 +56,8 @@ describe("lib/api/farms", () => {
     const v = view();
     expect(permissionFor(row, parse(v))).toBe("operate");
     expect(permissionFor(row, parse({ ...v, status: "stopped" }))).toBe("operate");
+    // Switching NAT/DNAT is the operator's, as on the farm page.
+    expect(permissionFor(row, parse({ ...v, mode: "dnat" }))).toBe("operate");
     const weights = { ...v, backends: v.backends.map((b: any, i: number) => ({ ...b, weight: i ? 10 : 90, state: i ? "maintenance" : "up" })) };
     expect(permissionFor(row, parse(weights))).toBe("operate");
     // Without marks: the same backends by position.
@@ -63,7 +65,6 @@ describe("lib/api/farms", () => {
     for (const change of [
       { vip: "198.51.100.11" },
       { ports: "81" },
-      { mode: "dnat" },
       { scheduler: "roundrobin" },
       { persistence: "srcip" },
       { healthcheck: { type: "tcp", interval: 10, timeout: 2 } },

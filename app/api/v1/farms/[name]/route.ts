@@ -1,5 +1,5 @@
 import { badRequest, carryMarks, etagOf, farmView, matches, mergePatch, parseFarm, permissionFor, readJsonBody, resultAnswer, type ApiAnswer } from "@/lib/api/farms";
-import { answer, auditMutation, caller, messageOf, NO_STORE, refuse, type Caller } from "@/lib/api/route";
+import { answer, auditMutation, caller, messageOf, NO_STORE, refuse, staleVersion } from "@/lib/api/route";
 import { can } from "@/lib/auth/roles";
 import { farmService } from "@/lib/console/farm-service";
 import type { Farm } from "@/lib/farms/schema";
@@ -10,20 +10,21 @@ import type { FarmRow } from "@/lib/service/farm-rows";
  * PUT    /api/v1/farms/{name}   replaces it with the body (a whole farm)
  * PATCH  /api/v1/farms/{name}   a JSON merge patch of its top-level fields
  * DELETE /api/v1/farms/{name}   removes it (rules out of the kernel, then the row)
- * Writes take `If-Match: <ETag>`: stale, 409 and nothing changes. Roles: a
- * PUT or PATCH changing only the farm's status and its backends' weight and
- * state needs operator, any other change admin (lib/api/farms.ts
- * permissionFor); DELETE admin.
+ * Writes take `If-Match: <ETag>`: stale, 409 and nothing changes; a PUT
+ * without one gets 428. Roles: a PUT or PATCH changing only the farm's
+ * status and mode and its backends' weight and state needs operator, any
+ * other change admin (lib/api/farms.ts permissionFor); DELETE admin.
  */
 export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ name: string }> };
 
 const noFarm = (name: string): ApiAnswer => ({ status: 404, body: { error: `There is no farm named "${name.slice(0, 64)}".`, issues: [] } });
-const stale = (name: string, current: string): ApiAnswer => ({
-  status: 409,
-  body: { error: `farm "${name}" changed since that version (If-Match is stale; its version is now ${current}): read it again; nothing was changed`, issues: [] },
-  headers: { ETag: current },
+const stale = staleVersion;
+/** A PUT replaces everything: without a version it would silently undo whatever changed since the client's read. */
+const versionRequired = (name: string): ApiAnswer => ({
+  status: 428,
+  body: { error: `a PUT must say which version of farm "${name.slice(0, 64)}" it replaces: send If-Match with its ETag (or * for any); nothing was changed`, issues: [{ path: "If-Match", message: "required for PUT" }] },
 });
 
 export async function GET(_req: Request, ctx: Ctx) {
@@ -47,9 +48,10 @@ async function write(req: Request, ctx: Ctx, method: "PUT" | "PATCH", toNext: (r
     await auditMutation(c, { action, farm: name, status: a.status, message: messageOf(a), ...extra });
     return answer(a);
   };
+  const ifMatch = req.headers.get("if-match");
+  if (method === "PUT" && ifMatch === null) return done(versionRequired(name));
   const body = await readJsonBody(req);
   if ("refusal" in body) return done(body.refusal);
-  const ifMatch = req.headers.get("if-match");
   const service = await farmService();
   // Decided inside the service's serialized write, on the farm as stored then.
   let early: ApiAnswer | null = null;
@@ -69,7 +71,7 @@ async function write(req: Request, ctx: Ctx, method: "PUT" | "PATCH", toNext: (r
     },
     method === "PUT" ? "api replace" : "api patch",
   );
-  if (needsAdmin) return (await refuse(c, "administer", "changing a farm's settings or its backends' addresses (more than status, weights and states)"))!;
+  if (needsAdmin) return (await refuse(c, "administer", "changing a farm's settings or its backends' addresses (more than status, mode, weights and states)"))!;
   if (early) return done(early);
   const a = resultAnswer(r);
   if (r.ok || r.reason === "apply-failed") {
