@@ -3,11 +3,19 @@
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 
+/**
+ * The main navigation. The header shows it to signed-in users only, so the
+ * links every role may follow that are not the header's own (the API
+ * reference) are added here, after the header's.
+ */
+const FOR_EVERY_USER = [{ href: "/api-docs", label: "API" }];
+
 export function NavLinks({ links }: { links: { href: string; label: string }[] }) {
   const path = usePathname();
+  const all = [...links, ...FOR_EVERY_USER.filter((l) => !links.some((x) => x.href === l.href))];
   return (
     <ul className="flex flex-wrap items-center gap-1">
-      {links.map((l) => {
+      {all.map((l) => {
         const active = l.href === "/" ? path === "/" || path.startsWith("/farms") : path.startsWith(l.href);
         return (
           <li key={l.href}>

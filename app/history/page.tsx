@@ -7,8 +7,11 @@ import { Card, PageTitle } from "@/components/ui/card";
 import { farmService } from "@/lib/console/farm-service";
 import { toEvent } from "@/lib/console/farm-live";
 import { HealthEventsTable } from "@/components/history/health-events-table";
-import { recentAudit } from "@/lib/auth/audit";
+import { AuditFilterSchema, auditFilterInput, queryAudit, type AuditFilter, type AuditRow } from "@/lib/auth/audit";
+import { can } from "@/lib/auth/roles";
 import { consoleDb } from "@/lib/console/db";
+import { AuditFilters, AuditPaging, AuditTable, FILTER_KEYS, filterQuery } from "@/components/history/audit-log";
+import { buttonClass } from "@/components/ui/button";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -23,10 +26,26 @@ function farmsOf(json: string): string[] {
   }
 }
 
-export default async function HistoryPage() {
-  await requireUser();
+type AuditView =
+  | { kind: "admins-only" }
+  | { kind: "bad-filter"; raw: Record<string, string>; message: string }
+  | { kind: "shown"; raw: Record<string, string>; filter: AuditFilter; rows: AuditRow[] };
+
+/** The audit card's filter from the URL; only administrators read the log. */
+async function auditView(role: string, params: Record<string, string | string[] | undefined>): Promise<AuditView> {
+  if (!can(role, "administer")) return { kind: "admins-only" };
+  const picked = Object.fromEntries(FILTER_KEYS.map((k) => [k, params[k]]));
+  const input = auditFilterInput(picked);
+  const raw = Object.fromEntries(Object.entries(input).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v)]));
+  const parsed = AuditFilterSchema.safeParse(input);
+  if (!parsed.success) return { kind: "bad-filter", raw, message: parsed.error.issues.map((i) => `${i.path.join(".") || "filter"}: ${i.message}`).join("; ") };
+  return { kind: "shown", raw, filter: parsed.data, rows: await queryAudit(await consoleDb(), parsed.data) };
+}
+
+export default async function HistoryPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  const user = await requireUser();
   const service = await farmService();
-  const [entries, events, audit] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 }), consoleDb().then((db) => recentAudit(db, 200))]);
+  const [entries, events, audit] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 }), auditView(user.role, await searchParams)]);
   return (
     <>
       <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}), and the health checker's state changes.`} />
@@ -71,31 +90,40 @@ export default async function HistoryPage() {
           })}
         </LogTable>
       </Card>
-      <Card title="Audit log" titleId="audit-log-title" className="mb-5" actions={<span className="text-xs text-muted">logins, refusals, changes, users and tokens · last 200</span>}>
-        <LogTable
-          label="Audit log"
-          minWidth="min-w-[48rem]"
-          columns={[{ label: "When" }, { label: "Who" }, { label: "From" }, { label: "What" }, { label: "Result" }, { label: "Details" }]}
-          empty="Nothing recorded yet."
-          isEmpty={audit.length === 0}
-        >
-          {audit.map((a) => (
-            <tr key={a.id} className="border-b border-line last:border-0">
-              <td className="px-4 py-2 whitespace-nowrap">
-                <UtcTime at={a.at} />
-              </td>
-              <td className="px-2 py-2">
-                {a.actor ?? <span className="text-muted">nobody</span>} <span className="text-xs text-muted">({a.via})</span>
-              </td>
-              <td className="px-2 py-2 font-mono text-xs">{a.address ?? ""}</td>
-              <td className="px-2 py-2">{a.action}</td>
-              <td className="px-2 py-2">
-                <Badge tone={a.result === "ok" ? "ok" : "bad"}>{a.result}</Badge>
-              </td>
-              <td className="max-w-md px-4 py-2 text-xs break-words text-muted">{a.detail}</td>
-            </tr>
-          ))}
-        </LogTable>
+      <Card
+        title="Audit log"
+        titleId="audit-log-title"
+        className="mb-5"
+        actions={
+          audit.kind === "shown" ? (
+            <>
+              <span className="text-xs text-muted">logins, refusals, changes (the farm before and after), users and tokens · {audit.filter.limit} per page</span>
+              <a href={`/history/audit.jsonl${filterQuery(audit.filter, { withCursor: false, withLimit: false })}`} className={buttonClass("secondary", "sm")} download>
+                Export JSON lines
+              </a>
+            </>
+          ) : null
+        }
+      >
+        {audit.kind === "admins-only" ? (
+          <p className="px-4 py-4 text-sm text-muted" data-testid="audit-admins-only">
+            The audit log is for administrators (as GET /api/v1/audit is): you are signed in as {user.role}.
+          </p>
+        ) : (
+          <>
+            <AuditFilters filter={audit.kind === "shown" ? audit.filter : {}} raw={audit.raw} />
+            {audit.kind === "bad-filter" ? (
+              <p role="alert" className="px-4 py-4 text-sm text-bad">
+                The filter is not valid: {audit.message}. Nothing is shown; change it or clear it.
+              </p>
+            ) : (
+              <>
+                <AuditTable rows={audit.rows} />
+                <AuditPaging filter={audit.filter} rows={audit.rows} />
+              </>
+            )}
+          </>
+        )}
       </Card>
       <Card title="Health events" titleId="health-events-title" actions={<span className="text-xs text-muted">live · last 200</span>}>
         <HealthEventsTable initial={events.map(toEvent)} />

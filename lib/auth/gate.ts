@@ -1,6 +1,8 @@
 import type http from "node:http";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { authConfig } from "./config.ts";
+import { audit } from "./audit.ts";
+import { refusalMessage } from "./roles.ts";
 import { readCookie, sessionCookieName, sessionUser } from "./sessions.ts";
 import { bearer, tokenUser } from "./tokens.ts";
 
@@ -32,6 +34,26 @@ export function isPublic(method: string, rawUrl: string, dev = false): boolean {
   return false;
 }
 
+/** Pages only administrators may open: anyone else gets 403 here (the page checks again, and so does every action). */
+const ADMIN_PAGES: { path: string; what: string }[] = [{ path: "/users", what: "managing users" }];
+
+export function adminPage(rawUrl: string): { path: string; what: string } | null {
+  const q = rawUrl.search(/[?#]/);
+  const path = (q >= 0 ? rawUrl.slice(0, q) : rawUrl).replace(/\/+$/, "");
+  return ADMIN_PAGES.find((p) => path === p.path || path.startsWith(`${p.path}/`)) ?? null;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A small page of its own: the refusal must not depend on Next.js rendering anything for a role that may not see it. */
+export function forbiddenPage(message: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>403 · natfarm</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#111}main{max-width:32rem;margin:4rem auto;padding:1.5rem;background:#fff;border:1px solid #d5d9e0;border-radius:.5rem}a{color:#0b57d0}@media (prefers-color-scheme:dark){body{background:#0f1115;color:#e8eaed}main{background:#171a21;border-color:#2d323c}a{color:#8ab4f8}}</style></head>
+<body><main><h1>403: for administrators</h1><p>${escapeHtml(message)}</p><p><a href="/">Back to the farms</a></p></main></body></html>\n`;
+}
+
 export interface AuthGateOptions {
   db: () => PrismaClient;
   secure: boolean;
@@ -51,7 +73,16 @@ export function createAuthGate(o: AuthGateOptions) {
     const token = readCookie(typeof req.headers.cookie === "string" ? req.headers.cookie : undefined, cookie);
     // The console's pages poll /api/* every few seconds: those reads do not count as use, or an open tab would never idle out.
     const user = token ? await sessionUser(o.db(), token, { config, touch: !url.startsWith("/api/") }) : null;
-    if (user) return true;
+    if (user) {
+      const admin = method === "GET" || method === "HEAD" ? adminPage(url) : null;
+      if (!admin || user.role === "admin") return true;
+      // A POST (a server action) goes on: the action refuses and records it itself.
+      const message = refusalMessage(user.role, "administer", `opening ${admin.path} (${admin.what})`);
+      await audit(o.db(), { actor: user.name, via: "session", address: req.headers[ADDRESS_HEADER] as string, action: "refused", result: "refused", detail: message });
+      res.writeHead(403, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      res.end(method === "HEAD" ? undefined : forbiddenPage(message.replace(" Nothing was changed.", "")));
+      return false;
+    }
     // API routes also take an API token (Authorization: Bearer nft_…); pages and server actions only a session.
     const secret = url.startsWith("/api/") ? bearer(req.headers.authorization) : null;
     if (secret && (await tokenUser(o.db(), secret))) return true;

@@ -216,6 +216,11 @@ export function sessionCookieName(secure: boolean): string {
   return secure ? "__Host-natfarm_session" : "natfarm_session";
 }
 
+/** The half-login between the password and the TOTP code: its own short-lived cookie, never the session's. */
+export function challengeCookieName(secure: boolean): string {
+  return secure ? "__Host-natfarm_login" : "natfarm_login";
+}
+
 /** Whether the console is served over HTTPS (set by scripts/web-server.ts, in whose process Next.js runs). */
 export function cookieSecure(env: Record<string, string | undefined> = process.env): boolean {
   return env.NATFARM_WEB_SCHEME !== "http";
