@@ -62,7 +62,7 @@ function errorAnswers(op: Operation): Record<string, Json> {
   }
   out["401"] = e("not signed in, or the API token is unknown, expired or revoked", "Unauthorized");
   if (op.role !== "viewer") out["403"] = e(`the caller's role is below ${op.role}${op.roleNote ? ` (${op.roleNote})` : ""}; nothing was changed`);
-  if (op.farm) out["404"] = e(op.backend ? "no such farm, or the farm has no backend with that mark" : "no such farm");
+  if (op.farm || op.farmInBody) out["404"] = e(op.backend ? "no such farm, or the farm has no backend with that mark" : "no such farm");
   if (op.ifMatch || op.conflict) {
     out["409"] = e([op.ifMatch ? "If-Match is stale: the farm changed since that version (its current one in ETag); nothing was changed" : "", op.conflict ?? ""].filter(Boolean).join("; or "));
   }

@@ -41,6 +41,8 @@ export interface Operation {
   body?: { schema: ComponentName; required: boolean; mergePatch?: boolean };
   /** It reaches the kernel (through the agent): 502 when the kernel refuses, 503 when the agent is down. */
   kernel?: boolean;
+  /** The body names a farm (404 when there is none). */
+  farmInBody?: boolean;
   /** 409 for a reason of its own (besides a stale If-Match). */
   conflict?: string;
   ok: { status: 200 | 201; description: string; schema: ComponentName; etag?: boolean; location?: boolean; jsonl?: boolean };
@@ -274,6 +276,7 @@ export const OPERATIONS: Operation[] = [
     role: "operator",
     summary: "Send test connections through the lab and count where they landed",
     body: { schema: "LabTrafficBody", required: true },
+    farmInBody: true,
     kernel: true,
     conflict: "the console's target is not the lab, or the farm cannot be tested there (its VIP outside the lab's client network, stopped, no fixed port)",
     ok: { status: 200, description: "the run's tally", schema: "LabRun" },

@@ -2,9 +2,11 @@ import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { login } from "../../lib/auth/sessions.ts";
 import { createToken, revokeToken } from "../../lib/auth/tokens.ts";
+import { openApiDocument } from "../../lib/api/openapi.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { request } from "../../lib/web/client.ts";
 import { namespacesOf, startConsole, type Console } from "../e2e/harness.ts";
+import { chiSquare } from "../helpers/stats.ts";
 
 /**
  * The REST API /api/v1 over real HTTPS against the built console and a lab
@@ -12,9 +14,11 @@ import { namespacesOf, startConsole, type Console } from "../e2e/harness.ts";
  * API tokens of each role, no cookie and no Origin (the front server's one
  * exemption from the Origin check). A farm is created, read, re-weighted
  * and deleted, and its rules are checked in the lab balancer's own
- * iptables-save; refusals (viewer 403, operator on settings 403, revoked
- * and expired 401, stale If-Match 409, bad input 400/413) change nothing in
- * the database or the kernel; the OpenAPI document lists every route.
+ * iptables-save; lab traffic sent through the API follows its weights, and
+ * skips a backend drained through the API; refusals (viewer 403, operator
+ * on settings 403, revoked and expired 401, stale If-Match 409, bad input
+ * 400/413) change nothing in the database or the kernel; every action is
+ * in GET /api/v1/audit with its actor and address.
  */
 const VIP = "198.51.100.241";
 const FARM = "apifarm";
@@ -192,11 +196,46 @@ describe("REST API /api/v1 with tokens", () => {
     expect(labRules()).toBe(midRules);
   });
 
+  it("lab traffic sent through the API follows the weights; a backend drained through the API gets none, and comes back", async () => {
+    const run = async (connections: number) => {
+      const r = await api("POST", "/api/v1/lab/traffic", { as: "operator", body: { farm: FARM, connections } });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.ok).toBe(connections);
+      return r.json.backends.map((b: { count: number }) => b.count) as number[];
+    };
+    const counts = await run(1000);
+    const fit = chiSquare(counts, [80, 20]);
+    expect(fit.pass, `${counts} against 80:20, chi-square ${fit.statistic.toFixed(2)} (critical ${fit.critical})`).toBe(true);
+    // The viewer may not drain, nor send traffic: 403, nothing changes.
+    const before = dbState();
+    const rules = labRules();
+    const backends = (await api("GET", `/api/v1/farms/${FARM}/backends`, { as: "viewer" })).json.backends;
+    const first = backends[0].mark as string;
+    expect((await api("POST", `/api/v1/farms/${FARM}/backends/${first}/drain`, { as: "viewer", headers: { "If-Match": etag } })).status).toBe(403);
+    expect((await api("POST", "/api/v1/lab/traffic", { as: "viewer", body: { farm: FARM, connections: 5 } })).status).toBe(403);
+    expect(dbState()).toBe(before);
+    expect(labRules()).toBe(rules);
+    // The operator drains the first backend: new connections all go to the second.
+    const d = await api("POST", `/api/v1/farms/${FARM}/backends/${first}/drain`, { as: "operator", headers: { "If-Match": etag } });
+    expect(d.status, d.text).toBe(200);
+    expect(d.json.farmConfig.backends[0].state).toBe("maintenance");
+    expect(d.headers.etag).not.toBe(etag);
+    expect(c.query("SELECT state FROM Backend ORDER BY position")).toEqual([{ state: "maintenance" }, { state: "up" }]);
+    expect(await run(50)).toEqual([0, 50]);
+    // A stale version cannot put it back.
+    expect((await api("POST", `/api/v1/farms/${FARM}/backends/${first}/enable`, { as: "operator", headers: { "If-Match": etag } })).status).toBe(409);
+    const e = await api("POST", `/api/v1/farms/${FARM}/backends/${first}/enable`, { as: "operator", headers: { "If-Match": d.headers.etag as string } });
+    expect(e.status, e.text).toBe(200);
+    // Back as it was: the same version.
+    expect(e.headers.etag).toBe(etag);
+    expect(Math.min(...(await run(100)))).toBeGreaterThan(0);
+  }, 120_000);
+
   it("a bad-input corpus gets 400 (413 when too large) with field paths and changes nothing", async () => {
     const before = dbState();
     const rules = labRules();
     const base = farmBody();
-    const cases: { body?: unknown; raw?: string; status: number; paths: string[]; method?: string; path?: string }[] = [
+    const cases: { body?: unknown; raw?: string; status: number; paths: string[]; method?: string; path?: string; headers?: Record<string, string> }[] = [
       { body: { ...base, name: "x2", vip: "198.51.100.242", backends: [{ ip: base.backends[0]!.ip, weight: "heavy" }] }, status: 400, paths: ["backends.0.weight"] },
       { body: { ...base, name: "x3", vip: "198.51.100.243", backends: [base.backends[0], { ...base.backends[1], weight: 0 }] }, status: 400, paths: ["backends.1.weight"] },
       { body: { ...base, name: "x4", vip: 12 }, status: 400, paths: ["vip"] },
@@ -211,10 +250,12 @@ describe("REST API /api/v1 with tokens", () => {
       { raw: JSON.stringify({ ...base, name: "big", pad: "x".repeat(1024 * 1024 + 10) }), status: 413, paths: [] },
       { method: "PATCH", path: `/api/v1/farms/${FARM}`, body: { backends: [{ ip: base.backends[0]!.ip, weight: -1 }] }, status: 400, paths: ["backends.0.weight"] },
       { method: "PATCH", path: `/api/v1/farms/${FARM}`, body: { name: "other" }, status: 400, paths: ["name"] },
-      { method: "PUT", path: `/api/v1/farms/${FARM}`, body: { ...base, unknown: 1 }, status: 400, paths: ["unknown"] },
+      { method: "PUT", path: `/api/v1/farms/${FARM}`, body: { ...base, unknown: 1 }, headers: { "If-Match": "*" }, status: 400, paths: ["unknown"] },
+      // A PUT must name the version it replaces.
+      { method: "PUT", path: `/api/v1/farms/${FARM}`, body: base, status: 428, paths: ["If-Match"] },
     ];
     for (const k of cases) {
-      const r = await api(k.method ?? "POST", k.path ?? "/api/v1/farms", { as: "admin", body: k.body, raw: k.raw });
+      const r = await api(k.method ?? "POST", k.path ?? "/api/v1/farms", { as: "admin", body: k.body, raw: k.raw, headers: k.headers });
       const label = JSON.stringify(k.body ?? k.raw?.slice(0, 40));
       expect(r.status, label).toBe(k.status);
       expect(typeof r.json.error, label).toBe("string");
@@ -296,21 +337,42 @@ describe("REST API /api/v1 with tokens", () => {
     expect((await api("GET", `/api/v1/farms/${FARM}`, { as: "admin" })).status).toBe(404);
   });
 
-  it("serves the OpenAPI 3.1 document listing every route", async () => {
+  it("serves the OpenAPI 3.1 document (the one lib/api generates; its contract: rest-api-contract.test.ts)", async () => {
     expect((await api("GET", "/api/v1/openapi.json")).status).toBe(401);
     const r = await api("GET", "/api/v1/openapi.json", { as: "viewer" });
     expect(r.status).toBe(200);
-    const doc = r.json;
-    expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths).sort()).toEqual(["/api/v1/farms", "/api/v1/farms/{name}", "/api/v1/openapi.json"]);
-    expect(Object.keys(doc.paths["/api/v1/farms"]).sort()).toEqual(["get", "post"]);
-    expect(Object.keys(doc.paths["/api/v1/farms/{name}"]).filter((k) => k !== "parameters").sort()).toEqual(["delete", "get", "patch", "put"]);
-    const farm = doc.components.schemas.Farm;
-    expect(farm.additionalProperties).toBe(false);
-    expect(farm.required).toEqual(expect.arrayContaining(["name", "vip", "ports", "protocol", "mode"]));
-    expect(farm.properties.backends.items.properties.weight).toMatchObject({ type: "integer", minimum: 1, maximum: 100 });
-    // Every $ref resolves.
-    const refs = JSON.stringify(doc).match(/"\$ref":"#\/components\/schemas\/(\w+)"/g) ?? [];
-    for (const ref of refs) expect(doc.components.schemas[ref.split("/").pop()!.replace('"', "")], ref).toBeDefined();
+    expect(r.json).toEqual(openApiDocument());
+  });
+
+  it("every action of this file is in GET /api/v1/audit (admin only) with its actor, token and address", async () => {
+    expect((await api("GET", "/api/v1/audit", { as: "operator" })).status).toBe(403);
+    const r = await api("GET", "/api/v1/audit?limit=1000", { as: "admin" });
+    expect(r.status).toBe(200);
+    type Entry = { actor: string; via: string; address: string; action: string; farm: string | null; result: string; kind: string; detail: string };
+    const entries = r.json.entries as Entry[];
+    const has = (e: Partial<Entry>) => expect(entries, JSON.stringify(e)).toContainEqual(expect.objectContaining(e));
+    has({ actor: "admin", via: "token", action: "api create farm", farm: FARM, result: "ok", kind: "change" });
+    has({ actor: "oper", via: "token", action: "api patch farm", farm: FARM, result: "ok" });
+    has({ actor: "oper", via: "token", action: "api lab traffic", farm: FARM, result: "ok" });
+    has({ actor: "oper", via: "token", action: "api drain backend", farm: FARM, result: "ok" });
+    has({ actor: "oper", via: "token", action: "api enable backend", farm: FARM, result: "invalid" });
+    has({ actor: "oper", via: "token", action: "api enable backend", farm: FARM, result: "ok" });
+    has({ actor: "oper", via: "token", action: "api replace farm", farm: FARM, result: "ok" });
+    has({ actor: "admin", via: "token", action: "api delete farm", farm: FARM, result: "ok" });
+    has({ actor: "admin", via: "token", action: "api replace farm", result: "invalid" });
+    has({ actor: "vera", via: "token", action: "refused", result: "refused", kind: "refused" });
+    has({ actor: "vera", via: "session", action: "refused", result: "refused" });
+    has({ actor: "oper", via: "token", action: "refused", result: "refused" });
+    for (const e of entries.filter((x) => x.action.startsWith("api ") || x.action === "refused")) expect(e.address, JSON.stringify(e)).toMatch(/127\.0\.0\.1/);
+    // The farm before and after a change.
+    // (newest first: the first weight change is the oldest of them)
+    const patch = entries.filter((e) => e.action === "api patch farm" && e.result === "ok").at(-1)!;
+    expect(patch.detail).toMatch(/before: \{.*"weight":50.*after: \{.*"weight":80/);
+    // Filters: one actor's, as JSON lines.
+    const lines = await api("GET", "/api/v1/audit?actor=vera&format=jsonl", { as: "admin" });
+    expect(lines.headers["content-type"]).toMatch(/application\/x-ndjson/);
+    const rows = lines.text.trim().split("\n").map((l) => JSON.parse(l));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.actor).toBe("vera");
   });
 });
