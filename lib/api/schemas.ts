@@ -31,6 +31,7 @@ export const ErrorSchema = z
     issues: z.array(IssueSchema).describe("the fields at fault, with the message the CLI gives for each"),
     farm: z.string().optional().describe("502: the farm that was saved but whose rules the kernel refused"),
     iptables: z.string().optional().describe("502: iptables' own message"),
+    farmConfig: FarmSchema.optional().describe("502: the farm as saved (marked failed until fixed or re-applied)"),
     saved: z.boolean().optional().describe("503: whether the database took the change (it is then pending)"),
     agentUnavailable: z.boolean().optional().describe("503: the natfarm agent is not running"),
   })

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import { createRequire } from "node:module";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -292,7 +293,24 @@ const CASES: [string, () => Promise<void>][] = [
     "reapplyFarm",
     async () => {
       await call("reapplyFarm", { as: "operator", headers: { "If-Match": '"stale"' } }, 409);
-      expect((await call("reapplyFarm", { as: "operator" }, 200)).json.farm).toBe(FARM);
+      // The kernel refusing a change's rules (the console's fault hook breaks the nat table): 502 with iptables' words,
+      // the farm saved and marked failed, the entry audited as failed; a re-apply once the kernel takes them again.
+      fs.writeFileSync(c.faultFile, "nat");
+      try {
+        const f = await call("setFarmMode", { as: "operator", body: { mode: "dnat" } }, 502);
+        expect(f.json.iptables).toMatch(/\S/);
+        expect(c.query("SELECT mode, applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ mode: "dnat", applyState: "failed" }]);
+      } finally {
+        fs.rmSync(c.faultFile, { force: true });
+      }
+      const audit = c.query<{ result: string; detail: string }>("SELECT result, detail FROM AuditEntry WHERE action = 'api set farm mode' ORDER BY id DESC LIMIT 1");
+      expect(audit[0]!.result).toBe("failed");
+      expect(audit[0]!.detail).toMatch(/iptables/i);
+      const r = await call("reapplyFarm", { as: "operator" }, 200);
+      expect(r.json).toMatchObject({ farm: FARM, outcome: "applied" });
+      expect(c.query("SELECT applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ applyState: "applied" }]);
+      expect((await call("reapplyFarm", { as: "operator" }, 200)).json.outcome).toBe("unchanged");
+      await call("setFarmMode", { as: "operator", body: { mode: "nat" } }, 200);
     },
   ],
   [
