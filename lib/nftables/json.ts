@@ -21,6 +21,8 @@ export interface LiveNftElement {
   key: string;
   value: string | null;
   comment?: string;
+  /** The element's own counter (the `backends` set). */
+  counter?: { packets: number; bytes: number };
 }
 export interface LiveNftSet {
   name: string;
@@ -96,9 +98,9 @@ export function printExpr(e: J, hint: Hint = "plain"): string {
       if (!Array.isArray(body)) return typeof body === "string" ? body : unknown(e);
       return `{ ${body.map((x) => (Array.isArray(x) ? `${printExpr(x[0], hint)} : ${printExpr(x[1])}` : printExpr(x, hint))).join(", ")} }`;
     case "numgen":
-      return `numgen ${b.mode} mod ${b.mod}${b.offset ? ` offset ${b.offset}` : ""}`;
+      return `numgen ${b.mode} mod ${b.mod}${b.offset ? ` offset ${formatMark(Number(b.offset))}` : ""}`;
     case "jhash":
-      return `jhash ${printExpr(b.expr)} mod ${b.mod} seed ${formatMark(Number(b.seed ?? 0))}${b.offset ? ` offset ${b.offset}` : ""}`;
+      return `jhash ${printExpr(b.expr)} mod ${b.mod} seed ${formatMark(Number(b.seed ?? 0))}${b.offset ? ` offset ${formatMark(Number(b.offset))}` : ""}`;
     case "map":
       return `${printExpr(b.key)} map ${printMapData(b.data, hintOf(b.key), hint)}`;
     case "elem": {
@@ -178,20 +180,23 @@ export function printRule(expr: J[], comment?: string): string {
 
 const typeText = (t: J) => (Array.isArray(t) ? t.join(" . ") : String(t));
 
-function elementOf(entry: J, keyHint: Hint, dataHint: Hint): LiveNftElement {
+function elementOf(entry: J, keyHint: Hint, dataHint: Hint | "string"): LiveNftElement {
   let keyExpr: J = entry;
   let value: string | null = null;
   if (Array.isArray(entry)) {
     keyExpr = entry[0];
-    value = isObj(entry[1]) && printVerdict(entry[1]) ? printVerdict(entry[1]) : printExpr(entry[1], dataHint);
+    const v = entry[1];
+    value = isObj(v) && printVerdict(v) ? printVerdict(v) : dataHint === "string" && typeof v === "string" ? `"${v}"` : printExpr(v, dataHint === "string" ? "plain" : dataHint);
   }
   let comment: string | undefined;
+  let counter: LiveNftElement["counter"];
   if (isObj(keyExpr) && isObj(keyExpr.elem)) {
     const el = keyExpr.elem as Obj;
     if (typeof el.comment === "string") comment = el.comment;
+    if (isObj(el.counter)) counter = { packets: Number(el.counter.packets ?? 0), bytes: Number(el.counter.bytes ?? 0) };
     keyExpr = el.val;
   }
-  return { key: printExpr(keyExpr, keyHint), value, ...(comment !== undefined ? { comment } : {}) };
+  return { key: printExpr(keyExpr, keyHint), value, ...(comment !== undefined ? { comment } : {}), ...(counter ? { counter } : {}) };
 }
 
 /** Parses the JSON `nft -j list ...` prints; only objects of natfarm's table are kept. */
@@ -231,7 +236,7 @@ export function parseNftJson(text: string, full = true): LiveNft {
         const type = typeText(body.type);
         const data = kind === "map" ? typeText(body.map) : null;
         const keyHint: Hint = type === "mark" ? "mark" : "plain";
-        const dataHint: Hint = data === "mark" ? "mark" : "plain";
+        const dataHint = data === "mark" ? "mark" : data === "counter" ? "string" : "plain";
         live.sets.set(String(body.name), {
           name: String(body.name),
           kind,

@@ -11,17 +11,27 @@ import { formatMark } from "../farms/marks.ts";
  *   mark  (filter, prerouting, mangle priority): natfarm's connection mark
  *         back onto the packet; new connections `vmap @dispatch` (or
  *         `@dispatch_all` for protocol "all" farms) into their farm's chain,
- *         which picks a backend, sets its mark, saves it to the connection
- *         and counts it in the backend's named counter;
+ *         which draws a slot (`numgen random`, `numgen inc` or `jhash ip
+ *         saddr`, offset to the farm's own slot range), turns it into a
+ *         backend's mark through the `slots` interval map, saves the mark to
+ *         the connection and counts it in the backend's named counter
+ *         (through the `counters` map);
  *   dnat  (nat, prerouting, dstnat): the mark → backend address (and port);
  *   snat  (nat, postrouting, srcnat): the mark → VIP, for `nat` farms.
  *
- * Per farm: chain `farm_<name>`; per backend of an up farm: counter
- * `cnt_<name>_<mark>` (named by the mark, which is stable for the backend's
- * life, so a re-ordered or re-weighted farm keeps its counts) and its
- * elements in the translation maps, commented `FARM_<name>_<index>_` as the
- * guide's rules are; a persistent farm: set `per_<name>` of client . mark
- * with per-element timeouts.
+ * Per farm: chain `farm_<name>`; per backend of an up farm: its elements in
+ * the maps, commented `FARM_<name>_<index>_` as the guide's rules are, and
+ * its counter: its element of the `backends` set, which counts every new
+ * connection given its mark (keyed by the mark, stable for the backend's
+ * life, so a re-weighted farm keeps its counts). Named counter objects were
+ * measured first: nft fetches every object before any rule or element
+ * command, and 20,000 of them cost 0.8 s per command. Persistent clients
+ * live in one set `persist` of client . mark (marks are unique across
+ * farms) with the farm's TTL per element.
+ *
+ * No rule holds an anonymous set or map: every one of those is a set object
+ * of its own in the kernel, and 10,000 of them (5,000 farms) made a full
+ * load take 14 s and any `nft list` 3 s here; named maps keep both flat.
  */
 export const NFT_TABLE = "natfarm";
 export const NFT_FAMILY = "ip";
@@ -43,16 +53,31 @@ export const MAPS = {
   dnat_port: { type: "mark", data: "ipv4_addr . inet_service", interval: false },
   dnat_addr: { type: "mark", data: "ipv4_addr", interval: false },
   snat_vip: { type: "mark", data: "ipv4_addr", interval: false },
+  slots: { type: "mark", data: "mark", interval: true },
+  /** Every backend's mark, each element with its own counter: the per-backend counters of the live view. */
+  backends: { type: "mark", data: null, interval: false },
 } as const;
 export type MapName = keyof typeof MAPS;
 export const MAP_NAMES = Object.keys(MAPS) as MapName[];
 
 /** Maps whose keys are backend marks (their elements carry the backend's FARM_ comment). */
-export const MARK_MAPS: MapName[] = ["dnat_port", "dnat_addr", "snat_vip"];
+export const MARK_MAPS: MapName[] = ["dnat_port", "dnat_addr", "snat_vip", "backends"];
+export const PERSIST_SET = "persist";
+/** Room for persistent clients across all farms (a hash set grows to this on demand). */
+export const PERSIST_SIZE = 262_144;
+
+/**
+ * A farm's slots start at its lowest backend mark shifted past the largest
+ * slot count (64 backends of weight 100 = 6,400 < 2^13): unique per farm,
+ * since marks are, and above natfarm's own mark range, so a slot value is
+ * never taken for a backend's mark.
+ */
+export const SLOT_SHIFT = 13;
+export function slotBase(marks: readonly number[]): number {
+  return Math.min(...marks) * 2 ** SLOT_SHIFT;
+}
 
 export const FARM_CHAIN_PREFIX = "farm_";
-export const COUNTER_PREFIX = "cnt_";
-export const PERSIST_PREFIX = "per_";
 /** HMARK's seed in the iptables engine; the same number seeds jhash here. */
 export const JHASH_SEED = 0x6e617466;
 
@@ -64,27 +89,16 @@ export function farmOfChain(chain: string): string | null {
   return chain.startsWith(FARM_CHAIN_PREFIX) && chain.length > FARM_CHAIN_PREFIX.length ? chain.slice(FARM_CHAIN_PREFIX.length) : null;
 }
 
-export function counterName(farm: string, mark: number): string {
-  return `${COUNTER_PREFIX}${farm}_${mark.toString(16)}`;
-}
-
-/** Farm names may hold `_`: the mark is the part after the last one. */
-export function parseCounterName(name: string): { farm: string; mark: number } | null {
-  const m = /^cnt_(.+)_([0-9a-f]+)$/.exec(name);
-  return m ? { farm: m[1]!, mark: parseInt(m[2]!, 16) } : null;
-}
-
-export function persistSet(farm: string): string {
-  return `${PERSIST_PREFIX}${farm}`;
-}
-
-export function farmOfPersistSet(name: string): string | null {
-  return name.startsWith(PERSIST_PREFIX) && name.length > PERSIST_PREFIX.length ? name.slice(PERSIST_PREFIX.length) : null;
-}
-
 /** The guide's comment, carried by a backend's map elements and its rules. */
 export function backendTag(farm: string, index: number): string {
   return `FARM_${farm}_${index}_`;
+}
+
+const TAG = /^FARM_(.+)_(?:(\d+)|([a-z]+))_$/;
+export function parseTag(comment: string | undefined): { farm: string; backend?: number } | null {
+  const m = comment === undefined ? null : TAG.exec(comment);
+  if (!m) return null;
+  return m[2] !== undefined ? { farm: m[1]!, backend: Number(m[2]) } : { farm: m[1]! };
 }
 
 export function farmTag(farm: string, tag: string): string {

@@ -4,7 +4,6 @@ import {
   BASE_CHAIN_NAME,
   BASE_CHAINS,
   backendTag,
-  counterName,
   farmChain,
   farmTag,
   JHASH_SEED,
@@ -12,7 +11,9 @@ import {
   MAPS,
   mark,
   OWN_MARKS,
-  persistSet,
+  PERSIST_SET,
+  PERSIST_SIZE,
+  slotBase,
   TABLE_REF,
   NFT_TABLE,
   type BaseChainName,
@@ -28,7 +29,8 @@ import {
 export interface NftElement {
   map: MapName;
   key: string;
-  value: string;
+  /** A map's data; null for a set's element. */
+  value: string | null;
   comment?: string;
 }
 
@@ -37,15 +39,24 @@ export interface FarmNft {
   /** Rules of the farm's chain, in order; null when the farm has no chain (stopped). */
   rules: string[] | null;
   elements: NftElement[];
-  /** Named counters, one per backend: counter name → the backend's mark. */
-  counters: Map<string, number>;
-  /** The persistence set, when the farm has one. */
-  persist: { name: string } | null;
 }
 
 export interface NftDesired {
   farms: Map<string, FarmNft>;
 }
+
+/**
+ * Every map lookup with data is done by ONE rule, in these helper chains
+ * (farm chains jump to them): the kernel checks each element added to a map
+ * against every rule bound to it, and each rule bound to a map against
+ * every element, so 5,000 farm chains looking up `slots` themselves made a
+ * full load take 8–13 s here instead of well under one.
+ */
+export const HELPER = { pick: "pick_backend", count: "count_backend" } as const;
+export const HELPER_RULES: Record<keyof typeof HELPER, string> = {
+  pick: "meta mark set meta mark map @slots",
+  count: "meta mark @backends",
+};
 
 /** The base chains' rules: fixed, whatever the farms. */
 export const BASE_RULES: Record<BaseChainName, string[]> = {
@@ -58,11 +69,11 @@ export const BASE_RULES: Record<BaseChainName, string[]> = {
   snat: ["snat to meta mark map @snat_vip"],
 };
 
-/** A persistent client's entry: one per client and backend, refreshed by each new connection. */
-export const PERSIST_SET_DECL = "type ipv4_addr . mark; size 65535; flags dynamic,timeout;";
+/** Persistent clients: one entry per client and backend, each with its farm's TTL, refreshed by every new connection. */
+export const PERSIST_SET_DECL = `type ipv4_addr . mark; size ${PERSIST_SIZE}; flags dynamic,timeout;`;
 
 export function elementText(e: Pick<NftElement, "key" | "value" | "comment">): string {
-  return `${e.key}${e.comment !== undefined ? ` comment ${quote(e.comment)}` : ""} : ${e.value}`;
+  return `${e.key}${e.comment !== undefined ? ` comment ${quote(e.comment)}` : ""}${e.value !== null ? ` : ${e.value}` : ""}`;
 }
 
 /** nft's string quoting: natfarm's names and comments hold only [A-Za-z0-9_-], so plain double quotes suffice. */
@@ -71,31 +82,36 @@ export function quote(s: string): string {
   return `"${s}"`;
 }
 
-function markMap(pairs: [string, number][]): string {
-  return `map { ${pairs.map(([k, m]) => `${k} : ${mark(m)}`).join(", ")} }`;
-}
-
-/** Values `0 .. n-1` (or weight-sized ranges) → marks: the anonymous map a numgen or jhash result indexes. */
-function scheduleExpr(farm: ResolvedFarm, chosen: { b: ResolvedFarm["backends"][number] }[]): string {
-  if (chosen.length === 1) return mark(chosen[0]!.b.mark);
-  if (farm.scheduler === "roundrobin") return `numgen inc mod ${chosen.length} ${markMap(chosen.map(({ b }, i) => [String(i), b.mark]))}`;
-  if (farm.scheduler === "sourcehash") {
-    return `jhash ip saddr mod ${chosen.length} seed ${mark(JHASH_SEED)} ${markMap(chosen.map(({ b }, i) => [String(i), b.mark]))}`;
-  }
-  // weight and priority: Σw slots, each backend owning as many as its weight, so the shares are exact.
+/**
+ * The rule that picks a backend: a slot from the farm's own range, turned
+ * into the backend's mark by the `slots` map. Weight (and priority, among
+ * the best level) give each backend as many slots as its weight out of Σw,
+ * so the shares are exact; round robin and source hash one slot each.
+ */
+function schedule(farm: ResolvedFarm, chosen: { b: ResolvedFarm["backends"][number]; index: number }[], base: number): { expr: string; slots: NftElement[] } {
+  if (chosen.length === 1) return { expr: `meta mark set ${mark(chosen[0]!.b.mark)}`, slots: [] };
+  const slots: NftElement[] = [];
   let at = 0;
-  const pairs: [string, number][] = chosen.map(({ b }) => {
-    const from = at;
-    at += b.weight;
-    return [b.weight === 1 ? String(from) : `${from}-${at - 1}`, b.mark];
-  });
-  return `numgen random mod ${at} ${markMap(pairs)}`;
+  for (const { b, index } of chosen) {
+    const width = farm.scheduler === "weight" || farm.scheduler === "priority" ? b.weight : 1;
+    const from = base + at;
+    at += width;
+    slots.push({ map: "slots", key: width === 1 ? mark(from) : `${mark(from)}-${mark(from + width - 1)}`, value: mark(b.mark), comment: backendTag(farm.name, index) });
+  }
+  const offset = `offset ${mark(base)}`;
+  const draw =
+    farm.scheduler === "roundrobin"
+      ? `numgen inc mod ${at} ${offset}`
+      : farm.scheduler === "sourcehash"
+        ? `jhash ip saddr mod ${at} seed ${mark(JHASH_SEED)} ${offset}`
+        : `numgen random mod ${at} ${offset}`;
+  return { expr: `meta mark set ${draw} jump ${HELPER.pick}`, slots };
 }
 
 const rendered = new Map<string, FarmNft>();
 const RENDERED_MAX = 50_000;
 
-/** One farm's chain, elements, counters and set. Cached by the farm's JSON: a long-running console re-renders only what changed. */
+/** One farm's chain and elements. Cached by the farm's JSON: a long-running console re-renders only what changed. */
 export function renderFarmNft(farm: ResolvedFarm): FarmNft {
   const key = JSON.stringify(farm);
   const hit = rendered.get(key);
@@ -107,25 +123,24 @@ export function renderFarmNft(farm: ResolvedFarm): FarmNft {
 }
 
 function renderUncached(farm: ResolvedFarm): FarmNft {
-  const out: FarmNft = { farm: farm.name, rules: null, elements: [], counters: new Map(), persist: null };
+  const out: FarmNft = { farm: farm.name, rules: null, elements: [] };
   if (farm.status !== "up") return out;
   const chain = farmChain(farm.name);
   const rules: string[] = [];
   const chosen = eligibleBackends(farm);
-  const counters = farm.backends.map((b) => [mark(b.mark), counterName(farm.name, b.mark)] as const);
-  const count = `counter name meta mark map { ${counters.map(([m, c]) => `${m} : ${quote(c)}`).join(", ")} }`;
-  const persistent = farm.persistence === "srcip";
-  if (persistent) out.persist = { name: persistSet(farm.name) };
+  const count = `jump ${HELPER.count}`;
   if (chosen.length > 0) {
-    const tag = (t: string) => ` comment ${quote(farmTag(farm.name, t))}`;
-    if (!persistent) {
-      rules.push(`meta mark set ${scheduleExpr(farm, chosen)}${tag(farm.scheduler)}`);
+    const { expr, slots } = schedule(farm, chosen, slotBase(farm.backends.map((b) => b.mark)));
+    out.elements.push(...slots);
+    const tag = ` comment ${quote(farmTag(farm.name, farm.scheduler))}`;
+    if (farm.persistence !== "srcip") {
+      rules.push(`${expr}${tag}`);
       rules.push(`ct mark set meta mark ${count}`);
     } else {
       // The scheduler's choice waits in the connection mark while each backend's entry for this client may override it
       // (the last match wins, as with the iptables engine's recent lists); the final mark refreshes the client's entry.
-      const set = `@${persistSet(farm.name)}`;
-      rules.push(`meta mark set ${scheduleExpr(farm, chosen)} ct mark set meta mark${tag(farm.scheduler)}`);
+      const set = `@${PERSIST_SET}`;
+      rules.push(`${expr}${tag}`, "ct mark set meta mark");
       for (const { b, index } of chosen) {
         rules.push(`meta mark set ${mark(b.mark)} ip saddr . meta mark ${set} ct mark set meta mark comment ${quote(backendTag(farm.name, index))}`);
       }
@@ -133,7 +148,6 @@ function renderUncached(farm: ResolvedFarm): FarmNft {
     }
   }
   out.rules = rules;
-  for (const b of farm.backends) out.counters.set(counterName(farm.name, b.mark), b.mark);
 
   const goto = `goto ${chain}`;
   if (farm.protocol === "all") out.elements.push({ map: "dispatch_all", key: farm.vip, value: goto });
@@ -147,9 +161,11 @@ function renderUncached(farm: ResolvedFarm): FarmNft {
   // Translations exist for every backend whatever its state: connections already bound to a drained backend keep their way.
   farm.backends.forEach((b, index) => {
     const comment = backendTag(farm.name, index);
-    if (b.port !== null && farm.protocol !== "all") out.elements.push({ map: "dnat_port", key: mark(b.mark), value: `${b.ip} . ${b.port}`, comment });
-    else out.elements.push({ map: "dnat_addr", key: mark(b.mark), value: b.ip, comment });
-    if (farm.mode === "nat") out.elements.push({ map: "snat_vip", key: mark(b.mark), value: farm.vip, comment });
+    const m = mark(b.mark);
+    out.elements.push({ map: "backends", key: m, value: null, comment });
+    if (b.port !== null && farm.protocol !== "all") out.elements.push({ map: "dnat_port", key: m, value: `${b.ip} . ${b.port}`, comment });
+    else out.elements.push({ map: "dnat_addr", key: m, value: b.ip, comment });
+    if (farm.mode === "nat") out.elements.push({ map: "snat_vip", key: m, value: farm.vip, comment });
   });
   return out;
 }
@@ -161,8 +177,11 @@ export function renderNft(farms: readonly ResolvedFarm[]): NftDesired {
 
 export function mapDecl(name: MapName): string {
   const m = MAPS[name];
+  if (m.data === null) return `type ${m.type}; counter;`;
   return `type ${m.type} : ${m.data};${m.interval ? " flags interval;" : ""}`;
 }
+
+export const mapKind = (name: MapName) => (MAPS[name].data === null ? "set" : "map");
 
 export function baseChainDecl(name: BaseChainName): string {
   const c = BASE_CHAINS[name];
@@ -175,43 +194,33 @@ export function isEmpty(desired: NftDesired): boolean {
   return true;
 }
 
-export interface CounterValue {
-  packets: number;
-  bytes: number;
-}
-
 /**
- * The whole table as one declarative block: what a first load writes, and
- * what a rebuild writes after `delete table` (carrying the counters it is
- * given, so a repair does not zero the live view).
+ * The whole table: a declarative block for the skeleton, the chains and
+ * their rules, then the elements, after the rules that look them up
+ * (binding a rule to a map walks the elements already in it). What a first
+ * load writes, and what a rebuild writes after `delete table`.
  */
-export function renderTableBlock(desired: NftDesired, counters: ReadonlyMap<string, CounterValue> = new Map()): string {
+export function renderTableBlock(desired: NftDesired): string {
   const lines: string[] = [`table ${TABLE_REF} {`];
   const farms = [...desired.farms.values()].filter((f) => f.rules !== null);
-  for (const f of farms) {
-    for (const name of f.counters.keys()) {
-      const c = counters.get(name);
-      lines.push(`\tcounter ${name} {${c ? ` packets ${c.packets} bytes ${c.bytes}` : ""} }`);
-    }
-  }
-  for (const f of farms) if (f.persist) lines.push(`\tset ${f.persist.name} { ${PERSIST_SET_DECL} }`);
+  lines.push(`\tset ${PERSIST_SET} { ${PERSIST_SET_DECL} }`);
+  for (const [key, name] of Object.entries(HELPER) as [keyof typeof HELPER, string][]) lines.push(`\tchain ${name} {`, `\t\t${HELPER_RULES[key]}`, "\t}");
   for (const f of farms) {
     lines.push(`\tchain ${farmChain(f.farm)} {`);
     for (const r of f.rules!) lines.push(`\t\t${r}`);
     lines.push("\t}");
   }
-  for (const name of MAP_NAMES) {
-    const elements = farms.flatMap((f) => f.elements.filter((e) => e.map === name));
-    lines.push(`\tmap ${name} {`, `\t\t${mapDecl(name)}`);
-    if (elements.length) lines.push(`\t\telements = {\n${elements.map((e) => `\t\t\t${elementText(e)}`).join(",\n")}\n\t\t}`);
-    lines.push("\t}");
-  }
+  for (const name of MAP_NAMES) lines.push(`\t${mapKind(name)} ${name} {`, `\t\t${mapDecl(name)}`, "\t}");
   for (const name of Object.keys(BASE_CHAINS) as BaseChainName[]) {
     lines.push(`\tchain ${BASE_CHAIN_NAME[name]} {`, `\t\t${baseChainDecl(name)}`);
     for (const r of BASE_RULES[name]) lines.push(`\t\t${r}`);
     lines.push("\t}");
   }
   lines.push("}");
+  for (const name of MAP_NAMES) {
+    const elements = farms.flatMap((f) => f.elements.filter((e) => e.map === name));
+    if (elements.length) lines.push(`add element ${TABLE_REF} ${name} {\n${elements.map((e) => `\t${elementText(e)}`).join(",\n")}\n}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -225,8 +234,6 @@ export function renderFarmText(farm: ResolvedFarm): string {
   const f = renderFarmNft(farm);
   if (f.rules === null) return "";
   const lines: string[] = [];
-  for (const name of f.counters.keys()) lines.push(`add counter ${TABLE_REF} ${name}`);
-  if (f.persist) lines.push(`add set ${TABLE_REF} ${f.persist.name} { ${PERSIST_SET_DECL} }`);
   lines.push(`add chain ${TABLE_REF} ${farmChain(f.farm)}`);
   for (const r of f.rules) lines.push(`add rule ${TABLE_REF} ${farmChain(f.farm)} ${r}`);
   for (const e of f.elements) lines.push(`add element ${TABLE_REF} ${e.map} { ${elementText(e)} }`);
