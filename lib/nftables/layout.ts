@@ -56,6 +56,13 @@ export const MAPS = {
   slots: { type: "mark", data: "mark", interval: true },
   /** Every backend's mark, each element with its own counter: the per-backend counters of the live view. */
   backends: { type: "mark", data: null, interval: false },
+  /**
+   * One element, replaced by every natfarm transaction (delete the old, add
+   * a new one): a writer that planned from an older state finds its old
+   * stamp gone and the whole transaction refused, instead of writing over a
+   * change it did not see.
+   */
+  stamp: { type: "mark", data: null, interval: false },
 } as const;
 export type MapName = keyof typeof MAPS;
 export const MAP_NAMES = Object.keys(MAPS) as MapName[];

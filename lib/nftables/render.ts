@@ -177,11 +177,19 @@ export function renderNft(farms: readonly ResolvedFarm[]): NftDesired {
 
 export function mapDecl(name: MapName): string {
   const m = MAPS[name];
+  if (name === "stamp") return `type ${m.type};`;
   if (m.data === null) return `type ${m.type}; counter;`;
   return `type ${m.type} : ${m.data};${m.interval ? " flags interval;" : ""}`;
 }
 
 export const mapKind = (name: MapName) => (MAPS[name].data === null ? "set" : "map");
+
+/** What `nft -j` reports for each base chain. */
+export const BASE_CHAINS_DECL: Record<BaseChainName, { type: string; hook: string; prio: number }> = {
+  mark: { type: BASE_CHAINS.mark.type, hook: BASE_CHAINS.mark.hook, prio: BASE_CHAINS.mark.prio },
+  dnat: { type: BASE_CHAINS.dnat.type, hook: BASE_CHAINS.dnat.hook, prio: BASE_CHAINS.dnat.prio },
+  snat: { type: BASE_CHAINS.snat.type, hook: BASE_CHAINS.snat.hook, prio: BASE_CHAINS.snat.prio },
+};
 
 export function baseChainDecl(name: BaseChainName): string {
   const c = BASE_CHAINS[name];

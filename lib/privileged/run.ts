@@ -18,6 +18,7 @@ export const PRIVILEGED_PROGRAMS = [
   "iptables",
   "iptables-save",
   "iptables-restore",
+  "nft",
   "conntrack",
   "ip",
   "sysctl",
