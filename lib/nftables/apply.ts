@@ -9,8 +9,8 @@ import { runPrivileged, type Runner } from "../privileged/run.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { parseNftJson, type LiveNft } from "./json.ts";
 import { BASE_CHAIN_NAME, MAP_NAMES, MAPS, mark, PERSIST_SET, TABLE_REF, type BaseChainName } from "./layout.ts";
-import { marksInNft, payloadOf, planNft, type NftPlanStats } from "./plan.ts";
-import { BASE_RULES, BASE_CHAINS_DECL, HELPER, HELPER_RULES, mapKind, renderNft, type FarmNft } from "./render.ts";
+import { liveFarms, marksInNft, payloadOf, planNft, type NftPlanStats } from "./plan.ts";
+import { BASE_RULES, BASE_CHAINS_DECL, elementText, HELPER, HELPER_RULES, mapKind, renderNft, type FarmNft } from "./render.ts";
 
 /**
  * The nftables applier: validated farms in (the shared schema, as the
@@ -202,4 +202,30 @@ async function write(target: Target, payload: string, timeoutMs: number, holdFd:
 /** Removes natfarm's nftables table from the target, and nothing else. */
 export async function flushNft(opts: Omit<NftApplyOptions, "only">): Promise<NftApplyResult> {
   return applyNftFarms([], opts);
+}
+
+export interface NftDriftReport {
+  /** Applying now would write nothing. */
+  inSync: boolean;
+  farms: { farm: string; inSync: boolean }[];
+  /** Chains and elements in natfarm's table that no farm owns. */
+  stray: string[];
+  /** What an apply would write now. */
+  payload: string;
+}
+
+/** Desired vs the kernel, farm by farm, from one full read (someone else changed natfarm's table: drift). */
+export async function driftNft(input: unknown, opts: { target: Target; timeoutMs?: number; runner?: Runner }): Promise<NftDriftReport> {
+  const farms = validateFarms(input);
+  const live = await readNft(opts.target, opts.timeoutMs, opts.runner);
+  const desired = renderNft(resolveMarks(farms, marksInNft(live)));
+  const plan = planNft(desired, live);
+  const drifted = new Set(plan.farmsChanged);
+  const { stray, strayChains } = liveFarms(live);
+  return {
+    inSync: plan.empty,
+    farms: farms.map((f) => ({ farm: f.name, inSync: !drifted.has(f.name) })),
+    stray: [...stray.map((e) => `${e.map} ${elementText(e)}`), ...strayChains.map((c) => `chain ${c}`)],
+    payload: payloadOf(plan, { old: stampOf(live), next: 0 }),
+  };
 }
