@@ -10,14 +10,49 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     return Number(v);
   };
 
+  // The cluster lab runs keepalived and conntrackd in its node namespaces: root's CLI only, never through the agent.
+  const cluster = () => import("../lab/cluster.ts");
+
   lab
     .command("up")
     .requiredOption("--name <name>", "lab name (prefix of its namespaces)")
     .option("--backends <k>", "number of backends", int, 2)
+    .option("--cluster <n>", "a cluster of n balancer nodes (keepalived + conntrackd) instead of one balancer", int)
+    .option("--no-conntrackd", "cluster lab: no connection sync (established connections are lost on failover)")
     .option("--json", "print the lab as JSON")
     .action(async (o) => {
+      if (o.cluster !== undefined) {
+        const info = await (await cluster()).clusterLabUp({ name: o.name, nodes: o.cluster, backends: o.backends, conntrackd: o.conntrackd });
+        out(
+          o.json
+            ? JSON.stringify(info)
+            : `lab ${info.name} up: cluster of ${info.nodes.length} nodes (${info.nodes.map((n) => `${n.name} target ${n.target}`).join(", ")}), master n1; backends ${info.backends.map((b) => `${b.name}=${b.ip}`).join(" ")}`,
+        );
+        return;
+      }
       const info = await (await load()).up({ name: o.name, backends: o.backends });
       out(o.json ? JSON.stringify(info) : `lab ${info.name} up: target ${info.target}, backends ${info.backends.map((b) => `${b.name}=${b.ip}`).join(" ")}`);
+    });
+
+  lab
+    .command("fail")
+    .description("cluster lab: pull a node's links (--links all), or cut only its sync link (--links sync: the nodes stay healthy but cannot hear each other)")
+    .requiredOption("--name <name>", "lab name")
+    .requiredOption("--node <k>", "node number (1, 2)", int)
+    .option("--links <which>", "all or sync", "all")
+    .action(async (o) => {
+      await (await cluster()).clusterLabFail({ name: o.name, node: o.node, links: o.links });
+      out(o.links === "sync" ? `lab ${o.name}: node ${o.node}'s sync link cut` : `lab ${o.name}: node ${o.node}'s links pulled`);
+    });
+
+  lab
+    .command("heal")
+    .description("cluster lab: restore every link of a node")
+    .requiredOption("--name <name>", "lab name")
+    .requiredOption("--node <k>", "node number (1, 2)", int)
+    .action(async (o) => {
+      await (await cluster()).clusterLabHeal({ name: o.name, node: o.node });
+      out(`lab ${o.name}: node ${o.node}'s links restored`);
     });
 
   lab
@@ -32,7 +67,7 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .command("status")
     .requiredOption("--name <name>", "lab name")
     .action(async (o) => {
-      const info = await (await load()).status({ name: o.name });
+      const info = (await (await load()).status({ name: o.name })) ?? (await (await cluster()).clusterLabInfo(o.name));
       out(info ? JSON.stringify(info) : `no lab named ${o.name}`);
     });
 
@@ -47,7 +82,8 @@ export function registerLabCommands(program: Command, out: (s: string) => void):
     .option("--json", "print the result as JSON")
     .action(async (o) => {
       const m = await load();
-      await m.ensureVip({ name: o.name, vip: o.vip });
+      // A cluster lab's VIPs are keepalived's to place (on the master), not the lab's.
+      if (!(await (await cluster()).clusterLabInfo(o.name))) await m.ensureVip({ name: o.name, vip: o.vip });
       const r = await m.traffic({ name: o.name, vip: o.vip, port: o.port, connections: o.connections, protocol: o.protocol });
       if (o.json) {
         out(JSON.stringify(r));

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { readTarget } from "../privileged/target-text.ts";
 import { registerAgentCommand } from "./agent.ts";
+import { registerClusterCommands } from "./cluster.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
@@ -162,6 +163,7 @@ function buildProgram(): Command {
   registerDbCommands(program, out, warn);
   registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
+  registerClusterCommands(program, out);
   registerAgentCommand(program, out);
   registerUserCommands(program, out);
   return program;

@@ -197,10 +197,10 @@ export async function labDown(opts: { name: string }): Promise<void> {
   if (left.length) throw new Error(`labDown "${name}": namespaces still present after deletion: ${left.join(", ")}`);
 }
 
-/** Names of the labs that currently have a load-balancer namespace. */
+/** Names of the labs that currently have a load-balancer namespace (or, a cluster lab, a switch namespace). */
 export async function labList(): Promise<string[]> {
   return (await listNamespaces())
-    .map((ns) => /^([a-z0-9]{1,12})-lb$/.exec(ns)?.[1])
+    .map((ns) => /^([a-z0-9]{1,12})-(?:lb|sw)$/.exec(ns)?.[1])
     .filter((n): n is string => Boolean(n))
     .sort();
 }

@@ -23,6 +23,8 @@ export const PRIVILEGED_PROGRAMS = [
   "ip",
   "sysctl",
   "kill",
+  // conntrackd's control commands (commit, flush, resync, stats) on a cluster node's state transitions.
+  "conntrackd",
 ] as const;
 export type PrivilegedProgram = (typeof PRIVILEGED_PROGRAMS)[number];
 
