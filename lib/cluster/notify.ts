@@ -19,7 +19,19 @@ import { conntrackdSteps, type VrrpState } from "./transitions.ts";
  * the other, and the state file is not rewound by an older event that got
  * the lock late (each knows when keepalived announced it).
  */
-export async function clusterNotify(runDir: string, state: VrrpState, run: Runner = runPrivileged): Promise<NodeStateFile> {
+export interface NotifyDeps {
+  run: Runner;
+  /** Starts conntrackd in the background (its log in the run directory). */
+  startConntrackd: (config: string, logFile: string) => void;
+}
+
+const realDeps: NotifyDeps = {
+  run: runPrivileged,
+  startConntrackd: (config, logFile) => void spawnPrivilegedDetached("conntrackd", ["-C", config], { logFile }),
+};
+
+export async function clusterNotify(runDir: string, state: VrrpState, deps: NotifyDeps = realDeps): Promise<NodeStateFile> {
+  const { run } = deps;
   const announced = new Date();
   const node = await readNodeRuntime(runDir);
   const files = runtimeFiles(runDir);
@@ -39,7 +51,7 @@ export async function clusterNotify(runDir: string, state: VrrpState, run: Runne
         if (r.exitCode !== 0 && step.startWhenDown) {
           log(`conntrackd does not answer (${(r.stderr || r.stdout).trim()}): starting it`);
           await fsp.rm(conf.lock, { force: true });
-          spawnPrivilegedDetached("conntrackd", ["-C", conf.config], { logFile: `${runDir}/conntrackd.out` });
+          deps.startConntrackd(conf.config, `${runDir}/conntrackd.out`);
           r = await waitForConntrackd(conf.config, run);
         }
         const ms = Math.round(performance.now() - t0);
