@@ -27,6 +27,9 @@ export const PACKAGE_OF: Readonly<Record<string, string>> = {
   flock: "util-linux",
   setpriv: "util-linux",
   chromium: "chromium",
+  // The cluster lab's tests: VRRP failover and connection sync inside its node namespaces.
+  keepalived: "keepalived",
+  conntrackd: "conntrackd",
 };
 
 export type Purpose = "start" | "start-no-target" | "test";
@@ -35,7 +38,7 @@ export type Purpose = "start" | "start-no-target" | "test";
 export const COMMANDS: Readonly<Record<Purpose, readonly string[]>> = {
   "start-no-target": ["flock", "setpriv"],
   start: ["iptables", "iptables-save", "iptables-restore", "nft", "conntrack", "ip", "sysctl", "kill", "flock", "setpriv"],
-  test: ["iptables", "iptables-save", "iptables-restore", "nft", "conntrack", "ip", "sysctl", "kill", "ps", "flock", "setpriv", "chromium"],
+  test: ["iptables", "iptables-save", "iptables-restore", "nft", "conntrack", "ip", "sysctl", "kill", "ps", "flock", "setpriv", "chromium", "keepalived", "conntrackd"],
 };
 
 /** Where Debian puts administrator commands: searched even when PATH lacks them (a non-login root shell). */

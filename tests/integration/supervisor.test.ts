@@ -314,9 +314,9 @@ describe("supervisor building blocks", () => {
 
     it("as root on Debian: one apt-get install line with exactly the missing packages", async () => {
       const f = fake(["flock", "setpriv", "ip", "sysctl", "kill", "ps"]);
-      expect(await ensurePackages("test", f.deps)).toEqual({ ok: true, installed: ["chromium", "conntrack", "iptables", "nftables"] });
-      expect(f.calls).toEqual([["apt-get", "install", "-y", "--no-install-recommends", "chromium", "conntrack", "iptables", "nftables"]]);
-      expect(f.logs).toContain("apt-get install -y --no-install-recommends chromium conntrack iptables nftables");
+      expect(await ensurePackages("test", f.deps)).toEqual({ ok: true, installed: ["chromium", "conntrack", "conntrackd", "iptables", "keepalived", "nftables"] });
+      expect(f.calls).toEqual([["apt-get", "install", "-y", "--no-install-recommends", "chromium", "conntrack", "conntrackd", "iptables", "keepalived", "nftables"]]);
+      expect(f.logs).toContain("apt-get install -y --no-install-recommends chromium conntrack conntrackd iptables keepalived nftables");
     });
 
     it("no package lists yet, or lists that do not know the package: apt-get update first", async () => {
