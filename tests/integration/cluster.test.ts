@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -282,7 +283,7 @@ describe("cluster lab: VRRP failover with connection sync", () => {
     expect(ok.exitCode).toBe(0);
   });
 
-  it("bad input at the CLI is refused and changes nothing: a third node, a node the lab has not, links that do not exist", async () => {
+  it("bad input at the CLI is refused and changes nothing: a third node, a node the lab has not, links that do not exist, settings that do not fit, an unknown state", async () => {
     const other = uniqueLabName("cl");
     const three = await natfarm("lab", "up", "--name", other, "--cluster", "3");
     expect(three.exitCode).not.toBe(0);
@@ -294,6 +295,26 @@ describe("cluster lab: VRRP failover with connection sync", () => {
     const links = await natfarm("lab", "fail", "--name", name, "--node", "1", "--links", "cable");
     expect(links.exitCode).not.toBe(0);
     expect(links.stderr).toMatch(/links must be "all" or "sync"/);
+    // The configurations natfarm writes, printed; settings that do not fit are bad input (exit 2), naming the field.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-cluster-"));
+    const cfg = path.join(dir, "cluster.json");
+    const farms = path.join(dir, "farms.json");
+    fs.writeFileSync(cfg, JSON.stringify({ ...lab.config, backendGateway: undefined }));
+    fs.writeFileSync(farms, JSON.stringify({ farms: [WEB] }));
+    const ok = await natfarm("cluster", "render", "--config", cfg, "--node", "2", "-f", farms);
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toMatch(/198\.51\.100\.250\/32 dev cli0 label cli0:vip {4}# farm web/);
+    fs.writeFileSync(farms, JSON.stringify({ farms: [WEB, APP] }));
+    const dnat = await natfarm("cluster", "render", "--config", cfg, "--node", "2", "-f", farms);
+    expect(dnat.exitCode).toBe(2);
+    expect(dnat.stderr).toMatch(/backendGateway: DNAT farm app needs a floating backend gateway/);
+    fs.writeFileSync(cfg, JSON.stringify({ ...lab.config, advertIntervalMs: 15 }));
+    const advert = await natfarm("cluster", "render", "--config", cfg, "--node", "1");
+    expect(advert.exitCode).toBe(2);
+    expect(advert.stderr).toMatch(/advertIntervalMs: advertIntervalMs must be a multiple of 10/);
+    const state = await natfarm("cluster", "notify", "--run-dir", lab.nodes[0]!.runDir, "primary");
+    expect(state.exitCode).toBe(2);
+    expect(state.stderr).toMatch(/state must be one of master, backup, fault, stop/);
     expect((await clusterLabStatus({ name })).severity).toBe("ok");
   });
 });
