@@ -150,12 +150,31 @@ function aptListsPresent(): boolean {
   }
 }
 
+const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+
+/**
+ * apt-get install with service starts refused (policy-rc.d exit 101, as
+ * Debian's container images do): installing conntrackd or keepalived for
+ * the cluster lab must not start them in this machine's own namespace with
+ * the package's example configuration. An administrator's own policy-rc.d
+ * is left as it is.
+ */
+async function installWithoutServiceStarts(argv: string[]): Promise<{ code: number; stderr: string }> {
+  if (argv[1] !== "install" || fs.existsSync(POLICY_RC_D)) return runShown(argv);
+  fs.writeFileSync(POLICY_RC_D, "#!/bin/sh\n# written by natfarm for one apt-get install: no service starts\nexit 101\n", { mode: 0o755 });
+  try {
+    return await runShown(argv);
+  } finally {
+    fs.rmSync(POLICY_RC_D, { force: true });
+  }
+}
+
 export function realDeps(log: (m: string) => void): EnsureDeps {
   return {
     isRoot: typeof process.getuid === "function" && process.getuid() === 0,
     hasAptGet: findCommand("apt-get") !== null,
     find: (c) => findCommand(c),
-    run: runShown,
+    run: installWithoutServiceStarts,
     aptListsPresent,
     log,
   };
