@@ -43,8 +43,8 @@ export function RoleForm({ name, role }: { name: string; role: Role }) {
           </option>
         ))}
       </select>
-      <Button type="submit" size="sm" disabled={pending} aria-label={`Change the role of ${name}`}>
-        Set
+      <Button type="submit" size="sm" disabled={pending} aria-label={`Set role of ${name}`}>
+        Set role
       </Button>
       {state.status === "invalid" && (
         <span role="alert" className="text-xs text-bad">

@@ -1,10 +1,14 @@
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import path from "node:path";
 import type { Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOGIN_REFUSED } from "../../lib/auth/sessions.ts";
+import { CODE_REFUSED, LOGIN_REFUSED, login, sessionUser } from "../../lib/auth/sessions.ts";
+import { codeFor } from "../../lib/auth/totp.ts";
+import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { request } from "../../lib/web/client.ts";
 import { E2E_USERS, loginThroughForm, namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
+import { expectCount, expectText, expectVisible } from "./ui-expect.ts";
 
 /**
  * Logins and roles in the built console through Chromium: the login form,
@@ -19,6 +23,8 @@ const VIP = "198.51.100.240";
 const FARM = "authfarm";
 const B0 = "203.0.113.10";
 const B1 = "203.0.113.11";
+/** The admin's password once the last test of the first block changed it with natfarm user passwd. */
+const ADMIN_PW_AFTER_CLI = "a new admin password";
 
 let c: Console;
 let page: Page;
@@ -209,9 +215,13 @@ describe.sequential("logins and roles", () => {
     const refused = c.query<{ detail: string; address: string }>("SELECT detail, address FROM AuditEntry WHERE action = 'refused' AND actor = ?", E2E_USERS.viewer.name);
     expect(refused.map((r) => r.detail.replace(/ needs.*/, ""))).toEqual(["Refused: draining, cutting or restoring a backend", "Refused: deleting a farm"]);
     expect(new Set(refused.map((r) => r.address))).toEqual(new Set(["127.0.0.1"]));
+    // The audit log is for administrators: the viewer is told so, the admin sees both refusals.
     await page.goto(url("/history"));
+    await expectText(page.getByTestId("audit-admins-only"), "you are signed in as viewer");
+    await c.loginAs("admin");
+    await page.goto(url(`/history?actor=${E2E_USERS.viewer.name}&kind=refused`));
     const log = page.getByRole("table", { name: "Audit log" });
-    await expect.poll(() => log.getByRole("row").filter({ hasText: "refused" }).filter({ hasText: E2E_USERS.viewer.name }).count()).toBe(2);
+    await expect.poll(() => log.locator("tbody tr").filter({ hasText: "Refused:" }).count()).toBe(2);
   });
 
   it("an operator can drain a backend but not delete the farm", async () => {
@@ -271,12 +281,285 @@ describe.sequential("logins and roles", () => {
     await page.goto(url("/"));
     await page.getByTestId("signed-in-as").waitFor();
     const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "natfarm.mjs"), "user", "passwd", "admin", "--password-stdin"], {
-      input: "a new admin password\n",
+      input: `${ADMIN_PW_AFTER_CLI}\n`,
       encoding: "utf8",
       env: { ...process.env, NATFARM_DATABASE_URL: `file:${c.dbFile}` },
     });
     expect(r.status, r.stderr).toBe(0);
     // The farms page polls /api/farms/health every 5 s: its 401 sends the browser to the login page.
     await expect.poll(() => new URL(page.url()).pathname, { timeout: 20_000 }).toBe("/login");
+  });
+});
+
+/** axe-core, when installed (it is not a dependency of the project yet: see the README): its script for addScriptTag. */
+const AXE = (() => {
+  try {
+    return createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+  } catch {
+    return null;
+  }
+})();
+
+/** axe-core's serious and critical violations of the page as it is now. */
+async function axeViolations(p: Page): Promise<string[]> {
+  if (!(await p.evaluate(() => "axe" in window))) await p.addScriptTag({ path: AXE! });
+  const violations = (await p.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Element | Document, o: object) => Promise<{ violations: unknown[] }> } }).axe;
+    // The page's own content: the header around it is the whole-console accessibility test's (tests/e2e/a11y.test.ts).
+    const context = document.querySelector("main") ?? document;
+    return (await axe.run(context, { resultTypes: ["violations"] })).violations;
+  })) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
+  return violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
+}
+
+/**
+ * The account side in the browser (same console): the user menu, the Users
+ * page (403 for other roles, an admin adds a user who then logs in, a
+ * replayed add refused for an operator), a password change ending the
+ * user's other session, TOTP enrolment and a login with a code made here
+ * from the secret the page showed, History's audit filters in the URL with
+ * paging and the JSON-lines export, axe on the new pages.
+ */
+const NEW_USER = { name: "newops", password: "newops-initial-pw", role: "operator" };
+const NEW_PW = "newops-changed-pw";
+
+async function loginAdmin(): Promise<void> {
+  await page.goto("about:blank");
+  await c.context.clearCookies();
+  await loginThroughForm(page, c.baseUrl, E2E_USERS.admin.name, ADMIN_PW_AFTER_CLI);
+}
+
+async function loginAsNew(password: string): Promise<void> {
+  await page.goto("about:blank");
+  await c.context.clearCookies();
+  await submitLogin(NEW_USER.name, password);
+}
+
+describe.sequential("account, users, two-factor login, audit filters", () => {
+  let totpSecret = "";
+
+  it("the user menu: Account for everyone, Users for admins only, the API reference in the navigation; /users is 403 for an operator, audited", async () => {
+    const cookie = await cookieOf("operator");
+    await page.goto(url("/"));
+    const menu = page.getByRole("navigation", { name: "Account" });
+    await expectVisible(menu.getByRole("link", { name: "Account" }));
+    expect(await menu.getByRole("link", { name: "Users" }).count()).toBe(0);
+    expect(await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API" }).getAttribute("href")).toBe("/api-docs");
+    const r = await raw("/users", { headers: { Cookie: cookie } });
+    expect(r.status).toBe(403);
+    expect(r.body).toMatch(/needs the admin role; you are signed in as operator/);
+    // The export of the audit log too (the REST API's audit is admin-only as well).
+    const x = await raw("/history/audit.jsonl", { headers: { Cookie: cookie } });
+    expect(x.status).toBe(403);
+    expect(c.query<{ detail: string }>("SELECT detail FROM AuditEntry WHERE action = 'refused' AND actor = ? ORDER BY id DESC LIMIT 2", E2E_USERS.operator.name).map((a) => a.detail)).toEqual([
+      expect.stringMatching(/^Refused: exporting the audit log needs the admin role/),
+      expect.stringMatching(/^Refused: opening \/users/),
+    ]);
+    await page.goto(url("/history"));
+    await expectText(page.getByTestId("audit-admins-only"), "for administrators");
+    expect(await page.getByRole("table", { name: "Audit log" }).count()).toBe(0);
+  });
+
+  let addUser: Captured;
+
+  it("an admin adds a user who then logs in; the same request replayed with an operator's cookie is refused and adds nobody", async () => {
+    const operator = await cookieOf("operator");
+    await loginAdmin();
+    await page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Users" }).click();
+    await page.waitForURL((u) => u.pathname === "/users");
+    const form = page.getByRole("form", { name: "Add user" });
+    await form.getByLabel("User name").fill("mallory");
+    await form.getByLabel("Role").selectOption("admin");
+    await form.getByLabel("Initial password").fill("mallory-password");
+    addUser = await captureAction(() => form.getByRole("button", { name: "Add user" }).click());
+    const before = c.query("SELECT name, role FROM User ORDER BY name");
+    const replayed = await replay(addUser, operator);
+    expect(replayed.body).toMatch(/Refused: adding a user needs the admin role; you are signed in as operator/);
+    expect(c.query("SELECT name, role FROM User ORDER BY name")).toEqual(before);
+
+    await page.goto(url("/users"));
+    await form.getByLabel("User name").fill(NEW_USER.name);
+    await form.getByLabel("Role").selectOption(NEW_USER.role);
+    await form.getByLabel("Initial password").fill(NEW_USER.password);
+    await form.getByRole("button", { name: "Add user" }).click();
+    await expectText(page.getByTestId("add-user-result"), `User ${NEW_USER.name} (operator) added`);
+    await expectVisible(page.getByRole("table", { name: "Users" }).getByRole("row").filter({ hasText: NEW_USER.name }));
+    expect(c.query("SELECT actor, action, result, detail FROM AuditEntry WHERE action = 'user.add' ORDER BY id DESC LIMIT 1")).toEqual([
+      { actor: "admin", action: "user.add", result: "ok", detail: `user ${NEW_USER.name}: ${NEW_USER.name} (operator)` },
+    ]);
+
+    await loginAsNew(NEW_USER.password);
+    await page.waitForURL((u) => u.pathname === "/");
+    expect(await page.getByTestId("signed-in-as").textContent()).toMatch(/newops · operator/);
+  });
+
+  it("a password change needs the current one and ends the user's other session, not this one", async () => {
+    // A second session of the same user, opened beside the browser's.
+    const dbUrl = `file:${c.dbFile}`;
+    const other = await login(getPrisma(dbUrl), { name: NEW_USER.name, password: NEW_USER.password, address: "192.0.2.77" });
+    if (!other.ok) throw new Error("the second login failed");
+    const otherCookie = `__Host-natfarm_session=${other.token}`;
+    expect((await raw("/", { headers: { Cookie: otherCookie } })).status).toBe(200);
+
+    await page.goto(url("/account"));
+    const form = page.getByRole("form", { name: "Change password" });
+    await form.getByLabel("Current password").fill("not the password");
+    await form.getByLabel("New password", { exact: true }).fill(NEW_PW);
+    await form.getByLabel("New password again").fill(NEW_PW);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await expectText(page.getByTestId("password-result"), "current password is not right");
+    await form.getByLabel("Current password").fill(NEW_USER.password);
+    await form.getByLabel("New password", { exact: true }).fill(NEW_PW);
+    await form.getByLabel("New password again").fill(NEW_PW);
+    await form.getByRole("button", { name: "Change password" }).click();
+    await expectText(page.getByTestId("password-result"), "Password changed. 1 other session ended.");
+    // The other session is over; this one goes on.
+    expect((await raw("/", { headers: { Cookie: otherCookie } })).status).toBe(303);
+    expect(await sessionUser(getPrisma(dbUrl), other.token)).toBeNull();
+    await disconnectPrisma(dbUrl);
+    await page.goto(url("/account"));
+    expect(await page.getByTestId("signed-in-as").textContent()).toMatch(/newops/);
+    expect(c.query("SELECT result FROM AuditEntry WHERE action = 'user.passwd' AND actor = ? ORDER BY id", NEW_USER.name)).toEqual([{ result: "invalid" }, { result: "ok" }]);
+  });
+
+  it("API tokens on the account page: the secret shown once, then only its first characters; revoked", async () => {
+    await page.goto(url("/account"));
+    const form = page.getByRole("form", { name: "New API token" });
+    await form.getByLabel("Name").fill("deploy");
+    expect(await form.getByLabel("Role").locator("option").allTextContents()).toEqual(["viewer", "operator"]);
+    await form.getByLabel("Role").selectOption("viewer");
+    await form.getByRole("button", { name: "Create token" }).click();
+    const secret = (await page.getByTestId("token-secret").textContent())!.trim();
+    expect(secret).toMatch(/^nft_[A-Za-z0-9_-]{43}$/);
+    expect((await raw("/api/drift", { headers: { Authorization: `Bearer ${secret}` } })).status).toBe(200);
+    await page.goto(url("/account"));
+    const table = page.getByRole("table", { name: "Your API tokens" });
+    await expectText(table, `${secret.slice(0, 10)}…`);
+    expect(await page.content()).not.toContain(secret);
+    await table.getByRole("button", { name: "Revoke token deploy" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke token" }).click();
+    await expectText(table, "revoked");
+    expect((await raw("/api/drift", { headers: { Authorization: `Bearer ${secret}` } })).status).toBe(401);
+  });
+
+  it("TOTP: enrolled with a code made from the secret the page shows; then a login asks for the code; a wrong or replayed code is refused", async () => {
+    await page.goto(url("/account"));
+    await page.getByRole("button", { name: "Set up two-factor login" }).click();
+    await expectVisible(page.getByRole("img", { name: "QR code of the two-factor secret" }).locator("svg"));
+    totpSecret = (await page.getByTestId("totp-secret").textContent())!.trim();
+    expect(totpSecret).toMatch(/^[A-Z2-7]{32}$/);
+    await page.getByLabel("Code from the app").fill(codeFor(totpSecret));
+    await page.getByRole("button", { name: "Turn on" }).click();
+    await expectText(page.getByRole("region", { name: "Two-factor login" }), "On since");
+    expect(await page.getByTestId("totp-secret").count()).toBe(0);
+    expect(await page.content()).not.toContain(totpSecret);
+    const stored = c.query<{ totpSecret: string }>("SELECT totpSecret FROM User WHERE name = ?", NEW_USER.name)[0]!.totpSecret;
+    expect(stored).toMatch(/^v1\./);
+    expect(stored).not.toContain(totpSecret);
+
+    // The password alone opens no session now.
+    await loginAsNew(NEW_PW);
+    await expectVisible(page.getByRole("heading", { name: "Two-factor code" }));
+    // The password's action redirected to this same page: let that navigation settle before the form is used.
+    await page.waitForLoadState("networkidle");
+    expect((await c.context.cookies(c.baseUrl)).map((k) => k.name)).toEqual(["__Host-natfarm_login"]);
+    expect((await raw("/", { headers: { Cookie: await c.cookieHeader() } })).status).toBe(303);
+    await page.getByLabel("Code", { exact: true }).fill("000000");
+    await page.getByRole("button", { name: "Verify code" }).click();
+    expect(await refusal()).toBe(CODE_REFUSED);
+    // The next step's code (the enrolment used this one): accepted within the window.
+    const code = codeFor(totpSecret, new Date(Date.now() + 30_000));
+    await page.getByLabel("Code", { exact: true }).fill(code);
+    await page.getByRole("button", { name: "Verify code" }).click();
+    await page.waitForURL((u) => u.pathname === "/");
+    expect((await c.context.cookies(c.baseUrl)).map((k) => k.name)).toEqual(["__Host-natfarm_session"]);
+    // The same code again, at once: a replay.
+    await loginAsNew(NEW_PW);
+    await expectVisible(page.getByRole("heading", { name: "Two-factor code" }));
+    await page.waitForLoadState("networkidle");
+    await page.getByLabel("Code", { exact: true }).fill(code);
+    await page.getByRole("button", { name: "Verify code" }).click();
+    expect(await refusal()).toBe(CODE_REFUSED);
+    await page.getByRole("button", { name: "Use another account" }).click();
+    await expectVisible(page.getByRole("heading", { name: "Log in" }));
+    const rows = c.query<{ action: string; result: string; detail: string }>("SELECT action, result, detail FROM AuditEntry WHERE actor = ? AND action IN ('login', 'login.password', 'user.totp.enable') ORDER BY id", NEW_USER.name);
+    expect(rows.map((r) => `${r.action} ${r.result}`).slice(-6)).toEqual(["user.totp.enable ok", "login.password ok", "login failed", "login ok", "login.password ok", "login failed"]);
+    expect(rows.at(-1)!.detail).toMatch(/replay/);
+    expect(rows.some((r) => r.action === "login" && r.result === "ok" && /TOTP/.test(r.detail))).toBe(true);
+  });
+
+  it("History's audit log: filters kept in the URL, older pages by the cursor, the JSON-lines export of the filter", async () => {
+    await loginAdmin();
+    await page.goto(url("/history"));
+    const filters = page.getByRole("form", { name: "Filter the audit log" });
+    await filters.getByLabel("Actor").fill(NEW_USER.name);
+    await filters.getByLabel("Kind").selectOption("user");
+    await filters.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL((u) => u.searchParams.get("actor") === NEW_USER.name && u.searchParams.get("kind") === "user");
+    const log = page.getByRole("table", { name: "Audit log" });
+    const want = c.query<{ id: number; action: string }>("SELECT id, action FROM AuditEntry WHERE actor = ? AND action LIKE 'user.%' ORDER BY id DESC", NEW_USER.name);
+    expect(want.map((w) => w.action)).toEqual(["user.totp.enable", "user.totp.enrol", "user.passwd", "user.passwd"]);
+    await expectCount(log.locator("tbody tr"), want.length);
+    // The URL alone gives the same rows (a link, a reload); the filter's fields show it.
+    const filtered = page.url();
+    await page.goto("about:blank");
+    await page.goto(filtered);
+    await expectCount(log.locator("tbody tr"), want.length);
+    expect(await filters.getByLabel("Actor").inputValue()).toBe(NEW_USER.name);
+    expect(await filters.getByLabel("Kind").inputValue()).toBe("user");
+    // Two per page: "Older entries" follows the cursor.
+    await page.goto(url(`/history?actor=${NEW_USER.name}&kind=user&limit=2`));
+    await expectCount(log.locator("tbody tr"), 2);
+    await page.getByRole("navigation", { name: "Audit log pages" }).getByRole("link", { name: "Older entries" }).click();
+    await page.waitForURL((u) => u.searchParams.get("before") === String(want[1]!.id));
+    await expectCount(log.locator("tbody tr"), 2);
+    await expectText(log, "user.passwd");
+    expect(await log.getByText("user.totp.enable").count()).toBe(0);
+    // A bad filter: said so, nothing shown.
+    await page.goto(url("/history?kind=everything"));
+    await expectText(page.getByRole("region", { name: "Audit log" }), "The filter is not valid");
+    // The export link carries the filter (not the page cursor) and streams JSON lines.
+    await page.goto(filtered);
+    const href = await page.getByRole("link", { name: "Export JSON lines" }).getAttribute("href");
+    expect(href).toBe(`/history/audit.jsonl?actor=${NEW_USER.name}&kind=user`);
+    const x = await raw(href!, { headers: { Cookie: await c.cookieHeader() } });
+    expect(x.status).toBe(200);
+    expect(x.headers["content-type"]).toMatch(/^application\/x-ndjson/);
+    const recs = x.body.trimEnd().split("\n").map((l) => JSON.parse(l) as { id: number; actor: string; kind: string; address: string });
+    expect(recs.map((r) => r.id)).toEqual(want.map((w) => w.id));
+    expect(new Set(recs.map((r) => `${r.actor} ${r.kind} ${r.address}`))).toEqual(new Set([`${NEW_USER.name} user 127.0.0.1`]));
+    expect((await raw("/history/audit.jsonl?kind=everything", { headers: { Cookie: await c.cookieHeader() } })).status).toBe(400);
+  });
+
+  it.skipIf(!AXE)("axe: no serious or critical violation on the account, users, history and code-step pages", async () => {
+    const found: Record<string, string[]> = {};
+    await page.goto(url("/users"));
+    await page.getByRole("table", { name: "Users" }).waitFor();
+    found.users = await axeViolations(page);
+    await page.goto(url(`/history?actor=${NEW_USER.name}`));
+    await page.getByRole("table", { name: "Audit log" }).waitFor();
+    found.history = await axeViolations(page);
+    await page.goto(url("/account"));
+    await page.getByRole("button", { name: "Set up two-factor login" }).click();
+    await page.getByRole("img", { name: "QR code of the two-factor secret" }).waitFor();
+    found.accountEnrolling = await axeViolations(page);
+    await loginAsNew(NEW_PW);
+    await page.getByRole("heading", { name: "Two-factor code" }).waitFor();
+    found.codeStep = await axeViolations(page);
+    expect(Object.fromEntries(Object.entries(found).filter(([, v]) => v.length))).toEqual({});
+  });
+
+  it("an admin removes the user (a confirmation first); their sessions and tokens go with them", async () => {
+    await loginAdmin();
+    await page.goto(url("/users"));
+    await page.getByRole("button", { name: `Remove user ${NEW_USER.name}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Remove user" }).click();
+    await expect.poll(() => c.query("SELECT name FROM User WHERE name = ?", NEW_USER.name), { timeout: 20_000 }).toEqual([]);
+    expect(c.query("SELECT COUNT(*) AS n FROM Session s LEFT JOIN User u ON u.id = s.userId WHERE u.id IS NULL")).toEqual([{ n: 0 }]);
+    // The admin's own row offers removal only with the warning that it is oneself.
+    await page.getByRole("button", { name: "Remove user admin" }).click();
+    await expectText(page.getByRole("dialog"), "This is you.");
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    expect(c.query("SELECT result, detail FROM AuditEntry WHERE action = 'user.remove' ORDER BY id DESC LIMIT 1")).toEqual([{ result: "ok", detail: `user ${NEW_USER.name}: removed with their sessions and tokens` }]);
   });
 });
