@@ -258,6 +258,15 @@ describe.sequential("logins and roles", () => {
       "admin deleting a farm ok",
     ]);
     expect(new Set(rows.map((r) => r.address))).toEqual(new Set(["127.0.0.1"]));
+    // What each did to the farm: its declarative JSON before and after.
+    const details = c.query<{ action: string; detail: string }>("SELECT action, detail FROM AuditEntry WHERE farm = ? AND result = 'ok' ORDER BY id", FARM).map((r) => r.detail);
+    const farmJson = (d: string, which: "before" | "after") => JSON.parse(new RegExp(`${which}: (\\{.*?\\}|null)(?: · |$)`).exec(d)![1]!);
+    expect(farmJson(details[0]!, "before")).toBeNull();
+    expect(farmJson(details[0]!, "after")).toMatchObject({ name: FARM, vip: VIP, backends: [{ ip: B0, port: 80 }, { ip: B1, port: 80 }] });
+    expect(farmJson(details[1]!, "before").backends.map((b: { state?: string }) => b.state ?? "up")).toEqual(["up", "up"]);
+    expect(farmJson(details[1]!, "after").backends.map((b: { state?: string }) => b.state ?? "up")).toEqual(["maintenance", "up"]);
+    expect(farmJson(details[3]!, "before")).toMatchObject({ name: FARM });
+    expect(farmJson(details[3]!, "after")).toBeNull();
   });
 
   it("logout ends the session: its cookie no longer opens a page or an API route", async () => {
