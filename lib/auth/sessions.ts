@@ -4,6 +4,7 @@ import { audit } from "./audit.ts";
 import { authConfig, type AuthConfig } from "./config.ts";
 import { burnVerification, verifyPassword } from "./passwords.ts";
 import { isRole, type Role } from "./roles.ts";
+import { SecretBoxError } from "./secret-box.ts";
 import { checkCode } from "./totp.ts";
 
 /**
@@ -46,6 +47,7 @@ export type LoginResult = { ok: true; token: string; user: SessionUser } | { ok:
 export const CODE_ASKED = "Enter the 6-digit code from your authenticator app.";
 export const CODE_REFUSED = "That code is wrong or was used already. Enter the current code from your authenticator app.";
 export const CHALLENGE_ENDED = "The login was not finished in time (or was refused): log in again.";
+export const TOTP_UNAVAILABLE = "Your second factor cannot be checked on this console (its encryption key is missing or was replaced): an administrator can reset it with natfarm user totp-reset.";
 /** How long a half-login waits for its code. */
 export const CHALLENGE_MS = 5 * 60_000;
 
@@ -163,7 +165,16 @@ export async function completeLogin(
     await audit(db, { at: now, actor: user.name, via: "anonymous", address, action: "login", result: "locked", detail: "TOTP step refused: the user name or the address is locked after repeated failures" });
     return { ...ended, message: LOGIN_REFUSED };
   }
-  const check = await checkCode(db, user.id, input.code, now);
+  let check: Awaited<ReturnType<typeof checkCode>>;
+  try {
+    check = await checkCode(db, user.id, input.code, now);
+  } catch (e) {
+    // The secret does not decrypt (the key file lost or replaced): no code can pass; say what to do, count nothing.
+    if (!(e instanceof SecretBoxError)) throw e;
+    await db.loginChallenge.deleteMany({ where: { id } });
+    await audit(db, { at: now, actor: user.name, via: "anonymous", address, action: "login", result: "failed", detail: `TOTP code not checkable: ${e.message}` });
+    return { ...ended, message: TOTP_UNAVAILABLE };
+  }
   if (check === "ok") {
     await db.loginChallenge.deleteMany({ where: { id } });
     return openSession(db, { id: user.id, name: user.name, role: user.role as Role }, address, now, c, `role ${user.role}; TOTP code`);

@@ -1,7 +1,7 @@
 import * as OTPAuth from "otpauth";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { verifyPassword } from "./passwords.ts";
-import { open, seal } from "./secret-box.ts";
+import { open, seal, SecretBoxError } from "./secret-box.ts";
 import { UserError } from "./users.ts";
 
 /**
@@ -53,8 +53,15 @@ export async function startEnrolment(db: PrismaClient, userId: number): Promise<
 export async function pendingEnrolment(db: PrismaClient, userId: number): Promise<Enrolment | null> {
   const user = await db.user.findUnique({ where: { id: userId } });
   if (!user?.totpPending || user.totpSecret) return null;
-  const secret = open(user.totpPending, userId);
-  return { secret, uri: totpOf(secret, user.name).toString() };
+  try {
+    const secret = open(user.totpPending, userId);
+    return { secret, uri: totpOf(secret, user.name).toString() };
+  } catch (e) {
+    // A pending secret whose key is gone can never be confirmed: drop it, and the page offers a fresh start.
+    if (!(e instanceof SecretBoxError)) throw e;
+    await cancelEnrolment(db, userId);
+    return null;
+  }
 }
 
 export async function cancelEnrolment(db: PrismaClient, userId: number): Promise<void> {

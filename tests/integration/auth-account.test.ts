@@ -6,7 +6,7 @@ import { changeOwnPassword, createOwnToken, revokeOwnToken } from "../../lib/aut
 import { AuditFilterSchema, audit, auditFilterInput, auditJsonLines, auditKind } from "../../lib/auth/audit.ts";
 import type { AuthConfig } from "../../lib/auth/config.ts";
 import { open } from "../../lib/auth/secret-box.ts";
-import { CHALLENGE_ENDED, CHALLENGE_MS, CODE_ASKED, CODE_REFUSED, LOGIN_REFUSED, completeLogin, login, sessionUser } from "../../lib/auth/sessions.ts";
+import { CHALLENGE_ENDED, CHALLENGE_MS, CODE_ASKED, CODE_REFUSED, LOGIN_REFUSED, TOTP_UNAVAILABLE, completeLogin, login, sessionUser } from "../../lib/auth/sessions.ts";
 import { codeFor, confirmEnrolment, disableTotp, pendingEnrolment, resetTotp, startEnrolment } from "../../lib/auth/totp.ts";
 import { addUser, allTokens, changeRole, deleteUser, RefusedError, resetPassword, revokeAnyToken, unlockUser, usersOverview, type AdminActor } from "../../lib/auth/user-admin.ts";
 import { createUser } from "../../lib/auth/users.ts";
@@ -153,6 +153,32 @@ describe("TOTP second factor", () => {
     expect(await resetTotp(db(), "tess")).toEqual({ wasOn: true });
     expect(await db().loginChallenge.count({ where: { userId: id } })).toBe(0);
     expect((await login(db(), { name: "tess", password: PW, address: ADDR, now: at(7_500_000), config })).ok).toBe(true);
+  });
+});
+
+describe("TOTP with its key gone", () => {
+  it("a lost or replaced key file: the code step says what to do (no 500), a pending enrolment is dropped; totp-reset lets the user in", async () => {
+    await createUser(db(), "kira", "viewer", PW);
+    const id = await idOf("kira");
+    const e = await startEnrolment(db(), id);
+    const t = at(9_000_000);
+    await confirmEnrolment(db(), id, codeFor(e.secret, t), t);
+    const moved = `${keyFile}.away`;
+    fs.renameSync(keyFile, moved);
+    try {
+      const r = await login(db(), { name: "kira", password: PW, address: ADDR, now: at(9_100_000), config });
+      if (r.ok) throw new Error("no code asked");
+      expect(await completeLogin(db(), { challenge: r.challenge, code: codeFor(e.secret, at(9_100_000)), address: ADDR, now: at(9_100_000), config })).toMatchObject({ ok: false, restart: true, message: TOTP_UNAVAILABLE });
+      // A pending enrolment sealed with the lost key: dropped, not a 500.
+      const sealed = (await db().user.findUniqueOrThrow({ where: { id } })).totpSecret;
+      await db().user.update({ where: { id }, data: { totpSecret: null, totpPending: sealed } });
+      expect(await pendingEnrolment(db(), id)).toBeNull();
+      expect((await db().user.findUniqueOrThrow({ where: { id } })).totpPending).toBeNull();
+    } finally {
+      fs.renameSync(moved, keyFile);
+    }
+    expect(await resetTotp(db(), "kira")).toEqual({ wasOn: false });
+    expect((await login(db(), { name: "kira", password: PW, address: ADDR, now: at(9_200_000), config })).ok).toBe(true);
   });
 });
 

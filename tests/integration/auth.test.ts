@@ -8,7 +8,7 @@ import { can } from "../../lib/auth/roles.ts";
 import { LOGIN_REFUSED, login, logout, sessionUser, tokenHash } from "../../lib/auth/sessions.ts";
 import { completeSetup, makeSetupToken, setupTokenValid } from "../../lib/auth/setup.ts";
 import { createUser, listUsers, removeUser, setPassword } from "../../lib/auth/users.ts";
-import { isPublic } from "../../lib/auth/gate.ts";
+import { adminPage, forbiddenPage, isPublic } from "../../lib/auth/gate.ts";
 import { bearer, createToken, listTokens, revokeToken, tokenUser } from "../../lib/auth/tokens.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { migrateDatabase } from "../../lib/db/migrate.ts";
@@ -202,6 +202,11 @@ describe("roles, gate, configuration", () => {
     for (const [m, u] of [["GET", "/"], ["GET", "/farms/app"], ["GET", "/api/drift"], ["POST", "/"], ["POST", "/_next/static/x"], ["GET", "/%6cogin"], ["GET", "/_next/static/../../api/drift"], ["GET", "//login"]] as const) {
       expect(isPublic(m, u), `${m} ${u}`).toBe(false);
     }
+  });
+  it("the pages only administrators may open, and the 403 page escapes what it says", () => {
+    for (const u of ["/users", "/users/", "/users?x=1", "/users/anything"]) expect(adminPage(u)?.path, u).toBe("/users");
+    for (const u of ["/", "/usersx", "/account", "/history", "/api/users"]) expect(adminPage(u), u).toBeNull();
+    expect(forbiddenPage("<script>x</script> & 'q'")).toContain("&#60;script&#62;x&#60;/script&#62; &#38; &#39;q&#39;");
   });
   it("durations and limits from the environment", () => {
     expect(authConfig({})).toEqual(config);
