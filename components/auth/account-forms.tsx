@@ -51,7 +51,7 @@ export function TokenForm({ roles }: { roles: Role[] }) {
     <div className="space-y-3">
       <form action={formAction} className="grid gap-3 sm:grid-cols-[1fr_10rem_10rem_auto] sm:items-start" aria-label="New API token">
         <TextField id="token-name" label="Name" name="name" required maxLength={64} placeholder="e.g. ci-deploy" errors={errorsOf(state, "name")} />
-        <SelectField id="token-role" label="Role" name="role" defaultValue={roles.at(-1)} options={roles.map((r) => ({ value: r, label: r }))} errors={errorsOf(state, "role")} />
+        <SelectField id="token-role" label="Role" name="role" defaultValue={roles[0]} options={roles.map((r) => ({ value: r, label: r }))} errors={errorsOf(state, "role")} />
         <SelectField id="token-expires" label="Expires" name="expires" defaultValue="30d" options={EXPIRY_OPTIONS} errors={errorsOf(state, "expires")} />
         <div className="sm:pt-5">
           <Button type="submit" tone="primary" disabled={pending}>
