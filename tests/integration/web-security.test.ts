@@ -69,7 +69,7 @@ function farms(): string[] {
 
 /** The id Next.js gave a server action in this build (the same one the page's button posts). */
 function actionId(exportedName: string): string {
-  const distDir = path.join(ROOT, ".next");
+  const distDir = path.join(ROOT, process.env.NATFARM_NEXT_DIST_DIR || ".next");
   const manifest = JSON.parse(fs.readFileSync(path.join(distDir, "server", "server-reference-manifest.json"), "utf8")) as {
     node: Record<string, { exportedName?: string; filename?: string }>;
   };
