@@ -1,14 +1,32 @@
 import { defineConfig } from "vitest/config";
 import path from "node:path";
 
+// The database matrix: these files run a second time on PostgreSQL (tests/helpers/db.ts
+// gives each a fresh database). They are the ones that exercise the database layer most.
+const POSTGRES_FILES = [
+  "tests/integration/db-postgres.test.ts",
+  "tests/integration/console-service.test.ts",
+  "tests/integration/auth.test.ts",
+];
+// CI must run the PostgreSQL half (and fail when the server is missing); a local run
+// without a server says that it skips it instead.
+const withPostgres = Boolean(process.env.NATFARM_TEST_POSTGRES_URL?.trim()) || process.env.CI === "true";
+if (!withPostgres && !process.env.VITEST_WORKER_ID) {
+  console.warn("natfarm: NATFARM_TEST_POSTGRES_URL is not set: the PostgreSQL half of the database tests is skipped (CI=true runs it)");
+}
+
 export default defineConfig({
   resolve: { alias: { "@": path.resolve(import.meta.dirname) } },
   test: {
-    include: ["tests/**/*.test.ts"],
     // Netfilter tests share one kernel: namespaces are unique per test, but
     // running files in parallel on 2 cores makes traffic tests slow and noisy.
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    projects: [
+      // db-postgres.test.ts is PostgreSQL's half of db.test.ts: it has no SQLite run.
+      { extends: true, test: { name: "sqlite", include: ["tests/**/*.test.ts"], exclude: ["tests/integration/db-postgres.test.ts"] } },
+      ...(withPostgres ? [{ extends: true, test: { name: "postgresql", include: POSTGRES_FILES, env: { NATFARM_TEST_DATABASE: "postgresql" } } }] : []),
+    ],
   },
 });

@@ -29,7 +29,9 @@ import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { ConsoleEnvError, parseConsoleEnv, type ConsoleEnv } from "../lib/console/env.ts";
 import { DatabaseEnvError, databaseEnv, projectRoot } from "../lib/db/env.ts";
-import { migrateDatabase } from "../lib/db/migrate.ts";
+import { migrate } from "../lib/db/migrate.ts";
+import { DatabaseUnreachableError } from "../lib/db/errors.ts";
+import type { DatabaseLocation } from "../lib/db/env.ts";
 import { ensureLab } from "../lib/service/lab.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
 import { directKernel } from "../lib/kernel/direct.ts";
@@ -110,11 +112,11 @@ async function ensureBuild(childEnv: NodeJS.ProcessEnv): Promise<void> {
 async function main() {
   // 1. Configuration: read only, nothing started yet.
   let env: ConsoleEnv;
-  let dbFile: string;
+  let database: DatabaseLocation;
   let webConfig: WebConfig;
   try {
     env = parseConsoleEnv(process.env);
-    dbFile = databaseEnv().file;
+    database = databaseEnv();
     webConfig = webConfigFromEnv({ ...process.env, PORT: String(env.port) }, { root, dev });
   } catch (e) {
     fail(e instanceof ConsoleEnvError || e instanceof DatabaseEnvError || e instanceof WebConfigError ? e.message : errorText(e));
@@ -123,15 +125,20 @@ async function main() {
   const targetLabel = t.canApply ? formatTarget(t.target) : null;
   const isRoot = process.getuid?.() === 0;
   const agentSocket = agentSocketPath();
-  // The same file reached through a symlinked directory is the same installation.
-  const dbKey = path.join(realpathSync(path.dirname(dbFile)), path.basename(dbFile));
+  // SQLite: the same file reached through a symlinked directory is the same installation.
+  // PostgreSQL is shared by design (every node of a cluster uses it): what must
+  // not run twice on this machine is a supervisor of that database for one target.
+  const dbKey =
+    database.provider === "sqlite"
+      ? path.join(realpathSync(path.dirname(database.file)), path.basename(database.file))
+      : `${database.label} for target ${targetLabel ?? "none"}`;
 
   // 2. One supervisor per installation, decided before anything acts.
   let locks: HeldLock[];
   try {
     locks = await lockInstance(
       instanceResources({ databaseFile: dbKey, target: targetLabel, port: env.port, agentSocket: isRoot ? agentSocket : undefined }),
-      `natfarm supervisor: database ${dbFile}, target ${targetLabel ?? "none"}, port ${env.port}`,
+      `natfarm supervisor: database ${database.label}, target ${targetLabel ?? "none"}, port ${env.port}`,
     );
   } catch (e) {
     fail(e instanceof AlreadyRunningError ? e.message : `could not take the instance lock: ${errorText(e)}`);
@@ -161,7 +168,7 @@ async function main() {
   const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
 
   // 5. Database.
-  const migrated = migrateDatabase(undefined, { log: (m) => log(m) });
+  const migrated = await migrate(undefined, { log: (m) => log(m) }).catch((e: unknown) => fail(e instanceof DatabaseUnreachableError ? e.message : errorText(e)));
   log(`database ${migrated.file}: ${migrated.applied.length ? `applied ${migrated.applied.join(", ")}` : "up to date"}`);
   for (const w of migrated.warnings) log(`warning: ${w}`);
 
@@ -198,7 +205,7 @@ async function main() {
       user = await ensureConsoleUser(process.env.NATFARM_USER || "natfarm", log);
       const unreadable = await checkReadable(root, user);
       if (unreadable) fail(unreadable);
-      handOver(path.dirname(dbFile), user);
+      handOver(database.dataDir, user);
       handOver(path.resolve(root, process.env.NATFARM_NEXT_DIST_DIR || ".next", "cache"), user);
     } catch (e) {
       fail(`could not set up the console's user: ${errorText(e)}`);

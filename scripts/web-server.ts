@@ -31,7 +31,8 @@ import { createWebServer } from "../lib/web/server.ts";
 import { createAuthGate } from "../lib/auth/gate.ts";
 import { authConfig, AuthConfigError } from "../lib/auth/config.ts";
 import { getPrisma } from "../lib/db/client.ts";
-import { migrateDatabase } from "../lib/db/migrate.ts";
+import { migrate } from "../lib/db/migrate.ts";
+import { DatabaseUnreachableError } from "../lib/db/errors.ts";
 import { CertificateError } from "../lib/web/tls.ts";
 
 const dev = process.argv.includes("--dev");
@@ -67,7 +68,11 @@ async function main() {
     fail(e instanceof AuthConfigError ? e.message : String(e));
   }
   // The login gate reads sessions before Next.js runs: the tables must be there (a no-op when npm start migrated).
-  migrateDatabase();
+  try {
+    await migrate();
+  } catch (e) {
+    fail(e instanceof DatabaseUnreachableError ? e.message : String(e));
+  }
   // Next.js runs in this process: the session cookie's name and Secure flag follow the scheme served.
   process.env.NATFARM_WEB_SCHEME = config.scheme;
 

@@ -28,7 +28,7 @@ export class SecretBoxError extends Error {
 export function keyFile(env: Record<string, string | undefined> = process.env): string {
   const configured = env.NATFARM_TOTP_KEY_FILE?.trim();
   if (configured) return path.resolve(configured);
-  return path.join(path.dirname(databaseEnv().file), "totp.key");
+  return path.join(databaseEnv().dataDir, "totp.key");
 }
 
 function readKey(create: boolean): Buffer {

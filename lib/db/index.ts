@@ -1,6 +1,8 @@
 export { getPrisma, openDatabase, disconnectPrisma, type Db } from "./client.ts";
-export { databaseEnv, resolveDatabaseUrl, projectRoot, DatabaseEnvError, type DatabaseLocation } from "./env.ts";
+export { databaseEnv, resolveDatabaseUrl, projectRoot, DatabaseEnvError, type DatabaseLocation, type DatabaseProvider } from "./env.ts";
 export {
+  migrate,
+  getMigrationStatus,
   migrateDatabase,
   migrationStatus,
   readMigrations,
@@ -10,5 +12,5 @@ export {
   type MigrateResult,
   type MigrationStatus,
 } from "./migrate.ts";
-export { uniqueViolation } from "./errors.ts";
+export { uniqueViolation, isBusy, DatabaseUnreachableError } from "./errors.ts";
 export { Prisma, type Farm, type Backend, type ApplyLog } from "../generated/prisma/client.ts";

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { databaseEnv, projectRoot, resolveDatabaseUrl } from "./env.ts";
+import { databaseEnv, projectRoot, resolveDatabaseUrl, type DatabaseLocation, type SqliteLocation } from "./env.ts";
+import { migratePostgres, postgresMigrationStatus } from "./migrate-postgres.ts";
 
 /**
  * natfarm's own migration runner: applies prisma/migrations/<name>/migration.sql
@@ -33,13 +34,13 @@ export interface Migration {
 }
 
 export interface MigrateOptions {
-  /** defaults to <project>/prisma/migrations */
+  /** defaults to <project>/prisma/migrations (SQLite) or <project>/prisma/postgresql/migrations */
   migrationsDir?: string;
   log?: (message: string) => void;
 }
 
 export interface MigrateResult {
-  /** absolute path of the SQLite file */
+  /** absolute path of the SQLite file, or the PostgreSQL database as postgresql://host:port/name */
   file: string;
   /** migrations applied by this call, in order */
   applied: string[];
@@ -117,6 +118,14 @@ export function readMigrations(dir: string = defaultMigrationsDir()): Migration[
 // it back as well as the Unix milliseconds its native engine writes.
 const now = (): string => new Date().toISOString().replace(/Z$/, "+00:00");
 
+function sqliteOnly(location: DatabaseLocation): SqliteLocation {
+  if (location.provider !== "sqlite") {
+    // Synchronous callers cannot wait on a server: they must take the async path.
+    throw new MigrationError(`${location.label} is PostgreSQL: migrate it with migrate() / getMigrationStatus(), which wait on the server`);
+  }
+  return location;
+}
+
 function history(db: Database.Database): HistoryRow[] {
   return db
     .prepare(`SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at FROM "${MIGRATIONS_TABLE}" ORDER BY started_at, migration_name`)
@@ -137,7 +146,7 @@ function openDatabase(file: string): Database.Database {
  * call at every start-up: with nothing pending it only reads the history.
  */
 export function migrateDatabase(url?: string, options: MigrateOptions = {}): MigrateResult {
-  const location = url === undefined ? databaseEnv() : resolveDatabaseUrl(url);
+  const location = sqliteOnly(url === undefined ? databaseEnv() : resolveDatabaseUrl(url));
   const migrations = readMigrations(options.migrationsDir);
   const log = options.log ?? (() => {});
   const warnings: string[] = [];
@@ -221,6 +230,7 @@ export function migrateDatabase(url?: string, options: MigrateOptions = {}): Mig
 }
 
 export interface MigrationStatus {
+  /** as MigrateResult's */
   file: string;
   applied: string[];
   pending: string[];
@@ -230,7 +240,7 @@ export interface MigrationStatus {
 
 /** Read-only view of the history; does not create the database. */
 export function migrationStatus(url?: string, options: Pick<MigrateOptions, "migrationsDir"> = {}): MigrationStatus {
-  const location = url === undefined ? databaseEnv() : resolveDatabaseUrl(url);
+  const location = sqliteOnly(url === undefined ? databaseEnv() : resolveDatabaseUrl(url));
   const migrations = readMigrations(options.migrationsDir);
   let rows: HistoryRow[] = [];
   if (fs.existsSync(location.file)) {
@@ -250,4 +260,22 @@ export function migrationStatus(url?: string, options: Pick<MigrateOptions, "mig
     pending: migrations.filter((m) => !done.has(m.name)).map((m) => m.name),
     unknown: [...done].filter((n) => !known.has(n)),
   };
+}
+
+/**
+ * Applies the pending migrations of the database at `url` (default: the
+ * configured NATFARM_DATABASE_URL), SQLite or PostgreSQL: what start-up code
+ * calls. PostgreSQL takes its migrations from prisma/postgresql/migrations.
+ */
+export async function migrate(url?: string, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const location = url === undefined ? databaseEnv() : resolveDatabaseUrl(url);
+  if (location.provider === "postgresql") return migratePostgres(location, options);
+  return migrateDatabase(location.url, options);
+}
+
+/** migrationStatus for either provider. */
+export async function getMigrationStatus(url?: string, options: Pick<MigrateOptions, "migrationsDir"> = {}): Promise<MigrationStatus> {
+  const location = url === undefined ? databaseEnv() : resolveDatabaseUrl(url);
+  if (location.provider === "postgresql") return postgresMigrationStatus(location, options);
+  return migrationStatus(location.url, options);
 }

@@ -1,5 +1,5 @@
 import { Prisma } from "../generated/prisma/client.ts";
-import { uniqueViolation } from "../db/errors.ts";
+import { isBusy, uniqueViolation } from "../db/errors.ts";
 
 /**
  * Writers in other processes (the console, `natfarm import`, the health
@@ -7,15 +7,15 @@ import { uniqueViolation } from "../db/errors.ts";
  * change against it and writes in one transaction; when another process
  * wrote in between, the database's own constraints refuse the write (a farm
  * name or a mark taken meanwhile: Prisma's P2002; a row gone meanwhile:
- * P2025) or SQLite reports the write lock busy. Such a write is done again
+ * P2025), or SQLite reports the write lock busy or PostgreSQL a serialization
+ * failure or deadlock. Such a write is done again
  * from a fresh read, which then sees the other process's change; these are
  * the errors that call for it.
  */
 export function isWriteConflict(e: unknown): boolean {
   if (uniqueViolation(e) !== null) return true;
   if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2025") return true;
-  const message = e instanceof Error ? e.message : String(e);
-  return /SQLITE_BUSY|database is locked/i.test(message);
+  return isBusy(e);
 }
 
 /** How many times a write that met another process's write is done again before giving up. */

@@ -33,12 +33,13 @@ export type FarmCountsRow = Pick<FarmRow, "name" | "vip" | "ports" | "protocol" 
 };
 
 export async function loadFarmCounts(db: PrismaClient): Promise<FarmCountsRow[]> {
+  // SQL both SQLite and PostgreSQL read alike: quoted camelCase names (PostgreSQL folds bare ones to lower case), no boolean SUM.
   const rows = await db.$queryRaw<FarmCountsRow[]>`
-    SELECT f.name, f.vip, f.ports, f.protocol, f.mode, f.status, f.applyState, f.applyError,
-           COUNT(b.id) AS backends, COALESCE(SUM(b.state = 'up'), 0) AS backendsUp
-    FROM "Farm" f LEFT JOIN "Backend" b ON b.farmId = f.id
+    SELECT f.name, f.vip, f.ports, f.protocol, f.mode, f.status, f."applyState", f."applyError",
+           COUNT(b.id) AS backends, COALESCE(SUM(CASE WHEN b.state = 'up' THEN 1 ELSE 0 END), 0) AS "backendsUp"
+    FROM "Farm" f LEFT JOIN "Backend" b ON b."farmId" = f.id
     GROUP BY f.id ORDER BY f.name`;
-  // SQLite aggregates may come back as bigint.
+  // Aggregates may come back as bigint (SQLite) or as int8 text (PostgreSQL).
   return rows.map((r) => ({ ...r, backends: Number(r.backends), backendsUp: Number(r.backendsUp) }));
 }
 

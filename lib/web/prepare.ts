@@ -14,7 +14,7 @@ import { describeCertificate, loadCertificate, type LoadedCertificate, type Owne
  * certificate.
  */
 export function webConfigFromEnv(env: Record<string, string | undefined>, o: { root: string; dev?: boolean }): WebConfig {
-  return parseWebConfig(env, { root: o.root, dev: o.dev, defaultTlsDir: () => path.join(path.dirname(databaseEnv().file), "tls") });
+  return parseWebConfig(env, { root: o.root, dev: o.dev, defaultTlsDir: () => path.join(databaseEnv().dataDir, "tls") });
 }
 
 export interface PreparedWeb {

@@ -21,7 +21,7 @@ type Engine = Awaited<ReturnType<Bindings["SchemaEngine"]["new"]>>;
 const require = createRequire(import.meta.url);
 let bindings: Promise<Bindings> | undefined;
 
-function loadBindings(): Promise<Bindings> {
+export function loadBindings(): Promise<Bindings> {
   bindings ??= (async () => {
     const dir = path.dirname(require.resolve("@prisma/schema-engine-wasm/schema_engine_bg"));
     const bg = (await import("@prisma/schema-engine-wasm/schema_engine_bg")) as unknown as Bindings & {

@@ -11,11 +11,13 @@ import { createUser, listUsers, removeUser, setPassword } from "../../lib/auth/u
 import { adminPage, forbiddenPage, isPublic } from "../../lib/auth/gate.ts";
 import { bearer, createToken, listTokens, revokeToken, tokenUser } from "../../lib/auth/tokens.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
-import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
-/** lib/auth against a real migrated SQLite database, with the clock passed in. */
+/** lib/auth against a real migrated database (SQLite or PostgreSQL: vitest's projects), with the clock passed in. */
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-auth-"));
-const url = `file:${path.join(dir, "auth.db")}`;
+let url = "";
+const dbs: TestDatabase[] = [];
 const db = () => getPrisma(url);
 const config: AuthConfig = { idleMs: 30 * 60_000, lifetimeMs: 12 * 3_600_000, maxFailures: 5, addressMaxFailures: 5, windowMs: 15 * 60_000, lockMs: 15 * 60_000 };
 const T0 = new Date("2026-12-01T08:00:00Z");
@@ -23,12 +25,15 @@ const at = (ms: number) => new Date(T0.getTime() + ms);
 const PW = "correct horse battery";
 
 beforeAll(async () => {
-  migrateDatabase(url);
+  dbs.push(await createTestDatabase("auth"));
+  url = dbs[0]!.url;
+  await migrate(url);
   await createUser(db(), "alice", "admin", PW);
   await createUser(db(), "vic", "viewer", PW);
 });
 afterAll(async () => {
-  await disconnectPrisma(url);
+  await disconnectPrisma();
+  for (const d of dbs) await d.drop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -138,8 +143,10 @@ describe("audit log", () => {
 
 describe("first administrator", () => {
   it("the setup token works once, only with no user", async () => {
-    const other = `file:${path.join(dir, "fresh.db")}`;
-    migrateDatabase(other);
+    const fresh0 = await createTestDatabase("authfresh");
+    dbs.push(fresh0);
+    const other = fresh0.url;
+    await migrate(other);
     const fresh = getPrisma(other);
     try {
       const token = await makeSetupToken(fresh);

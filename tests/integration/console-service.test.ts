@@ -13,14 +13,16 @@ import { parseFarmFile } from "../../lib/farms/file.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { createNetns, deleteNetns, iptables, iptablesSave } from "../helpers/netns.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
- * The console's farm lifecycle against a real SQLite database (through
- * Prisma, migrated by the project's runner) and real netfilter in a bare
+ * The console's farm lifecycle against a real database, SQLite or PostgreSQL
+ * (vitest's projects; through Prisma, migrated by the project's runner) and real netfilter in a bare
  * namespace this file creates and always deletes.
  */
 let dir: string;
 let url: string;
+let testDb: TestDatabase | undefined;
 let faultFile: string;
 let ns: { name: string; target: Target };
 let db: PrismaClient;
@@ -49,7 +51,8 @@ const web = {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-console-"));
-  url = `file:${path.join(dir, "console.db")}`;
+  testDb = await createTestDatabase("console");
+  url = testDb.url;
   faultFile = path.join(dir, "fault");
   db = await openDatabase(url);
   ns = await createNetns("nfcon");
@@ -59,6 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (ns) await deleteNetns(ns.name);
   await disconnectPrisma(url);
+  await testDb?.drop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
