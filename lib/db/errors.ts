@@ -12,9 +12,17 @@ export function uniqueViolation(err: unknown): string[] | null {
   if (Array.isArray(target)) return target.map(String);
   if (typeof target === "string") return [target];
   // Through driver adapters the fields come in driverAdapterError.cause.constraint.
-  const cause = (meta?.driverAdapterError as { cause?: { constraint?: { fields?: unknown } } } | undefined)?.cause;
+  const cause = (meta?.driverAdapterError as { cause?: { constraint?: { fields?: unknown; index?: unknown }; table?: unknown } } | undefined)?.cause;
   const fields = cause?.constraint?.fields;
   if (Array.isArray(fields)) return fields.map((f) => String(f).replace(/^"|"$/g, ""));
+  // PostgreSQL names the index instead: Prisma's default name is <Model>_<field>_<field>_key,
+  // and natfarm's field names have no underscore.
+  const index = cause?.constraint?.index;
+  if (typeof index === "string") {
+    const table = typeof cause?.table === "string" ? cause.table : index.split("_")[0]!;
+    const m = index.startsWith(`${table}_`) && index.endsWith("_key") ? index.slice(table.length + 1, -"_key".length) : "";
+    if (m) return m.split("_");
+  }
   return [];
 }
 

@@ -121,13 +121,19 @@ export interface TwinPlan {
 }
 
 /** Which twins are missing, and their SQL. Reads stage by stage, so only as far as needed. */
-export async function planTwins(sqliteDir = path.join(projectRoot(), "prisma", "migrations"), pgDir = postgresMigrationsDir()): Promise<TwinPlan> {
+export async function planTwins(
+  sqliteDir = path.join(projectRoot(), "prisma", "migrations"),
+  pgDir = postgresMigrationsDir(),
+  opts: { namesOnly?: boolean } = {},
+): Promise<TwinPlan> {
   const sqlite = readMigrations(sqliteDir);
   const twins = fs.existsSync(pgDir) ? new Set(readMigrations(pgDir).map((m) => m.name)) : new Set<string>();
   const names = new Set(sqlite.map((m) => m.name));
   const orphans = [...twins].filter((n) => !names.has(n));
   const missing: TwinPlan["missing"] = [];
   if (sqlite.every((m) => twins.has(m.name))) return { missing, orphans };
+  // Names only: what a check needs, with no engine and no server.
+  if (opts.namesOnly) return { missing: sqlite.filter((m) => !twins.has(m.name)).map((m) => ({ name: m.name, sql: "" })), orphans };
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-pgtwin-"));
   try {
@@ -207,3 +213,8 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) process.exitCode = await main();
+
+/** Prisma's SQL that builds the derived datamodel on an empty PostgreSQL database (`migrate diff --from-empty`). */
+export async function diffPostgresFromEmpty(): Promise<string> {
+  return diffPostgres(null, fs.readFileSync(postgresSchemaFile(), "utf8"));
+}

@@ -18,6 +18,8 @@ import { uniqueViolation } from "../../lib/db/errors.ts";
 import { defaultMigrationsDir, migrateDatabase, migrationStatus, MigrationError, readMigrations } from "../../lib/db/migrate.ts";
 import { Prisma } from "../../lib/generated/prisma/client.ts";
 import { diagnoseHistory, diffDatabaseToSchema, readSchema } from "../../prisma/tools/schema-engine.ts";
+import { postgresMigrationsDir } from "../../lib/db/migrate-postgres.ts";
+import { derivedPostgresSchema, planTwins, postgresSchemaFile } from "../../prisma/tools/postgres-schema.ts";
 
 const run = promisify(execFile);
 const SCHEMA = path.join(projectRoot(), "prisma", "schema.prisma");
@@ -386,7 +388,8 @@ describe("database location", () => {
     const cwd = process.cwd();
     process.chdir(os.tmpdir());
     try {
-      expect(resolveDatabaseUrl(`file:${rel}`)).toEqual({ url: `file:${path.join(dir, "sub", "rel.db")}`, file: path.join(dir, "sub", "rel.db") });
+      const file = path.join(dir, "sub", "rel.db");
+      expect(resolveDatabaseUrl(`file:${rel}`)).toEqual({ provider: "sqlite", url: `file:${file}`, file, label: file, dataDir: path.dirname(file) });
       expect(resolveDatabaseUrl(rel).file).toBe(path.join(dir, "sub", "rel.db"));
     } finally {
       process.chdir(cwd);
@@ -400,9 +403,61 @@ describe("database location", () => {
     expect(fs.statSync(path.join(projectRoot(), "data")).isDirectory()).toBe(true);
   });
 
-  it("rejects what is not a SQLite file", () => {
-    expect(() => resolveDatabaseUrl("postgresql://localhost/natfarm")).toThrow(DatabaseEnvError);
+  it("rejects what is neither a SQLite file nor a PostgreSQL URL", () => {
+    expect(() => resolveDatabaseUrl("mysql://localhost/natfarm")).toThrow(/must be a SQLite file \(file:<path>\) or a PostgreSQL URL/);
+    // The password never reaches the message.
+    expect(() => resolveDatabaseUrl("mysql://root:hunter2@localhost/natfarm")).toThrow(/^(?![\s\S]*hunter2)/);
     expect(() => resolveDatabaseUrl("file::memory:")).toThrow(DatabaseEnvError);
     expect(() => resolveDatabaseUrl(":memory:")).toThrow(DatabaseEnvError);
+  });
+
+  it("takes postgresql:// and postgres:// URLs: host, port (5432 by default), database; the label has no password", () => {
+    const loc = resolveDatabaseUrl("postgresql://natfarm:s3cret@db.example:6543/farms?sslmode=disable");
+    expect(loc).toMatchObject({ provider: "postgresql", host: "db.example", port: 6543, database: "farms", label: "postgresql://db.example:6543/farms", dataDir: path.join(projectRoot(), "data") });
+    expect(loc.url).toBe("postgresql://natfarm:s3cret@db.example:6543/farms?sslmode=disable");
+    expect(loc.file).toBeUndefined();
+    expect(resolveDatabaseUrl("postgres://u@[2001:db8::5]/n")).toMatchObject({ host: "2001:db8::5", port: 5432, label: "postgresql://[2001:db8::5]:5432/n" });
+    expect(resolveDatabaseUrl("postgresql:///natfarm?host=/run/postgresql")).toMatchObject({ host: "/run/postgresql", database: "natfarm" });
+  });
+
+  it("refuses a PostgreSQL URL without a host, a database or a valid port, naming what is missing", () => {
+    expect(() => resolveDatabaseUrl("postgresql:///natfarm")).toThrow(/no PostgreSQL host/);
+    expect(() => resolveDatabaseUrl("postgresql://db.example")).toThrow(/no database name/);
+    expect(() => resolveDatabaseUrl("postgresql://db.example/")).toThrow(/no database name/);
+    expect(() => resolveDatabaseUrl("postgresql://db.example:99999/x")).toThrow(DatabaseEnvError);
+    expect(() => resolveDatabaseUrl("postgresql://db.example/a/b")).toThrow(/bad database name/);
+  });
+
+  it("the synchronous SQLite runner refuses a PostgreSQL URL and points to migrate()", () => {
+    expect(() => migrateDatabase("postgresql://u:p@127.0.0.1:1/x")).toThrow(/is PostgreSQL: migrate it with migrate\(\)/);
+  });
+});
+
+describe("the PostgreSQL twin of the schema and the migrations", () => {
+  // Contents are proven on a real server in db-postgres.test.ts; this half needs none.
+  it("prisma/postgresql/schema.prisma is prisma/schema.prisma derived (run npx tsx prisma/tools/postgres-schema.ts)", () => {
+    expect(fs.readFileSync(postgresSchemaFile(), "utf8")).toBe(derivedPostgresSchema());
+    expect(derivedPostgresSchema()).toMatch(/datasource db \{\s*provider = "postgresql"\s*\}/);
+    expect(derivedPostgresSchema()).toContain('output   = "../../lib/generated/prisma-pg"');
+  });
+
+  it("every SQLite migration has its PostgreSQL twin of the same name, and no twin is left without one", () => {
+    const sqlite = readMigrations().map((m) => m.name);
+    const twins = readMigrations(postgresMigrationsDir()).map((m) => m.name);
+    expect(sqlite.filter((n) => !twins.includes(n)), "SQLite migrations without a PostgreSQL twin: run npx tsx prisma/tools/postgres-schema.ts").toEqual([]);
+    expect(twins.filter((n) => !sqlite.includes(n)), "PostgreSQL migrations without a SQLite migration").toEqual([]);
+    expect(fs.readFileSync(path.join(postgresMigrationsDir(), "migration_lock.toml"), "utf8")).toContain('provider = "postgresql"');
+  });
+
+  it("the check fails for a SQLite migration added without its twin", async () => {
+    const sqliteDir = path.join(dir, "sqlite-migrations");
+    fs.cpSync(defaultMigrationsDir(), sqliteDir, { recursive: true });
+    fs.mkdirSync(path.join(sqliteDir, "29990101000000_farm_note"));
+    fs.writeFileSync(path.join(sqliteDir, "29990101000000_farm_note", "migration.sql"), 'ALTER TABLE "Farm" ADD COLUMN "note" TEXT;\n');
+    const names = async () => {
+      const plan = await planTwins(sqliteDir, postgresMigrationsDir(), { namesOnly: true });
+      return { missing: plan.missing.map((m) => m.name), orphans: plan.orphans };
+    };
+    expect(await names()).toEqual({ missing: ["29990101000000_farm_note"], orphans: [] });
   });
 });
