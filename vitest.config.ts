@@ -26,7 +26,7 @@ export default defineConfig({
     projects: [
       // db-postgres.test.ts is PostgreSQL's half of db.test.ts: it has no SQLite run.
       { extends: true, test: { name: "sqlite", include: ["tests/**/*.test.ts"], exclude: ["tests/integration/db-postgres.test.ts"] } },
-      ...(withPostgres ? [{ extends: true, test: { name: "postgresql", include: POSTGRES_FILES, env: { NATFARM_TEST_DATABASE: "postgresql" } } }] : []),
+      ...(withPostgres ? [{ extends: true as const, test: { name: "postgresql", include: POSTGRES_FILES, env: { NATFARM_TEST_DATABASE: "postgresql" } } }] : []),
     ],
   },
 });
