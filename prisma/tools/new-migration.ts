@@ -8,7 +8,8 @@
  * runner, then asks Prisma's schema engine (wasm) for the SQL from there to
  * prisma/schema.prisma: the SQL is what Prisma itself would generate.
  * Review it (Prisma warns about data loss; this tool does not), then run
- * `npm run db:migrate` and the tests.
+ * `npm run db:migrate` and the tests. The PostgreSQL twin
+ * (prisma/postgresql/migrations) is written too when NATFARM_TEST_POSTGRES_URL is set.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -52,6 +53,13 @@ async function main(): Promise<number> {
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, "migration.sql"), sql);
     console.log(`wrote ${path.relative(projectRoot(), dir)}/migration.sql`);
+    // Its PostgreSQL twin comes with it when a server is at hand for Prisma's engine; otherwise say how (db.test.ts fails until then).
+    if (process.env.NATFARM_TEST_POSTGRES_URL?.trim()) {
+      const { writePostgresTwins } = await import("./postgres-schema.ts");
+      for (const w of await writePostgresTwins()) console.log(`wrote ${w}`);
+    } else {
+      console.log("now write its PostgreSQL twin: NATFARM_TEST_POSTGRES_URL=postgresql://... npx tsx prisma/tools/postgres-schema.ts");
+    }
     return 0;
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
