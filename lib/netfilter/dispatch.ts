@@ -61,11 +61,13 @@ export function farmItem(farm: { vip: string; protocol: Protocol; ports: string 
   return { key: `${hexOfIp(farm.vip)}${PROTO_DIGIT[farm.protocol]}${lo.toString(16).padStart(4, "0")}`, lo, hi, match: `${m.dest}${m.proto}${m.ports}`, target };
 }
 
-/** The farm behind a live jump's match (as farmMatch writes it), or null. */
-export function parseFarmMatch(match: string): { vip: string; protocol: Protocol; ports: string } | null {
-  const m = /^-d (\d+\.\d+\.\d+\.\d+)\/32(?: -p (tcp|udp|sctp))?(?: -m multiport --dports (\S+))?(?: |$)/.exec(match);
+/** The farm behind a live rule's match (a farm rule's, or the jump into its chain), or null. */
+export function parseFarmMatch(spec: string): { vip: string; protocol: Protocol; ports: string } | null {
+  const m = /^-d (\d+\.\d+\.\d+\.\d+)\/32(?: |$)/.exec(spec);
   if (!m) return null;
-  return { vip: m[1]!, protocol: (m[2] as Protocol | undefined) ?? "all", ports: m[3] ?? "*" };
+  const proto = /(?:^| )-p (tcp|udp|sctp)(?: |$)/.exec(spec);
+  const ports = / -m multiport --dports (\S+)/.exec(spec);
+  return { vip: m[1]!, protocol: (proto?.[1] as Protocol | undefined) ?? "all", ports: ports?.[1] ?? "*" };
 }
 
 export function nodeChain(prefix: string): string {

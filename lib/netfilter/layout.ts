@@ -35,7 +35,8 @@ export const HOOKS: { table: Table; builtin: string; chain: string }[] = [
 export const VIP_ROOT = "NATFARM-VIP";
 export type NatRole = "DNAT" | "SNAT";
 export const NAT_ROLES: NatRole[] = ["DNAT", "SNAT"];
-export const NAT_ROOT: Record<NatRole, string> = { DNAT: "NATFARM-DNAT", SNAT: "NATFARM-SNAT" };
+/** Named by what they translate (DST: to a backend, SRC: to the VIP), so a dnat-only listing shows no SNAT, as the guide's does. */
+export const NAT_ROOT: Record<NatRole, string> = { DNAT: "NATFARM-DST", SNAT: "NATFARM-SRC" };
 export const NAT_ENTRY: Record<NatRole, string> = { DNAT: "NATFARM-PREROUTING", SNAT: "NATFARM-POSTROUTING" };
 
 /**
@@ -63,9 +64,9 @@ export function markBlockBase(mark: number): number {
 
 /** A nat tree chain's role, level and first mark, or null for any other chain. */
 export function parseMarkChain(name: string): { role: NatRole; level: "root" | "group" | "block"; base: number } | null {
-  const m = /^NATFARM-(DNAT|SNAT)(?:-([0-9a-f])|-([0-9a-f]{4}))?$/.exec(name);
+  const m = /^NATFARM-(DST|SRC)(?:-([0-9a-f])|-([0-9a-f]{4}))?$/.exec(name);
   if (!m) return null;
-  const role = m[1] as NatRole;
+  const role: NatRole = m[1] === "DST" ? "DNAT" : "SNAT";
   if (m[2] !== undefined) return { role, level: "group", base: parseInt(m[2], 16) << 12 };
   if (m[3] !== undefined) return { role, level: "block", base: parseInt(m[3], 16) };
   return { role, level: "root", base: 0 };

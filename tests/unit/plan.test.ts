@@ -54,8 +54,8 @@ describe("the planner", () => {
     const full = renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse([guideFarm()]))));
     const changed = { ...guideFarm("nat") };
     const p = plan([changed], saveOf(full, "[7:420]"));
-    expect(p.payload).toMatch(/^:NATFARM-SNAT-0200 - \[0:0\]$/m);
-    expect(p.payload).toMatch(/^\[0:0\] -A NATFARM-SNAT -m mark --mark 0x0\/0xfffff000 -j NATFARM-SNAT-0$/m);
+    expect(p.payload).toMatch(/^:NATFARM-SRC-0200 - \[0:0\]$/m);
+    expect(p.payload).toMatch(/^\[0:0\] -A NATFARM-SRC -m mark --mark 0x0\/0xfffff000 -j NATFARM-SRC-0$/m);
     expect(p.payload).not.toMatch(/^\*mangle/m);
     expect(p.stats.chainsCreated).toBe(2);
     expect(p.stats.chainsRewritten).toBe(1); // the SNAT root, empty until now
