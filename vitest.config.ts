@@ -7,6 +7,7 @@ const POSTGRES_FILES = [
   "tests/integration/db-postgres.test.ts",
   "tests/integration/console-service.test.ts",
   "tests/integration/auth.test.ts",
+  "tests/integration/rest-api.test.ts",
 ];
 // CI must run the PostgreSQL half (and fail when the server is missing); a local run
 // without a server says that it skips it instead.

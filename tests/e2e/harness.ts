@@ -6,7 +6,8 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
-import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { createTestDatabase } from "../helpers/db.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { createUser } from "../../lib/auth/users.ts";
 import type { LabInfo } from "../../lib/lab/index.ts";
@@ -161,7 +162,10 @@ export interface Console {
   /** The lab's load balancer, where the console applies. */
   target: Target;
   dir: string;
+  /** the SQLite file ("" on PostgreSQL: vitest's postgresql project, tests/helpers/db.ts) */
   dbFile: string;
+  /** NATFARM_DATABASE_URL the console runs with */
+  dbUrl: string;
   faultFile: string;
   serverLog: string;
   context: BrowserContext;
@@ -171,7 +175,7 @@ export interface Console {
   logTail(chars?: number): string;
   /** mangle + nat of the lab's load balancer, read directly (not through the console). */
   tables(): Promise<TablesSnapshot>;
-  /** Rows of the console's database, read directly. */
+  /** Rows of the console's database, read directly (SQLite's SQL; on PostgreSQL mixed-case names are quoted and ? numbered). */
   query<T = Record<string, unknown>>(sql: string, ...params: unknown[]): T[];
   /** Clears the browser's cookies and logs in as one of E2E_USERS through the form. */
   loginAs(user: E2eUser): Promise<void>;
@@ -396,11 +400,13 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     sweepStaleServers();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-"));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const dbFile = path.join(dir, "e2e.db");
-    const dbUrl = `file:${dbFile}`;
+    const testDb = await createTestDatabase("e2e");
+    cleanups.push(() => testDb.drop());
+    const dbFile = testDb.file ?? "";
+    const dbUrl = testDb.url;
     const faultFile = path.join(dir, "fault");
     const serverLog = path.join(dir, "server.log");
-    migrateDatabase(dbUrl);
+    await migrate(dbUrl);
     for (const u of Object.values(E2E_USERS)) await createUser(getPrisma(dbUrl), u.name, u.role, u.password);
     await disconnectPrisma(dbUrl);
 
@@ -478,6 +484,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       target,
       dir,
       dbFile,
+      dbUrl,
       faultFile,
       serverLog,
       context,
@@ -492,6 +499,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       },
       tables: () => readTables(target),
       query<T>(sql: string, ...params: unknown[]): T[] {
+        if (testDb.kind === "postgresql") return postgresQuery<T>(dbUrl, sql, params);
         db ??= new Database(dbFile, { readonly: true, fileMustExist: true });
         return db.prepare(sql).all(...params) as T[];
       },
@@ -503,6 +511,29 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     await stop().catch(() => {});
     throw e;
   }
+}
+
+// Runs one query with pg in a child: Console.query is synchronous (tests poll it in expect.poll).
+const PG_QUERY = `import pg from "pg";
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const { url, text, params } = JSON.parse(input);
+const c = new pg.Client({ connectionString: url });
+await c.connect();
+try { process.stdout.write(JSON.stringify((await c.query(text, params)).rows)); } finally { await c.end(); }`;
+
+/** The tests' SQLite SQL on PostgreSQL: mixed-case names (Farm, applyState) quoted, ? placeholders numbered. */
+function postgresQuery<T>(url: string, sql: string, params: unknown[]): T[] {
+  let n = 0;
+  const text = sql
+    .split(/('(?:[^']|'')*'|"[^"]*")/)
+    .map((part, i) =>
+      i % 2 ? part : part.replace(/\?/g, () => `$${++n}`).replace(/\b[A-Za-z_][A-Za-z0-9_]*\b/g, (w) => (/[a-z]/.test(w) && /[A-Z]/.test(w) ? `"${w}"` : w)),
+    )
+    .join("");
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", PG_QUERY], { cwd: ROOT, input: JSON.stringify({ url, text, params }), encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`query on PostgreSQL failed (${text}): ${r.stderr || r.error?.message}`);
+  return JSON.parse(r.stdout) as T[];
 }
 
 /** Namespaces whose name starts with `<lab>-` (after stop() there must be none). */

@@ -30,7 +30,7 @@ let viewerCookie = "";
 
 beforeAll(async () => {
   c = await startConsole({ backends: 2, login: null, log: (m) => console.log(`[rest-api] ${m}`) });
-  const url = `file:${c.dbFile}`;
+  const url = c.dbUrl;
   const db = getPrisma(url);
   tokens.admin = (await createToken(db, { user: "admin", name: "api-admin" })).secret;
   tokens.operator = (await createToken(db, { user: "oper", name: "api-oper" })).secret;
