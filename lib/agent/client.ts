@@ -2,9 +2,10 @@ import net from "node:net";
 import { ApplyError, FarmValidationError } from "../applier/errors.ts";
 import type { ConnectionStats, MarkStats } from "../applier/conntrack.ts";
 import type { FarmRuleDrift } from "../applier/drift.ts";
+import { ClusterRefusedError } from "../cluster/maintenance.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
-import type { KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "../kernel/port.ts";
+import type { ClusterPort, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "../kernel/port.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import type { AgentErrorBody, AgentOp, AgentResponse } from "./protocol.ts";
 
@@ -42,6 +43,8 @@ function toError(body: AgentErrorBody): Error {
       return new ApplyError(body.iptablesMessage ?? body.message, body.rolledBack ?? "rollback-failed", body.payload ?? "", body.rollbackMessage);
     case "lab-input":
       return new LabInputError(body.operation ?? "lab", body.fields ?? [{ field: "request", message: body.message }]);
+    case "cluster-refused":
+      return new ClusterRefusedError(body.message);
     case "lab-not-found": {
       const e = new LabNotFoundError("?");
       e.message = body.message;
@@ -172,6 +175,11 @@ export function agentKernel(socket: string): KernelPort {
     stopBackendServer: (o) => call("lab.stopBackendServer", o),
     startBackendServer: (o) => call("lab.startBackendServer", o),
   };
+  const cluster: ClusterPort = {
+    status: (o) => call("cluster.status", o, 30_000),
+    // A handover waits for the other node's takeover (bounded by the agent at 30 s).
+    maintenance: (o) => call("cluster.maintenance", o, 60_000),
+  };
   return {
     via: "agent",
     applyFarms: apply,
@@ -193,5 +201,6 @@ export function agentKernel(socket: string): KernelPort {
       await call("ping", {}, timeoutMs);
     },
     lab,
+    cluster,
   };
 }

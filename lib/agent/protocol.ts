@@ -2,6 +2,7 @@ import { z } from "zod";
 import { FARM_NAME_MAX, FARM_NAME_PATTERN } from "../farms/schema.ts";
 import { MARK_MAX, MARK_MIN } from "../farms/marks.ts";
 import { LabUpInput, NameOnly, VipInput, ClientAddressesInput, IndexInput } from "../lab/topology.ts";
+import { ClusterMaintenanceInput } from "../lab/cluster-console.ts";
 import { HoldInput, TrafficInput } from "../lab/traffic.ts";
 import { TargetSchema } from "../privileged/target.ts";
 
@@ -64,13 +65,16 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
   op("lab.ensureClientAddresses", ClientAddressesInput.strict()),
   op("lab.stopBackendServer", IndexInput.strict()),
   op("lab.startBackendServer", IndexInput.strict()),
+  // A cluster lab is named by its lab name: the agent runs it only when it runs that lab.
+  op("cluster.status", NameOnly.strict()),
+  op("cluster.maintenance", ClusterMaintenanceInput),
 ]);
 export type AgentRequest = z.output<typeof AgentRequestSchema>;
 export type AgentOp = AgentRequest["op"];
 
 /** How an error travels, so the client can throw the same class the direct path throws. */
 export interface AgentErrorBody {
-  kind: "bad-request" | "refused" | "invalid" | "apply" | "busy" | "lab-input" | "lab-not-found" | "stale-set" | "failed";
+  kind: "bad-request" | "refused" | "invalid" | "apply" | "busy" | "lab-input" | "lab-not-found" | "stale-set" | "cluster-refused" | "failed";
   message: string;
   /** invalid: the validation sentences; bad-request: the request's own field errors. */
   issues?: string[];

@@ -6,6 +6,7 @@ import { ApplyError, FarmValidationError } from "../applier/errors.ts";
 import { applyValidated, validateFarms } from "../applier/apply.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
 import { directKernel } from "../kernel/direct.ts";
+import { ClusterRefusedError } from "../cluster/maintenance.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
@@ -52,6 +53,7 @@ function errorBody(e: unknown): AgentErrorBody {
   if (e instanceof StaleSetError) return { kind: "stale-set", message: e.message };
   if (e instanceof LabInputError) return { kind: "lab-input", message: e.message, operation: e.operation, fields: e.issues };
   if (e instanceof LabNotFoundError) return { kind: "lab-not-found", message: e.message };
+  if (e instanceof ClusterRefusedError) return { kind: "cluster-refused", message: e.message };
   return { kind: "failed", message: e instanceof Error ? e.message : String(e) };
 }
 
@@ -128,6 +130,10 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
         return k.lab.stopBackendServer(labOf(req.params));
       case "lab.startBackendServer":
         return k.lab.startBackendServer(labOf(req.params));
+      case "cluster.status":
+        return k.cluster!.status(labOf(req.params));
+      case "cluster.maintenance":
+        return k.cluster!.maintenance(labOf(req.params));
     }
   }
 

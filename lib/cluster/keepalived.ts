@@ -43,6 +43,14 @@ export interface KeepalivedOptions {
    * splits the line at spaces, so no word may hold a space or a quote.
    */
   notify: readonly string[];
+  /**
+   * A file keepalived tracks (weight 0): a non-zero number in it puts the
+   * node in FAULT — the operator's maintenance switch (lib/cluster/maintenance.ts).
+   * FAULT, not a lower priority: with nopreempt a backup never takes over
+   * from a master whose priority merely dropped, but a master entering FAULT
+   * sends a priority-0 advert and the backup takes over at once.
+   */
+  maintenanceFile?: string;
 }
 
 type FarmVip = { name: string; vip: string; mode: "nat" | "dnat"; status?: "up" | "stopped" };
@@ -115,6 +123,10 @@ export function renderKeepalived(config: ClusterConfig, nodeId: number, farms: r
   const peers = config.nodes.filter((n) => n.id !== node.id);
   const notify = (state: string) => `"${[...opts.notify, state].join(" ")}"`;
   const { client, backend, sync } = config.interfaces;
+  const maintenance = opts.maintenanceFile;
+  if (maintenance !== undefined && !SAFE_WORD.test(maintenance)) {
+    throw new ClusterConfigError([{ path: "maintenanceFile", message: `the maintenance file must be a path without spaces or quotes, got ${JSON.stringify(maintenance)}` }]);
+  }
   const lines = [
     `# natfarm: keepalived for node ${node.name} (id ${node.id}) of cluster ${config.name}. Generated: edit the cluster settings, not this file.`,
     "global_defs {",
@@ -128,6 +140,8 @@ export function renderKeepalived(config: ClusterConfig, nodeId: number, farms: r
     "    vrrp_garp_interval 0.001",
     "}",
     "",
+    // init_file without overwrite: a node in maintenance stays in it across a reload or restart.
+    ...(maintenance ? ["track_file natfarm_maintenance {", `    file "${maintenance}"`, "    weight 0", "    init_file 0", "}", ""] : []),
     "vrrp_instance natfarm {",
     "    state BACKUP",
     "    nopreempt",
@@ -143,6 +157,7 @@ export function renderKeepalived(config: ClusterConfig, nodeId: number, farms: r
     `        ${client}`,
     `        ${backend}`,
     "    }",
+    ...(maintenance ? ["    track_file {", "        natfarm_maintenance", "    }"] : []),
     `    garp_master_delay ${config.garp.masterDelayS}`,
     `    garp_master_repeat ${config.garp.masterRepeat}`,
     `    garp_master_refresh ${config.garp.refreshS}`,

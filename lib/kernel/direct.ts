@@ -16,6 +16,7 @@ import {
   labTraffic,
   labUp,
 } from "../lab/index.ts";
+import { clusterLabMaintenance, clusterLabReading } from "../lab/cluster-console.ts";
 import type { KernelPort } from "./port.ts";
 
 /** The kernel from this process: only where it may run privileged programs (root). */
@@ -45,4 +46,5 @@ export const directKernel: KernelPort = {
     stopBackendServer: labStopBackendServer,
     startBackendServer: labStartBackendServer,
   },
+  cluster: { status: clusterLabReading, maintenance: clusterLabMaintenance },
 };

@@ -4,7 +4,7 @@ import { agentSocketPath } from "../agent/protocol.ts";
 import { directKernel } from "./direct.ts";
 import type { KernelPort } from "./port.ts";
 
-export type { KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
+export type { ClusterPort, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
 export { directKernel } from "./direct.ts";
 export { agentKernel, AgentUnavailableError, AgentError } from "../agent/client.ts";
 
@@ -39,6 +39,7 @@ function withDirectFallback(agent: KernelPort): KernelPort {
     };
   const d = directKernel;
   const l = agent.lab;
+  const c = agent.cluster!;
   return {
     via: "agent",
     applyFarms: wrap(agent.applyFarms, d.applyFarms),
@@ -63,6 +64,7 @@ function withDirectFallback(agent: KernelPort): KernelPort {
       stopBackendServer: wrap(l.stopBackendServer, d.lab.stopBackendServer),
       startBackendServer: wrap(l.startBackendServer, d.lab.startBackendServer),
     },
+    cluster: { status: wrap(c.status, d.cluster!.status), maintenance: wrap(c.maintenance, d.cluster!.maintenance) },
   };
 }
 

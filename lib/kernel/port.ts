@@ -3,6 +3,7 @@ import type { ConnectionStats } from "../applier/conntrack.ts";
 import type { DriftReport, FarmRuleDrift } from "../applier/drift.ts";
 import type { TablesSnapshot } from "../applier/tables.ts";
 import type { Farm, ResolvedFarm } from "../farms/schema.ts";
+import type { ClusterReading, MaintenanceResult } from "../lab/cluster-console.ts";
 import type { HoldResult, LabInfo, TrafficResult } from "../lab/index.ts";
 import type { Target } from "../privileged/target.ts";
 
@@ -31,6 +32,12 @@ export interface LabPort {
   startBackendServer(opts: { name: string; index: number }): Promise<void>;
 }
 
+/** A cluster's nodes (for now the cluster lab, named by its lab name): what root reads of them, and the maintenance switch. */
+export interface ClusterPort {
+  status(opts: { name: string }): Promise<ClusterReading>;
+  maintenance(opts: { name: string; node: number; on: boolean }): Promise<MaintenanceResult>;
+}
+
 export interface KernelPort {
   readonly via: "direct" | "agent";
   applyFarms(input: unknown, opts: KernelApplyOptions): Promise<KernelApplyResult>;
@@ -47,4 +54,6 @@ export interface KernelPort {
   /** Resolves when the kernel side answers (the agent is there); rejects with AgentUnavailableError otherwise. */
   ping(timeoutMs?: number): Promise<void>;
   readonly lab: LabPort;
+  /** Absent on ports that know no cluster (the tests' recording fakes). */
+  readonly cluster?: ClusterPort;
 }

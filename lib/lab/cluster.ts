@@ -6,6 +6,7 @@ import { applyFarms, validateFarms } from "../applier/apply.ts";
 import { parseClusterConfig, type ClusterConfig } from "../cluster/config.ts";
 import { conntrackdFiles, renderConntrackd } from "../cluster/conntrackd.ts";
 import { floatingAddresses, renderKeepalived } from "../cluster/keepalived.ts";
+import { maintenanceFile } from "../cluster/maintenance.ts";
 import { readNodeState, runtimeFiles, writeNodeRuntime } from "../cluster/runtime.ts";
 import { clusterStatus, parseConntrackdStats, type ClusterStatus, type NodeObservation } from "../cluster/status.ts";
 import { projectRoot } from "../db/env.ts";
@@ -285,7 +286,7 @@ async function readClusterState(name: string): Promise<ClusterState | null> {
 async function writeNodeConfigs(info: ClusterLabInfo, id: number, farms: ClusterState["farms"]): Promise<void> {
   const runDir = nodeRunDir(info.name, id);
   const files = runtimeFiles(runDir);
-  await fsp.writeFile(files.keepalivedConfig, renderKeepalived(info.config, id, farms, { notify: notifyArgv(runDir) }));
+  await fsp.writeFile(files.keepalivedConfig, renderKeepalived(info.config, id, farms, { notify: notifyArgv(runDir), maintenanceFile: maintenanceFile(runDir) }));
   await fsp.writeFile(conntrackdFiles(runDir).config, renderConntrackd(info.config, id, { runDir }));
 }
 
