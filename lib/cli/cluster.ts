@@ -8,6 +8,26 @@ import { UsageError } from "./errors.ts";
  * keepalived and conntrackd, and `notify`, which keepalived runs on every
  * VRRP transition. The lab's cluster is named by `--name` (its lab name).
  */
+/**
+ * The desired farm set to compare each node's kernel with: the database's
+ * farms, when a database is configured (NATFARM_DATABASE_URL); without one
+ * the versions are shown and not compared — a status command must not
+ * create a database as a side effect.
+ */
+async function desiredFromDatabase() {
+  if (!process.env.NATFARM_DATABASE_URL?.trim()) return null;
+  const [{ openDatabase, disconnectPrisma }, { loadFarms }, { rowToResolved }] = await Promise.all([
+    import("../db/client.ts"),
+    import("../service/store.ts"),
+    import("../service/farm-rows.ts"),
+  ]);
+  try {
+    return (await loadFarms(await openDatabase())).map(rowToResolved);
+  } finally {
+    await disconnectPrisma();
+  }
+}
+
 export function registerClusterCommands(program: Command, out: (s: string) => void): void {
   const cluster = program.command("cluster").description("balancer clusters: VRRP failover (keepalived) and connection sync (conntrackd)");
   const lab = () => import("../lab/cluster.ts");
@@ -25,16 +45,47 @@ export function registerClusterCommands(program: Command, out: (s: string) => vo
 
   cluster
     .command("status")
-    .description("each node's role, VRRP state, floating addresses, links and conntrackd counters; split brain and other problems (exit 1 when critical)")
-    .requiredOption("--name <name>", "the cluster lab's name")
+    .description(
+      "each node's role, VRRP state, floating addresses, links, conntrackd counters, maintenance and the farm set its kernel holds; split brain and other problems (exit 1 when critical)",
+    )
+    .option("--name <name>", "a cluster lab's name (default: the configured cluster, NATFARM_CLUSTER=lab:<name>)")
     .option("--json", "print the status as JSON")
     .action(async (o) => {
-      const { clusterLabStatus } = await lab();
-      const { formatClusterStatus } = await import("../cluster/status.ts");
-      const s = await clusterLabStatus({ name: o.name });
-      out(o.json ? JSON.stringify(s) : formatClusterStatus(s));
+      const [{ clusterOverview, clusterSetting, formatClusterView, ClusterSettingError }, { kernel }] = await Promise.all([import("../service/cluster.ts"), import("../kernel/index.ts")]);
+      let setting;
+      try {
+        setting = o.name !== undefined ? clusterSetting({ NATFARM_CLUSTER: `lab:${o.name}` }) : clusterSetting();
+      } catch (e) {
+        if (e instanceof ClusterSettingError) throw new UsageError(o.name !== undefined ? `--name: "${o.name}" is not a lab name (1-12 characters [a-z0-9])` : e.message);
+        throw e;
+      }
+      const v = await clusterOverview({ setting, kernel: kernel(), desired: desiredFromDatabase });
+      out(o.json ? JSON.stringify(v) : formatClusterView(v));
       // After the status is printed: the CLI then exits 1 with this on stderr, for scripts and monitoring.
-      if (s.severity === "critical") throw new Error(`cluster ${s.cluster} is critical: ${s.problems.filter((p) => p.severity === "critical").map((p) => p.message).join("; ")}`);
+      if (v.configured && v.severity === "critical") throw new Error(`cluster ${v.cluster} is critical: ${v.problems.filter((p) => p.severity === "critical").map((p) => p.message).join("; ")}`);
+    });
+
+  cluster
+    .command("maintenance")
+    .description("put a node in maintenance (it hands the floating addresses over to a ready backup, established connections kept) or back in service")
+    .requiredOption("--node <id>", "node id")
+    .option("--name <name>", "a cluster lab's name (default: the configured cluster, NATFARM_CLUSTER=lab:<name>)")
+    .option("--json", "print the result as JSON")
+    .argument("<mode>", "on or off")
+    .action(async (mode: string, o) => {
+      const [{ clusterSetting, setNodeMaintenance, MaintenanceInput }, { kernel }] = await Promise.all([import("../service/cluster.ts"), import("../kernel/index.ts")]);
+      const req = MaintenanceInput.safeParse({ node: o.node, mode });
+      if (!req.success) throw new UsageError(req.error.issues.map((i) => i.message).join("; "));
+      let setting;
+      try {
+        setting = o.name !== undefined ? clusterSetting({ NATFARM_CLUSTER: `lab:${o.name}` }) : clusterSetting();
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (setting.kind === "none") throw new UsageError("no cluster is configured: name a cluster lab with --name, or set NATFARM_CLUSTER=lab:<name>");
+      const r = await setNodeMaintenance({ setting, kernel: kernel() }, req.data);
+      if (o.json) return out(JSON.stringify(r));
+      out(`${r.node}: ${r.changed ? (r.on ? "in maintenance" : "back in service") : r.on ? "already in maintenance" : "already in service"}; master ${r.master ?? "none"} (${r.ms} ms)`);
     });
 
   cluster

@@ -129,7 +129,8 @@ export async function clusterLabMaintenance(opts: { name: string; node: number; 
       if (me.role !== "fault" || me.holds.length > 0) return false;
       if (!actsAsMaster(mine)) return true;
       const m = r.status.nodes.find((x) => x.name === r.status.master);
-      return Boolean(m && m.id !== node && m.transitionDone && m.missing.length === 0);
+      // Holding the addresses is not enough: its master transition (the commit of the synced table) must have run.
+      return Boolean(m && m.id !== node && m.role === "master" && m.transitionDone && m.missing.length === 0);
     }
     // Back as backup with its resync requested — or master, when no other node was.
     return (me.role === "backup" || (me.role === "master" && before.status.master === null)) && Boolean(state?.stepsDone);
