@@ -8,7 +8,10 @@ import { usePathname } from "next/navigation";
  * links every role may follow that are not the header's own (the API
  * reference) are added here, after the header's.
  */
-const FOR_EVERY_USER = [{ href: "/api-docs", label: "API" }];
+const FOR_EVERY_USER = [
+  { href: "/api-docs", label: "API" },
+  { href: "/cluster", label: "Cluster" },
+];
 
 export function NavLinks({ links }: { links: { href: string; label: string }[] }) {
   const path = usePathname();

@@ -1,0 +1,7 @@
+export default function Loading() {
+  return (
+    <p className="text-sm text-muted" role="status">
+      Reading the cluster…
+    </p>
+  );
+}
