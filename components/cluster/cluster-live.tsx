@@ -206,12 +206,12 @@ function NodeCard({ node: n, desired, canOperate }: { node: NodeView; desired: E
       {canOperate && (
         <div className="flex flex-wrap items-center gap-2 border-t border-line px-4 py-3">
           {n.maintenance ? (
-            <ActionButton action={clusterMaintenanceAction} fields={{ node: String(n.id), mode: "off" }} label={`Bring ${n.name} back in service`} pendingText="Coming back…">
-              Back in service
+            <ActionButton action={clusterMaintenanceAction} fields={{ node: String(n.id), mode: "off" }} pendingText="Coming back…">
+              Bring {n.name} back in service
             </ActionButton>
           ) : (
-            <ActionButton action={clusterMaintenanceAction} fields={{ node: String(n.id), mode: "on" }} label={`Put ${n.name} in maintenance`} pendingText="Handing over…">
-              Put in maintenance
+            <ActionButton action={clusterMaintenanceAction} fields={{ node: String(n.id), mode: "on" }} pendingText="Handing over…">
+              Put {n.name} in maintenance
             </ActionButton>
           )}
           <span className="text-xs text-muted">
