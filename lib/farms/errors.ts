@@ -3,7 +3,9 @@ import type { z } from "zod";
 /**
  * Turns zod issues into sentences an operator can act on: each names the
  * farm (by name when it has one), the backend (by index and address) and the
- * field, e.g. `farm "app" › backend 1 (192.168.1.11) › weight: ...`.
+ * field, e.g. `farm "app" › backend 2 (192.168.1.11) › weight: ...`. Backends
+ * are numbered from 1, as the console numbers them (paths and the rules'
+ * FARM_<farm>_<n>_ comments count from 0).
  */
 export function describePath(path: readonly PropertyKey[], input: unknown): string {
   const parts: string[] = [];
@@ -25,7 +27,7 @@ export function describePath(path: readonly PropertyKey[], input: unknown): stri
     if (key === "backends" && typeof path[i + 1] === "number") {
       const idx = path[i + 1] as number;
       const b = (node as { backends?: { ip?: unknown }[] } | undefined)?.backends?.[idx];
-      parts.push(typeof b?.ip === "string" ? `backend ${idx} (${b.ip})` : `backend ${idx}`);
+      parts.push(typeof b?.ip === "string" ? `backend ${idx + 1} (${b.ip})` : `backend ${idx + 1}`);
       node = b;
       i++;
     } else {

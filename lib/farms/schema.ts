@@ -25,6 +25,9 @@ export const PRIORITY_MAX = 9;
 export const CHECK_TYPES = ["tcp", "udp", "http"] as const;
 
 export type Protocol = (typeof PROTOCOLS)[number];
+
+/** Refinements run whatever failed before them (the checks themselves look only at what parsed). */
+const EVERY_PASS = () => true;
 export type Mode = (typeof MODES)[number];
 
 const ipv4 = z.string({ error: "must be an IPv4 address written as text" }).trim().check((ctx) => {
@@ -38,6 +41,18 @@ const wholeNumber = (what: string, min: number, max: number) =>
     .int({ error: `${what} must be a whole number from ${min} to ${max}` })
     .min(min, { error: `${what} must be a whole number from ${min} to ${max}` })
     .max(max, { error: `${what} must be a whole number from ${min} to ${max}` });
+
+/** Ports are checked in the field itself, so that their error comes in the same pass as every other field's. */
+const portsField = z
+  .union([z.string(), z.number()], { error: 'ports must be text such as "443", "80,443", "8000:8100" or "*"' })
+  .transform((v, ctx) => {
+    const parsed = parsePortSpec(String(v));
+    if (!parsed.ok) {
+      ctx.addIssue({ code: "custom", message: parsed.error });
+      return z.NEVER;
+    }
+    return formatPortItems(parsed.items);
+  });
 
 const markField = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const mark = parseMark(value);
@@ -86,12 +101,17 @@ export const HealthCheckSchema = z
     expectStatus: wholeNumber("expectStatus", 100, 599).optional(),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    if (c.timeout >= c.interval) ctx.addIssue({ code: "custom", path: ["timeout"], message: `timeout (${c.timeout} s) must be shorter than the interval (${c.interval} s)` });
-    if (c.type !== "http" && (c.path !== undefined || c.expectStatus !== undefined)) {
-      ctx.addIssue({ code: "custom", path: [c.path !== undefined ? "path" : "expectStatus"], message: "path and expectStatus belong to http checks" });
-    }
-  });
+  .superRefine(
+    (c, ctx) => {
+      if (!c || typeof c !== "object") return;
+      const num = (x: unknown) => typeof x === "number" && Number.isInteger(x);
+      if (num(c.timeout) && num(c.interval) && c.timeout >= c.interval) ctx.addIssue({ code: "custom", path: ["timeout"], message: `timeout (${c.timeout} s) must be shorter than the interval (${c.interval} s)` });
+      if ((CHECK_TYPES as readonly unknown[]).includes(c.type) && c.type !== "http" && (c.path !== undefined || c.expectStatus !== undefined)) {
+        ctx.addIssue({ code: "custom", path: [c.path !== undefined ? "path" : "expectStatus"], message: "path and expectStatus belong to http checks" });
+      }
+    },
+    { when: EVERY_PASS },
+  );
 export type HealthCheck = z.output<typeof HealthCheckSchema>;
 
 const farmObject = z
@@ -103,9 +123,7 @@ const farmObject = z
       .max(FARM_NAME_MAX, { error: `name must be at most ${FARM_NAME_MAX} characters` })
       .regex(FARM_NAME_PATTERN, { error: "name may hold only letters, digits, _ and -" }),
     vip: ipv4,
-    ports: z
-      .union([z.string(), z.number()], { error: 'ports must be text such as "443", "80,443", "8000:8100" or "*"' })
-      .transform((v) => String(v).trim()),
+    ports: portsField,
     protocol: z.enum(PROTOCOLS, { error: `protocol must be one of ${PROTOCOLS.join(", ")}` }),
     mode: z.enum(MODES, { error: 'mode must be "nat" (SNAT to the VIP) or "dnat"' }),
     status: z.enum(FARM_STATUSES, { error: `status must be one of ${FARM_STATUSES.join(", ")}` }).default("up"),
@@ -120,47 +138,101 @@ const farmObject = z
   })
   .strict();
 
-export const FarmSchema = farmObject.transform((farm, ctx) => {
-  const parsed = parsePortSpec(farm.ports);
-  if (!parsed.ok) {
-    ctx.addIssue({ code: "custom", path: ["ports"], message: parsed.error });
-    return z.NEVER;
-  }
-  if (farm.healthcheck && farm.healthcheck.port === undefined) {
-    const single = parsed.items.length === 1 && parsed.items[0]!.from === parsed.items[0]!.to;
+/**
+ * Checks across a farm's fields. They run in the same pass as the fields'
+ * own checks (zod skips refinements once a field failed, unless told
+ * otherwise: `when`), on the fields that parsed, so an operator sees every
+ * error at once: a duplicate backend together with a bad VIP and port 0.
+ */
+export const FarmSchema = farmObject.superRefine(
+  (raw, ctx) => {
+    const farm = loosen(raw);
+    if (!farm) return;
+    const items = farm.ports === undefined ? undefined : farmPortItems({ ports: farm.ports });
+    if (raw.healthcheck && typeof raw.healthcheck === "object" && raw.healthcheck.port === undefined && items) {
+      const single = items.length === 1 && items[0]!.from === items[0]!.to;
+      farm.backends.forEach((b, i) => {
+        if (b.port === null && !single) {
+          ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: "the health check needs a port: give the backend a port, the check a port, or the farm a single port" });
+        }
+      });
+    }
+    const check = raw.healthcheck && typeof raw.healthcheck === "object" ? raw.healthcheck.type : undefined;
+    const protocol = farm.protocol;
+    if (protocol && (CHECK_TYPES as readonly unknown[]).includes(check) && ((protocol === "tcp" && check === "udp") || (protocol === "udp" && check !== "udp") || protocol === "sctp")) {
+      ctx.addIssue({ code: "custom", path: ["healthcheck", "type"], message: `a ${check} check cannot probe a ${protocol} farm` });
+    }
+    if (protocol === "all" && items && items.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["ports"], message: 'protocol "all" balances every port: ports must be "*"' });
+    }
+    const seen = new Map<string, number>();
+    const marks = new Map<number, number>();
     farm.backends.forEach((b, i) => {
-      if (b.port === null && !single) {
-        ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: "the health check needs a port: give the backend a port, the check a port, or the farm a single port" });
+      if (protocol === "all" && b.port !== null && b.port !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: 'with protocol "all" a backend cannot set a port (the client\'s port is kept)' });
+      }
+      if (b.ip !== undefined && b.port !== undefined) {
+        const key = `${b.ip}:${b.port ?? "*"}`;
+        const first = seen.get(key);
+        if (first !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["backends", i, "ip"], message: `duplicate backend ${key} (same as backend ${first + 1})` });
+        } else seen.set(key, i);
+      }
+      if (b.mark !== undefined) {
+        const other = marks.get(b.mark);
+        if (other !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["backends", i, "mark"], message: `mark ${formatMark(b.mark)} is already used by backend ${other + 1}` });
+        } else marks.set(b.mark, i);
       }
     });
-  }
-  const check = farm.healthcheck?.type;
-  if (check && ((farm.protocol === "tcp" && check === "udp") || (farm.protocol === "udp" && check !== "udp") || farm.protocol === "sctp")) {
-    ctx.addIssue({ code: "custom", path: ["healthcheck", "type"], message: `a ${check} check cannot probe a ${farm.protocol} farm` });
-  }
-  if (farm.protocol === "all" && parsed.items.length > 0) {
-    ctx.addIssue({ code: "custom", path: ["ports"], message: 'protocol "all" balances every port: ports must be "*"' });
-  }
-  const seen = new Map<string, number>();
-  const marks = new Map<number, number>();
-  farm.backends.forEach((b, i) => {
-    if (farm.protocol === "all" && b.port !== null) {
-      ctx.addIssue({ code: "custom", path: ["backends", i, "port"], message: 'with protocol "all" a backend cannot set a port (the client\'s port is kept)' });
-    }
-    const key = `${b.ip}:${b.port ?? "*"}`;
-    const first = seen.get(key);
-    if (first !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["backends", i, "ip"], message: `duplicate backend ${key} (same as backend ${first})` });
-    } else seen.set(key, i);
-    if (b.mark !== undefined) {
-      const other = marks.get(b.mark);
-      if (other !== undefined) {
-        ctx.addIssue({ code: "custom", path: ["backends", i, "mark"], message: `mark ${formatMark(b.mark)} is already used by backend ${other}` });
-      } else marks.set(b.mark, i);
-    }
+  },
+  { when: EVERY_PASS },
+);
+
+/**
+ * What of a farm can be relied on while some of its fields failed: every
+ * field that holds a valid value, the others undefined (a backend's port:
+ * null keeps the client's port, undefined is not known). The checks across
+ * fields and across farms look at these only.
+ */
+interface LooseBackend {
+  ip?: string;
+  port?: number | null;
+  mark?: number;
+}
+interface LooseFarm {
+  name?: string;
+  vip?: string;
+  ports?: string;
+  protocol?: Protocol;
+  backends: LooseBackend[];
+}
+
+const isPort = (p: unknown): p is number => typeof p === "number" && Number.isInteger(p) && p >= 1 && p <= 65535;
+
+function loosen(raw: unknown): LooseFarm | null {
+  if (!raw || typeof raw !== "object") return null;
+  const f = raw as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" ? v.trim() : undefined);
+  const name = text(f.name);
+  const vip = text(f.vip);
+  const ports = typeof f.ports === "string" && parsePortSpec(f.ports).ok ? f.ports : undefined;
+  const backends = (Array.isArray(f.backends) ? f.backends : []).map((b): LooseBackend => {
+    if (!b || typeof b !== "object") return {};
+    const x = b as Record<string, unknown>;
+    const ip = text(x.ip);
+    const port = x.port === null || x.port === undefined ? null : isPort(x.port) ? x.port : undefined;
+    const mark = typeof x.mark === "number" && x.mark >= MARK_MIN && x.mark <= MARK_MAX ? x.mark : undefined;
+    return { ip: ip !== undefined && !checkIPv4(ip) ? ip : undefined, port, mark };
   });
-  return { ...farm, ports: formatPortItems(parsed.items) };
-});
+  return {
+    name: name && name.length <= FARM_NAME_MAX && FARM_NAME_PATTERN.test(name) ? name : undefined,
+    vip: vip !== undefined && !checkIPv4(vip) ? vip : undefined,
+    ports,
+    protocol: (PROTOCOLS as readonly unknown[]).includes(f.protocol) ? (f.protocol as Protocol) : undefined,
+    backends,
+  };
+}
 
 /** A validated farm's ports as items (validation guarantees they parse). */
 export function farmPortItems(farm: { ports: string }): PortItem[] {
@@ -189,59 +261,66 @@ export const MARK_CAPACITY = MARK_MAX - MARK_MIN + 1;
  * Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique
  * marks, no VIP that is also a backend's address, and no more backends than
  * marks. A conflict between two farms is reported on the later one (the
- * console puts the farm being changed last), under its own field.
+ * console puts the farm being changed last), under its own field. Fields
+ * that failed their own check are left out (FarmListSchema passes loosened
+ * farms), so these conflicts are reported in the same pass as those errors.
  */
-export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[], message: string) => void): void {
+export function checkFarmSet(farms: readonly (Farm | LooseFarm)[], addIssue: (path: (string | number)[], message: string) => void): void {
   const names = new Map<string, number>();
   const marks = new Map<number, string>();
   const byVip = new Map<string, number[]>();
   /** The first farm on each VIP, and the first backend on each address, seen so far. */
   const vipFarm = new Map<string, number>();
   const backendAt = new Map<string, [farm: number, backend: number]>();
-  const items = farms.map(farmPortItems);
+  const items = farms.map((f) => (f.ports === undefined ? undefined : farmPortItems({ ports: f.ports })));
   let backends = 0;
   let explicitMarks = 0;
   farms.forEach((farm, i) => {
     backends += farm.backends.length;
     for (const b of farm.backends) if (b.mark !== undefined) explicitMarks++;
+    const vip = farm.vip;
     // A backend on a VIP: the balancer would translate the farm's connections to an address it answers for itself.
-    const asBackend = backendAt.get(farm.vip);
+    const asBackend = vip === undefined ? undefined : backendAt.get(vip);
     if (asBackend) {
       const [f, k] = asBackend;
-      addIssue([i, "vip"], `${farm.vip} is backend ${k} (${farms[f]!.backends[k]!.ip}) of farm "${farms[f]!.name}": a VIP cannot also be a backend's address`);
+      addIssue([i, "vip"], `${vip} is backend ${k + 1} (${farms[f]!.backends[k]!.ip}) of farm "${farms[f]!.name}": a VIP cannot also be a backend's address`);
     }
     farm.backends.forEach((b, k) => {
-      if (b.ip === farm.vip) {
+      if (b.ip === undefined) return;
+      if (b.ip === vip) {
         addIssue([i, "backends", k, "ip"], `${b.ip} is this farm's own VIP: a backend cannot be the address the farm balances`);
       } else {
         const owner = vipFarm.get(b.ip);
         if (owner !== undefined) addIssue([i, "backends", k, "ip"], `${b.ip} is the VIP of farm "${farms[owner]!.name}": a backend cannot be a VIP`);
       }
     });
-    for (const [k, b] of farm.backends.entries()) if (!backendAt.has(b.ip)) backendAt.set(b.ip, [i, k]);
-    if (!vipFarm.has(farm.vip)) vipFarm.set(farm.vip, i);
+    for (const [k, b] of farm.backends.entries()) if (b.ip !== undefined && !backendAt.has(b.ip)) backendAt.set(b.ip, [i, k]);
+    if (vip !== undefined && !vipFarm.has(vip)) vipFarm.set(vip, i);
 
-    const other = names.get(farm.name);
-    if (other !== undefined) addIssue([i, "name"], `farm name "${farm.name}" is already used by farm ${other}`);
-    else names.set(farm.name, i);
-    // Only farms on the same VIP can collide: compare within a VIP, not all pairs.
-    const sameVip = byVip.get(farm.vip) ?? [];
-    for (const j of sameVip) {
-      const prev = farms[j]!;
-      if (protocolsOverlap(prev.protocol, farm.protocol) && portsOverlap(items[j]!, items[i]!)) {
-        addIssue(
-          [i, "ports"],
-          `${farm.vip} ${farm.protocol}/${farm.ports} overlaps farm "${prev.name}" (${prev.vip} ${prev.protocol}/${prev.ports})`,
-        );
-      }
+    if (farm.name !== undefined) {
+      const other = names.get(farm.name);
+      if (other !== undefined) addIssue([i, "name"], `farm name "${farm.name}" is already used by farm ${other}`);
+      else names.set(farm.name, i);
     }
-    byVip.set(farm.vip, [...sameVip, i]);
+    // Only farms on the same VIP can collide: compare within a VIP, not all pairs.
+    const mine = items[i];
+    if (vip !== undefined && farm.protocol !== undefined && mine !== undefined) {
+      const sameVip = byVip.get(vip) ?? [];
+      for (const j of sameVip) {
+        const prev = farms[j]!;
+        if (protocolsOverlap(prev.protocol!, farm.protocol) && portsOverlap(items[j]!, mine)) {
+          addIssue([i, "ports"], `${vip} ${farm.protocol}/${farm.ports} overlaps farm "${prev.name}" (${prev.vip} ${prev.protocol}/${prev.ports})`);
+        }
+      }
+      byVip.set(vip, [...sameVip, i]);
+    }
     farm.backends.forEach((b, k) => {
       if (b.mark === undefined) return;
       const owner = marks.get(b.mark);
-      if (owner !== undefined && !owner.startsWith(`${farm.name}#`)) {
-        addIssue([i, "backends", k, "mark"], `mark ${formatMark(b.mark)} is already used by farm "${owner.split("#")[0]}"`);
-      } else marks.set(b.mark, `${farm.name}#${k}`);
+      const key = `${farm.name ?? `#${i}`}#`;
+      if (owner !== undefined && !owner.startsWith(key)) {
+        addIssue([i, "backends", k, "mark"], `mark ${formatMark(b.mark)} is already used by farm "${owner.slice(0, owner.lastIndexOf("#"))}"`);
+      } else marks.set(b.mark, `${key}${k}`);
     });
   });
   if (backends > MARK_CAPACITY) reportMarkShortage(farms, backends, explicitMarks, addIssue);
@@ -253,7 +332,7 @@ export function checkFarmSet(farms: Farm[], addIssue: (path: (string | number)[]
  * (capacity - explicit marks) unmarked backends. (A backend that keeps a mark
  * the kernel gives it takes one of those free marks too: the count is exact.)
  */
-function reportMarkShortage(farms: Farm[], backends: number, explicitMarks: number, addIssue: (path: (string | number)[], message: string) => void): void {
+function reportMarkShortage(farms: readonly (Farm | LooseFarm)[], backends: number, explicitMarks: number, addIssue: (path: (string | number)[], message: string) => void): void {
   let free = MARK_CAPACITY - explicitMarks;
   for (const [i, farm] of farms.entries()) {
     for (const [k, b] of farm.backends.entries()) {
@@ -267,9 +346,15 @@ function reportMarkShortage(farms: Farm[], backends: number, explicitMarks: numb
   }
 }
 
-export const FarmListSchema = z.array(FarmSchema).superRefine((farms, ctx) => {
-  checkFarmSet(farms, (path, message) => ctx.addIssue({ code: "custom", path, message }));
-});
+export const FarmListSchema = z.array(FarmSchema).superRefine(
+  (farms, ctx) => {
+    if (!Array.isArray(farms)) return;
+    // A farm with errors of its own still takes part: its valid fields can conflict with other farms.
+    const loose = farms.map((f) => loosen(f) ?? { backends: [] });
+    checkFarmSet(loose, (path, message) => ctx.addIssue({ code: "custom", path, message }));
+  },
+  { when: EVERY_PASS },
+);
 
 /** The declarative file: `{"farms":[...]}`. */
 export const FarmFileSchema = z

@@ -108,7 +108,7 @@ describe("a VIP on a backend's address", () => {
     for (const args of [["validate", "-f", f], ["apply", "-f", f, "-t", `netns:${ns.name}`], ["import", "-f", f]]) {
       const r = await natfarm(args);
       expect(r.exitCode, args[0]).toBe(2);
-      expect(r.stderr, args[0]).toMatch(/farm "b" › backend 0 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is the VIP of farm "a"/);
+      expect(r.stderr, args[0]).toMatch(/farm "b" › backend 1 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is the VIP of farm "a"/);
     }
     expect(await kernel()).toBe(before);
     expect(await db.farm.count()).toBe(0);
@@ -146,7 +146,7 @@ describe("running out of marks", () => {
     expect(farms.reduce((n, f) => n + f.backends!.length, 0)).toBe(capacity + 1);
     const f = file("marks.json", { farms });
     const before = await kernel();
-    const message = new RegExp(`farm "${last.name}" › backend 0 \\(203\\.0\\.113\\.1\\) › mark: no netfilter mark left for this backend`);
+    const message = new RegExp(`farm "${last.name}" › backend 1 \\(203\\.0\\.113\\.1\\) › mark: no netfilter mark left for this backend`);
     for (const args of [["validate", "-f", f], ["render", "-f", f], ["apply", "-f", f, "-t", `netns:${ns.name}`]]) {
       const r = await natfarm(args);
       expect(r.exitCode, args[0]).toBe(2);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FarmFileSchema, FarmListSchema } from "../../lib/farms/schema.ts";
+import { FarmFileSchema, FarmListSchema, FarmSchema } from "../../lib/farms/schema.ts";
 import { formatIssues } from "../../lib/farms/errors.ts";
 import { parsePortSpec } from "../../lib/farms/ports.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
@@ -35,6 +35,65 @@ describe("the farm schema", () => {
   it("lets the same port be used by tcp and udp on one VIP, and disjoint ports", () => {
     const farms = [guideFarm(), { ...guideFarm(), name: "u", protocol: "udp" as const, backends: [] }, { ...guideFarm(), name: "p", ports: "444:450", backends: [] }];
     expect(errorsOf({ farms })).toEqual([]);
+  });
+});
+
+describe("one validation pass", () => {
+  /** Every issue of one parse, as "path: message". */
+  const issuesOf = (schema: { safeParse(x: unknown): { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } } }, input: unknown) =>
+    (schema.safeParse(input).error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`);
+
+  it("reports port 0, a bad VIP, a bad weight and a duplicate backend of one farm together", () => {
+    const farm = {
+      ...guideFarm(),
+      vip: "1.2.3.999",
+      ports: "0",
+      backends: [
+        { ip: "192.168.1.10", port: 443, weight: 0 },
+        { ip: "192.168.1.10", port: 443 },
+      ],
+    };
+    const issues = issuesOf(FarmSchema, farm);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^vip: /),
+        expect.stringMatching(/^ports: port 0 is outside 1\.\.65535/),
+        expect.stringMatching(/^backends\.0\.weight: weight must be/),
+        expect.stringMatching(/^backends\.1\.ip: duplicate backend 192\.168\.1\.10:443 \(same as backend 1\)/),
+      ]),
+    );
+  });
+
+  it("reports empty ports with a bad backend address, and a health check that cannot probe, at once", () => {
+    const issues = issuesOf(FarmSchema, { ...guideFarm(), protocol: "udp", ports: "", healthcheck: { type: "tcp", interval: 0 }, backends: [{ ip: "10.0.0" }] });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^ports: ports are required/),
+        expect.stringMatching(/^backends\.0\.ip: /),
+        expect.stringMatching(/^healthcheck\.interval: /),
+        expect.stringMatching(/^healthcheck\.type: a tcp check cannot probe a udp farm/),
+      ]),
+    );
+  });
+
+  it("reports an overlap with another farm together with the farm's own field errors", () => {
+    const other = { ...guideFarm(), name: "other", backends: [] };
+    const mine = { ...guideFarm(), backends: [{ ip: "192.168.1.10", port: 0 }, { ip: "192.168.1.11", weight: 500 }] };
+    const issues = issuesOf(FarmListSchema, [other, mine]);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^1\.ports: 192\.168\.101\.250 tcp\/443 overlaps farm "other"/),
+        expect.stringMatching(/^1\.backends\.0\.port: port must be/),
+        expect.stringMatching(/^1\.backends\.1\.weight: weight must be/),
+      ]),
+    );
+    // And a name taken by another farm, while this farm's VIP is broken.
+    expect(issuesOf(FarmListSchema, [other, { ...other, vip: "x" }])).toEqual(expect.arrayContaining([expect.stringMatching(/^1\.name: farm name "other" is already used/), expect.stringMatching(/^1\.vip: /)]));
+  });
+
+  it("says nothing about fields it could not read (no overlap guessed from a broken port list)", () => {
+    const issues = issuesOf(FarmListSchema, [{ ...guideFarm(), name: "other", backends: [] }, { ...guideFarm(), ports: "443,", backends: [] }]);
+    expect(issues).toEqual(["1.ports: empty item in the port list"]);
   });
 });
 

@@ -31,19 +31,19 @@ describe("a VIP is never a backend's address", () => {
   it("within a farm: the backend is named", () => {
     const errors = errorsOf({ farms: [farm("web", "198.51.100.10", ["203.0.113.10", "198.51.100.10"])] });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^farm "web" › backend 1 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is this farm's own VIP/);
+    expect(errors[0]).toMatch(/^farm "web" › backend 2 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is this farm's own VIP/);
   });
 
   it("across farms: a backend on another farm's VIP, reported on the later farm", () => {
     const errors = errorsOf({ farms: [farm("a", "198.51.100.10", ["203.0.113.10"]), farm("b", "198.51.100.11", ["203.0.113.11", "198.51.100.10"])] });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^farm "b" › backend 1 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is the VIP of farm "a"/);
+    expect(errors[0]).toMatch(/^farm "b" › backend 2 \(198\.51\.100\.10\) › ip: 198\.51\.100\.10 is the VIP of farm "a"/);
   });
 
   it("across farms: a VIP that is another farm's backend, reported on the VIP", () => {
     const errors = errorsOf({ farms: [farm("a", "198.51.100.10", ["203.0.113.10"]), farm("b", "203.0.113.10", ["203.0.113.11"])] });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^farm "b" › vip: 203\.0\.113\.10 is backend 0 \(203\.0\.113\.10\) of farm "a"/);
+    expect(errors[0]).toMatch(/^farm "b" › vip: 203\.0\.113\.10 is backend 1 \(203\.0\.113\.10\) of farm "a"/);
   });
 
   it("the console reports it on the farm being changed, under its field", () => {
@@ -54,7 +54,7 @@ describe("a VIP is never a backend's address", () => {
     expect(asBackend.errors["backends.0.ip"]?.[0]).toMatch(/198\.51\.100\.10 is the VIP of farm "a"/);
     const asVip = validateSet(others, farm("b", "203.0.113.10", ["203.0.113.11"]));
     if (asVip.ok) throw new Error("expected a refusal");
-    expect(asVip.errors.vip?.[0]).toMatch(/is backend 0 \(203\.0\.113\.10\) of farm "a"/);
+    expect(asVip.errors.vip?.[0]).toMatch(/is backend 1 \(203\.0\.113\.10\) of farm "a"/);
   });
 
   it("the same backend in several farms and several farms on one VIP stay fine", () => {
@@ -105,14 +105,14 @@ describe("running out of marks", () => {
     expect(errors).toHaveLength(1);
     const last = farms[farms.length - 1]!;
     expect(errors[0]).toBe(
-      `farm "${last.name}" › backend 0 (203.0.113.1) › mark: no netfilter mark left for this backend: the farms hold ${capacity + 1} backends, the mark range 0x200..0xffff holds ${capacity}`,
+      `farm "${last.name}" › backend 1 (203.0.113.1) › mark: no netfilter mark left for this backend: the farms hold ${capacity + 1} backends, the mark range 0x200..0xffff holds ${capacity}`,
     );
   });
 
   it("explicit marks filling the range: the backend without a mark is named", () => {
     const farms = bigSet(capacity + 1, true);
     const errors = errorsOf({ farms });
-    expect(errors).toEqual([expect.stringMatching(new RegExp(`^farm "${farms[farms.length - 1]!.name}" › backend 0 \\(203\\.0\\.113\\.1\\) › mark: no netfilter mark left`))]);
+    expect(errors).toEqual([expect.stringMatching(new RegExp(`^farm "${farms[farms.length - 1]!.name}" › backend 1 \\(203\\.0\\.113\\.1\\) › mark: no netfilter mark left`))]);
   });
 
   it("exactly the range: every backend gets a mark", () => {
