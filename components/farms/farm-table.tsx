@@ -32,15 +32,16 @@ async function fetchHealth(): Promise<{ degraded: [string, number, number][] }> 
 
 /**
  * A farm's status once the health checker has moved its backends since the
- * page was rendered: critical when none is up any more, back to running (or
- * its pending/drift verdict) when one came back.
+ * page was rendered: critical when none is up any more, degraded while some
+ * are out, back to running (or its pending/drift verdict) when all are back.
  */
 function withHealth(f: FarmSummary, up: number | undefined): FarmSummary {
   const backendsUp = up ?? f.backends;
   if (backendsUp === f.backendsUp) return f;
   if (f.status === "failed" || f.status === "stopped") return { ...f, backendsUp };
-  const critical = f.backends > 0 && backendsUp === 0;
-  return { ...f, backendsUp, status: critical ? "critical" : f.status === "critical" ? "running" : f.status };
+  if (backendsUp === 0) return { ...f, backendsUp, status: "critical" };
+  if (f.status === "pending" || f.status === "drift") return { ...f, backendsUp };
+  return { ...f, backendsUp, status: backendsUp < f.backends ? "degraded" : "running" };
 }
 
 export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boolean }) {

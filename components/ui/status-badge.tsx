@@ -3,6 +3,7 @@ import { Badge, type BadgeTone } from "./badge";
 
 const TONE: Record<FarmStatus, BadgeTone> = {
   running: "ok",
+  degraded: "warn",
   stopped: "neutral",
   failed: "bad",
   pending: "warn",
@@ -12,6 +13,7 @@ const TONE: Record<FarmStatus, BadgeTone> = {
 
 const DOT: Record<FarmStatus, string> = {
   running: "bg-ok",
+  degraded: "bg-warn",
   stopped: "bg-muted",
   failed: "bg-bad",
   pending: "bg-warn",

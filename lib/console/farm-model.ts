@@ -1,7 +1,7 @@
 import type { FarmRow } from "../service/farm-rows.ts";
 import { farmStatus, type FarmSummary } from "./farm-status.ts";
 
-export { farmStatus, isCritical, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";
+export { farmStatus, isCritical, isDegraded, FARM_STATUS_LABEL, packSummaries, unpackSummaries } from "./farm-status.ts";
 export type { FarmStatus, FarmSummary, PackedSummaries } from "./farm-status.ts";
 
 /**

@@ -5,10 +5,11 @@ import type { FarmRuleDrift as FarmDrift } from "../applier/drift.ts";
  * server imports, the browser uses this module too.
  */
 /** What the farms table and the farm page call a farm's state. */
-export type FarmStatus = "running" | "stopped" | "failed" | "pending" | "drift" | "critical";
+export type FarmStatus = "running" | "degraded" | "stopped" | "failed" | "pending" | "drift" | "critical";
 
 export const FARM_STATUS_LABEL: Record<FarmStatus, string> = {
   running: "running",
+  degraded: "degraded",
   stopped: "stopped",
   failed: "apply failed",
   pending: "changes pending",
@@ -23,25 +24,33 @@ export interface BackendCounts {
 }
 
 /**
- * A running farm with backends of which none is up answers no new
- * connection: critical. It recovers by itself when the health checker brings
- * a backend back (or an operator ends a maintenance).
+ * A started farm with no backend up answers no new connection: critical,
+ * whether every backend is down or in maintenance or it has none at all. It
+ * recovers when the health checker brings a backend back, an operator ends
+ * a maintenance or adds one.
  */
 export function isCritical(row: { status: string }, counts?: BackendCounts | null): boolean {
-  return row.status === "up" && !!counts && counts.backends > 0 && counts.backendsUp === 0;
+  return row.status === "up" && !!counts && counts.backendsUp === 0;
+}
+
+/** A started farm that still balances, but not over every backend it has. */
+export function isDegraded(row: { status: string }, counts?: BackendCounts | null): boolean {
+  return row.status === "up" && !!counts && counts.backendsUp > 0 && counts.backendsUp < counts.backends;
 }
 
 /**
  * The database's verdict comes first (a failed apply is what the operator
- * must act on), then whether the farm can serve at all (critical: every
- * backend down), then a pending apply, the kernel's verdict (drift), and the
- * farm's own status.
+ * must act on), then whether the farm can serve at all (critical: no backend
+ * up), then a pending apply, the kernel's verdict (drift), backends out of
+ * service (degraded), and the farm's own status. Without backend counts a
+ * farm is never called running for want of them: callers pass them.
  */
 export function farmStatus(row: { status: string; applyState: string }, drift?: FarmDrift | null, counts?: BackendCounts | null): FarmStatus {
   if (row.applyState === "failed") return "failed";
   if (isCritical(row, counts)) return "critical";
   if (row.applyState === "pending") return "pending";
   if (drift && !drift.inSync) return "drift";
+  if (isDegraded(row, counts)) return "degraded";
   return row.status === "stopped" ? "stopped" : "running";
 }
 

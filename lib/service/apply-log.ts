@@ -31,6 +31,27 @@ export async function logApply(db: PrismaClient, entry: ApplyLogEntry): Promise<
   });
 }
 
+/**
+ * A `natfarm import` is recorded like an apply, although it only writes the
+ * database (the farms it wrote are pending until applied): the History page
+ * is where an operator looks for what changed the farms.
+ */
+export async function logImport(db: PrismaClient, summary: { created: string[]; updated: string[]; removed: string[]; unchanged: string[] }, durationMs: number): Promise<void> {
+  const changed = [...summary.created, ...summary.updated, ...summary.removed];
+  const part = (label: string, names: string[]) => (names.length ? `${label} ${names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ")}` : "");
+  const parts = [part("created", summary.created), part("updated", summary.updated), part("removed", summary.removed)].filter(Boolean);
+  await logApply(db, {
+    target: "database",
+    action: "import",
+    farms: changed,
+    result: changed.length ? "ok" : "noop",
+    durationMs,
+    summary: changed.length
+      ? `${parts.join("; ")}${summary.unchanged.length ? `; ${summary.unchanged.length} unchanged` : ""}: written to the database, pending until applied`
+      : `the file's ${summary.unchanged.length} farm(s) were already in the database`,
+  });
+}
+
 export function changeSummary(r: KernelApplyResult): string {
   const s = r.stats;
   return r.changed

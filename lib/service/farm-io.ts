@@ -4,6 +4,7 @@ import { resolveMarks } from "../farms/resolve.ts";
 import { FarmListSchema, type Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { retryOnConflict } from "./conflict.ts";
+import { logImport } from "./apply-log.ts";
 import { importConflict, invalidFarms } from "./errors.ts";
 import { rowToInput, rowToResolved } from "./farm-rows.ts";
 import { backendColumns, farmColumns, loadFarms } from "./store.ts";
@@ -48,7 +49,8 @@ function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
  * ConcurrentChangeError naming them (nothing written).
  */
 export async function importFarms(db: PrismaClient, farms: Farm[], opts: { replace?: boolean } = {}): Promise<ImportSummary> {
-  return retryOnConflict(
+  const started = performance.now();
+  const summary = await retryOnConflict(
     () => importOnce(db, farms, opts),
     async (e) => {
       const incoming = new Set(farms.map((f) => f.name));
@@ -56,6 +58,8 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
       throw importConflict(e, taken);
     },
   );
+  await logImport(db, summary, performance.now() - started);
+  return summary;
 }
 
 async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boolean }): Promise<ImportSummary> {

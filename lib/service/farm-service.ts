@@ -6,7 +6,8 @@ import { formatTarget, type Target } from "../privileged/target.ts";
 import { applyAllFarms, applyFarm, type ApplyCause, type ApplyContext } from "./apply-farms.ts";
 import { retryOnConflict } from "./conflict.ts";
 import { invalid, kernelFailure, localVipErrors, notFound, refused, unavailable, writeConflict } from "./errors.ts";
-import { rowToInput, type FarmRow } from "./farm-rows.ts";
+import { backendChanges, backendName, describeRuleChange, ruleChange, settingsChanges, type RuleChange } from "./farm-change.ts";
+import { rowToInput, rowToResolved, type FarmRow } from "./farm-rows.ts";
 import { createFarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
 import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
@@ -41,6 +42,17 @@ export type FarmSettingsPatch = Partial<Pick<FarmInput, "vip" | "ports" | "proto
 type BackendInput = NonNullable<FarmInput["backends"]>[number];
 
 /**
+ * What a change is called in the apply log (its action: "drain backend
+ * 203.0.113.10:80", "settings: health check enabled (tcp every 5 s)") and
+ * what the operator is told once it is applied ("Backend … drained: …").
+ */
+export interface ChangeWords {
+  action: string;
+  done: string;
+}
+type Describe = (before: FarmInput, after: FarmInput) => ChangeWords;
+
+/**
  * Sees the farm as stored inside the serialized write (the REST API's
  * If-Match), so the check cannot race another change; a string refuses the
  * change with that message and nothing is written.
@@ -73,11 +85,23 @@ export function createFarmService(deps: ServiceDeps) {
   const apply = (name: string, action: string, cause: ApplyCause) => applyFarm(ctx, name, action, cause);
 
   /**
+   * The operator is told what happened, then what it did to the farm's own
+   * rules (as the NAT-type preview counts them); the applier's figures,
+   * which count every rule of a rewritten shard, stay in the apply log.
+   */
+  function told(r: MutationResult, done: string, rules: RuleChange): MutationResult {
+    if (!r.ok) return r;
+    if (r.outcome === "pending") return { ...r, message: `${done} Applying is disabled (target none): the change is pending.` };
+    const kernel = r.outcome === "unchanged" && rules.added + rules.removed > 0 ? "The kernel already held these rules." : describeRuleChange(rules);
+    return { ...r, message: `${done} ${kernel}` };
+  }
+
+  /**
    * Validates `next` against every other farm, allocates marks and writes;
    * the farm written, or why not. Throws when the write met another
    * process's (writeFresh does it again).
    */
-  async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string } | MutationResult> {
+  async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string; rules: RuleChange } | MutationResult> {
     const rows = await farmSet.rows();
     const others = rows.filter((r) => r.id !== existing?.id).map(farmSet.input);
     const checked = validateSetFast(others, next);
@@ -88,7 +112,7 @@ export function createFarmService(deps: ServiceDeps) {
     const refusal = await askKernelFirst(farm);
     if (refusal) return refusal;
     await writeFarm(db, farm, existing?.id ?? null);
-    return { farm: farm.name };
+    return { farm: farm.name, rules: ruleChange(existing ? rowToResolved(existing) : null, farm) };
   }
 
   /**
@@ -125,24 +149,47 @@ export function createFarmService(deps: ServiceDeps) {
    * exists") and gives a mark taken meanwhile another one. The apply runs
    * once, after the write that went through.
    */
-  async function writeFresh(action: string, write: () => Promise<{ farm: string } | MutationResult>): Promise<MutationResult> {
+  type Written = { farm: string; rules: RuleChange; words?: ChangeWords };
+  async function writeFresh(action: string, write: () => Promise<Written | MutationResult>): Promise<MutationResult> {
     const written = await retryOnConflict(write, writeConflict, () => farmSet.forget());
-    return "ok" in written ? written : apply(written.farm, action, "written");
+    if ("ok" in written) return written;
+    const r = await apply(written.farm, written.words?.action ?? action, "written");
+    return told(r, written.words?.done ?? `Farm ${written.farm} saved.`, written.rules);
   }
 
-  async function mutate(name: string, action: string, change: (current: FarmInput) => FarmInput | string, precondition?: Precondition): Promise<MutationResult> {
+  /** `describe` names the change from the farm as it was read inside the serialized write and as it will be. */
+  async function mutate(name: string, describe: Describe, change: (current: FarmInput) => FarmInput | string, precondition?: Precondition): Promise<MutationResult> {
     return serialized(() =>
-      writeFresh(action, async () => {
+      writeFresh("update", async () => {
         const row = await loadFarm(db, name);
         if (!row) return notFound(name);
         const no = precondition?.(row);
         if (no) return refused(no);
-        const next = change(rowToInput(row));
+        const current = rowToInput(row);
+        const next = change(current);
         if (typeof next === "string") return refused(next);
-        return save({ ...next, name: row.name }, row);
+        const saved = await save({ ...next, name: row.name }, row);
+        return "ok" in saved ? saved : { ...saved, words: describe(current, next) };
       }),
     );
   }
+
+  /** Established and opening connections of a mark, before a cut; null when conntrack cannot be read. */
+  async function openConnections(target: Target, mark: number): Promise<number | null> {
+    try {
+      const s = (await k.connectionStats(target)).byMark.get(mark);
+      return s ? s.established + s.pending : 0;
+    } catch {
+      return null;
+    }
+  }
+
+  const backendOf = (f: FarmInput, mark: number) => (f.backends ?? []).find((b) => b.mark === mark);
+  const backendWords = (f: FarmInput, mark: number) => {
+    const b = backendOf(f, mark);
+    return b ? backendName(b) : `with mark 0x${mark.toString(16)}`;
+  };
+  const where = (f: FarmInput) => `${f.vip}:${f.ports}`;
 
   /** The change to the kernel alone, for a farm that exists. */
   function applyExisting(name: string, action: string, cause: "reapply" | "remove", precondition?: Precondition): Promise<MutationResult> {
@@ -167,7 +214,12 @@ export function createFarmService(deps: ServiceDeps) {
 
     createFarm(input: FarmInput): Promise<MutationResult> {
       // A name already taken is caught by the set check, reported on "name" (also when another process took it meanwhile).
-      return serialized(() => writeFresh("create", () => save(input, null)));
+      const n = input.backends?.length ?? 0;
+      const words = { action: "create", done: `Farm ${input.name} created: ${String(input.vip).trim()}:${String(input.ports).trim()} balanced over ${n} backend${n === 1 ? "" : "s"}.` };
+      return serialized(() => writeFresh("create", async () => {
+        const saved = await save(input, null);
+        return "ok" in saved ? saved : { ...saved, words };
+      }));
     },
 
     /**
@@ -176,7 +228,12 @@ export function createFarmService(deps: ServiceDeps) {
      * as field errors (`vip`, `healthcheck.timeout`) and nothing is written.
      */
     updateFarm(name: string, patch: FarmSettingsPatch, action = "update") {
-      return mutate(name, action, (f) => {
+      const describe: Describe = (before, after) => {
+        const changes = settingsChanges(before, after);
+        const what = changes.length ? changes.join(", ") : "nothing changed";
+        return { action: `${action}: ${what}`, done: changes.length ? `Farm ${name}: ${what}.` : `Farm ${name}: the settings were saved unchanged.` };
+      };
+      return mutate(name, describe, (f) => {
         const { healthcheck, ...rest } = patch;
         const next: FarmInput = { ...f, ...rest };
         if (healthcheck === null) delete next.healthcheck;
@@ -199,27 +256,45 @@ export function createFarmService(deps: ServiceDeps) {
           if (!row) return notFound(name);
           const next = build(row);
           if (typeof next === "string") return refused(next);
-          return save({ ...next, name: row.name }, row);
+          const saved = await save({ ...next, name: row.name }, row);
+          const changes = settingsChanges(rowToInput(row), next);
+          return "ok" in saved ? saved : { ...saved, words: { action: changes.length ? `${action}: ${changes.join(", ")}` : action, done: `Farm ${name} replaced${changes.length ? `: ${changes.join(", ")}` : ""}.` } };
         }),
       );
     },
 
     setMode(name: string, mode: "nat" | "dnat", precondition?: Precondition) {
-      return mutate(name, `mode ${mode}`, (f) => ({ ...f, mode }), precondition);
+      const done =
+        mode === "nat"
+          ? `Farm ${name} switched to NAT: the source is rewritten to the VIP, so backends see the VIP.`
+          : `Farm ${name} switched to DNAT: backends see the client's address and must route replies through the load balancer.`;
+      return mutate(name, () => ({ action: `mode ${mode}`, done }), (f) => ({ ...f, mode }), precondition);
     },
 
     setStatus(name: string, status: "up" | "stopped", precondition?: Precondition) {
-      return mutate(name, status === "up" ? "start" : "stop", (f) => ({ ...f, status }), precondition);
+      const describe: Describe = (f) =>
+        status === "up"
+          ? { action: "start", done: `Farm ${name} started: new connections to ${where(f)} are balanced again.` }
+          : { action: "stop", done: `Farm ${name} stopped: its rules left the kernel, new connections to ${where(f)} are no longer balanced (open ones keep their translation until they end).` };
+      return mutate(name, describe, (f) => ({ ...f, status }), precondition);
     },
 
     addBackend(name: string, backend: BackendInput, precondition?: Precondition) {
       // A mark is never taken from the form: natfarm allocates it.
       const { mark: _ignored, ...rest } = backend;
-      return mutate(name, "add backend", (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }), precondition);
+      const who = backendName({ ip: String(rest.ip ?? "").trim(), port: typeof rest.port === "number" ? rest.port : null });
+      return mutate(name, () => ({ action: `add backend ${who}`, done: `Backend ${who} added to farm ${name}.` }), (f) => ({ ...f, backends: [...(f.backends ?? []), rest] }), precondition);
     },
 
     updateBackend(name: string, mark: number, patch: Partial<Omit<BackendInput, "mark">>, precondition?: Precondition) {
-      return mutate(name, "edit backend", (f) => {
+      const describe: Describe = (before) => {
+        const b = backendOf(before, mark);
+        const who = backendWords(before, mark);
+        const changes = b ? backendChanges(b as Record<string, unknown>, patch as Record<string, unknown>) : [];
+        const what = changes.length ? changes.join(", ") : "nothing changed";
+        return { action: `edit backend ${who}: ${what}`, done: `Backend ${who} of farm ${name}: ${what}.` };
+      };
+      return mutate(name, describe, (f) => {
         const backends = f.backends ?? [];
         const i = backends.findIndex((b) => b.mark === mark);
         if (i === -1) return noBackend(name, mark);
@@ -229,7 +304,8 @@ export function createFarmService(deps: ServiceDeps) {
 
     /** What the health checker decides. A backend an operator put in maintenance stays there. */
     setBackendHealth(name: string, mark: number, health: "up" | "down") {
-      return mutate(name, `health ${health}`, (f) => {
+      const describe: Describe = (f) => ({ action: `health ${health} backend ${backendWords(f, mark)}`, done: `Backend ${backendWords(f, mark)} of farm ${name} is ${health === "up" ? "back up" : "down"} (health check).` });
+      return mutate(name, describe, (f) => {
         const backends = f.backends ?? [];
         const b = backends.find((x) => x.mark === mark);
         if (!b) return noBackend(name, mark);
@@ -244,15 +320,32 @@ export function createFarmService(deps: ServiceDeps) {
      * "off" puts the backend back into service.
      */
     async setMaintenance(name: string, mark: number, mode: "drain" | "cut" | "off", precondition?: Precondition): Promise<MutationResult> {
-      const r = await mutate(name, mode === "off" ? "maintenance off" : `maintenance ${mode}`, (f) => {
+      let who = "";
+      const describe: Describe = (f) => {
+        who = backendWords(f, mark);
+        const verb = mode === "off" ? "back in service" : mode === "cut" ? "cut" : "drain";
+        const done =
+          mode === "off"
+            ? `Backend ${who} of farm ${name} is back in service: it takes new connections again.`
+            : mode === "drain"
+              ? `Backend ${who} of farm ${name} is draining: no new connections, open ones continue.`
+              : `Backend ${who} of farm ${name} is in maintenance: no new connections.`;
+        return { action: mode === "off" ? `${verb}: backend ${who}` : `${verb} backend ${who}`, done };
+      };
+      const r = await mutate(name, describe, (f) => {
         const backends = f.backends ?? [];
         if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
         return { ...f, backends: backends.map((b) => (b.mark === mark ? { ...b, state: mode === "off" ? "up" : "maintenance" } : b)) };
       }, precondition);
       if (!r.ok || mode !== "cut" || !deps.target) return r;
       try {
-        const n = await k.cutConnections(deps.target, mark);
-        return { ...r, message: `${r.message} ${n} open connection(s) cut.` };
+        // What "cut" ends is what is open now (no new ones arrive any more): conntrack -D also deletes
+        // closing entries (TIME_WAIT), which are no connection an operator would count.
+        const open = await openConnections(deps.target, mark);
+        const deleted = await k.cutConnections(deps.target, mark);
+        const n = open === null ? deleted : Math.min(open, deleted);
+        const cut = n === 0 ? "It held no open connection." : `${n} open connection${n === 1 ? "" : "s"} cut.`;
+        return { ...r, message: r.message.replace(/ no new connections\./, ` no new connections. ${cut}`) };
       } catch (e) {
         const f = kernelFailure(e);
         const message = f.kind === "unreachable" ? "the natfarm agent is not running" : f.message;
@@ -261,7 +354,19 @@ export function createFarmService(deps: ServiceDeps) {
     },
 
     removeBackend(name: string, mark: number, precondition?: Precondition) {
-      return mutate(name, "remove backend", (f) => {
+      const describe: Describe = (before, after) => {
+        const who = backendWords(before, mark);
+        const left = after.backends ?? [];
+        const up = left.filter((b) => (b.state ?? "up") === "up").length;
+        const consequence =
+          left.length === 0
+            ? ` The farm has no backend left: new connections to ${where(before)} are not balanced until one is added.`
+            : up === 0
+              ? ` No backend left is up: new connections to ${where(before)} are not balanced.`
+              : "";
+        return { action: `remove backend ${who}`, done: `Backend ${who} removed from farm ${name}.${consequence}` };
+      };
+      return mutate(name, describe, (f) => {
         const backends = f.backends ?? [];
         if (!backends.some((b) => b.mark === mark)) return noBackend(name, mark);
         return { ...f, backends: backends.filter((b) => b.mark !== mark) };
@@ -269,8 +374,10 @@ export function createFarmService(deps: ServiceDeps) {
     },
 
     /** Puts the database's rules for the farm back into the kernel (after drift or a failed apply). */
-    reapply(name: string, precondition?: Precondition): Promise<MutationResult> {
-      return applyExisting(name, "reapply", "reapply", precondition);
+    async reapply(name: string, precondition?: Precondition): Promise<MutationResult> {
+      const r = await applyExisting(name, "reapply", "reapply", precondition);
+      if (!r.ok) return r;
+      return { ...r, message: r.outcome === "unchanged" ? `Farm ${name} re-applied: the kernel already held its rules.` : `Farm ${name} re-applied: the kernel holds its rules again.` };
     },
 
     /** `precondition` (the REST API's If-Match) sees the farm as stored inside the serialized removal; a string refuses it. */
@@ -279,8 +386,11 @@ export function createFarmService(deps: ServiceDeps) {
     },
 
     /** natfarm's rules in the kernel become exactly the database's farms (after an import; `natfarm restore`). */
-    applyAll(action = "apply all"): Promise<MutationResult> {
-      return serialized(() => applyAllFarms(ctx, action));
+    async applyAll(action = "apply all"): Promise<MutationResult> {
+      const r = await serialized(() => applyAllFarms(ctx, action));
+      if (!r.ok) return r;
+      const counts = r.message.replace(/^Applied /, "").replace(/\.$/, "");
+      return { ...r, message: `${r.outcome === "unchanged" ? "The kernel already held exactly the database's farms" : "The kernel now holds exactly the database's farms"} (${counts}).` };
     },
 
     history(limit = 500) {

@@ -145,7 +145,7 @@ describe("console farm service", () => {
     expect(row.backends).toHaveLength(3);
     expect(await kernel()).toBe(before);
     const last = await db.applyLog.findFirst({ orderBy: { id: "desc" } });
-    expect(last).toMatchObject({ result: "failed", action: "add backend" });
+    expect(last).toMatchObject({ result: "failed", action: "add backend 203.0.113.12:80" });
     expect(last!.error).toBeTruthy();
 
     // Without the fault, re-applying brings the kernel to the database.
@@ -317,7 +317,7 @@ describe("console farm service", () => {
 
       const cut = await service.setMaintenance("svc", b1!.mark, "cut");
       expect(cut).toMatchObject({ ok: true });
-      expect(cut.message).toMatch(/\d+ open connection\(s\) cut/);
+      expect(cut.message).toMatch(/(\d+ open connections? cut|It held no open connection)\./);
       row = (await service.getFarm("svc"))!;
       expect(row.backends.map((b) => b.state)).toEqual(["maintenance", "maintenance", "up"]);
       expect(await kernel()).not.toMatch(markRule(b1!.mark));
@@ -343,7 +343,8 @@ describe("console farm service", () => {
       expect((await service.setBackendHealth("svc", b0!.mark, "down")).ok).toBe(true);
       let row = (await service.getFarm("svc"))!;
       expect(row.backends.map((b) => b.state)).toEqual(["down", "up", "maintenance"]);
-      expect(farmStatus(row, null, backendCounts(row))).toBe("running");
+      // Still balancing, but not over every backend: degraded, not running.
+      expect(farmStatus(row, null, backendCounts(row))).toBe("degraded");
       expect(await kernel()).not.toMatch(markRule(b0!.mark));
 
       expect((await service.setBackendHealth("svc", b1!.mark, "down")).ok).toBe(true);
@@ -354,7 +355,7 @@ describe("console farm service", () => {
       expect((await service.setBackendHealth("svc", b1!.mark, "up")).ok).toBe(true);
       row = (await service.getFarm("svc"))!;
       expect(row.backends.map((b) => b.state)).toEqual(["down", "up", "maintenance"]);
-      expect(farmStatus(row, null, backendCounts(row))).toBe("running");
+      expect(farmStatus(row, null, backendCounts(row))).toBe("degraded");
       expect(await kernel()).toMatch(markRule(b1!.mark));
     });
 
@@ -370,5 +371,97 @@ describe("console farm service", () => {
       expect((await service.deleteFarm("svc")).ok).toBe(true);
       expect(await kernel()).not.toContain("FARM_svc_");
     });
+  });
+});
+
+describe("what the console says and records (issue 11)", () => {
+  const says = {
+    name: "says",
+    vip: "198.51.100.240",
+    ports: "80",
+    protocol: "tcp" as const,
+    mode: "dnat" as const,
+    backends: [
+      { ip: "203.0.113.10", port: 80, weight: 1 },
+      { ip: "203.0.113.11", port: 80, weight: 1 },
+    ],
+  };
+  const lastLog = async () => (await db.applyLog.findFirst({ orderBy: { id: "desc" } }))!;
+  const statusOf = async (name: string) => {
+    const row = (await service.getFarm(name))!;
+    return farmStatus(row, null, backendCounts(row));
+  };
+
+  it("reports every field error of a new farm at once: port 0, a duplicate backend and an overlap with another farm", async () => {
+    const before = { farms: await db.farm.count(), log: await db.applyLog.count(), kernel: await kernel() };
+    const r = await service.createFarm({ ...says, name: "clash", vip: "198.51.100.250", backends: [{ ip: "203.0.113.10", port: 0 }, { ip: "203.0.113.11", port: 80 }, { ip: "203.0.113.11", port: 80 }] });
+    expect(r).toMatchObject({ ok: false, reason: "invalid" });
+    expect(Object.keys(r.errors ?? {}).sort()).toEqual(["backends.0.port", "backends.2.ip", "ports"]);
+    expect(r.errors!.ports![0]).toMatch(/overlaps farm "web"/);
+    expect(await db.farm.count()).toBe(before.farms);
+    expect(await db.applyLog.count()).toBe(before.log);
+    expect(await kernel()).toBe(before.kernel);
+  });
+
+  it("toasts say what happened; the NAT switch counts the rules the preview counts", async () => {
+    const created = await service.createFarm(says);
+    expect(created.message).toMatch(/^Farm says created: 198\.51\.100\.240:80 balanced over 2 backends\. \d+ rules added, 0 rules removed\.$/);
+    const { farmView } = await import("../../lib/console/farm-view.ts");
+    const preview = farmView((await service.getFarm("says"))!).modeDiff.filter((d) => d.text.startsWith("-A "));
+    const appear = preview.filter((d) => d.kind === "added").length;
+    const disappear = preview.filter((d) => d.kind === "removed").length;
+    expect(appear).toBe(2);
+    const nat = await service.setMode("says", "nat");
+    expect(nat.message).toBe(`Farm says switched to NAT: the source is rewritten to the VIP, so backends see the VIP. ${appear} rules added, ${disappear} rules removed.`);
+    expect((await service.setMode("says", "dnat")).ok).toBe(true);
+  });
+
+  it("History names the backend of a drain, a cut, an edit and a removal, and a health check for what it is", async () => {
+    const [b0, b1] = (await service.getFarm("says"))!.backends;
+    const drain = await service.setMaintenance("says", b0!.mark, "drain");
+    expect(drain.message).toMatch(/^Backend 203\.0\.113\.10:80 of farm says is draining: no new connections, open ones continue\./);
+    expect((await lastLog()).action).toBe("drain backend 203.0.113.10:80");
+    expect((await service.setMaintenance("says", b0!.mark, "cut")).ok).toBe(true);
+    expect((await lastLog()).action).toBe("cut backend 203.0.113.10:80");
+    expect((await service.setMaintenance("says", b0!.mark, "off")).ok).toBe(true);
+    expect((await lastLog()).action).toBe("back in service: backend 203.0.113.10:80");
+    const edit = await service.updateBackend("says", b1!.mark, { weight: 3 });
+    expect(edit.message).toMatch(/^Backend 203\.0\.113\.11:80 of farm says: weight 1 → 3\./);
+    expect((await lastLog()).action).toBe("edit backend 203.0.113.11:80: weight 1 → 3");
+
+    // A health check writes no rule: the log says what it was, not "settings – no change".
+    const check = await service.updateFarm("says", { healthcheck: { type: "tcp", interval: 5 } }, "settings");
+    expect(check.message).toMatch(/^Farm says: health check enabled \(tcp every 5 s\)\. The farm's rules did not change\.$/);
+    expect(await lastLog()).toMatchObject({ action: "settings: health check enabled (tcp every 5 s)", result: "noop" });
+    expect((await service.updateFarm("says", { healthcheck: null }, "settings")).ok).toBe(true);
+    expect((await lastLog()).action).toBe("settings: health check disabled");
+  });
+
+  it("a farm without a backend up is critical, some out is degraded; removing the last backend says what it means", async () => {
+    const [b0, b1] = (await service.getFarm("says"))!.backends;
+    expect(await statusOf("says")).toBe("running");
+    expect((await service.setMaintenance("says", b0!.mark, "drain")).ok).toBe(true);
+    expect(await statusOf("says")).toBe("degraded");
+    const first = await service.removeBackend("says", b1!.mark);
+    expect(first.message).toMatch(/^Backend 203\.0\.113\.11:80 removed from farm says\. No backend left is up: new connections to 198\.51\.100\.240:80 are not balanced\./);
+    expect((await lastLog()).action).toBe("remove backend 203.0.113.11:80");
+    expect(await statusOf("says")).toBe("critical");
+    const last = await service.removeBackend("says", b0!.mark);
+    expect(last.message).toMatch(/^Backend 203\.0\.113\.10:80 removed from farm says\. The farm has no backend left: new connections to 198\.51\.100\.240:80 are not balanced until one is added\./);
+    // No backend at all is critical, never running; a stopped farm is just stopped.
+    expect(await statusOf("says")).toBe("critical");
+    expect((await service.setStatus("says", "stopped")).message).toMatch(/^Farm says stopped: its rules left the kernel/);
+    expect(await statusOf("says")).toBe("stopped");
+    expect((await service.deleteFarm("says")).ok).toBe(true);
+  });
+
+  it("an import is in the apply log, as written to the database and pending", async () => {
+    const summary = await importFarms(db, parseFarmFile(JSON.stringify({ farms: [{ ...says, name: "imported", vip: "198.51.100.241" }] })).farms);
+    expect(summary.created).toEqual(["imported"]);
+    const log = await lastLog();
+    expect(log).toMatchObject({ action: "import", target: "database", result: "ok" });
+    expect(JSON.parse(log.farms)).toEqual(["imported"]);
+    expect(log.summary).toMatch(/^created imported(; \d+ unchanged)?: written to the database, pending until applied$/);
+    await db.farm.delete({ where: { name: "imported" } });
   });
 });

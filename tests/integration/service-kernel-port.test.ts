@@ -48,8 +48,9 @@ function fakeKernel(fail: Partial<Record<Op | "lab", () => Error>> = {}) {
     driftOfFarms: (...args) => call("driftOfFarms", args, new Map()),
     readTables: (...args) => call("readTables", args, {} as never),
     readNatfarmTables: (...args) => call("readNatfarmTables", args, {} as never),
-    connectionStats: (...args) => call("connectionStats", args, { at: "", byMark: new Map() }),
-    cutConnections: (...args) => call("cutConnections", args, 3),
+    // Every mark holds 3 open connections and 4 closing (TIME_WAIT) entries: conntrack -D deletes all 7.
+    connectionStats: (...args) => call("connectionStats", args, { at: "", byMark: { get: () => ({ established: 2, pending: 1, closing: 4, total: 7 }) } as never }),
+    cutConnections: (...args) => call("cutConnections", args, 7),
     checkLocalVips: (...args) => call("checkLocalVips", args, []),
     ping: (...args) => call("ping", args, undefined),
     lab,
@@ -107,8 +108,9 @@ describe("the service asks the kernel port", () => {
     expect(k.ops()).toEqual(["checkLocalVips", "applyFarms"]);
     expect(k.calls[1]!.args[1]).toMatchObject({ target: TARGET, only: ["web"] });
     const mark = (await service.getFarm("web"))!.backends[0]!.mark;
-    expect(await service.setMaintenance("web", mark, "cut")).toMatchObject({ ok: true, message: expect.stringMatching(/3 open connection\(s\) cut/) });
-    expect(k.ops().slice(2)).toEqual(["checkLocalVips", "applyFarms", "cutConnections"]);
+    // Only open connections count as cut, not the closing entries conntrack deleted with them.
+    expect(await service.setMaintenance("web", mark, "cut")).toMatchObject({ ok: true, message: expect.stringMatching(/ 3 open connections cut\./) });
+    expect(k.ops().slice(2)).toEqual(["checkLocalVips", "applyFarms", "connectionStats", "cutConnections"]);
   });
 });
 

@@ -1,0 +1,81 @@
+import type { FarmInput, ResolvedFarm } from "../farms/schema.ts";
+import { renderFarmText } from "../netfilter/render.ts";
+
+/**
+ * What a change did, in the operator's words: the sentence the console
+ * toasts and the CLI prints, the apply log's action (naming the backend or
+ * the setting), and how many of the farm's own rules appear and disappear —
+ * counted as the NAT-type preview counts them, so that the toast and the
+ * preview agree (the applier's own figures count every rule of a rewritten
+ * shard, other farms' too).
+ */
+export interface RuleChange {
+  added: number;
+  removed: number;
+}
+
+/** The farm's rule lines ("-A CHAIN spec") before and after, compared as multisets. */
+export function ruleChange(before: ResolvedFarm | null, after: ResolvedFarm | null): RuleChange {
+  const lines = (f: ResolvedFarm | null) => (f ? renderFarmText(f).split("\n").filter((l) => l.startsWith("-A ")) : []);
+  const count = new Map<string, number>();
+  for (const l of lines(before)) count.set(l, (count.get(l) ?? 0) + 1);
+  let added = 0;
+  for (const l of lines(after)) {
+    const n = count.get(l) ?? 0;
+    if (n > 0) count.set(l, n - 1);
+    else added++;
+  }
+  let removed = 0;
+  for (const n of count.values()) removed += n;
+  return { added, removed };
+}
+
+export function describeRuleChange(c: RuleChange): string {
+  if (c.added === 0 && c.removed === 0) return "The farm's rules did not change.";
+  const rules = (n: number) => `${n} rule${n === 1 ? "" : "s"}`;
+  return `${rules(c.added)} added, ${rules(c.removed)} removed.`;
+}
+
+type BackendLike = { ip: string; port?: number | null };
+
+/** "203.0.113.10:80", or the address alone for a backend that keeps the client's port. */
+export function backendName(b: BackendLike): string {
+  return b.port ? `${b.ip}:${b.port}` : b.ip;
+}
+
+type Check = NonNullable<FarmInput["healthcheck"]>;
+
+function checkText(c: Check): string {
+  return `${c.type ?? "tcp"} every ${c.interval ?? 5} s`;
+}
+
+/**
+ * The farm-level fields that differ, in words: "health check enabled (tcp
+ * every 5 s)", "ports 80 → 80,443". Empty when nothing differs.
+ */
+export function settingsChanges(before: FarmInput, after: FarmInput): string[] {
+  const out: string[] = [];
+  for (const key of ["vip", "ports", "protocol", "mode", "scheduler", "persistence", "persistenceTtl"] as const) {
+    const a = before[key];
+    const b = after[key];
+    if (b !== undefined && String(a ?? "") !== String(b)) out.push(`${key === "persistenceTtl" ? "persistence TTL" : key} ${a ?? "(default)"} → ${b}`);
+  }
+  const hcBefore = before.healthcheck;
+  const hcAfter = after.healthcheck;
+  if (!hcBefore && hcAfter) out.push(`health check enabled (${checkText(hcAfter)})`);
+  else if (hcBefore && !hcAfter) out.push("health check disabled");
+  else if (hcBefore && hcAfter && JSON.stringify(hcBefore) !== JSON.stringify(hcAfter)) out.push(`health check changed (${checkText(hcAfter)})`);
+  return out;
+}
+
+/** A backend's changed fields: "weight 1 → 3", "state up → maintenance". */
+export function backendChanges(before: Record<string, unknown>, patch: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const key of ["ip", "port", "weight", "priority", "state"]) {
+    if (!(key in patch)) continue;
+    const a = before[key] ?? null;
+    const b = patch[key] ?? null;
+    if (String(a) !== String(b)) out.push(`${key} ${a ?? "client's"} → ${b ?? "client's"}`);
+  }
+  return out;
+}
