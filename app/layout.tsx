@@ -14,6 +14,8 @@ import "./globals.css";
 export const metadata: Metadata = {
   title: { default: "natfarm", template: "%s · natfarm" },
   description: "Layer-4 NAT load-balancing farms on Linux netfilter",
+  // public/favicon.ico: the one icon path the front server serves without a login (the login page shows it too).
+  icons: { icon: "/favicon.ico" },
 };
 
 // Every page shows the database and the kernel as they are now.

@@ -42,9 +42,10 @@ function TargetBadge({ target }: { target: ConsoleTarget }) {
       className={`flex items-center gap-1.5 rounded-md border px-2.5 py-1 text-xs font-medium ${tone}`}
       title={detail}
     >
-      <span className="text-[11px] uppercase tracking-wide opacity-80">Target</span>
+      {/* Full-strength text on the tinted badge: faded text fell below 4.5:1 contrast (axe). */}
+      <span className="text-[11px] uppercase tracking-wide">Target</span>
       <span className="font-mono">{target.label}</span>
-      {target.kind === "lab" && <span className="hidden font-mono opacity-70 md:inline">({detail})</span>}
+      {target.kind === "lab" && <span className="hidden font-mono md:inline">({detail})</span>}
     </p>
   );
 }

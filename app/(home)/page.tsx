@@ -17,7 +17,7 @@ export default async function FarmsPage() {
         subtitle="Virtual services balanced by netfilter: each VIP:port spread over its backends by weight."
         actions={<ApplyAllButton farms={farms.name.length} target={target.label} disabled={!target.canApply} />}
       />
-      <CreateFarmPanel />
+      <CreateFarmPanel lab={target.kind === "lab"} />
       <Card>
         <FarmTable packed={farms} live={Boolean(target.target)} />
       </Card>

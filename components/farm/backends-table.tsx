@@ -12,6 +12,8 @@ import { useFarmLive } from "./farm-live";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 import { FieldError, inputClass } from "@/components/ui/field";
 import { useActionToast } from "@/components/use-action-toast";
+import { UtcTime } from "@/components/ui/log-table";
+import { ScrollRegion } from "@/components/ui/scroll-region";
 
 const STATES = ["up", "down", "maintenance"] as const;
 
@@ -19,11 +21,47 @@ function percent(share: number): string {
   return `${(share * 100).toFixed(1)} %`;
 }
 
-function when(iso: string): string {
-  const d = new Date(iso);
-  const age = (Date.now() - d.getTime()) / 1000;
-  return age < 86_400 ? d.toLocaleTimeString() : d.toLocaleString();
+const nameOf = (b: { ip: string; port: number | null }) => `${b.ip}${b.port ? `:${b.port}` : ""}`;
+
+/** Where the farm is and whether it runs: what the confirmations' consequences depend on. */
+export interface FarmContext {
+  /** VIP:ports, as the consequences name it. */
+  where: string;
+  stopped: boolean;
 }
+
+/** A share as the page shows it: none while the farm is stopped (no rule gives it any). */
+function Share({ share }: { share: number | null }) {
+  if (share === null) return <span className="text-muted">none: farm stopped</span>;
+  return (
+    <div className="flex items-center gap-2">
+      <div aria-hidden="true" className="h-2 w-20 overflow-hidden rounded-full bg-surface-2 sm:w-28">
+        <div className="h-full rounded-full bg-accent" style={{ width: `${share * 100}%` }} />
+      </div>
+      <span className="tabular-nums">{percent(share)}</span>
+    </div>
+  );
+}
+
+/** What removing backend `b` does, said before it is done. */
+function removalConsequence(b: BackendView, all: BackendView[], stateOf: (b: BackendView) => string, farm: FarmContext): string {
+  const others = all.filter((x) => x.mark !== b.mark);
+  const othersUp = others.filter((x) => stateOf(x) === "up").length;
+  if (farm.stopped) {
+    return others.length === 0
+      ? "The farm is stopped, and once started it will have no backend: new connections to it will not be balanced until one is added."
+      : `The farm is stopped: nothing is balanced now. Once started, its ${others.length} other backend${others.length === 1 ? "" : "s"} take its place.`;
+  }
+  if (others.length === 0) {
+    return `This is the farm's only backend: once it is removed the farm has none, and new connections to ${farm.where} are not balanced (the farm shows critical) until one is added.`;
+  }
+  if (othersUp === 0) {
+    return `No other backend is up: once it is removed, new connections to ${farm.where} are not balanced (the farm shows critical) until one comes back.`;
+  }
+  if (stateOf(b) !== "up" || !b.share) return "It takes no new connections now, so the other backends' shares do not change.";
+  return `The other ${othersUp === 1 ? "backend that is up takes" : `${othersUp} backends that are up share`} its ${percent(b.share)} of new connections.`;
+}
+
 
 /**
  * A backend's state, live from the page's feed: up, down (by the health
@@ -47,7 +85,12 @@ function BackendState({ backend: b, hasCheck }: { backend: BackendView; hasCheck
           {detail ? (
             <>
               <span className={state === "down" ? "text-bad" : ""}>{detail}</span>
-              {at && <time dateTime={at}> · {when(at)}</time>}
+              {at && (
+                <>
+                  {" · "}
+                  <UtcTime at={at} />
+                </>
+              )}
             </>
           ) : (
             "not probed yet"
@@ -59,13 +102,69 @@ function BackendState({ backend: b, hasCheck }: { backend: BackendView; hasCheck
   );
 }
 
-export function BackendsTable({ farm, backends, hasCheck = false }: { farm: string; backends: BackendView[]; hasCheck?: boolean }) {
+/**
+ * The farm's backends: a table on wider screens, one card per backend on a
+ * phone (share, state and actions first, nothing cut off). Backends are
+ * numbered from 1 here as in every form; the rule comments keep the guide's
+ * 0-based index (FARM_<farm>_0_ is backend 1).
+ */
+export function BackendsTable({ farm, backends, hasCheck = false, context }: { farm: string; backends: BackendView[]; hasCheck?: boolean; context: FarmContext }) {
   const [editing, setEditing] = useState<number | null>(null);
   const { live } = useFarmLive();
   const mayOperate = useCan("operate");
+  const stateOf = (b: BackendView) => live?.backends.find((x) => x.mark === b.mark)?.state ?? b.state;
+  const openOf = (b: BackendView) => {
+    const st = live?.backends.find((x) => x.mark === b.mark)?.stats;
+    return st ? st.established + st.pending : null;
+  };
+  const actions = (b: BackendView, where: "table" | "card") =>
+    mayOperate && (
+      <BackendActions
+        farm={farm}
+        backend={b}
+        state={stateOf(b)}
+        open={openOf(b)}
+        consequence={removalConsequence(b, backends, stateOf, context)}
+        onEdit={() => setEditing(b.mark)}
+        compact={where === "card"}
+      />
+    );
   return (
     <div>
-      <div className="overflow-x-auto">
+      <ul className="divide-y divide-line sm:hidden" aria-label={`Backends of ${farm}`}>
+        {backends.length === 0 && <li className="px-4 py-6 text-center text-sm text-muted">No backends: the farm answers nothing until one is added.</li>}
+        {backends.map((b) => (
+          <li key={b.mark} className="space-y-2 px-4 py-3 text-sm" aria-label={`Backend ${b.position + 1}: ${nameOf(b)}`}>
+            {editing === b.mark ? (
+              <EditForm farm={farm} backend={b} onDone={() => setEditing(null)} idPrefix="edit-card" />
+            ) : (
+              <>
+                <div className="flex items-start justify-between gap-3">
+                  <p className="min-w-0">
+                    <span className="font-mono text-xs text-muted">#{b.position + 1}</span> <span className="font-mono break-all">{nameOf(b)}</span>
+                    <span className="block text-xs text-muted">
+                      weight {b.weight} · priority {b.priority} · mark <span className="font-mono">{b.markHex}</span>
+                      {b.port === null ? " · client's port" : ""}
+                    </span>
+                  </p>
+                  <BackendState backend={b} hasCheck={hasCheck} />
+                </div>
+                <div className="flex flex-wrap items-center justify-between gap-2">
+                  <div>
+                    <span className="mr-2 text-xs text-muted">Share</span>
+                    <span className="inline-block align-middle">
+                      <Share share={b.share} />
+                    </span>
+                  </div>
+                  <span className="font-mono text-xs text-muted">{b.probability ? `probability ${b.probability}` : ""}</span>
+                </div>
+                {actions(b, "card")}
+              </>
+            )}
+          </li>
+        ))}
+      </ul>
+      <ScrollRegion label={`Backends of ${farm}, table`} className="hidden sm:block">
         <table className="w-full min-w-[52rem] text-sm" aria-label={`Backends of ${farm}`}>
           <thead>
             <tr className="border-b border-line text-left text-xs font-medium uppercase tracking-wide text-muted">
@@ -91,90 +190,161 @@ export function BackendsTable({ farm, backends, hasCheck = false }: { farm: stri
                 </td>
               </tr>
             )}
-            {backends.map((b) => {
-              const who = `${b.ip}${b.port ? `:${b.port}` : ""}`;
-              const state = live?.backends.find((x) => x.mark === b.mark)?.state ?? b.state;
-              return editing === b.mark ? (
+            {backends.map((b) =>
+              editing === b.mark ? (
                 <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} />
               ) : (
                 <tr key={b.mark} className="border-b border-line last:border-0">
-                  <td className="px-4 py-2.5 font-mono text-xs text-muted">{b.position}</td>
+                  <td className="px-4 py-2.5 font-mono text-xs text-muted">{b.position + 1}</td>
                   <td className="px-2 py-2.5 font-mono">{b.ip}</td>
                   <td className="px-2 py-2.5 font-mono">{b.port ?? <span className="text-muted">client's</span>}</td>
                   <td className="px-2 py-2.5 tabular-nums">{b.weight}</td>
                   <td className="px-2 py-2.5 tabular-nums">{b.priority}</td>
                   <td className="px-2 py-2.5">
-                    <div className="flex items-center gap-2">
-                      <div aria-hidden="true" className="h-2 w-28 overflow-hidden rounded-full bg-surface-2">
-                        <div className="h-full rounded-full bg-accent" style={{ width: `${b.share * 100}%` }} />
-                      </div>
-                      <span className="tabular-nums">{percent(b.share)}</span>
-                    </div>
+                    <Share share={b.share} />
                   </td>
                   <td className="px-2 py-2.5 font-mono text-xs">{b.probability ?? <span className="text-muted">no rule</span>}</td>
                   <td className="px-2 py-2.5 font-mono text-xs">{b.markHex}</td>
                   <td className="px-2 py-2.5">
                     <BackendState backend={b} hasCheck={hasCheck} />
                   </td>
-                  <td className="px-4 py-2.5">
-                    {mayOperate && (
-                    <div className="flex justify-end gap-1.5">
-                      <Button size="sm" onClick={() => setEditing(b.mark)} aria-label={`Edit backend ${b.ip}${b.port ? `:${b.port}` : ""}`}>
-                        Edit
-                      </Button>
-                      {state === "maintenance" ? (
-                        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "off" }} size="sm" tone="primary" label={`Back in service: backend ${who}`} pendingText="Applying…">
-                          Back in service
-                        </ActionButton>
-                      ) : (
-                        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "drain" }} size="sm" label={`Drain backend ${who}`} pendingText="Draining…">
-                          Drain
-                        </ActionButton>
-                      )}
-                      <ConfirmDialog
-                        trigger="Cut"
-                        triggerSize="sm"
-                        triggerTone="danger"
-                        triggerLabel={`Cut backend ${who}`}
-                        title={`Cut backend ${who}?`}
-                        confirm="Cut connections"
-                        confirmTone="danger"
-                        action={setMaintenanceAction}
-                        fields={{ farm, mark: b.markHex, mode: "cut" }}
-                      >
-                        <p>
-                          The backend goes into maintenance (no new connections) and <strong>every connection it holds now is ended</strong>: its
-                          conntrack entries (mark {b.markHex}) are deleted, so clients in the middle of a transfer lose it.
-                        </p>
-                        <p className="mt-2 text-muted">To let open connections finish instead, use Drain.</p>
-                      </ConfirmDialog>
-                      <ConfirmDialog
-                        trigger="Remove"
-                        triggerSize="sm"
-                        triggerTone="danger"
-                        triggerLabel={`Remove backend ${b.ip}${b.port ? `:${b.port}` : ""}`}
-                        title={`Remove backend ${b.ip}${b.port ? `:${b.port}` : ""}?`}
-                        confirm="Remove backend"
-                        confirmTone="danger"
-                        action={removeBackendAction}
-                        fields={{ farm, mark: b.markHex }}
-                      >
-                        <p>
-                          Its rules (mark {b.markHex}) leave the kernel and the other backends share its {percent(b.share)} of new
-                          connections. Connections it already holds keep their translation until they end.
-                        </p>
-                      </ConfirmDialog>
-                    </div>
-                    )}
-                  </td>
+                  <td className="px-4 py-2.5">{actions(b, "table")}</td>
                 </tr>
-              );
-            })}
+              ),
+            )}
           </tbody>
         </table>
-      </div>
+      </ScrollRegion>
       {mayOperate && <AddBackendForm farm={farm} />}
     </div>
+  );
+}
+
+function BackendActions({
+  farm,
+  backend: b,
+  state,
+  open,
+  consequence,
+  onEdit,
+  compact,
+}: {
+  farm: string;
+  backend: BackendView;
+  state: string;
+  open: number | null;
+  consequence: string;
+  onEdit: () => void;
+  compact: boolean;
+}) {
+  const who = nameOf(b);
+  return (
+    <div className={`flex flex-wrap gap-1.5 ${compact ? "" : "justify-end"}`}>
+      <Button size="sm" onClick={onEdit} aria-label={`Edit backend ${who}`}>
+        Edit
+      </Button>
+      {state === "maintenance" ? (
+        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "off" }} size="sm" tone="primary" label={`Back in service: backend ${who}`} pendingText="Applying…">
+          Back in service
+        </ActionButton>
+      ) : (
+        <ActionButton action={setMaintenanceAction} fields={{ farm, mark: b.markHex, mode: "drain" }} size="sm" label={`Drain backend ${who}`} pendingText="Draining…">
+          Drain
+        </ActionButton>
+      )}
+      <ConfirmDialog
+        trigger="Cut"
+        triggerSize="sm"
+        triggerTone="danger"
+        triggerLabel={`Cut backend ${who}`}
+        title={`Cut backend ${who}?`}
+        confirm="Cut connections"
+        confirmTone="danger"
+        action={setMaintenanceAction}
+        fields={{ farm, mark: b.markHex, mode: "cut" }}
+      >
+        <p>
+          The backend goes into maintenance (no new connections) and <strong>every connection it holds now is ended</strong>
+          {open !== null ? ` (${open} open right now)` : ""}: its conntrack entries (mark {b.markHex}) are deleted, so clients in the middle of a transfer lose it.
+        </p>
+        <p className="mt-2 text-muted">To let open connections finish instead, use Drain.</p>
+      </ConfirmDialog>
+      <ConfirmDialog
+        trigger="Remove"
+        triggerSize="sm"
+        triggerTone="danger"
+        triggerLabel={`Remove backend ${who}`}
+        title={`Remove backend ${who}?`}
+        confirm="Remove backend"
+        confirmTone="danger"
+        action={removeBackendAction}
+        fields={{ farm, mark: b.markHex }}
+      >
+        <p>{consequence}</p>
+        <p className="mt-2 text-muted">Its rules (mark {b.markHex}) leave the kernel. Connections it already holds keep their translation until they end.</p>
+      </ConfirmDialog>
+    </div>
+  );
+}
+
+/** Editing a backend on a phone: the same fields as the table's row, labelled and stacked. */
+function EditForm({ farm, backend: b, onDone, idPrefix }: { farm: string; backend: BackendView; onDone: () => void; idPrefix: string }) {
+  const [state, action, pending] = useActionState(updateBackendAction, IDLE);
+  useActionToast(state, { onOk: onDone });
+  const e = state.errors;
+  const v = state.status === "invalid" ? (state.values ?? {}) : {};
+  const formId = `${idPrefix}-${b.mark}`;
+  const who = `of backend ${nameOf(b)}`;
+  const input = (name: string, label: string, value: string) => (
+    <div>
+      <label htmlFor={`${formId}-${name}`} className="mb-1 block text-xs font-medium text-muted">
+        {label}
+        <span className="sr-only"> {who}</span>
+      </label>
+      <input
+        id={`${formId}-${name}`}
+        name={name}
+        defaultValue={value}
+        autoComplete="off"
+        aria-invalid={e[name]?.length ? true : undefined}
+        aria-describedby={`${formId}-${name}-error`}
+        className={`${inputClass} font-mono`}
+      />
+      <FieldError id={`${formId}-${name}-error`} errors={e[name]} />
+    </div>
+  );
+  return (
+    <form action={action} key={state.stamp} noValidate aria-label={`Edit backend ${nameOf(b)}`} className="space-y-2">
+      <input type="hidden" name="farm" value={farm} />
+      <input type="hidden" name="mark" value={b.markHex} />
+      <div className="grid grid-cols-2 gap-2">
+        {input("ip", "IP address", v.ip ?? b.ip)}
+        {input("port", "Port", v.port ?? (b.port === null ? "" : String(b.port)))}
+        {input("weight", "Weight", v.weight ?? String(b.weight))}
+        {input("priority", "Priority", v.priority ?? String(b.priority))}
+        <div>
+          <label htmlFor={`${formId}-state`} className="mb-1 block text-xs font-medium text-muted">
+            State<span className="sr-only"> {who}</span>
+          </label>
+          <select id={`${formId}-state`} name="state" defaultValue={v.state ?? b.state} className={inputClass}>
+            {STATES.map((x) => (
+              <option key={x}>{x}</option>
+            ))}
+          </select>
+        </div>
+      </div>
+      <p className="text-xs text-muted" aria-live="polite">
+        {e._form?.join(" ") ?? (state.status === "failed" ? state.message : "The mark stays: established connections keep their backend.")}
+      </p>
+      <div className="flex gap-1.5">
+        <Button size="sm" tone="primary" type="submit" disabled={pending} aria-label={`Save backend ${nameOf(b)}`}>
+          {pending ? "Saving…" : "Save"}
+        </Button>
+        <Button size="sm" onClick={onDone} aria-label={`Cancel editing backend ${nameOf(b)}`}>
+          Cancel
+        </Button>
+      </div>
+    </form>
   );
 }
 
@@ -188,7 +358,7 @@ function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendV
   return (
     <tr className="border-b border-line bg-surface-2 align-top">
       <td className="px-4 py-2.5 font-mono text-xs text-muted">
-        {b.position}
+        {b.position + 1}
         <form id={formId} action={action} key={state.stamp}>
           <input type="hidden" name="farm" value={farm} />
           <input type="hidden" name="mark" value={b.markHex} />
@@ -289,8 +459,8 @@ function AddBackendForm({ farm }: { farm: string }) {
       <input type="hidden" name="farm" value={farm} />
       <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-muted">Add backend</h3>
       <div className="grid items-start gap-3 sm:grid-cols-[1fr_7rem_6rem_6rem_9rem_auto]">
-        {field("ip", "IP address", "203.0.113.12")}
-        {field("port", "Port", "blank: client's port")}
+        {field("ip", "IP address", "e.g. 203.0.113.12")}
+        {field("port", "Port", "blank keeps the client's")}
         {field("weight", "Weight", "1..100", "1")}
         {field("priority", "Priority", "1..9", "1")}
         <div>

@@ -3,6 +3,8 @@
 import { Badge } from "@/components/ui/badge";
 import { Sparkline } from "./sparkline";
 import { SAMPLES, useFarmLive } from "./farm-live";
+import { UtcTime } from "@/components/ui/log-table";
+import { ScrollRegion } from "@/components/ui/scroll-region";
 
 /**
  * Connections as conntrack counts them, per farm and per backend (a
@@ -44,7 +46,7 @@ export function FarmStatistics({ farm, backends }: { farm: string; backends: { m
           </p>
         </div>
       </div>
-      <div className="overflow-x-auto">
+      <ScrollRegion label={`Connections by backend of ${farm}, table`}>
         <table className="w-full min-w-[40rem] text-sm" aria-label={`Connections by backend of ${farm}`}>
           <thead>
             <tr className="border-b border-line text-left text-xs font-medium uppercase tracking-wide text-muted">
@@ -88,10 +90,10 @@ export function FarmStatistics({ farm, backends }: { farm: string; backends: { m
             })}
           </tbody>
         </table>
-      </div>
+      </ScrollRegion>
       {live?.stats && (
         <p className="px-4 py-2 text-xs text-muted" aria-live="off">
-          From conntrack, read {new Date(live.stats.at).toLocaleTimeString()} · every 2 s
+          From conntrack, read <UtcTime at={live.stats.at} /> · every 2 s
         </p>
       )}
       {!live && !error && <p className="px-4 py-2 text-xs text-muted">Reading conntrack…</p>}
@@ -120,7 +122,7 @@ export function HealthEventsPanel({ farm, hasCheck }: { farm: string; hasCheck: 
           {live ? (hasCheck ? "No state change yet: every backend has kept its state." : "No health check on this farm: enable one in Settings.") : "Loading…"}
         </p>
       ) : (
-        <div className="max-h-80 overflow-auto">
+        <ScrollRegion label={`Health events of ${farm}, list`} className="max-h-80 overflow-y-auto">
           <table className="w-full text-sm" aria-label={`Health events of ${farm}`}>
             <thead className="sticky top-0 bg-surface">
               <tr className="border-b border-line text-left text-xs font-medium uppercase tracking-wide text-muted">
@@ -134,7 +136,7 @@ export function HealthEventsPanel({ farm, hasCheck }: { farm: string; hasCheck: 
               {events.map((e) => (
                 <tr key={e.id} className="border-b border-line last:border-0">
                   <td className="px-4 py-2 whitespace-nowrap">
-                    <time dateTime={e.at}>{new Date(e.at).toLocaleTimeString()}</time>
+                    <UtcTime at={e.at} />
                   </td>
                   <td className="px-2 py-2 font-mono text-xs">{e.backend}</td>
                   <td className="px-2 py-2 whitespace-nowrap">
@@ -145,7 +147,7 @@ export function HealthEventsPanel({ farm, hasCheck }: { farm: string; hasCheck: 
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollRegion>
       )}
     </div>
   );

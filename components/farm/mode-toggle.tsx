@@ -12,22 +12,17 @@ const LABEL = { nat: "NAT", dnat: "DNAT" } as const;
  * by line: switching to NAT adds the SNAT rules, switching to DNAT drops them.
  */
 export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: string; mode: "nat" | "dnat"; otherMode: "nat" | "dnat"; diff: DiffLine[]; disabled?: boolean }) {
-  const added = diff.filter((d) => d.kind === "added").length;
-  const removed = diff.filter((d) => d.kind === "removed").length;
+  // Rules only (not the "*table" lines): the same count the toast gives once the switch is applied.
+  const added = diff.filter((d) => d.kind === "added" && d.text.startsWith("-A ")).length;
+  const removed = diff.filter((d) => d.kind === "removed" && d.text.startsWith("-A ")).length;
   const mayOperate = useCan("operate");
   return (
     <div className="flex flex-wrap items-center gap-3">
-      <div role="group" aria-label="NAT type" className="inline-flex rounded-md border border-line p-0.5 text-sm">
-        {(["dnat", "nat"] as const).map((m) => (
-          <span
-            key={m}
-            aria-current={m === mode ? "true" : undefined}
-            className={`rounded px-3 py-1 font-medium ${m === mode ? "bg-accent text-accent-fg" : "text-muted"}`}
-          >
-            {LABEL[m]}
-          </span>
-        ))}
-      </div>
+      {/* Plain text, not a two-part pill: only the button beside it switches, after its confirmation. */}
+      <p className="text-sm" data-testid="current-mode">
+        <span className="text-muted">Now: </span>
+        <strong className="font-semibold">{LABEL[mode]}</strong>
+      </p>
       {mayOperate && (
       <ConfirmDialog
         trigger={`Switch to ${LABEL[otherMode]}`}
@@ -45,7 +40,7 @@ export function ModeToggle({ farm, mode, otherMode, diff, disabled }: { farm: st
             {added} rule{added === 1 ? "" : "s"} appear, {removed} disappear.
           </strong>
         </p>
-        <pre className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5" aria-label="Rule changes">
+        <pre tabIndex={0} className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5" aria-label="Rule changes">
           {diff.map((d, i) => (
             <div
               key={i}

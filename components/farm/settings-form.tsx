@@ -38,15 +38,57 @@ const SCHEDULERS = [
   { value: "priority", label: "Priority (best level only)" },
 ];
 
+/**
+ * The form is drawn afresh (a new key) after every result, after Reset and
+ * whenever the saved settings change, and its boxes start from one source:
+ * the values a refused save carried, or else the saved settings. So Reset
+ * after a refused save shows the saved values, the health-check box and its
+ * fields always agree, and a save shows what was saved without a reload.
+ */
 export function SettingsForm({ farm, settings }: { farm: string; settings: FarmSettings }) {
   const [state, action, pending] = useActionState(updateFarmSettingsAction, IDLE);
   useActionToast(state);
+  // The result a Reset dismissed: its values and errors are no longer shown.
+  const [dismissed, setDismissed] = useState<number | null>(null);
+  const [resets, setResets] = useState(0);
+  const shown = state.stamp !== dismissed;
+  const key = `${state.stamp}-${resets}-${JSON.stringify(settings)}`;
+  return (
+    <SettingsFields
+      key={key}
+      farm={farm}
+      settings={settings}
+      action={action}
+      pending={pending}
+      state={shown ? state : IDLE}
+      onReset={() => {
+        setDismissed(state.stamp);
+        setResets((n) => n + 1);
+      }}
+    />
+  );
+}
+
+function SettingsFields({
+  farm,
+  settings,
+  action,
+  pending,
+  state,
+  onReset,
+}: {
+  farm: string;
+  settings: FarmSettings;
+  action: (form: FormData) => void;
+  pending: boolean;
+  state: typeof IDLE;
+  onReset: () => void;
+}) {
   const invalid = state.status === "invalid";
   const v = invalid ? (state.values ?? {}) : {};
   const e = state.errors;
   const hc = settings.healthcheck;
-  const initialEnabled = invalid ? v["healthcheck.enabled"] === "on" : hc !== null;
-  const [enabled, setEnabled] = useState(initialEnabled);
+  const [enabled, setEnabled] = useState(invalid ? v["healthcheck.enabled"] === "on" : hc !== null);
   const [type, setType] = useState(invalid ? (v["healthcheck.type"] ?? "tcp") : (hc?.type ?? "tcp"));
   const [persistence, setPersistence] = useState(invalid ? (v.persistence ?? "none") : settings.persistence);
   const formStatus = useId();
@@ -55,19 +97,7 @@ export function SettingsForm({ farm, settings }: { farm: string; settings: FarmS
   const hcDefaults = { interval: 5, timeout: 2, failures: 3, passes: 2 };
 
   return (
-    <form
-      action={action}
-      key={state.stamp}
-      noValidate
-      aria-label={`Settings of ${farm}`}
-      aria-describedby={formStatus}
-      className="space-y-5 p-4"
-      onReset={() => {
-        setEnabled(hc !== null);
-        setType(hc?.type ?? "tcp");
-        setPersistence(settings.persistence);
-      }}
-    >
+    <form action={action} noValidate aria-label={`Settings of ${farm}`} aria-describedby={formStatus} className="space-y-5 p-4">
       <input type="hidden" name="farm" value={farm} />
       <fieldset>
         <legend className="mb-2 text-xs font-semibold uppercase tracking-wide text-muted">Service</legend>
@@ -151,7 +181,7 @@ export function SettingsForm({ farm, settings }: { farm: string; settings: FarmS
             <TextField id="settings-hc-timeout" label="Timeout (s)" name="healthcheck.timeout" inputMode="numeric" defaultValue={val("healthcheck.timeout", str(hc?.timeout ?? hcDefaults.timeout))} errors={e["healthcheck.timeout"]} />
             <TextField id="settings-hc-failures" label="Failures before down" name="healthcheck.failures" inputMode="numeric" defaultValue={val("healthcheck.failures", str(hc?.failures ?? hcDefaults.failures))} errors={e["healthcheck.failures"]} />
             <TextField id="settings-hc-passes" label="Passes before up" name="healthcheck.passes" inputMode="numeric" defaultValue={val("healthcheck.passes", str(hc?.passes ?? hcDefaults.passes))} errors={e["healthcheck.passes"]} />
-            <TextField id="settings-hc-port" label="Check port" name="healthcheck.port" inputMode="numeric" placeholder="backend's" defaultValue={val("healthcheck.port", str(hc?.port))} errors={e["healthcheck.port"]} />
+            <TextField id="settings-hc-port" label="Check port" name="healthcheck.port" inputMode="numeric" placeholder="blank: the backend's" defaultValue={val("healthcheck.port", str(hc?.port))} errors={e["healthcheck.port"]} />
             {type === "http" && (
               <>
                 <TextField id="settings-hc-path" label="HTTP path" name="healthcheck.path" placeholder="/" defaultValue={val("healthcheck.path", hc?.path ?? "/")} errors={e["healthcheck.path"]} className="sm:col-span-2" />
@@ -175,7 +205,7 @@ export function SettingsForm({ farm, settings }: { farm: string; settings: FarmS
         <Button type="submit" tone="primary" disabled={pending}>
           {pending ? "Saving…" : "Save settings"}
         </Button>
-        <Button type="reset" disabled={pending}>
+        <Button onClick={onReset} disabled={pending}>
           Reset
         </Button>
         <p id={formStatus} role="status" aria-live="polite" className="text-sm text-bad">

@@ -27,9 +27,9 @@ export function CreateFarmForm({ onDone }: { onDone?: () => void }) {
   return (
     <form action={action} key={state.stamp} aria-describedby={formError} noValidate className="space-y-4 p-4">
       <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-5">
-        <TextField label="Name" name="name" defaultValue={v.name} errors={e.name} placeholder="web" autoComplete="off" required />
-        <TextField label="Virtual IP" name="vip" defaultValue={v.vip} errors={e.vip} placeholder="198.51.100.250" autoComplete="off" required />
-        <TextField label="Ports" name="ports" defaultValue={v.ports} errors={e.ports} placeholder="443, 80,443 or 8000:8100" autoComplete="off" required />
+        <TextField label="Name" name="name" defaultValue={v.name} errors={e.name} placeholder="e.g. web" autoComplete="off" required />
+        <TextField label="Virtual IP" name="vip" defaultValue={v.vip} errors={e.vip} placeholder="e.g. 198.51.100.250" autoComplete="off" required />
+        <TextField label="Ports" name="ports" defaultValue={v.ports} errors={e.ports} placeholder="e.g. 443, 80,443 or 8000:8100" autoComplete="off" required />
         <SelectField
           label="Protocol"
           name="protocol"
@@ -54,8 +54,8 @@ export function CreateFarmForm({ onDone }: { onDone?: () => void }) {
         <div className="space-y-2">
           {rows.map((id, i) => (
             <div key={id} className="grid grid-cols-[minmax(0,22rem)_7rem_7rem_auto] items-start gap-2" role="group" aria-label={`Backend ${i + 1}`}>
-              <BackendInput label="IP address" name={`backends.${i}.ip`} value={v[`backends.${i}.ip`]} errors={e[`backends.${i}.ip`]} placeholder="203.0.113.10" index={i} />
-              <BackendInput label="Port" name={`backends.${i}.port`} value={v[`backends.${i}.port`]} errors={e[`backends.${i}.port`]} placeholder="443" index={i} inputMode="numeric" />
+              <BackendInput label="IP address" name={`backends.${i}.ip`} value={v[`backends.${i}.ip`]} errors={e[`backends.${i}.ip`]} placeholder="e.g. 203.0.113.10" index={i} />
+              <BackendInput label="Port" name={`backends.${i}.port`} value={v[`backends.${i}.port`]} errors={e[`backends.${i}.port`]} placeholder="e.g. 443" index={i} inputMode="numeric" />
               <BackendInput label="Weight" name={`backends.${i}.weight`} value={v[`backends.${i}.weight`] ?? "1"} errors={e[`backends.${i}.weight`]} index={i} inputMode="numeric" />
               <Button
                 size="sm"

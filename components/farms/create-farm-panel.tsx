@@ -4,9 +4,10 @@ import { useCan } from "@/components/auth/role";
 import { useCallback, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { CreateFarmForm } from "./create-farm-form";
-import { GuideExampleButton } from "./guide-example-button";
+import { GuideExampleButton, LabExampleButton } from "./guide-example-button";
 
-export function CreateFarmPanel() {
+/** `lab`: the console's target is the lab, so a farm on the lab's addresses can be tried at once. */
+export function CreateFarmPanel({ lab = false }: { lab?: boolean }) {
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
   if (!useCan("administer")) return null;
@@ -17,6 +18,7 @@ export function CreateFarmPanel() {
           {open ? "Close form" : "New farm"}
         </Button>
         <GuideExampleButton />
+        {lab && <LabExampleButton />}
       </div>
       <section
         id="create-farm"

@@ -3,6 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import Link from "next/link";
+import { useSearchParams } from "next/navigation";
 import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { FARM_STATUS_LABEL, unpackSummaries, type FarmStatus, type FarmSummary, type PackedSummaries } from "@/lib/console/farm-status";
 import { inputClass } from "@/components/ui/field";
@@ -13,7 +14,10 @@ import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
  * as fast as 50), so it is an ARIA table of divs: row and column counts and
  * row indexes tell assistive technology what is not rendered.
  */
-const COLUMNS = "grid grid-cols-[minmax(9rem,1.4fr)_minmax(10rem,1.5fr)_5rem_5.5rem_8.5rem_6.5rem] items-center gap-3";
+// On a phone: name, VIP and status (the other columns are on the farm's page).
+const COLUMNS =
+  "grid grid-cols-[minmax(0,1.2fr)_minmax(0,1.3fr)_7.5rem] sm:grid-cols-[minmax(9rem,1.4fr)_minmax(10rem,1.5fr)_5rem_5.5rem_8.5rem_6.5rem] items-center gap-2 sm:gap-3";
+const WIDE = "hidden sm:block";
 const ROW_HEIGHT = 48;
 
 const STATUSES = Object.keys(FARM_STATUS_LABEL) as FarmStatus[];
@@ -65,11 +69,22 @@ export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boo
     if (drifting.size === 0) return list;
     return list.map((f) => (drifting.has(f.name) && (f.status === "running" || f.status === "stopped") ? { ...f, status: "drift" as const } : f));
   }, [packed, drift.data, health.data]);
-  const [query, setQuery] = useState("");
-  const [status, setStatus] = useState<"" | FarmStatus>("");
-  const [mode, setMode] = useState("");
-  const [protocol, setProtocol] = useState("");
+  // Search and filters live in the URL (?q=&status=&mode=&protocol=): Back to this page, a reload or a shared link keep them.
+  const params = useSearchParams();
+  const [query, setQuery] = useState(params.get("q") ?? "");
+  const [status, setStatus] = useState<"" | FarmStatus>(STATUSES.includes(params.get("status") as FarmStatus) ? (params.get("status") as FarmStatus) : "");
+  const [mode, setMode] = useState(["nat", "dnat"].includes(params.get("mode") ?? "") ? params.get("mode")! : "");
+  const [protocol, setProtocol] = useState(["tcp", "udp", "sctp", "all"].includes(params.get("protocol") ?? "") ? params.get("protocol")! : "");
   const deferred = useDeferredValue(query);
+  useEffect(() => {
+    const next = new URLSearchParams(window.location.search);
+    for (const [k, v] of [["q", query], ["status", status], ["mode", mode], ["protocol", protocol]] as const) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    const search = next.toString();
+    if (search !== window.location.search.replace(/^\?/, "")) window.history.replaceState(window.history.state, "", `${window.location.pathname}${search ? `?${search}` : ""}`);
+  }, [query, status, mode, protocol]);
 
   const rows = useMemo(() => {
     const q = deferred.trim().toLowerCase();
@@ -110,7 +125,7 @@ export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boo
             type="search"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
-            placeholder="Name or VIP:port"
+            placeholder="e.g. a name or VIP:port"
             className={inputClass}
           />
         </div>
@@ -153,15 +168,19 @@ export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boo
       </div>
 
       <div className="overflow-x-auto">
-      <div role="table" aria-label="Farms" aria-rowcount={rows.length + 1} className="min-w-[48rem] text-sm">
+      <div role="table" aria-label="Farms" aria-rowcount={rows.length + 1} className="text-sm sm:min-w-[48rem]">
         <div role="rowgroup">
           <div role="row" aria-rowindex={1} className={`${COLUMNS} border-b border-line px-4 py-2 text-xs font-medium uppercase tracking-wide text-muted`}>
             <span role="columnheader">Name</span>
             <span role="columnheader">VIP : ports</span>
-            <span role="columnheader">Protocol</span>
-            <span role="columnheader">NAT type</span>
+            <span role="columnheader" className={WIDE}>
+              Protocol
+            </span>
+            <span role="columnheader" className={WIDE}>
+              NAT type
+            </span>
             <span role="columnheader">Status</span>
-            <span role="columnheader" className="text-right">
+            <span role="columnheader" className={`${WIDE} text-right`}>
               Backends
             </span>
           </div>
@@ -197,16 +216,16 @@ export function FarmTable({ packed, live }: { packed: PackedSummaries; live: boo
                     <span role="cell" className="truncate font-mono text-xs">
                       {f.vip}:{f.ports}
                     </span>
-                    <span role="cell" className="font-mono text-xs">
+                    <span role="cell" className={`${WIDE} font-mono text-xs`}>
                       {f.protocol}
                     </span>
-                    <span role="cell">
+                    <span role="cell" className={WIDE}>
                       <ModeBadge mode={f.mode} />
                     </span>
                     <span role="cell">
                       <StatusBadge status={f.status} title={f.error ?? undefined} />
                     </span>
-                    <span role="cell" className="text-right tabular-nums" title={`${f.backendsUp} of ${f.backends} up`}>
+                    <span role="cell" className={`${WIDE} text-right tabular-nums`} title={`${f.backendsUp} of ${f.backends} up`}>
                       {f.backends}
                       {f.backendsUp !== f.backends && <span className="text-muted"> ({f.backendsUp} up)</span>}
                     </span>

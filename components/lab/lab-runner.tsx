@@ -1,11 +1,12 @@
 "use client";
 
 import { useCan } from "@/components/auth/role";
-import { useActionState, useEffect, useRef } from "react";
+import { useActionState, useEffect, useRef, useState } from "react";
 import { toast } from "sonner";
 import { runLabTestAction, type LabActionState } from "@/lib/actions/lab";
 import { Button } from "@/components/ui/button";
 import { FieldError, inputClass } from "@/components/ui/field";
+import { ScrollRegion } from "@/components/ui/scroll-region";
 
 const IDLE: LabActionState = { status: "idle", message: "", errors: {}, stamp: 0 };
 
@@ -31,6 +32,12 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
   const mayOperate = useCan("operate");
   const testable = farms.filter((f) => !f.problem);
   const r = state.result;
+  // A field's error stands until the field is changed: then it is no longer what was refused.
+  const [edited, setEdited] = useState<{ stamp: number; fields: string[] }>({ stamp: 0, fields: [] });
+  const errorOf = (field: string) => (edited.stamp === state.stamp && edited.fields.includes(field) ? undefined : state.errors[field]);
+  const touch = (field: string) => setEdited((e) => ({ stamp: state.stamp, fields: e.stamp === state.stamp ? [...e.fields, field] : [field] }));
+  const stillInvalid = Object.keys(state.errors).some((f) => errorOf(f));
+  const typed = state.status === "invalid" ? state.values : undefined;
   if (!mayOperate) return <p className="p-4 text-sm text-muted">Running lab traffic needs the operator role.</p>;
 
   return (
@@ -40,7 +47,15 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
           <label htmlFor="lab-farm" className="mb-1 block text-xs font-medium text-muted">
             Farm
           </label>
-          <select id="lab-farm" name="farm" className={inputClass} defaultValue={r?.farm ?? testable[0]?.name ?? ""} aria-describedby="lab-farm-error lab-farm-hint" aria-invalid={state.errors.farm ? true : undefined}>
+          <select
+            id="lab-farm"
+            name="farm"
+            className={inputClass}
+            defaultValue={typed?.farm || r?.farm || testable[0]?.name || ""}
+            onChange={() => touch("farm")}
+            aria-describedby="lab-farm-error lab-farm-hint"
+            aria-invalid={errorOf("farm") ? true : undefined}
+          >
             {farms.length === 0 && <option value="">No farms yet</option>}
             {farms.map((f) => (
               <option key={f.name} value={f.name} disabled={Boolean(f.problem)}>
@@ -52,14 +67,25 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
           <p id="lab-farm-hint" className="mt-1 text-xs text-muted">
             Testable: VIPs in 198.51.100.0/24, tcp or udp, backends 203.0.113.10+ on a port the lab's servers listen on ({ports.join(", ") || "—"}).
           </p>
-          <FieldError id="lab-farm-error" errors={state.errors.farm} />
+          <FieldError id="lab-farm-error" errors={errorOf("farm")} />
         </div>
         <div className="w-36">
           <label htmlFor="lab-connections" className="mb-1 block text-xs font-medium text-muted">
             Connections
           </label>
-          <input id="lab-connections" name="connections" type="number" min={1} max={5000} defaultValue={r?.connections ?? 300} className={inputClass} aria-describedby="lab-connections-error" aria-invalid={state.errors.connections ? true : undefined} />
-          <FieldError id="lab-connections-error" errors={state.errors.connections} />
+          <input
+            id="lab-connections"
+            name="connections"
+            type="number"
+            min={1}
+            max={5000}
+            defaultValue={typed?.connections ?? r?.connections ?? 300}
+            onChange={() => touch("connections")}
+            className={inputClass}
+            aria-describedby="lab-connections-error"
+            aria-invalid={errorOf("connections") ? true : undefined}
+          />
+          <FieldError id="lab-connections-error" errors={errorOf("connections")} />
         </div>
         <Button type="submit" tone="primary" className="mt-5" disabled={pending || testable.length === 0}>
           {pending ? "Sending…" : "Send connections"}
@@ -67,7 +93,7 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
       </form>
 
       <div aria-live="polite" className="border-t border-line">
-        {state.status === "failed" || state.status === "invalid" ? (
+        {state.status === "failed" || (state.status === "invalid" && stillInvalid) ? (
           <p className="p-4 text-sm text-bad" role="alert">
             {state.message}
           </p>
@@ -84,7 +110,7 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
               </span>{" "}
               answered in {(r.durationMs / 1000).toFixed(1)} s{r.failed ? `, ${r.failed} failed` : ""}.
             </p>
-            <div className="overflow-x-auto">
+            <ScrollRegion label={`Lab results for ${r.farm}, table`}>
               <table className="w-full min-w-[40rem] text-sm" aria-label={`Lab results for ${r.farm}`}>
                 <thead>
                   <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
@@ -121,7 +147,7 @@ export function LabRunner({ farms, ports }: { farms: LabFarm[]; ports: number[] 
                   ))}
                 </tbody>
               </table>
-            </div>
+            </ScrollRegion>
             {r.strangers.length > 0 && (
               <p className="mt-2 text-xs text-warn">Also answered by lab backends outside this farm: {r.strangers.map((s) => `${s.name} (${s.count})`).join(", ")}.</p>
             )}

@@ -8,6 +8,8 @@ import type { TablesView } from "@/lib/console/tables-view";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { inputClass } from "@/components/ui/field";
+import { utcText } from "@/components/ui/log-table";
+import { ScrollRegion } from "@/components/ui/scroll-region";
 
 /**
  * mangle and nat as the kernel holds them, refreshed every 2 s. natfarm's
@@ -68,7 +70,7 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
             list="tables-farm-names"
             value={farm}
             onChange={(e) => setFarm(e.target.value.trim())}
-            placeholder="All farms"
+            placeholder="all farms (type a name)"
             className={`${inputClass} w-56`}
             autoComplete="off"
           />
@@ -89,7 +91,7 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
         </div>
         <div className="ml-auto flex items-center gap-3">
           <p className="text-xs text-muted" aria-live="off">
-            {q.data ? `Read ${new Date(q.data.at).toLocaleTimeString()}` : q.isLoading ? "Reading…" : ""}
+            {q.data ? `Read ${utcText(q.data.at)}` : q.isLoading ? "Reading…" : ""}
             {!paused && q.isFetching && " · refreshing"}
           </p>
           <Button onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
@@ -135,7 +137,7 @@ function ChainView({ table, chain, known }: { table: string; chain: TablesChain;
         {chain.policy && <span className="text-xs text-muted">(policy {chain.policy})</span>}
         {chain.owned ? <Badge tone="accent">natfarm</Badge> : <Badge>built-in</Badge>}
       </h3>
-      <div className="overflow-x-auto">
+      <ScrollRegion label={`Rules of ${table} ${chain.name}`}>
         <table className="w-full min-w-[48rem] text-xs" aria-label={`${table} ${chain.name}`}>
           <thead>
             <tr className="text-left text-[11px] uppercase tracking-wide text-muted">
@@ -166,7 +168,7 @@ function ChainView({ table, chain, known }: { table: string; chain: TablesChain;
             ))}
           </tbody>
         </table>
-      </div>
+      </ScrollRegion>
     </div>
   );
 }
@@ -183,9 +185,14 @@ function RuleRow({ rule: r, known }: { rule: TablesRule; known: Set<string> }) {
       <td className="px-2 py-1.5">
         {r.farm ? (
           known.has(r.farm) ? (
-            <Link href={`/farms/${encodeURIComponent(r.farm)}`} className="font-medium text-accent hover:underline">
+            <Link
+              href={`/farms/${encodeURIComponent(r.farm)}`}
+              className="font-medium text-accent hover:underline"
+              title={r.backend !== null ? `backend ${r.backend + 1} of ${r.farm} (rule comment FARM_${r.farm}_${r.backend}_)` : undefined}
+            >
               {r.farm}
-              {r.backend !== null && <span className="text-muted"> #{r.backend}</span>}
+              {/* Backends are numbered from 1 on every page; the rule comment keeps the guide's 0-based index. */}
+              {r.backend !== null && <span className="text-muted"> #{r.backend + 1}</span>}
             </Link>
           ) : (
             <Badge tone="warn" title="natfarm's comment, but no farm of that name in the database">

@@ -2,12 +2,14 @@
 
 import { useActionState, useEffect, useId, useRef, type ReactNode } from "react";
 import { IDLE, type ActionState } from "@/lib/actions/state";
-import { useActionToast } from "@/components/use-action-toast";
+import { showActionToast } from "@/components/use-action-toast";
 import { Button, type Tone } from "./button";
 
 /**
  * A button that opens a modal <dialog> (focus trapped, Escape closes) whose
- * confirm button submits a server action with the given hidden fields.
+ * confirm button submits a server action with the given hidden fields. The
+ * dialog opens on Cancel: Enter pressed twice (once on the trigger, once
+ * more out of habit) must not delete, cut or stop anything.
  */
 export function ConfirmDialog({
   trigger,
@@ -36,8 +38,13 @@ export function ConfirmDialog({
   disabled?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
-  const [state, formAction, pending] = useActionState(action, IDLE);
-  useActionToast(state, { invalidToast: true });
+  // Toasted when the action returns, not from the rendered state: what it
+  // removed (a backend's row, with this dialog in it) is gone by then.
+  const [state, formAction, pending] = useActionState(async (prev: ActionState, form: FormData) => {
+    const next = await action(prev, form);
+    showActionToast(next, true);
+    return next;
+  }, IDLE);
   const titleId = useId();
   const bodyId = useId();
 
@@ -67,8 +74,10 @@ export function ConfirmDialog({
             {children}
           </div>
           <div className="flex justify-end gap-2 border-t border-line px-5 py-3">
-            <Button onClick={() => ref.current?.close()}>Cancel</Button>
-            <Button type="submit" tone={confirmTone} disabled={pending} autoFocus>
+            <Button onClick={() => ref.current?.close()} autoFocus>
+              Cancel
+            </Button>
+            <Button type="submit" tone={confirmTone} disabled={pending}>
               {pending ? "Working…" : confirm}
             </Button>
           </div>

@@ -2,10 +2,11 @@ import type { InputHTMLAttributes, ReactNode, SelectHTMLAttributes } from "react
 
 /**
  * A labelled form control whose errors are announced: the message is linked
- * with aria-describedby and the control marked aria-invalid.
+ * with aria-describedby and the control marked aria-invalid. Placeholders
+ * are italic and say "e.g." so that an empty field never reads as filled in.
  */
 export const inputClass =
-  "h-9 w-full rounded-md border border-line bg-surface px-2.5 text-sm text-fg placeholder:text-muted aria-[invalid=true]:border-bad";
+  "h-9 w-full rounded-md border border-line bg-surface px-2.5 text-sm text-fg placeholder:text-muted placeholder:italic placeholder:font-sans aria-[invalid=true]:border-bad";
 
 export function FieldError({ id, errors }: { id: string; errors?: string[] }) {
   return (

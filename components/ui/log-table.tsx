@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { ScrollRegion } from "./scroll-region";
 
 /**
  * The console's log tables (apply log, audit log, health events): a labelled,
@@ -13,7 +14,7 @@ export interface LogColumn {
 
 export function LogTable({ label, minWidth, columns, empty, isEmpty, children }: { label: string; minWidth: string; columns: LogColumn[]; empty: ReactNode; isEmpty: boolean; children: ReactNode }) {
   return (
-    <div className="overflow-x-auto">
+    <ScrollRegion label={label}>
       <table className={`w-full ${minWidth} text-sm`} aria-label={label}>
         <thead>
           <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
@@ -35,12 +36,18 @@ export function LogTable({ label, minWidth, columns, empty, isEmpty, children }:
           {children}
         </tbody>
       </table>
-    </div>
+    </ScrollRegion>
   );
 }
 
-/** A moment as the log tables show it: `2026-12-01 10:00:00 UTC`, with the exact time for machines. */
+/** A moment as the whole console writes it: `2026-12-01 10:00:00 UTC` (one format on every page, the same on server and browser). */
+export function utcText(at: Date | string): string {
+  const iso = typeof at === "string" ? at : at.toISOString();
+  return `${iso.replace("T", " ").slice(0, 19)} UTC`;
+}
+
+/** utcText in a <time> element, with the exact time for machines. */
 export function UtcTime({ at }: { at: Date | string }) {
   const iso = typeof at === "string" ? at : at.toISOString();
-  return <time dateTime={iso}>{iso.replace("T", " ").slice(0, 19)} UTC</time>;
+  return <time dateTime={iso}>{utcText(iso)}</time>;
 }

@@ -3,11 +3,10 @@
 import { audited } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { z } from "zod";
-import { BackendSchema } from "@/lib/farms/schema";
 import { choice, FarmField, MarkField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
 import { backendFromForm, formValues } from "@/lib/console/form-data";
-import { formRefusal, objectFieldErrors, toFormState } from "@/lib/service/errors";
+import { toFormState } from "@/lib/service/errors";
 import type { ActionState } from "./state";
 
 /**
@@ -19,7 +18,6 @@ import type { ActionState } from "./state";
 const FarmRef = z.object({ farm: FarmField });
 const BackendRef = FarmRef.extend({ mark: MarkField });
 const BACKEND_FIELDS: ReadonlySet<string> = new Set(["ip", "port", "weight", "priority", "state"]);
-const NOT_SAVED = "The backend was not saved: fix the highlighted fields.";
 
 export async function addBackendAction(_prev: ActionState, form: FormData): Promise<ActionState> {
   return audited("operate", "adding a backend", form, async () => {
@@ -27,10 +25,8 @@ export async function addBackendAction(_prev: ActionState, form: FormData): Prom
     if (!input.ok) return input.state;
     const name = input.data.farm;
     const values = formValues(form);
-    const backend = backendFromForm(form);
-    const alone = BackendSchema.safeParse(backend);
-    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
-    const r = await (await farmService()).addBackend(name, backend);
+    // The service checks the backend with the whole farm in one pass: a bad weight and a duplicate address together.
+    const r = await (await farmService()).addBackend(name, backendFromForm(form));
     refresh(name);
     return toFormState(r, { values, backendFields: BACKEND_FIELDS });
   });
@@ -42,10 +38,7 @@ export async function updateBackendAction(_prev: ActionState, form: FormData): P
     if (!input.ok) return input.state;
     const { farm: name, mark } = input.data;
     const values = formValues(form);
-    const backend = backendFromForm(form);
-    const alone = BackendSchema.safeParse(backend);
-    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values });
-    const r = await (await farmService()).updateBackend(name, mark, backend);
+    const r = await (await farmService()).updateBackend(name, mark, backendFromForm(form));
     refresh(name);
     return toFormState(r, { values, backendFields: BACKEND_FIELDS });
   });

@@ -4,12 +4,12 @@ import { audited } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
 import { redirect } from "next/navigation";
 import { z } from "zod";
-import { MODES, FARM_STATUSES, FarmSchema } from "@/lib/farms/schema";
+import { MODES, FARM_STATUSES } from "@/lib/farms/schema";
 import { choice, FarmField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
 import { farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
-import { GUIDE_EXAMPLE } from "@/lib/console/guide-example";
-import { formRefusal, NOT_SAVED, objectFieldErrors, refused, toFormState as toState } from "@/lib/service/errors";
+import { GUIDE_EXAMPLE, LAB_EXAMPLE } from "@/lib/console/guide-example";
+import { refused, toFormState as toState } from "@/lib/service/errors";
 import type { ActionState } from "./state";
 
 /**
@@ -28,9 +28,8 @@ export async function createFarmAction(_prev: ActionState, form: FormData): Prom
     if (!isForm.ok) return isForm.state;
     const { farm, rowOf } = farmFromForm(form);
     const values = formValues(form);
-    // The single-farm schema first: its field errors need no other farm to be read.
-    const alone = FarmSchema.safeParse(farm);
-    if (!alone.success) return formRefusal(objectFieldErrors(alone.error), NOT_SAVED, { values, rowOf });
+    // No check of the farm alone first: the service's one pass over the farm set reports its field errors
+    // together with what only the other farms show (an overlap, a name taken).
     const r = await (await farmService()).createFarm(farm);
     // A refused farm changed nothing: no page to refresh.
     if (r.ok || r.reason !== "invalid") refresh(farm.name);
@@ -44,6 +43,17 @@ export async function createGuideExampleAction(_prev: ActionState): Promise<Acti
     if (await service.getFarm(GUIDE_EXAMPLE.name)) return toState(refused(`The guide's farm "${GUIDE_EXAMPLE.name}" already exists.`));
     const r = await service.createFarm(GUIDE_EXAMPLE);
     refresh(GUIDE_EXAMPLE.name);
+    return toState(r);
+  });
+}
+
+/** The guide's farm on the lab's addresses: one that the Lab page can send connections to. */
+export async function createLabExampleAction(_prev: ActionState): Promise<ActionState> {
+  return audited("administer", "creating a farm", undefined, async () => {
+    const service = await farmService();
+    if (await service.getFarm(LAB_EXAMPLE.name)) return toState(refused(`The lab example farm "${LAB_EXAMPLE.name}" already exists: open it from the list, or try it on the Lab page.`));
+    const r = await service.createFarm(LAB_EXAMPLE);
+    refresh(LAB_EXAMPLE.name);
     return toState(r);
   });
 }

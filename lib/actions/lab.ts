@@ -13,6 +13,8 @@ export interface LabActionState {
   message: string;
   errors: Record<string, string[]>;
   result?: LabRunResult;
+  /** A refused form as typed, put back (React resets forms after an action). */
+  values?: Record<string, string>;
   agentUnavailable?: boolean;
   stamp: number;
 }
@@ -35,7 +37,10 @@ export async function runLabTestAction(_prev: LabActionState, form: FormData): P
   if (target.kind !== "lab") return { status: "invalid", message: "The lab exists only when the console's target is lab.", errors: {}, stamp };
   if (!(form instanceof FormData)) return { status: "invalid", message: "The request carried no form: nothing was run.", errors: {}, stamp };
   const parsed = LabRunInput.safeParse({ farm: form.get("farm") ?? undefined, connections: form.get("connections") ?? undefined });
-  if (!parsed.success) return { status: "invalid", message: "Fix the highlighted fields.", errors: objectFieldErrors(parsed.error), stamp };
+  if (!parsed.success) {
+    const values = { farm: String(form.get("farm") ?? ""), connections: String(form.get("connections") ?? "") };
+    return { status: "invalid", message: "Fix the highlighted fields.", errors: objectFieldErrors(parsed.error), values, stamp };
+  }
   const service = await farmService();
   const row = await service.getFarm(parsed.data.farm);
   if (!row) return { status: "invalid", message: `There is no farm named "${parsed.data.farm}".`, errors: { farm: ["no such farm"] }, stamp };

@@ -23,9 +23,9 @@ export interface BackendView {
   healthAt: string | null;
   mark: number;
   markHex: string;
-  /** 0..1: the share of new connections this backend receives. */
-  share: number;
-  /** As in `iptables -L`: null for a backend that is not up (it has no rule). */
+  /** 0..1: the share of new connections this backend receives; null while the farm is stopped (no rule gives it any). */
+  share: number | null;
+  /** As in `iptables -L`: null for a backend that is not up, or of a stopped farm (it has no rule). */
   probability: string | null;
 }
 
@@ -50,6 +50,8 @@ export function farmView(row: FarmRow): FarmView {
   const ruleOf = (k: number) =>
     byWeight ? formatProbability(probs[k]!) : farm.scheduler === "roundrobin" ? `every ${up.length}th, packet ${k}` : `hash mod ${up.length} = ${k}`;
   const sorted = [...row.backends].sort((a, b) => a.position - b.position);
+  // A stopped farm has no rule: showing the shares it would have had reads as if it were live.
+  const stopped = farm.status === "stopped";
   const backends = farm.backends.map((b, i): BackendView => {
     const k = byIndex.get(i);
     return {
@@ -63,8 +65,8 @@ export function farmView(row: FarmRow): FarmView {
       healthAt: sorted[i]!.healthAt ? sorted[i]!.healthAt!.toISOString() : null,
       mark: b.mark,
       markHex: formatMark(b.mark),
-      share: k === undefined ? 0 : shares[k]!,
-      probability: k === undefined ? null : ruleOf(k),
+      share: stopped ? null : k === undefined ? 0 : shares[k]!,
+      probability: stopped || k === undefined ? null : ruleOf(k),
     };
   });
   const rules = renderFarmText(farm);

@@ -87,7 +87,7 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
         }
         subtitle={
           <span>
-            <span className="font-mono">
+            <span className="font-mono break-all">
               {row.vip}:{row.ports} · {row.protocol}
             </span>
             <span className="text-muted">
@@ -100,11 +100,23 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
         }
         actions={
           <>
-            {can(role, "operate") && (
-            <ActionButton action={setStatusAction} fields={{ farm: row.name, status: running ? "stopped" : "up" }} tone={running ? "secondary" : "primary"} pendingText={running ? "Stopping…" : "Starting…"}>
-              {running ? "Stop farm" : "Start farm"}
-            </ActionButton>
-            )}
+            {can(role, "operate") &&
+              (running ? (
+                <ConfirmDialog trigger="Stop farm" title={`Stop farm ${row.name}?`} confirm="Stop farm" confirmTone="danger" action={setStatusAction} fields={{ farm: row.name, status: "stopped" }}>
+                  <p>
+                    Every rule of the farm leaves the kernel: new connections to{" "}
+                    <span className="font-mono">
+                      {row.vip}:{row.ports}
+                    </span>{" "}
+                    are no longer balanced{counts.backendsUp ? ` over its ${counts.backendsUp} backend${counts.backendsUp === 1 ? "" : "s"} that are up` : ""} and reach the load balancer itself.
+                  </p>
+                  <p className="mt-2">Connections already open keep their translation (conntrack) until they end. The farm and its backends stay in the database: Start farm puts the rules back.</p>
+                </ConfirmDialog>
+              ) : (
+                <ActionButton action={setStatusAction} fields={{ farm: row.name, status: "up" }} tone="primary" pendingText="Starting…">
+                  Start farm
+                </ActionButton>
+              ))}
             {can(role, "administer") && (
             <ConfirmDialog trigger="Delete farm" triggerTone="danger" title={`Delete farm ${row.name}?`} confirm="Delete farm" confirmTone="danger" action={deleteFarmAction} fields={{ farm: row.name }}>
               <p>
@@ -125,11 +137,15 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
         <div role="alert" data-testid="farm-critical" className="mb-5 rounded-lg border border-bad/40 bg-bad-soft p-4">
           <p className="font-semibold text-bad">Critical: no backend can take new connections</p>
           <p className="mt-1 text-sm">
-            {counts.backends} backend{counts.backends === 1 ? " is" : "s are"} out of the rule set (down by health check or in maintenance). New connections to{" "}
+            {counts.backends === 0
+              ? "The farm has no backend."
+              : `${counts.backends === 1 ? "Its backend is" : `All ${counts.backends} backends are`} out of the rule set (down by health check or in maintenance).`}{" "}
+            New connections to{" "}
             <span className="font-mono">
               {row.vip}:{row.ports}
             </span>{" "}
-            are not balanced. {hasCheck ? "The farm recovers by itself as soon as the health check brings a backend back." : ""}
+            are not balanced.{" "}
+            {counts.backends === 0 ? "Add a backend below." : hasCheck ? "The farm recovers by itself as soon as the health check brings a backend back." : ""}
           </p>
         </div>
       )}
@@ -137,7 +153,7 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
 
       <div className="space-y-5">
         <Card title="Backends" titleId="backends-title">
-          <BackendsTable farm={row.name} backends={view.backends} hasCheck={hasCheck} />
+          <BackendsTable farm={row.name} backends={view.backends} hasCheck={hasCheck} context={{ where: `${row.vip}:${row.ports}`, stopped: !running }} />
         </Card>
 
         <div className="grid gap-5 xl:grid-cols-[3fr_2fr]">
@@ -172,7 +188,12 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
             <div className="p-4">
               <p className="mb-2 text-xs text-muted">Exactly what natfarm writes for this farm (iptables-restore lines).</p>
               {view.rules ? (
-                <pre data-testid="generated-rules" className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5">
+                <pre
+                  data-testid="generated-rules"
+                  tabIndex={0}
+                  aria-label={`Generated rules of ${row.name}`}
+                  className="overflow-x-auto rounded-md border border-line bg-code p-3 font-mono text-xs leading-5"
+                >
                   {view.rules}
                 </pre>
               ) : (
