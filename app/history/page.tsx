@@ -79,7 +79,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
                 </td>
                 <td className="px-2 py-2 font-mono text-xs">{e.target}</td>
                 <td className="px-2 py-2">
-                  <Badge tone={e.result === "ok" ? "ok" : e.result === "failed" ? "bad" : "neutral"}>{e.result === "noop" ? "no change" : e.result}</Badge>
+                  <Badge tone={e.result === "ok" ? "ok" : e.result === "failed" ? "bad" : "neutral"}>{e.result === "noop" ? "no rule change" : e.result}</Badge>
                 </td>
                 <td className="px-2 py-2 text-right tabular-nums">{e.durationMs} ms</td>
                 <td className="max-w-md px-4 py-2 text-xs">

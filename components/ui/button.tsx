@@ -1,4 +1,4 @@
-import type { ButtonHTMLAttributes } from "react";
+import type { ComponentProps } from "react";
 
 /** Button looks, shared by <button> and links styled as buttons. */
 export type Tone = "primary" | "secondary" | "danger" | "ghost";
@@ -21,6 +21,6 @@ export function Button({
   className = "",
   type = "button",
   ...props
-}: ButtonHTMLAttributes<HTMLButtonElement> & { tone?: Tone; size?: "sm" | "md" }) {
+}: ComponentProps<"button"> & { tone?: Tone; size?: "sm" | "md" }) {
   return <button type={type} className={`${buttonClass(tone, size)} ${className}`} {...props} />;
 }

@@ -1,8 +1,11 @@
 import type { ReactNode } from "react";
 
+// min-w-0: a card in a grid or flex row must not grow to its widest table (a phone would scroll
+// the whole page sideways); what is wider scrolls inside its own region instead.
+
 export function Card({ title, actions, children, className = "", titleId }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string; titleId?: string }) {
   return (
-    <section aria-labelledby={title && titleId ? titleId : undefined} className={`rounded-lg border border-line bg-surface shadow-sm ${className}`}>
+    <section aria-labelledby={title && titleId ? titleId : undefined} className={`min-w-0 rounded-lg border border-line bg-surface shadow-sm ${className}`}>
       {(title || actions) && (
         <header className="flex flex-wrap items-center justify-between gap-2 border-b border-line px-4 py-3">
           {title && (

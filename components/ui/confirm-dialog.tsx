@@ -38,6 +38,7 @@ export function ConfirmDialog({
   disabled?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const cancel = useRef<HTMLButtonElement>(null);
   // Toasted when the action returns, not from the rendered state: what it
   // removed (a backend's row, with this dialog in it) is gone by then.
   const [state, formAction, pending] = useActionState(async (prev: ActionState, form: FormData) => {
@@ -52,9 +53,15 @@ export function ConfirmDialog({
     if (state.stamp) ref.current?.close();
   }, [state.stamp]);
 
+  // The autofocus attribute only holds for server-rendered markup: focus Cancel in any case.
+  const open = () => {
+    ref.current?.showModal();
+    cancel.current?.focus();
+  };
+
   return (
     <>
-      <Button tone={triggerTone} size={triggerSize} aria-label={triggerLabel} disabled={disabled || pending} onClick={() => ref.current?.showModal()} aria-haspopup="dialog">
+      <Button tone={triggerTone} size={triggerSize} aria-label={triggerLabel} disabled={disabled || pending} onClick={open} aria-haspopup="dialog">
         {pending ? "Working…" : trigger}
       </Button>
       <dialog
@@ -74,7 +81,7 @@ export function ConfirmDialog({
             {children}
           </div>
           <div className="flex justify-end gap-2 border-t border-line px-5 py-3">
-            <Button onClick={() => ref.current?.close()} autoFocus>
+            <Button ref={cancel} onClick={() => ref.current?.close()} autoFocus>
               Cancel
             </Button>
             <Button type="submit" tone={confirmTone} disabled={pending}>
