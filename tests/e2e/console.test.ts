@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TablesSnapshot } from "../../lib/applier/index.ts";
 import { formatProbability, ruleProbabilities } from "../../lib/netfilter/probability.ts";
 import { namespacesOf, screenshotDir, startConsole, type Console } from "./harness.ts";
-import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectText, expectUrl, expectValue, expectVisible, textOf } from "./ui-expect.ts";
+import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectNoText, expectText, expectUrl, expectValue, expectVisible, textOf } from "./ui-expect.ts";
 
 /**
  * The console end to end: the built app on 127.0.0.1, its own SQLite file and
@@ -280,7 +280,8 @@ describe.sequential("console end to end", () => {
       for (const k of [0, 1]) {
         const markRow = tables.getByRole("table", { name: mangle }).getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` });
         await expectText(markRow, "-j MARK");
-        await expectVisible(markRow.getByRole("link", { name: `${FARM} #${k}` }));
+        // Backends are numbered from 1 on every page (the rule comment keeps the guide's 0-based index).
+        await expectVisible(markRow.getByRole("link", { name: `${FARM} #${k + 1}` }));
         const dnatRow = tables.getByRole("table", { name: nat }).getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` });
         await expectText(dnatRow, `--to-destination ${[B0, B1][k]!.ip}:${PORT}`);
       }
@@ -337,9 +338,14 @@ describe.sequential("console end to end", () => {
     await clearToasts();
     await dialog.getByRole("button", { name: "Switch to NAT" }).click();
     await expectCount(toasts(page, "success"), 1, { timeout: 60_000 });
+    // The toast says what happened, and counts the rules the preview counted.
+    await expectText(toasts(page, "success"), `Farm ${FARM} switched to NAT`);
+    await expectText(toasts(page, "success"), "2 rules added, 0 rules removed");
     await expectHidden(dialog);
     await expectText(page.getByRole("heading", { level: 1 }), "NAT");
-    await expectText(page.getByRole("group", { name: "NAT type" }).locator('[aria-current="true"]'), "NAT");
+    // The NAT type is stated as text, not drawn as a two-part control that looks like a toggle.
+    await expectText(page.getByTestId("current-mode"), "NAT");
+    expect(await page.getByRole("region", { name: "NAT type" }).getByRole("group").count()).toBe(0);
     await expectText(generatedRules(), `-j SNAT --to-source ${VIP}`);
 
     // The SNAT rows on Live tables, and only SNAT rows were added.
@@ -488,6 +494,7 @@ describe.sequential("console end to end", () => {
     fs.writeFileSync(c.faultFile, "nat");
     await gotoFarm();
     await page.getByRole("button", { name: "Stop farm" }).click();
+    await page.getByRole("dialog", { name: `Stop farm ${FARM}?` }).getByRole("button", { name: "Stop farm" }).click();
     await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 1, { timeout: 60_000 });
     fs.rmSync(c.faultFile, { force: true });
     await clearToasts();
@@ -546,5 +553,231 @@ describe.sequential("console end to end", () => {
       const size = fs.statSync(path.join(SHOTS, f)).size;
       expect(size, f).toBeGreaterThan(5_000);
     }
+  });
+  // ------------------------------------------------------------ issue 11: safe destructive actions, feedback, defects
+
+  it("8. every confirmation opens on Cancel: Enter on the trigger and Enter again change nothing", async () => {
+    const dbBefore = c.query("SELECT f.name, f.status, b.ip, b.state FROM Farm f JOIN Backend b ON b.farmId = f.id ORDER BY f.name, b.position");
+    const kernelBefore = ruleSpecs(await c.tables());
+    const tryTwice = async (trigger: Locator, dialog: string) => {
+      await trigger.focus();
+      await page.keyboard.press("Enter");
+      const d = page.getByRole("dialog", { name: dialog });
+      await expectVisible(d);
+      await expect.poll(() => page.evaluate(() => document.activeElement?.textContent?.trim())).toBe("Cancel");
+      await page.keyboard.press("Enter");
+      await expectHidden(d);
+    };
+    await gotoFarm();
+    await tryTwice(page.getByRole("button", { name: "Stop farm" }), `Stop farm ${FARM}?`);
+    await tryTwice(page.getByRole("button", { name: "Delete farm" }), `Delete farm ${FARM}?`);
+    await tryTwice(backendsTable().getByRole("button", { name: `Cut backend ${B0.ip}:${B0.port}` }), `Cut backend ${B0.ip}:${B0.port}?`);
+    await tryTwice(backendsTable().getByRole("button", { name: `Remove backend ${B1.ip}:${B1.port}` }), `Remove backend ${B1.ip}:${B1.port}?`);
+    await page.goto(url("/"));
+    await tryTwice(page.getByRole("button", { name: "Apply all" }), "Apply all farms?");
+    expect(c.query("SELECT f.name, f.status, b.ip, b.state FROM Farm f JOIN Backend b ON b.farmId = f.id ORDER BY f.name, b.position")).toEqual(dbBefore);
+    expect(ruleSpecs(await c.tables())).toEqual(kernelBefore);
+  });
+
+  it("9. Stop farm names its consequences; a stopped farm shows no shares or probabilities; backends are numbered from 1", async () => {
+    await gotoFarm();
+    expect((await readTable(backendsTable())).map((b) => b["#"])).toEqual(["1", "2"]);
+    await page.getByRole("button", { name: "Stop farm" }).click();
+    const dialog = page.getByRole("dialog", { name: `Stop farm ${FARM}?` });
+    await expectText(dialog, `${VIP}:${PORT}`);
+    await expectText(dialog, "no longer balanced");
+    await clearToasts();
+    await dialog.getByRole("button", { name: "Stop farm" }).click();
+    await expectText(toasts(page, "success"), `Farm ${FARM} stopped: its rules left the kernel`, { timeout: 60_000 });
+    await expectText(page.getByRole("heading", { level: 1 }), "stopped");
+    await expect.poll(async () => (await readTable(backendsTable())).map((b) => [b["share of new connections"], b["rule probability"]])).toEqual([
+      ["none: farm stopped", "no rule"],
+      ["none: farm stopped", "no rule"],
+    ]);
+    expect(farmRules(await c.tables(), "mangle", "NATFARM-MARK-")).toEqual([]);
+    await page.getByRole("button", { name: "Start farm" }).click();
+    await expectText(page.getByRole("heading", { level: 1 }), "running", { timeout: 60_000 });
+    await expect.poll(async () => (await readTable(backendsTable())).map((b) => b["share of new connections"])).toEqual(["60.0 %", "40.0 %"]);
+  });
+
+  it("10. Settings: Reset after a refused save shows the saved values; the health-check box and its fields agree; a save shows what was saved", async () => {
+    await gotoFarm();
+    const form = page.getByRole("form", { name: `Settings of ${FARM}` });
+    const box = form.getByLabel("Enable health check");
+    expect(await box.isChecked()).toBe(false);
+    await form.getByLabel("Ports", { exact: true }).fill("81");
+    await box.check();
+    await form.getByLabel("Interval (s)").fill("abc");
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await expectAttribute(form.getByLabel("Interval (s)"), "aria-invalid", "true");
+    await expectValue(form.getByLabel("Ports", { exact: true }), "81");
+    // Reset: the saved settings, not the refused ones; no check, so no check fields.
+    await form.getByRole("button", { name: "Reset" }).click();
+    await expectValue(form.getByLabel("Ports", { exact: true }), String(PORT));
+    expect(await box.isChecked()).toBe(false);
+    await expectCount(form.getByLabel("Interval (s)"), 0);
+    expect(c.query("SELECT ports, healthcheck FROM Farm WHERE name = ?", FARM)).toEqual([{ ports: String(PORT), healthcheck: null }]);
+
+    await clearToasts();
+    await box.check();
+    await form.getByLabel("Interval (s)").fill("5");
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await expectText(toasts(page, "success"), "health check enabled (tcp every 5 s)", { timeout: 60_000 });
+    // Without a reload: the box stays ticked and its fields show what was saved.
+    await expect.poll(() => box.isChecked()).toBe(true);
+    await expectValue(form.getByLabel("Interval (s)"), "5");
+    await page.goto(url("/history"));
+    const log = await readTable(page.getByRole("table", { name: "Apply log" }));
+    expect(log[0]).toMatchObject({ action: "settings: health check enabled (tcp every 5 s)", result: "no rule change" });
+
+    await gotoFarm();
+    await page.getByRole("form", { name: `Settings of ${FARM}` }).getByLabel("Enable health check").uncheck();
+    await clearToasts();
+    await page.getByRole("form", { name: `Settings of ${FARM}` }).getByRole("button", { name: "Save settings" }).click();
+    await expectText(toasts(page, "success"), "health check disabled", { timeout: 60_000 });
+    await expectCount(page.getByRole("form", { name: `Settings of ${FARM}` }).getByLabel("Interval (s)"), 0);
+  });
+
+  it("11. the new-farm form reports port 0, a duplicate backend and an overlap with another farm at once", async () => {
+    await page.goto(url("/"));
+    await page.getByRole("button", { name: "New farm" }).click();
+    const form = page.getByRole("region", { name: "New farm" });
+    await form.getByLabel("Name", { exact: true }).fill("clash");
+    await form.getByLabel("Virtual IP").fill(VIP);
+    await form.getByLabel("Ports", { exact: true }).fill(String(PORT));
+    for (let n = 1; n <= 3; n++) {
+      if (n > 1) await form.getByRole("button", { name: "Add backend row" }).click();
+      const row = form.getByRole("group", { name: `Backend ${n}` });
+      await row.getByLabel(`IP address of backend ${n}`).fill(n === 1 ? B0.ip : B1.ip);
+      await row.getByLabel(`Port of backend ${n}`).fill(n === 1 ? "0" : "80");
+    }
+    await form.getByRole("button", { name: "Create farm" }).click();
+    const ports = form.getByLabel("Ports", { exact: true });
+    await expectAttribute(ports, "aria-invalid", "true");
+    await expectDescription(ports, /overlaps farm "web"/);
+    await expectDescription(form.getByLabel("Port of backend 1"), /port must be a whole number from 1 to 65535/);
+    await expectDescription(form.getByLabel("IP address of backend 3"), /duplicate backend 203\.0\.113\.11:80 \(same as backend 2\)/);
+    await expectAttribute(form.getByLabel("Virtual IP"), "aria-invalid", null);
+    expect(c.query("SELECT name FROM Farm WHERE name = 'clash'")).toEqual([]);
+  });
+
+  it("12. drain, cut and edit say what happened and History names the backend", async () => {
+    await gotoFarm();
+    const who0 = `${B0.ip}:${B0.port}`;
+    await clearToasts();
+    await backendsTable().getByRole("button", { name: `Drain backend ${who0}` }).click();
+    await expectText(toasts(page, "success"), `Backend ${who0} of farm ${FARM} is draining: no new connections, open ones continue.`, { timeout: 60_000 });
+    await expectText(page.getByRole("heading", { level: 1 }), "degraded");
+    await backendsTable().getByRole("button", { name: `Back in service: backend ${who0}` }).click();
+    await expectText(page.getByRole("heading", { level: 1 }), "running", { timeout: 60_000 });
+    await clearToasts();
+    await backendsTable().getByRole("button", { name: `Cut backend ${who0}` }).click();
+    const cut = page.getByRole("dialog", { name: `Cut backend ${who0}?` });
+    await expectText(cut, "open right now");
+    await cut.getByRole("button", { name: "Cut connections" }).click();
+    await expectText(toasts(page, "success"), /is in maintenance: no new connections\. (It held no open connection|\d+ open connections? cut)\./, { timeout: 60_000 });
+    await backendsTable().getByRole("button", { name: `Back in service: backend ${who0}` }).click();
+    await expectText(page.getByRole("heading", { level: 1 }), "running", { timeout: 60_000 });
+    await clearToasts();
+    await editWeight(B1, "1");
+    await expectText(toasts(page, "success"), `Backend ${B1.ip}:${B1.port} of farm ${FARM}: weight 2 → 1.`, { timeout: 60_000 });
+    await page.goto(url("/history"));
+    const actions = (await readTable(page.getByRole("table", { name: "Apply log" }))).slice(0, 5).map((r) => r.action);
+    expect(actions).toEqual([`edit backend ${B1.ip}:${B1.port}: weight 2 → 1`, `back in service: backend ${who0}`, `cut backend ${who0}`, `back in service: backend ${who0}`, `drain backend ${who0}`]);
+    // One time format on the page: UTC, as History writes it.
+    await page.goto(url("/tables"));
+    await expectText(page.getByText(/^Read /), /^Read \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+  });
+
+  it("13. Remove backend says what happens and toasts; removing the only backend leaves a critical farm, never running", async () => {
+    await gotoFarm();
+    const add = page.getByRole("form", { name: "Add backend" });
+    await add.getByLabel("IP address").fill("203.0.113.12");
+    await add.getByLabel("Port").fill("80");
+    await add.getByRole("button", { name: "Add backend" }).click();
+    await expectCount(backendsTable().getByRole("button", { name: "Remove backend 203.0.113.12:80" }), 1, { timeout: 60_000 });
+    await backendsTable().getByRole("button", { name: "Remove backend 203.0.113.12:80" }).click();
+    const dialog = page.getByRole("dialog", { name: "Remove backend 203.0.113.12:80?" });
+    await expectText(dialog, /The other 2 backends that are up share its 20\.0 % of new connections\./);
+    await clearToasts();
+    await dialog.getByRole("button", { name: "Remove backend" }).click();
+    await expectText(toasts(page, "success"), `Backend 203.0.113.12:80 removed from farm ${FARM}.`, { timeout: 60_000 });
+    await expectCount(backendsTable().getByRole("button", { name: "Remove backend 203.0.113.12:80" }), 0);
+
+    // A farm of one backend: its removal is said for what it is.
+    await page.goto(url("/"));
+    await page.getByRole("button", { name: "New farm" }).click();
+    const form = page.getByRole("region", { name: "New farm" });
+    await form.getByLabel("Name", { exact: true }).fill("solo");
+    await form.getByLabel("Virtual IP").fill("198.51.100.249");
+    await form.getByLabel("Ports", { exact: true }).fill("80");
+    await form.getByLabel("IP address of backend 1").fill(B0.ip);
+    await form.getByLabel("Port of backend 1").fill("80");
+    await form.getByRole("button", { name: "Create farm" }).click();
+    await expectCount(toasts(page, "success").filter({ hasText: "Farm solo created" }), 1, { timeout: 60_000 });
+    await gotoFarm("solo");
+    await page.getByRole("table", { name: "Backends of solo" }).getByRole("button", { name: `Remove backend ${B0.ip}:80` }).click();
+    const only = page.getByRole("dialog", { name: `Remove backend ${B0.ip}:80?` });
+    await expectText(only, "This is the farm's only backend");
+    await expectNoText(only, "share its");
+    await clearToasts();
+    await only.getByRole("button", { name: "Remove backend" }).click();
+    await expectText(toasts(page, "success"), "The farm has no backend left", { timeout: 60_000 });
+    await expectText(page.getByRole("heading", { level: 1 }), "critical");
+    await expectNoText(page.getByRole("heading", { level: 1 }), "running");
+    await expectText(page.getByTestId("farm-critical"), "The farm has no backend.");
+    await page.goto(url("/"));
+    const soloRow = page.getByRole("table", { name: "Farms" }).getByRole("row").filter({ has: page.getByRole("link", { name: "solo", exact: true }) });
+    await expectText(soloRow, "critical");
+    await gotoFarm("solo");
+    await page.getByRole("button", { name: "Delete farm" }).click();
+    await page.getByRole("dialog", { name: "Delete farm solo?" }).getByRole("button", { name: "Delete farm" }).click();
+    await expectUrl(page, url("/?deleted=solo"), { timeout: 60_000 });
+  });
+
+  it("14. search and filters survive Back; the lab example can be tried on the lab; the count field's error clears; a favicon", async () => {
+    const notFound: string[] = [];
+    const onResponse = (r: { status(): number; url(): string }) => void (r.status() === 404 && notFound.push(r.url()));
+    page.on("response", onResponse);
+    try {
+      await page.goto(url("/"));
+      await page.getByLabel("Search").fill(FARM);
+      await page.getByLabel("NAT type", { exact: true }).selectOption("nat");
+      await page.getByRole("table", { name: "Farms" }).getByRole("link", { name: FARM, exact: true }).click();
+      await expectUrl(page, url(`/farms/${FARM}`));
+      await page.goBack();
+      await expectValue(page.getByLabel("Search"), FARM);
+      await expectValue(page.getByLabel("NAT type", { exact: true }), "nat");
+
+      // Beside the guide's example (192.168.x: for reading rules), a farm the lab can carry.
+      await clearToasts();
+      await page.getByRole("button", { name: "Lab example" }).click();
+      await expectText(toasts(page, "success"), "Farm lab-example created", { timeout: 60_000 });
+      await page.goto(url("/lab"));
+      const form = page.getByRole("main");
+      const option = form.getByLabel("Farm", { exact: true }).locator("option", { hasText: "lab-example" });
+      expect(await option.isDisabled()).toBe(false);
+      await form.getByLabel("Farm", { exact: true }).selectOption("lab-example");
+      const count = form.getByLabel("Connections", { exact: true });
+      await count.fill("0");
+      await form.getByRole("button", { name: "Send connections" }).click();
+      await expectAttribute(count, "aria-invalid", "true");
+      await expectValue(count, "0");
+      await count.fill("20");
+      await expectAttribute(count, "aria-invalid", null);
+      await expectDescription(count, /^$/);
+      await form.getByRole("button", { name: "Send connections" }).click();
+      await page.getByRole("table", { name: "Lab results for lab-example" }).waitFor({ timeout: 60_000 });
+      await expectText(form.getByText(/connections to/), /^20 of 20 tcp connections/);
+
+      // The page names its icon, and the server answers for it (no 404 in the browser's console).
+      expect(await page.locator('link[rel~="icon"]').first().getAttribute("href")).toMatch(/^\/favicon\.ico/);
+      const icon = await c.context.request.get(url("/favicon.ico"));
+      expect(icon.status()).toBe(200);
+      expect(icon.headers()["content-type"]).toMatch(/icon/);
+    } finally {
+      page.off("response", onResponse);
+    }
+    expect(notFound).toEqual([]);
   });
 });
