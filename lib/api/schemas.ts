@@ -192,7 +192,7 @@ export const StatisticsSchema = z
   .strictObject({
     farm: z.string(),
     at: z.string(),
-    status: z.enum(["running", "stopped", "failed", "pending", "drift", "critical"]).describe("the farm's state as the console shows it (drift is not read here: see drift)"),
+    status: z.enum(["running", "degraded", "stopped", "failed", "pending", "drift", "critical"]).describe("the farm's state as the console shows it (drift is not read here: see drift)"),
     backends: z.array(
       z.strictObject({
         mark: z.string().describe("the backend's mark, hex"),
