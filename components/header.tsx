@@ -23,7 +23,8 @@ export function Header({ target, user }: { target: ConsoleTarget; user?: ReactNo
         <nav aria-label="Main" className="order-3 w-full sm:order-none sm:w-auto">
           <NavLinks links={links} />
         </nav>
-        <div className="ml-auto flex items-center gap-2">
+        {/* Wraps on a phone (target, theme, the user's links): nothing may push the page sideways. */}
+        <div className="ml-auto flex min-w-0 flex-wrap items-center justify-end gap-2">
           <TargetBadge target={target} />
           <ThemeToggle />
           {user}

@@ -90,7 +90,7 @@ async function overflowing(p: Page): Promise<string[]> {
 
 const PAGES: { name: string; path: string; ready: (p: Page) => Promise<void> }[] = [
   { name: "farms", path: "/", ready: async (p) => void (await p.getByRole("link", { name: "lab-example", exact: true }).waitFor()) },
-  { name: "farm", path: "/farms/lab-example", ready: async (p) => void (await p.getByTestId("generated-rules").waitFor()) },
+  { name: "farm", path: "/farms/lab-example", ready: async (p) => void (await p.getByTestId("generated-rules").first().waitFor()) },
   { name: "live tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-DNAT-/ }).first().waitFor()) },
   {
     name: "lab",
@@ -103,6 +103,9 @@ const PAGES: { name: string; path: string; ready: (p: Page) => Promise<void> }[]
     },
   },
   { name: "history", path: "/history", ready: async (p) => void (await p.getByRole("table", { name: "Apply log" }).getByRole("row").nth(1).waitFor()) },
+  { name: "account", path: "/account", ready: async (p) => void (await p.getByRole("heading", { level: 1 }).waitFor()) },
+  { name: "users", path: "/users", ready: async (p) => void (await p.getByRole("heading", { level: 1 }).waitFor()) },
+  { name: "API reference", path: "/api-docs", ready: async (p) => void (await p.getByRole("heading", { level: 1 }).waitFor()) },
 ];
 
 describe.sequential("every page, light and dark, desktop and phone", () => {
