@@ -71,7 +71,8 @@ function Code({ children, label }: { children: ReactNode; label: string }) {
 
 function Table({ label, head, children }: { label: string; head: string[]; children: ReactNode }) {
   return (
-    <div className="overflow-x-auto">
+    // Focusable and named: a table wider than a phone scrolls here, and a keyboard must reach it (axe).
+    <div className="overflow-x-auto" tabIndex={0} role="region" aria-label={`${label}, table`}>
       <table className="w-full min-w-[36rem] text-sm" aria-label={label}>
         <thead>
           <tr className="border-b border-line text-left text-xs uppercase tracking-wide text-muted">
@@ -217,7 +218,7 @@ export function ApiReference({ doc, baseUrl }: { doc: Json; baseUrl: string }) {
         subtitle={
           <>
             {info.title} v{info.version}: <span className="font-mono">/api/v1</span>. The machine-readable document is{" "}
-            <a href="/api/v1/openapi.json" className="text-accent underline-offset-2 hover:underline">
+            <a href="/api/v1/openapi.json" className="text-accent underline underline-offset-2">
               /api/v1/openapi.json
             </a>{" "}
             (OpenAPI {doc.openapi}).
