@@ -63,9 +63,17 @@ function beforeAfter(before: unknown, after: unknown): string {
  * fields (what was asked) and the farm before and after (what it did), in
  * the same `before: {…} · after: {…}` form the REST API records.
  */
-export async function audited(permission: Permission, what: string, form: FormData | undefined, run: () => Promise<ActionState>): Promise<ActionState> {
+export async function audited<S extends ActionState = ActionState>(
+  permission: Permission,
+  what: string,
+  form: FormData | undefined,
+  run: () => Promise<S>,
+  // Actions that change no farm (lab traffic) skip the before/after snapshots.
+  opts: { snapshots?: boolean } = {},
+): Promise<S | ActionState> {
   const g = await guard(permission, what);
   if (!g.ok) return refusal(g.message);
+  const snapshots = opts.snapshots ?? true;
   const isForm = form instanceof FormData;
   const farmField = isForm ? (form.get("farm") ?? form.get("name")) : null;
   const entry = {
@@ -76,24 +84,24 @@ export async function audited(permission: Permission, what: string, form: FormDa
     farm: typeof farmField === "string" ? farmField.slice(0, 64) : null,
   };
   const fields = isForm ? `form: ${fieldsOf(form)}` : "";
-  const before = await farmSnapshot(entry.farm);
+  const before = snapshots ? await farmSnapshot(entry.farm) : undefined;
   try {
     const state = await run();
     // An action without a farm field (the guide's example) names its farm in its state; a farm it made did not exist before.
     const farm = entry.farm ?? state.farm ?? null;
-    const after = await farmSnapshot(farm);
+    const after = snapshots ? await farmSnapshot(farm) : undefined;
     await audit(await consoleDb(), {
       ...entry,
       farm,
       result: state.status === "ok" ? "ok" : state.status === "invalid" ? "invalid" : "failed",
-      detail: [state.message, state.iptables ? `iptables: ${state.iptables}` : "", fields, beforeAfter(entry.farm ? before : farm && state.status === "ok" ? null : undefined, after)].filter(Boolean).join(" · "),
+      detail: [state.message, state.iptables ? `iptables: ${state.iptables}` : "", fields, snapshots ? beforeAfter(entry.farm ? before : farm && state.status === "ok" ? null : undefined, after) : ""].filter(Boolean).join(" · "),
     });
     return state;
   } catch (e) {
     // redirect() (after a farm is deleted) ends the action by throwing.
     const redirected = typeof (e as { digest?: unknown })?.digest === "string" && (e as { digest: string }).digest.startsWith("NEXT_REDIRECT");
-    const after = await farmSnapshot(entry.farm);
-    await audit(await consoleDb(), { ...entry, result: redirected ? "ok" : "failed", detail: [redirected ? "done" : String(e), fields, beforeAfter(before, after)].filter(Boolean).join(" · ") });
+    const after = snapshots ? await farmSnapshot(entry.farm) : undefined;
+    await audit(await consoleDb(), { ...entry, result: redirected ? "ok" : "failed", detail: [redirected ? "done" : String(e), fields, snapshots ? beforeAfter(before, after) : ""].filter(Boolean).join(" · ") });
     throw e;
   }
 }

@@ -1,6 +1,6 @@
 "use server";
 
-import { denied } from "./authz";
+import { audited } from "./authz";
 import { revalidatePath } from "next/cache";
 import { z } from "zod";
 import { consoleEnv } from "@/lib/console/env";
@@ -30,9 +30,13 @@ const LabRunInput = z.object({
 
 /** Sends N new connections from the lab's client to a farm's VIP and counts where they landed. */
 export async function runLabTestAction(_prev: LabActionState, form: FormData): Promise<LabActionState> {
+  // Audited like every other operation (who sent how many connections to which farm, and what answered); the role check is audited's.
+  const state = await audited("operate", "run lab traffic", form instanceof FormData ? form : undefined, () => runLabTest_(form), { snapshots: false });
+  return state;
+}
+
+async function runLabTest_(form: FormData): Promise<LabActionState> {
   const stamp = Date.now();
-  const no = await denied("operate", "running lab traffic");
-  if (no) return { status: "failed", message: no.message, errors: {}, stamp };
   const { target } = consoleEnv();
   if (target.kind !== "lab") return { status: "invalid", message: "The lab exists only when the console's target is lab.", errors: {}, stamp };
   if (!(form instanceof FormData)) return { status: "invalid", message: "The request carried no form: nothing was run.", errors: {}, stamp };

@@ -51,7 +51,18 @@ vi.mock("@/lib/console/farm-service", () => ({
     ),
 }));
 
+const labRuns: number[] = [];
+vi.mock("@/lib/console/env", () => ({ consoleEnv: () => ({ target: { kind: "lab", name: "t" } }) }));
+vi.mock("@/lib/service/lab", () => ({
+  LabRunError: class extends Error {},
+  runLabTest: async (_t: unknown, _row: unknown, n: number) => {
+    labRuns.push(n);
+    return { ok: n, connections: n, backends: [] };
+  },
+}));
+
 const farms = await import("../../lib/actions/farms.ts");
+const lab = await import("../../lib/actions/lab.ts");
 const backends = await import("../../lib/actions/backends.ts");
 const { IDLE } = await import("../../lib/actions/state.ts");
 
@@ -143,6 +154,24 @@ describe("server actions with a missing or malformed field", () => {
     expect(state).toMatchObject({ status: "ok", message: "done" });
     expect(calls).toEqual(["setMode"]);
     expect(audits).toMatchObject([{ action: "switching a farm between NAT and DNAT", farm: "web", result: "ok", address: "192.0.2.1", actor: "u" }]);
+  });
+
+  it("lab traffic is audited like every operation: who sent how many connections to which farm, and what answered; a viewer's run is refused", async () => {
+    audits.length = 0;
+    labRuns.length = 0;
+    const state = await lab.runLabTestAction({ ...IDLE }, form({ farm: "web", connections: "7" }));
+    expect(state).toMatchObject({ status: "ok", message: "7 of 7 connections answered." });
+    expect(labRuns).toEqual([7]);
+    expect(audits).toMatchObject([{ action: "run lab traffic", farm: "web", result: "ok", actor: "u", address: "192.0.2.1", detail: expect.stringMatching(/7 of 7 connections answered.*"connections":"7"/) }]);
+    role = "viewer";
+    try {
+      const refused = await lab.runLabTestAction({ ...IDLE }, form({ farm: "web", connections: "7" }));
+      expect(refused.status).toBe("failed");
+      expect(refused.message).toMatch(/viewer/i);
+      expect(labRuns).toEqual([7]);
+    } finally {
+      role = "admin";
+    }
   });
 
   it("not a form at all: refused", async () => {
