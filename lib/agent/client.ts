@@ -148,7 +148,7 @@ export function agentKernel(socket: string): KernelPort {
   const sent = new SentSets();
   async function apply(farms: unknown, o: KernelApplyOptions): Promise<KernelApplyResult> {
     const target = formatTarget(o.target);
-    const rest = { target, only: o.only ? [...o.only] : undefined, dryRun: o.dryRun, injectFault: o.injectFault };
+    const rest = { target, engine: o.engine, only: o.only ? [...o.only] : undefined, dryRun: o.dryRun, injectFault: o.injectFault };
     const req = sent.request(target, farms);
     try {
       const r = await call<KernelApplyResult & { setId?: string }>("apply", { ...rest, ...req.params });
@@ -183,13 +183,13 @@ export function agentKernel(socket: string): KernelPort {
   return {
     via: "agent",
     applyFarms: apply,
-    driftReport: (farms, o) => call("driftReport", { target: t(o.target), farms }),
-    driftOfFarm: (target, farm) => call("driftOfFarm", { target: t(target), farm }),
-    async driftOfFarms(target, farms) {
-      const r = await call<Record<string, FarmRuleDrift>>("driftOfFarms", { target: t(target), farms });
+    driftReport: (farms, o) => call("driftReport", { target: t(o.target), engine: o.engine, farms }),
+    driftOfFarm: (target, farm, o = {}) => call("driftOfFarm", { target: t(target), engine: o.engine, farm }),
+    async driftOfFarms(target, farms, o = {}) {
+      const r = await call<Record<string, FarmRuleDrift>>("driftOfFarms", { target: t(target), engine: o.engine, farms });
       return new Map(Object.entries(r));
     },
-    readTables: (target) => call("readTables", { target: t(target) }),
+    readTables: (target, o = {}) => call("readTables", { target: t(target), engine: o.engine }),
     readNatfarmTables: (target, o = {}) => call("readNatfarmTables", { target: t(target), ...o }),
     async connectionStats(target): Promise<ConnectionStats> {
       const r = await call<{ at: string; byMark: [number, MarkStats][] }>("connectionStats", { target: t(target) });

@@ -4,6 +4,7 @@ import { MARK_MAX, MARK_MIN } from "../farms/marks.ts";
 import { LabUpInput, NameOnly, VipInput, ClientAddressesInput, IndexInput } from "../lab/topology.ts";
 import { ClusterMaintenanceInput } from "../lab/cluster-console.ts";
 import { HoldInput, TrafficInput } from "../lab/traffic.ts";
+import { ENGINES } from "../kernel/engine.ts";
 import { TargetSchema } from "../privileged/target.ts";
 
 /**
@@ -15,6 +16,12 @@ import { TargetSchema } from "../privileged/target.ts";
  *
  *   → {"id":1,"op":"apply","params":{"target":"netns:x-lb","farms":[...],"only":["web"]}}
  *   ← {"id":1,"ok":true,"result":{...}}   or   {"id":1,"ok":false,"error":{"kind":"invalid",...}}
+ *
+ * Operations on rules (apply, the drift reads, the table reads) name their
+ * engine, "iptables" (also when left out) or "nftables". One agent serves
+ * both: the engine is a property of the request's target state, not of the
+ * agent, and an engine switch is one full apply naming the new engine (the
+ * agent then removes natfarm's rules from the other).
  */
 export const AGENT_PROTOCOL = 1;
 /** A set of 5,000 farms of 4 backends is ~2.5 MB of JSON: room for ten times that, and no more. */
@@ -26,6 +33,7 @@ const farmName = z.string().max(FARM_NAME_MAX).regex(FARM_NAME_PATTERN, { error:
 const farmSet = z.array(z.record(z.string(), z.unknown()), { error: "farms must be an array of farm objects" }).max(MAX_FARMS, { error: `at most ${MAX_FARMS} farms` });
 const oneFarm = z.record(z.string(), z.unknown(), { error: "farm must be a farm object" });
 const target = z.string({ error: 'target must be "host" or "netns:<name>"' }).max(80).pipe(TargetSchema);
+const engine = z.enum(ENGINES, { error: 'engine must be "iptables" or "nftables"' }).optional();
 
 const op = <N extends string, P extends z.ZodType>(name: N, params: P) => z.object({ id: z.number().int().nonnegative(), op: z.literal(name), params }).strict();
 
@@ -36,6 +44,7 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
     z
       .object({
         target,
+        engine,
         /** The whole set, or `delta`: the farms that differ from a set this agent was sent before. */
         farms: farmSet.optional(),
         delta: z.object({ base: z.string().regex(/^[0-9a-f]{16}$/), upsert: farmSet, remove: z.array(farmName).max(MAX_FARMS) }).strict().optional(),
@@ -47,11 +56,11 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
       .strict()
       .refine((p) => (p.farms === undefined) !== (p.delta === undefined), { error: "send either farms or delta" }),
   ),
-  op("driftReport", z.object({ target, farms: farmSet }).strict()),
-  op("driftOfFarm", z.object({ target, farm: oneFarm }).strict()),
-  op("driftOfFarms", z.object({ target, farms: farmSet }).strict()),
-  op("readTables", z.object({ target }).strict()),
-  op("readNatfarmTables", z.object({ target, farm: farmName.optional(), maxRules: z.number().int().min(1).max(1_000_000).optional() }).strict()),
+  op("driftReport", z.object({ target, engine, farms: farmSet }).strict()),
+  op("driftOfFarm", z.object({ target, engine, farm: oneFarm }).strict()),
+  op("driftOfFarms", z.object({ target, engine, farms: farmSet }).strict()),
+  op("readTables", z.object({ target, engine }).strict()),
+  op("readNatfarmTables", z.object({ target, engine, farm: farmName.optional(), maxRules: z.number().int().min(1).max(1_000_000).optional() }).strict()),
   op("connectionStats", z.object({ target }).strict()),
   op("cutConnections", z.object({ target, mark: z.number().int().min(MARK_MIN).max(MARK_MAX) }).strict()),
   op("checkLocalVips", z.object({ target, farms: farmSet }).strict()),

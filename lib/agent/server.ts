@@ -3,9 +3,9 @@ import net from "node:net";
 import path from "node:path";
 import pino from "pino";
 import { ApplyError, FarmValidationError } from "../applier/errors.ts";
-import { applyValidated, validateFarms } from "../applier/apply.ts";
+import { validateFarms } from "../applier/apply.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
-import { directKernel } from "../kernel/direct.ts";
+import { applyWithEngine, directKernel } from "../kernel/direct.ts";
 import { ClusterRefusedError } from "../cluster/maintenance.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
@@ -89,19 +89,19 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
         if (p.injectFault && !opts.testHooks) throw new AgentRequestError({ kind: "refused", message: "fault injection is a test hook this agent was not started with" });
         const t = targetOf(p.target);
         const set = p.delta ? sets.delta(p.delta.base, p.delta.upsert, p.delta.remove) : sets.full(p.farms!);
-        const { farms: _resolved, ...result } = await applyValidated(set.farms, { target: t, only: p.only, dryRun: p.dryRun, injectFault: p.injectFault });
+        const result = await applyWithEngine(set.farms, { target: t, engine: p.engine, only: p.only, dryRun: p.dryRun, injectFault: p.injectFault });
         return { ...result, setId: set.id };
       }
       case "driftReport":
-        return k.driftReport(req.params.farms, { target: targetOf(req.params.target) });
+        return k.driftReport(req.params.farms, { target: targetOf(req.params.target), engine: req.params.engine });
       case "driftOfFarm":
-        return k.driftOfFarm(targetOf(req.params.target), resolvedFarms([req.params.farm])[0]!);
+        return k.driftOfFarm(targetOf(req.params.target), resolvedFarms([req.params.farm])[0]!, { engine: req.params.engine });
       case "driftOfFarms":
-        return Object.fromEntries(await k.driftOfFarms(targetOf(req.params.target), resolvedFarms(req.params.farms)));
+        return Object.fromEntries(await k.driftOfFarms(targetOf(req.params.target), resolvedFarms(req.params.farms), { engine: req.params.engine }));
       case "readTables":
-        return k.readTables(targetOf(req.params.target));
+        return k.readTables(targetOf(req.params.target), { engine: req.params.engine });
       case "readNatfarmTables":
-        return k.readNatfarmTables(targetOf(req.params.target), { farm: req.params.farm, maxRules: req.params.maxRules });
+        return k.readNatfarmTables(targetOf(req.params.target), { farm: req.params.farm, maxRules: req.params.maxRules, engine: req.params.engine });
       case "connectionStats": {
         const s = await k.connectionStats(targetOf(req.params.target));
         return { at: s.at, byMark: [...s.byMark] };

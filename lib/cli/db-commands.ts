@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { readTarget } from "../privileged/target-text.ts";
+import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
 
 /**
@@ -11,7 +12,7 @@ import { UsageError } from "./errors.ts";
  */
 export function registerDbCommands(program: Command, out: (s: string) => void, warn: (warnings: Iterable<string>) => void): void {
   const load = async () => {
-    const [{ openDatabase, disconnectPrisma }, io, service, errors, file, { farmWarnings }, { kernel }] = await Promise.all([
+    const [{ openDatabase, disconnectPrisma }, io, service, errors, file, { farmWarnings }, { kernel, withEngine }] = await Promise.all([
       import("../db/client.ts"),
       import("../service/farm-io.ts"),
       import("../service/farm-service.ts"),
@@ -20,7 +21,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
       import("../farms/warnings.ts"),
       import("../kernel/index.ts"),
     ]);
-    return { db: await openDatabase(), disconnectPrisma, farmWarnings, kernel, ...io, ...service, ...errors, ...file };
+    return { db: await openDatabase(), disconnectPrisma, farmWarnings, kernel, withEngine, ...io, ...service, ...errors, ...file };
   };
   const target = (value: string) => {
     const r = readTarget(value);
@@ -28,14 +29,14 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
     return r.target;
   };
 
-  program
+  engineOption(program
     .command("import")
     .description("write the file's farms into the database (by name; marks kept)")
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .option("--replace", "also remove farms that the file does not list")
     .option("--apply", "apply every farm of the database afterwards (needs --target)")
     .option("-t, --target <target>", "host or netns:<name>, for --apply", target)
-    .option("--json", "print the summary as JSON")
+    .option("--json", "print the summary as JSON"))
     .action(async (o) => {
       if (o.apply && !o.target) throw new UsageError("--apply needs --target host|netns:<name>");
       const m = await load();
@@ -49,7 +50,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
         const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
         let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;
         if (o.apply) {
-          applied = await m.createFarmService({ db: m.db, target: o.target }).applyAll("import");
+          applied = await m.createFarmService({ db: m.db, target: o.target, kernel: m.withEngine(m.kernel(), engineOf(o)) }).applyAll("import");
           // The file's own warnings are already out; the applier may add its own.
           if (applied.ok) warn((applied.warnings ?? []).filter((w) => !m.farmWarnings(parsed.farms).includes(w)));
         }

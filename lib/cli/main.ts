@@ -3,6 +3,7 @@ import { readTarget } from "../privileged/target-text.ts";
 import { registerAgentCommand } from "./agent.ts";
 import { registerClusterCommands } from "./cluster.ts";
 import { registerDbCommands } from "./db-commands.ts";
+import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
 import { registerLabCommands } from "./lab.ts";
 import { registerRestoreCommand } from "./restore.ts";
@@ -77,30 +78,32 @@ function buildProgram(): Command {
       out(`valid: ${file.farms.length} farm(s), ${file.farms.reduce((n, f) => n + f.backends.length, 0)} backend(s)`);
     });
 
-  program
-    .command("render")
-    .description("print the iptables-restore payload that builds the file's farms from nothing")
-    .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
-    .action(async (o) => {
-      const { readFarmFile, renderFullPayload, renderRuleset, resolveMarks } = await engine();
-      const file = await readFarmFile(o.file);
-      out(renderFullPayload(renderRuleset(resolveMarks(file.farms))));
-    });
+  engineOption(
+    program
+      .command("render")
+      .description("print the payload (iptables-restore, or nft -f with --engine nftables) that builds the file's farms from nothing")
+      .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin"),
+  ).action(async (o) => {
+    const { readFarmFile, renderFullPayload, renderRuleset, resolveMarks, renderNftPayload } = await engine();
+    const file = await readFarmFile(o.file);
+    const farms = resolveMarks(file.farms);
+    out(engineOf(o) === "nftables" ? renderNftPayload(farms) : renderFullPayload(renderRuleset(farms)));
+  });
 
-  program
+  engineOption(program
     .command("apply")
     .description("make natfarm's rules in the target exactly the file's farms")
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .option("--dry-run", "print what would be written, write nothing")
-    .option("--json", "print the result as JSON")
+    .option("--json", "print the result as JSON"))
     .action(async (o) => {
       const { readFarmFile, farmWarnings, kernel } = await engine();
       const file = await readFarmFile(o.file);
-      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun) });
+      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: engineOf(o) });
       warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
       if (o.json) {
-        out(JSON.stringify({ changed: r.changed, stats: r.stats, tables: r.tables, durationMs: Math.round(r.durationMs), payload: r.payload }));
+        out(JSON.stringify({ engine: r.engine ?? "iptables", changed: r.changed, stats: r.stats, ...(r.nftStats ? { nftStats: r.nftStats } : {}), tables: r.tables, ...(r.switchedFrom ? { switchedFrom: r.switchedFrom } : {}), durationMs: Math.round(r.durationMs), payload: r.payload }));
         return;
       }
       if (o.dryRun) {
@@ -108,23 +111,24 @@ function buildProgram(): Command {
         return;
       }
       const s = r.stats;
-      out(
-        r.changed
-          ? `applied: ${s.chainsCreated} chain(s) created, ${s.chainsRewritten} rewritten, ${s.chainsDeleted} deleted; ${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed (${Math.round(r.durationMs)} ms)`
-          : `unchanged: the target already holds exactly these rules (${Math.round(r.durationMs)} ms)`,
-      );
+      const n = r.nftStats;
+      const ms = `(${Math.round(r.durationMs)} ms)`;
+      if (!r.changed) out(`unchanged: the target already holds exactly these rules ${ms}`);
+      else if (n) out(`applied (nftables): ${n.chainsAdded} chain(s) created, ${n.chainsRewritten} rewritten, ${n.chainsRemoved} deleted; ${n.elementsAdded} map element(s) added, ${n.elementsRemoved} removed${n.rebuilt ? "; table rebuilt" : ""} ${ms}`);
+      else out(`applied: ${s.chainsCreated} chain(s) created, ${s.chainsRewritten} rewritten, ${s.chainsDeleted} deleted; ${s.rulesAdded} rule(s) added, ${s.rulesDeleted} removed ${ms}`);
+      if (r.switchedFrom) out(`switched from ${r.switchedFrom.engine}: natfarm's ${r.switchedFrom.engine} rules removed (${r.switchedFrom.chainsDeleted} chain(s))`);
     });
 
-  program
+  engineOption(program
     .command("diff")
     .description("compare the file's farms with the live rules (drift)")
     .requiredOption("-f, --file <file>", "farm file (JSON), - for stdin")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
-    .option("--json", "print the report as JSON")
+    .option("--json", "print the report as JSON"))
     .action(async (o) => {
       const { readFarmFile, kernel } = await engine();
       const file = await readFarmFile(o.file);
-      const r = await kernel().driftReport(file.farms, { target: o.target });
+      const r = await kernel().driftReport(file.farms, { target: o.target, engine: engineOf(o) });
       if (o.json) {
         out(JSON.stringify(r));
         return;
@@ -138,25 +142,25 @@ function buildProgram(): Command {
       out(r.inSync ? "in sync" : `drift: applying would write\n${r.payload}`);
     });
 
-  program
+  engineOption(program
     .command("tables")
-    .description("show the live mangle and nat tables with counters")
+    .description("show the live mangle and nat tables with counters (nftables: natfarm's table, its chains and maps)")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .option("--json", "print as JSON")
-    .option("--all", "show foreign chains too, not only natfarm's and the hooks")
+    .option("--all", "show foreign chains too, not only natfarm's and the hooks"))
     .action(async (o) => {
       const { formatTables, kernel } = await engine();
-      const snapshot = await kernel().readTables(o.target);
+      const snapshot = await kernel().readTables(o.target, { engine: engineOf(o) });
       out(o.json ? JSON.stringify(snapshot) : formatTables(snapshot, Boolean(o.all)));
     });
 
-  program
+  engineOption(program
     .command("flush")
     .description("remove every natfarm rule and chain from the target, and nothing else")
-    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
+    .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption))
     .action(async (o) => {
       const { kernel } = await engine();
-      const r = await kernel().applyFarms([], { target: o.target });
+      const r = await kernel().applyFarms([], { target: o.target, engine: engineOf(o) });
       out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
     });
 

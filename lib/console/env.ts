@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_ENGINE, engineMessage, isEngine, type Engine } from "../kernel/engine.ts";
 import { NETNS_NAME, type Target } from "../privileged/target.ts";
 
 /**
@@ -8,19 +9,24 @@ import { NETNS_NAME, type Target } from "../privileged/target.ts";
  *
  *   NATFARM_TARGET     lab | host | netns:<name> | none
  *                      (default: lab as root, none otherwise)
+ *   NATFARM_ENGINE     iptables | nftables: the engine that writes the target's
+ *                      rules (default iptables); the console, the agent's
+ *                      clients and the checker read it (lib/kernel/engine.ts)
  *   NATFARM_LAB_NAME   lab name, [a-z0-9]{1,12} (default "natfarm")
  *   NATFARM_LAB_BACKENDS  backends the console's lab gets (default 3)
  *   NATFARM_FAULT_FILE test hook: when the file exists, its content ("nat" or
  *                      "mangle") is passed to the applier as injectFault
  */
-export type ConsoleTarget =
+export type ConsoleTarget = (
   | { kind: "lab"; label: string; labName: string; labBackends: number; target: Target; canApply: true }
   | { kind: "host"; label: string; target: Target; canApply: true }
   | { kind: "netns"; label: string; target: Target; canApply: true }
-  | { kind: "none"; label: string; target: null; canApply: false; reason: string };
+  | { kind: "none"; label: string; target: null; canApply: false; reason: string }
+) & { engine: Engine };
 
 export interface ConsoleEnv {
   target: ConsoleTarget;
+  engine: Engine;
   faultFile: string | null;
   host: string;
   port: number;
@@ -40,6 +46,11 @@ const TargetValue = z
 
 const EnvSchema = z.object({
   NATFARM_TARGET: TargetValue.optional(),
+  NATFARM_ENGINE: z
+    .string()
+    .trim()
+    .refine(isEngine, { error: (iss) => engineMessage("NATFARM_ENGINE", iss.input) })
+    .optional(),
   NATFARM_LAB_NAME: z
     .string()
     .trim()
@@ -70,6 +81,7 @@ export function parseConsoleEnv(env: Record<string, string | undefined>, root = 
   const e = parsed.data;
   // Without root, only an agent can apply for this process: its socket being named means one serves it.
   const value = e.NATFARM_TARGET ?? (root || env.NATFARM_AGENT_SOCKET ? "lab" : "none");
+  const engine: Engine = (e.NATFARM_ENGINE as Engine | undefined) ?? DEFAULT_ENGINE;
   let target: ConsoleTarget;
   if (value === "lab") {
     target = {
@@ -79,9 +91,10 @@ export function parseConsoleEnv(env: Record<string, string | undefined>, root = 
       labBackends: e.NATFARM_LAB_BACKENDS,
       target: { kind: "netns", name: `${e.NATFARM_LAB_NAME}-lb` },
       canApply: true,
+      engine,
     };
   } else if (value === "host") {
-    target = { kind: "host", label: "host", target: { kind: "host" }, canApply: true };
+    target = { kind: "host", label: "host", target: { kind: "host" }, canApply: true, engine };
   } else if (value === "none") {
     target = {
       kind: "none",
@@ -91,11 +104,12 @@ export function parseConsoleEnv(env: Record<string, string | undefined>, root = 
       reason: e.NATFARM_TARGET
         ? "NATFARM_TARGET=none: rules are shown but never applied."
         : "The console runs without root privileges, so rules are shown but never applied. Set NATFARM_TARGET to lab, host or netns:<name> as root to apply.",
+      engine,
     };
   } else {
-    target = { kind: "netns", label: value, target: { kind: "netns", name: value.slice("netns:".length) }, canApply: true };
+    target = { kind: "netns", label: value, target: { kind: "netns", name: value.slice("netns:".length) }, canApply: true, engine };
   }
-  return { target, faultFile: e.NATFARM_FAULT_FILE ?? null, host: LISTEN_HOST, port: e.PORT };
+  return { target, engine, faultFile: e.NATFARM_FAULT_FILE ?? null, host: LISTEN_HOST, port: e.PORT };
 }
 
 let cached: ConsoleEnv | null = null;

@@ -2,9 +2,12 @@ import fs from "node:fs";
 import { agentKernel, AgentUnavailableError, AgentError } from "../agent/client.ts";
 import { agentSocketPath } from "../agent/protocol.ts";
 import { directKernel } from "./direct.ts";
-import type { KernelPort } from "./port.ts";
+import { engineFromEnv } from "./engine.ts";
+import { withEngine, type KernelPort } from "./port.ts";
 
-export type { ClusterPort, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
+export type { ClusterPort, EngineOption, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
+export { withEngine } from "./port.ts";
+export { DEFAULT_ENGINE, ENGINES, engineFromEnv, isEngine, type Engine } from "./engine.ts";
 export { directKernel } from "./direct.ts";
 export { agentKernel, AgentUnavailableError, AgentError } from "../agent/client.ts";
 
@@ -17,12 +20,15 @@ const isRoot = () => typeof process.getuid === "function" && process.getuid() ==
  *   - root otherwise (the CLI, the supervisor's own start-up steps): the agent
  *     when one answers on the default socket and serves the target, else the
  *     kernel directly — one writer at a time either way, through the target lock.
+ * Its rule operations use NATFARM_ENGINE's engine (iptables when unset)
+ * unless a call names another (the CLI's --engine).
  */
 export function kernelFor(env: NodeJS.ProcessEnv = process.env): KernelPort {
+  const engine = engineFromEnv(env);
   const socket = agentSocketPath(env);
-  if (!isRoot() || env.NATFARM_AGENT_SOCKET) return agentKernel(socket);
-  if (!fs.existsSync(socket)) return directKernel;
-  return withDirectFallback(agentKernel(socket));
+  if (!isRoot() || env.NATFARM_AGENT_SOCKET) return withEngine(agentKernel(socket), engine);
+  if (!fs.existsSync(socket)) return withEngine(directKernel, engine);
+  return withEngine(withDirectFallback(agentKernel(socket)), engine);
 }
 
 /** Root's CLI: through the agent when it can, directly when the agent is gone or does not serve that target. */

@@ -5,7 +5,9 @@ import type { TablesSnapshot } from "../applier/tables.ts";
 import type { Farm, ResolvedFarm } from "../farms/schema.ts";
 import type { ClusterReading, MaintenanceResult } from "../lab/cluster-console.ts";
 import type { HoldResult, LabInfo, TrafficResult } from "../lab/index.ts";
+import type { NftPlanStats } from "../nftables/plan.ts";
 import type { Target } from "../privileged/target.ts";
+import type { Engine } from "./engine.ts";
 
 /**
  * Everything natfarm asks of the kernel, as one port with typed operations.
@@ -14,10 +16,24 @@ import type { Target } from "../privileged/target.ts";
  * `agentKernel` sends each operation to the agent over its Unix socket (the
  * console and the health checker, which run unprivileged). Callers cannot
  * tell them apart: the same results, the same error classes.
+ *
+ * Operations on rules take the engine they are for (`engine`, default
+ * iptables); `withEngine` gives a port whose operations default to one
+ * engine, which is how the console, the checker and the CLI choose it.
  */
-export type KernelApplyOptions = Pick<ApplyOptions, "target" | "only" | "dryRun" | "injectFault">;
+export type KernelApplyOptions = Pick<ApplyOptions, "target" | "only" | "dryRun" | "injectFault"> & { engine?: Engine };
 /** What an apply reports over the port: the resolved farms stay with the caller, who sent them. */
-export type KernelApplyResult = Omit<ApplyResult, "farms">;
+export type KernelApplyResult = Omit<ApplyResult, "farms"> & {
+  /** Which engine wrote it (absent only from ports that predate the choice, e.g. tests' fakes: iptables). */
+  engine?: Engine;
+  /** The nftables engine's own counts (`stats` then counts map elements as rules). */
+  nftStats?: NftPlanStats;
+  /** This full apply also removed natfarm's rules from the other engine (an engine switch). */
+  switchedFrom?: { engine: Engine; chainsDeleted: number; rulesDeleted: number };
+};
+export interface EngineOption {
+  engine?: Engine;
+}
 
 export interface LabPort {
   up(opts: { name: string; backends: number; ports?: number[]; ownerPid?: number }): Promise<LabInfo>;
@@ -40,13 +56,15 @@ export interface ClusterPort {
 
 export interface KernelPort {
   readonly via: "direct" | "agent";
+  /** The engine operations use when they name none (withEngine); absent: iptables. */
+  readonly engine?: Engine;
   applyFarms(input: unknown, opts: KernelApplyOptions): Promise<KernelApplyResult>;
-  driftReport(input: unknown, opts: { target: Target }): Promise<DriftReport>;
-  driftOfFarm(target: Target, farm: ResolvedFarm): Promise<FarmRuleDrift>;
+  driftReport(input: unknown, opts: { target: Target } & EngineOption): Promise<DriftReport>;
+  driftOfFarm(target: Target, farm: ResolvedFarm, opts?: EngineOption): Promise<FarmRuleDrift>;
   /** Drift of many farms from one full read. */
-  driftOfFarms(target: Target, farms: readonly ResolvedFarm[]): Promise<Map<string, FarmRuleDrift>>;
-  readTables(target: Target): Promise<TablesSnapshot>;
-  readNatfarmTables(target: Target, opts?: { farm?: string; maxRules?: number }): Promise<TablesSnapshot>;
+  driftOfFarms(target: Target, farms: readonly ResolvedFarm[], opts?: EngineOption): Promise<Map<string, FarmRuleDrift>>;
+  readTables(target: Target, opts?: EngineOption): Promise<TablesSnapshot>;
+  readNatfarmTables(target: Target, opts?: { farm?: string; maxRules?: number } & EngineOption): Promise<TablesSnapshot>;
   connectionStats(target: Target): Promise<ConnectionStats>;
   cutConnections(target: Target, mark: number): Promise<number>;
   /** Refuses (FarmValidationError) farms whose VIP is one of the target's own addresses. */
@@ -56,4 +74,20 @@ export interface KernelPort {
   readonly lab: LabPort;
   /** Absent on ports that know no cluster (the tests' recording fakes). */
   readonly cluster?: ClusterPort;
+}
+
+/** The same port, its rule operations defaulting to `engine` (an explicit engine in a call still wins). */
+export function withEngine(port: KernelPort, engine: Engine): KernelPort {
+  const e = <O extends EngineOption>(o: O | undefined): O => ({ ...(o ?? ({} as O)), engine: o?.engine ?? engine });
+  return {
+    ...port,
+    via: port.via,
+    engine,
+    applyFarms: (input, opts) => port.applyFarms(input, e(opts)),
+    driftReport: (input, opts) => port.driftReport(input, e(opts)),
+    driftOfFarm: (target, farm, opts) => port.driftOfFarm(target, farm, e(opts)),
+    driftOfFarms: (target, farms, opts) => port.driftOfFarms(target, farms, e(opts)),
+    readTables: (target, opts) => port.readTables(target, e(opts)),
+    readNatfarmTables: (target, opts) => port.readNatfarmTables(target, e(opts)),
+  };
 }

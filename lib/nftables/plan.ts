@@ -108,7 +108,7 @@ export function marksInNft(live: LiveNft): Map<string, number> {
 
 type SkeletonState = { ok: true; fixes: string[] } | { ok: false; why: string };
 
-function skeleton(live: LiveNft): SkeletonState {
+export function skeleton(live: LiveNft): SkeletonState {
   const fixes: string[] = [];
   for (const name of MAP_NAMES) {
     const s = live.sets.get(name);
