@@ -46,6 +46,7 @@ function TargetBadge({ target }: { target: ConsoleTarget }) {
       {/* Full-strength text on the tinted badge: faded text fell below 4.5:1 contrast (axe). */}
       <span className="text-[11px] uppercase tracking-wide">Target</span>
       <span className="font-mono">{target.label}</span>
+      <span data-testid="active-engine" className="font-mono">{target.engine}</span>
       {target.kind === "lab" && <span className="hidden font-mono md:inline">({detail})</span>}
     </p>
   );

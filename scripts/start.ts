@@ -35,6 +35,7 @@ import type { DatabaseLocation } from "../lib/db/env.ts";
 import { ensureLab } from "../lib/service/lab.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
 import { directKernel } from "../lib/kernel/direct.ts";
+import { withEngine } from "../lib/kernel/port.ts";
 import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
 import { formatTarget } from "../lib/privileged/target.ts";
 import { acquireFlock, type HeldLock } from "../lib/sys/flock.ts";
@@ -190,7 +191,8 @@ async function main() {
   if (t.canApply) {
     const db = await openDatabase();
     // Before the agent runs, as root: the supervisor's own start-up steps reach the kernel directly.
-    const restored = await createFarmService({ db, target: t.target, kernel: directKernel }).applyAll("restore at start");
+    // With the configured engine: a start on the other engine than last time moves the farms over (lib/kernel/direct.ts).
+    const restored = await createFarmService({ db, target: t.target, kernel: withEngine(directKernel, env.engine) }).applyAll("restore at start");
     log(`restore: ${restored.message}`);
     await disconnectPrisma();
   }

@@ -29,7 +29,9 @@ export default async function TablesPage({ searchParams }: Props) {
         title="Live tables"
         subtitle={
           target.target
-            ? `mangle and nat as the kernel holds them in ${formatTarget(target.target)}, with packet and byte counters.`
+            ? target.engine === "nftables"
+              ? `natfarm's nftables table (ip natfarm) as the kernel holds it in ${formatTarget(target.target)}: chains, maps and the backends' counters.`
+              : `mangle and nat as the kernel holds them in ${formatTarget(target.target)}, with packet and byte counters.`
             : "Applying is disabled (target none): there is no kernel to read."
         }
       />

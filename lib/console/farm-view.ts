@@ -1,6 +1,8 @@
 import { formatMark } from "../farms/marks.ts";
 import { effectiveShares, formatProbability, ruleProbabilities } from "../netfilter/probability.ts";
-import { eligibleBackends, renderFarmText } from "../netfilter/render.ts";
+import type { Engine } from "../kernel/engine.ts";
+import { eligibleBackends, renderFarmText as iptablesFarmText } from "../netfilter/render.ts";
+import { renderFarmText as nftFarmText } from "../nftables/render.ts";
 import { rowToResolved, type FarmRow } from "../service/farm-rows.ts";
 import { diffLines, type DiffLine } from "./rule-diff.ts";
 
@@ -37,7 +39,9 @@ export interface FarmView {
   modeDiff: DiffLine[];
 }
 
-export function farmView(row: FarmRow): FarmView {
+/** `engine`: whose lines "generated rules" shows (the console's NATFARM_ENGINE). */
+export function farmView(row: FarmRow, engine: Engine = "iptables"): FarmView {
+  const renderFarmText = engine === "nftables" ? nftFarmText : iptablesFarmText;
   const farm = rowToResolved(row);
   // The backends the scheduler picks from: up, and with "priority" only the best level.
   const up = eligibleBackends(farm).map(({ b, index }) => ({ b, i: index }));

@@ -18,7 +18,7 @@ export interface TablesReadKind {
 const inflight = new Map<string, Promise<TablesSnapshot>>();
 
 export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope: "all" }, k: KernelPort = kernel()): Promise<TablesSnapshot> {
-  const key = JSON.stringify([target, kind.scope, kind.farm ?? "", kind.maxRules ?? 0]);
+  const key = JSON.stringify([target, k.engine ?? "iptables", kind.scope, kind.farm ?? "", kind.maxRules ?? 0]);
   const running = inflight.get(key);
   if (running) return running;
   const value = kind.scope === "all" ? k.readTables(target) : k.readNatfarmTables(target, { farm: kind.farm, maxRules: kind.maxRules });

@@ -59,7 +59,7 @@ export default async function FarmPage({ params }: Props) {
 async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }) {
   const { row, drift, liveError } = await farmDetailOf(found);
   const { target } = consoleEnv();
-  const view = farmView(row);
+  const view = farmView(row, target.engine);
   const status = farmStatus(row, drift, backendCounts(row));
   const running = row.status === "up";
   const check = row.healthcheck ? HealthCheckSchema.safeParse(JSON.parse(row.healthcheck)) : null;
@@ -186,7 +186,7 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
 
         <Card title="Generated rules" titleId="rules-title" actions={view.rules && <CopyButton text={view.rules} label="Copy generated rules" />}>
             <div className="p-4">
-              <p className="mb-2 text-xs text-muted">Exactly what natfarm writes for this farm (iptables-restore lines).</p>
+              <p className="mb-2 text-xs text-muted">Exactly what natfarm writes for this farm ({target.engine === "nftables" ? "nft commands in table ip natfarm" : "iptables-restore lines"}).</p>
               {view.rules ? (
                 <pre
                   data-testid="generated-rules"
