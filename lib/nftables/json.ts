@@ -97,6 +97,16 @@ export function printExpr(e: J, hint: Hint = "plain"): string {
     case "set":
       if (!Array.isArray(body)) return typeof body === "string" ? body : unknown(e);
       return `{ ${body.map((x) => (Array.isArray(x) ? `${printExpr(x[0], hint)} : ${printExpr(x[1])}` : printExpr(x, hint))).join(", ")} }`;
+    case "prefix": {
+      // nft prints an interval element that is an aligned power of two as a prefix: a mark range (32 bits) back into the range natfarm wrote.
+      if (!isObj(b) || typeof b.len !== "number") return unknown(e);
+      if (typeof b.addr === "number" && b.len >= 0 && b.len <= 32) {
+        const from = b.addr;
+        const to = from + 2 ** (32 - b.len) - 1;
+        return `${printExpr(from, hint)}-${printExpr(to, hint)}`;
+      }
+      return typeof b.addr === "string" ? `${b.addr}/${b.len}` : unknown(e);
+    }
     case "numgen":
       return `numgen ${b.mode} mod ${b.mod}${b.offset ? ` offset ${formatMark(Number(b.offset))}` : ""}`;
     case "jhash":

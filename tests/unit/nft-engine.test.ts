@@ -131,3 +131,14 @@ describe("nftables applier through a recording fake nft", () => {
     expect(plan.commands.join("\n")).not.toContain("dnat_port");
   });
 });
+
+describe("nftables read-back of aligned slot ranges", () => {
+  it("a slot range nft prints as a prefix (weight 2 at an even base) reads back as the range natfarm wrote, so an unchanged apply plans nothing", () => {
+    const elem = [[{ elem: { val: { prefix: { addr: 0x406000, len: 31 } }, comment: "FARM_w_0_" } }, 0x203]];
+    const live = parseNftJson(JSON.stringify({ nftables: [
+      { table: { family: "ip", name: "natfarm" } },
+      { map: { family: "ip", table: "natfarm", name: "slots", type: "mark", map: "mark", flags: ["interval"], elem } },
+    ] }));
+    expect(live.sets.get("slots")!.elements).toEqual([{ key: "0x406000-0x406001", value: "0x203", comment: "FARM_w_0_" }]);
+  });
+});
