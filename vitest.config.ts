@@ -9,6 +9,14 @@ const POSTGRES_FILES = [
   "tests/integration/auth.test.ts",
   "tests/integration/rest-api.test.ts",
 ];
+// The engine matrix: these suites run a second time on the nftables engine
+// (tests/helpers/engine.ts reads NATFARM_TEST_ENGINE); the first run is iptables.
+const NFTABLES_FILES = [
+  "tests/integration/traffic.test.ts",
+  "tests/integration/schedulers.test.ts",
+  "tests/integration/lifecycle.test.ts",
+  "tests/integration/health.test.ts",
+];
 // CI must run the PostgreSQL half (and fail when the server is missing); a local run
 // without a server says that it skips it instead.
 const withPostgres = Boolean(process.env.NATFARM_TEST_POSTGRES_URL?.trim()) || process.env.CI === "true";
@@ -27,6 +35,7 @@ export default defineConfig({
     projects: [
       // db-postgres.test.ts is PostgreSQL's half of db.test.ts: it has no SQLite run.
       { extends: true, test: { name: "sqlite", include: ["tests/**/*.test.ts"], exclude: ["tests/integration/db-postgres.test.ts"] } },
+      { extends: true, test: { name: "nftables", include: NFTABLES_FILES, env: { NATFARM_TEST_ENGINE: "nftables" } } },
       ...(withPostgres ? [{ extends: true as const, test: { name: "postgresql", include: POSTGRES_FILES, env: { NATFARM_TEST_DATABASE: "postgresql" } } }] : []),
     ],
   },

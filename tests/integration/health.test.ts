@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { driftReport } from "../../lib/applier/index.ts";
+import { driftReport, engineEnv, testKernel } from "../helpers/engine.ts";
 import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
 import { rowToInput } from "../../lib/service/farm-rows.ts";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
@@ -30,7 +30,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-health-"));
   url = `file:${path.join(dir, "health.db")}`;
   db = await openDatabase(url);
-  service = createFarmService({ db, target: parseTarget(lab.info.target) });
+  service = createFarmService({ db, target: parseTarget(lab.info.target), kernel: testKernel });
   const created = await service.createFarm({
     name: "checked",
     vip: VIP,
@@ -44,7 +44,7 @@ beforeAll(async () => {
   await labEnsureVip({ name: lab.name, vip: VIP });
   checker = execa(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "health-checker.ts")], {
     cwd: ROOT,
-    env: { NATFARM_TARGET: `netns:${lab.name}-lb`, NATFARM_DATABASE_URL: url },
+    env: { NATFARM_TARGET: `netns:${lab.name}-lb`, NATFARM_DATABASE_URL: url, ...engineEnv },
     reject: false,
     all: true,
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { applyFarms, connectionStats, cutConnections } from "../../lib/applier/index.ts";
+import { connectionStats, cutConnections } from "../../lib/applier/index.ts";
+import { applyFarms } from "../helpers/engine.ts";
 import { labEnsureVip, labHold, labTraffic } from "../../lib/lab/index.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { runPrivileged } from "../../lib/privileged/run.ts";
@@ -63,7 +64,11 @@ describe("connection statistics", () => {
     await applyFarms([f], { target: target() });
     const holds = Array.from({ length: 6 }, () => labHold({ name: lab.name, vip, port: 80, durationMs: 2500, intervalMs: 200 }));
     try {
-      await sleep(1200);
+      // Each hold is a client process of its own: on a loaded machine they take a while to connect.
+      for (let end = Date.now() + 8000; Date.now() < end; await sleep(200)) {
+        const open = await runPrivileged("conntrack", ["-L", "-p", "tcp", "--state", "ESTABLISHED", "-d", vip], { target: target() });
+        if (Number(/(\d+) flow entries have been shown/.exec(open.stderr)?.[1] ?? 0) >= 6) break;
+      }
       const stats = await connectionStats(target());
       for (const mark of [0x500, 0x501, 0x502]) {
         const own = await runPrivileged("conntrack", ["-L", "-p", "tcp", "--state", "ESTABLISHED", "--mark", String(mark)], { target: target() });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyFarms, driftReport } from "../../lib/applier/index.ts";
+import { applyFarms, driftReport } from "../helpers/engine.ts";
 import { labEnsureVip, labTraffic, type TrafficResult } from "../../lib/lab/index.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { parseTarget } from "../../lib/privileged/target.ts";

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { applyFarms } from "../../lib/applier/index.ts";
+import { applyFarms, farmPackets } from "../helpers/engine.ts";
 import { labEnsureVip, labTraffic, type TrafficResult } from "../../lib/lab/index.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { labFarm } from "../helpers/farms.ts";
 import { useLab } from "../helpers/lab.ts";
-import { iptables } from "../helpers/netns.ts";
 import { chiSquare } from "../helpers/stats.ts";
 import { parseTarget } from "../../lib/privileged/target.ts";
 
@@ -72,13 +71,7 @@ describe("NAT and DNAT modes", () => {
     const target = parseTarget(lab.info.target);
     await applyFarms([farm("dnat")], { target });
     await send(vip, 80, 200);
-    const packets = async () => {
-      const out = await iptables(target, ["-t", "mangle", "-S", "-v"]);
-      return out
-        .split("\n")
-        .filter((l) => l.includes("FARM_modes_"))
-        .reduce((sum, l) => sum + Number(/ -c (\d+) /.exec(l)?.[1] ?? 0), 0);
-    };
+    const packets = () => farmPackets(target, "modes");
     const before = await packets();
     expect(before).toBeGreaterThanOrEqual(200);
     const r = await applyFarms([farm("dnat")], { target });
