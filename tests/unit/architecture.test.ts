@@ -18,6 +18,8 @@ const PRIVILEGED: { module: string; allowed: ReadonlySet<string> }[] = [
   // Validation and the error classes are pure: the port throws the same classes.
   { module: "lib/applier", allowed: new Set(["validateFarms", "ApplyError", "FarmValidationError"]) },
   { module: "lib/lab", allowed: new Set() },
+  // The nftables engine runs nft; its rendering is pure (the farm page's generated rules).
+  { module: "lib/nftables", allowed: new Set(["renderFarmText", "renderNft", "renderFullPayload", "parseNftJson"]) },
   { module: "lib/privileged/run", allowed: new Set() },
   { module: "lib/kernel/direct", allowed: new Set() },
 ];
