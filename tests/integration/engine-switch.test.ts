@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createAgentHandler } from "../../lib/agent/server.ts";
+import { validateFarms } from "../../lib/applier/apply.ts";
+import { resolveMarks } from "../../lib/farms/resolve.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { directKernel } from "../../lib/kernel/direct.ts";
 import type { Engine } from "../../lib/kernel/engine.ts";
@@ -129,6 +131,32 @@ describe("engine switch", () => {
     await directKernel.applyFarms([], { target: target(), engine: "iptables" });
     expect(await hasNftTable()).toBe(false);
     expect(await natfarmIptables()).toEqual([]);
+  });
+
+  it("drift on nftables is reported per farm as on iptables: an element removed by hand, a rule added by hand, the skeleton gone", async () => {
+    const farms = FARMS.map((f, i) => ({ ...f, backends: f.backends!.map((b, j) => ({ ...b, mark: 0x600 + i * 8 + j })) }));
+    await directKernel.applyFarms(farms, { target: target(), engine: "nftables" });
+    const resolved = resolveMarks(validateFarms(farms));
+    const drift = () => directKernel.driftOfFarms(target(), resolved, { engine: "nftables" });
+    expect([...(await drift()).values()].every((d) => d.inSync)).toBe(true);
+    await nft(["delete", "element", "ip", "natfarm", "dnat_port", "{ 0x609 }"]);
+    await nft(["add", "rule", "ip", "natfarm", "farm_sw", "counter"]);
+    const d = await drift();
+    expect(d.get("sw2")).toEqual({ inSync: false, missing: ['element dnat_port 0x609 comment "FARM_sw2_1_" : 203.0.113.11 . 80'], unexpected: [] });
+    expect(d.get("sw")!.inSync).toBe(false);
+    expect(d.get("sw")!.unexpected).toEqual(["chain farm_sw counter"]);
+    const one = await directKernel.driftOfFarm(target(), resolved[1]!, { engine: "nftables" });
+    expect(one).toEqual(d.get("sw2"));
+    const report = await directKernel.driftReport(farms, { target: target(), engine: "nftables" });
+    expect(report.inSync).toBe(false);
+    expect(report.farms.map((f) => f.status)).toEqual(["differs", "differs"]);
+    expect(report.payload).toContain("add element ip natfarm dnat_port { 0x609");
+    await nft(["delete", "chain", "ip", "natfarm", "post_snat"]);
+    expect((await drift()).get("sw")!.missing.some((m) => m.includes("not as natfarm wrote them"))).toBe(true);
+    // A full apply repairs all of it.
+    await directKernel.applyFarms(farms, { target: target(), engine: "nftables" });
+    expect([...(await drift()).values()].every((x) => x.inSync)).toBe(true);
+    await directKernel.applyFarms([], { target: target(), engine: "nftables" });
   });
 
   it("the agent: apply, drift and tables name their engine; an unknown engine is refused and changes nothing", async () => {
