@@ -17,7 +17,7 @@ export function engineMessage(what: string, value: unknown): string {
 }
 
 /** NATFARM_ENGINE as the console, the agent's clients and the checker read it: blank means the default, anything else unknown is an error. */
-export function engineFromEnv(env: NodeJS.ProcessEnv = process.env): Engine {
+export function engineFromEnv(env: Record<string, string | undefined> = process.env): Engine {
   const v = env.NATFARM_ENGINE?.trim();
   if (!v) return DEFAULT_ENGINE;
   if (!isEngine(v)) throw new Error(engineMessage("NATFARM_ENGINE", v));
