@@ -1,5 +1,7 @@
 import type { FarmInput, ResolvedFarm } from "../farms/schema.ts";
+import type { Engine } from "../kernel/engine.ts";
 import { renderFarmText } from "../netfilter/render.ts";
+import { renderFarmText as renderNftFarmText } from "../nftables/render.ts";
 
 /**
  * What a change did, in the operator's words: the sentence the console
@@ -14,9 +16,10 @@ export interface RuleChange {
   removed: number;
 }
 
-/** The farm's rule lines ("-A CHAIN spec") before and after, compared as multisets. */
-export function ruleChange(before: ResolvedFarm | null, after: ResolvedFarm | null): RuleChange {
-  const lines = (f: ResolvedFarm | null) => (f ? renderFarmText(f).split("\n").filter((l) => l.startsWith("-A ")) : []);
+/** The farm's rule lines ("-A CHAIN spec"; on nftables its rules and map elements) before and after, compared as multisets. */
+export function ruleChange(before: ResolvedFarm | null, after: ResolvedFarm | null, engine: Engine = "iptables"): RuleChange {
+  const lines = (f: ResolvedFarm | null) =>
+    !f ? [] : engine === "nftables" ? renderNftFarmText(f).split("\n").filter((l) => l.startsWith("add rule ") || l.startsWith("add element ")) : renderFarmText(f).split("\n").filter((l) => l.startsWith("-A "));
   const count = new Map<string, number>();
   for (const l of lines(before)) count.set(l, (count.get(l) ?? 0) + 1);
   let added = 0;

@@ -112,7 +112,7 @@ export function createFarmService(deps: ServiceDeps) {
     const refusal = await askKernelFirst(farm);
     if (refusal) return refusal;
     await writeFarm(db, farm, existing?.id ?? null);
-    return { farm: farm.name, rules: ruleChange(existing ? rowToResolved(existing) : null, farm) };
+    return { farm: farm.name, rules: ruleChange(existing ? rowToResolved(existing) : null, farm, k.engine) };
   }
 
   /**

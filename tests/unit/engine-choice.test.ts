@@ -8,7 +8,8 @@ import { ConsoleEnvError, parseConsoleEnv } from "../../lib/console/env.ts";
 import { farmView } from "../../lib/console/farm-view.ts";
 import { engineFromEnv } from "../../lib/kernel/engine.ts";
 import { withEngine, type KernelPort } from "../../lib/kernel/port.ts";
-import type { FarmRow } from "../../lib/service/farm-rows.ts";
+import { rowToResolved, type FarmRow } from "../../lib/service/farm-rows.ts";
+import { ruleChange } from "../../lib/service/farm-change.ts";
 import { guideFarm } from "../helpers/farms.ts";
 
 /** The engine choice at every boundary: the environment, the CLI, the agent's protocol, the kernel port's default. */
@@ -144,5 +145,22 @@ describe("the farm page's generated rules", () => {
     expect(nft.rules).toContain("add element ip natfarm snat_vip { 0x20c comment \"FARM_app_0_\" : 192.168.101.250 }");
     expect(nft.modeDiff.some((l) => l.text?.includes("snat_vip"))).toBe(true);
     expect(farmView(row).rules).toContain("-j SNAT --to-source 192.168.101.250");
+  });
+
+  it("a change's toast counts the same nft lines as the NAT-type preview on nftables", () => {
+    const row = {
+      name: "app", vip: "192.168.101.250", ports: "443", protocol: "tcp", mode: "nat", scheduler: "weight", status: "up", persistence: "none", persistenceTtl: 120, healthcheck: null,
+      backends: [0, 1].map((i) => ({ position: i, ip: `192.168.1.1${i}`, port: 443, weight: 1, priority: 1, state: "up", mark: 0x20c + i, healthDetail: null, healthAt: null })),
+    } as unknown as FarmRow;
+    const nat = rowToResolved(row);
+    const dnat = { ...nat, mode: "dnat" as const };
+    const preview = farmView(row, "nftables").modeDiff;
+    // nat → dnat drops the two snat_vip elements, and nothing else.
+    expect(ruleChange(nat, dnat, "nftables")).toEqual({ added: 0, removed: 2 });
+    expect(preview.filter((l) => l.kind === "removed").length).toBe(2);
+    expect(preview.filter((l) => l.kind === "added").length).toBe(0);
+    // A re-weight: nft rewrites the farm's slot elements (and the draw's modulus), iptables the MARK probabilities.
+    const heavier = { ...nat, backends: nat.backends.map((b, i) => ({ ...b, weight: i === 0 ? 3 : 1 })) };
+    expect(ruleChange(nat, heavier, "nftables")).toEqual({ added: 3, removed: 3 });
   });
 });
