@@ -39,6 +39,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
     .option("--json", "print the summary as JSON"))
     .action(async (o) => {
       if (o.apply && !o.target) throw new UsageError("--apply needs --target host|netns:<name>");
+      const chosen = o.apply ? engineOf(o) : undefined;
       const m = await load();
       try {
         const parsed = await m.readFarmFile(o.file);
@@ -50,7 +51,7 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
         const summary = await m.importFarms(m.db, parsed.farms, { replace: Boolean(o.replace) });
         let applied: Awaited<ReturnType<ReturnType<typeof m.createFarmService>["applyAll"]>> | null = null;
         if (o.apply) {
-          applied = await m.createFarmService({ db: m.db, target: o.target, kernel: m.withEngine(m.kernel(), engineOf(o)) }).applyAll("import");
+          applied = await m.createFarmService({ db: m.db, target: o.target, kernel: m.withEngine(m.kernel(), chosen!) }).applyAll("import");
           // The file's own warnings are already out; the applier may add its own.
           if (applied.ok) warn((applied.warnings ?? []).filter((w) => !m.farmWarnings(parsed.farms).includes(w)));
         }

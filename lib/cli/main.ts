@@ -98,9 +98,10 @@ function buildProgram(): Command {
     .option("--dry-run", "print what would be written, write nothing")
     .option("--json", "print the result as JSON"))
     .action(async (o) => {
+      const chosen = engineOf(o);
       const { readFarmFile, farmWarnings, kernel } = await engine();
       const file = await readFarmFile(o.file);
-      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: engineOf(o) });
+      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: chosen });
       warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
       if (o.json) {
         out(JSON.stringify({ engine: r.engine ?? "iptables", changed: r.changed, stats: r.stats, ...(r.nftStats ? { nftStats: r.nftStats } : {}), tables: r.tables, ...(r.switchedFrom ? { switchedFrom: r.switchedFrom } : {}), durationMs: Math.round(r.durationMs), payload: r.payload }));
@@ -126,9 +127,10 @@ function buildProgram(): Command {
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption)
     .option("--json", "print the report as JSON"))
     .action(async (o) => {
+      const chosen = engineOf(o);
       const { readFarmFile, kernel } = await engine();
       const file = await readFarmFile(o.file);
-      const r = await kernel().driftReport(file.farms, { target: o.target, engine: engineOf(o) });
+      const r = await kernel().driftReport(file.farms, { target: o.target, engine: chosen });
       if (o.json) {
         out(JSON.stringify(r));
         return;
@@ -149,8 +151,9 @@ function buildProgram(): Command {
     .option("--json", "print as JSON")
     .option("--all", "show foreign chains too, not only natfarm's and the hooks"))
     .action(async (o) => {
+      const chosen = engineOf(o);
       const { formatTables, kernel } = await engine();
-      const snapshot = await kernel().readTables(o.target, { engine: engineOf(o) });
+      const snapshot = await kernel().readTables(o.target, { engine: chosen });
       out(o.json ? JSON.stringify(snapshot) : formatTables(snapshot, Boolean(o.all)));
     });
 
@@ -159,9 +162,16 @@ function buildProgram(): Command {
     .description("remove every natfarm rule and chain from the target, and nothing else")
     .requiredOption("-t, --target <target>", "host or netns:<name>", parseTargetOption))
     .action(async (o) => {
+      const chosen = engineOf(o);
       const { kernel } = await engine();
-      const r = await kernel().applyFarms([], { target: o.target, engine: engineOf(o) });
-      out(r.changed ? `flushed: ${r.stats.chainsDeleted} chain(s), ${r.stats.rulesDeleted} rule(s) removed` : "nothing to flush");
+      const r = await kernel().applyFarms([], { target: o.target, engine: chosen });
+      // Both engines' rules go: the other engine's count comes with the switch report.
+      const other = r.switchedFrom;
+      out(
+        r.changed
+          ? `flushed: ${r.stats.chainsDeleted + (other?.chainsDeleted ?? 0)} chain(s), ${r.stats.rulesDeleted + (other?.rulesDeleted ?? 0)} rule(s) removed${other ? ` (${other.engine}: ${other.chainsDeleted} chain(s))` : ""}`
+          : "nothing to flush",
+      );
     });
 
   registerDbCommands(program, out, warn);
@@ -185,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     // By name: the classes live in modules a command loads only when it runs.
     const name = (e as Error)?.name;
-    if (e instanceof UsageError || name === "FarmValidationError" || name === "ZodError") {
+    if (e instanceof UsageError || name === "FarmValidationError" || name === "ZodError" || name === "EngineEnvError") {
       process.stderr.write(`natfarm: ${(e as Error).message}\n`);
       return EXIT_BAD_INPUT;
     }

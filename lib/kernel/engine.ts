@@ -16,11 +16,19 @@ export function engineMessage(what: string, value: unknown): string {
   return `${what} must be "iptables" or "nftables", got ${JSON.stringify(value)}`;
 }
 
+/** A NATFARM_ENGINE that names no engine: bad input wherever it is read (the CLI exits 2). */
+export class EngineEnvError extends Error {
+  constructor(value: string) {
+    super(engineMessage("NATFARM_ENGINE", value));
+    this.name = "EngineEnvError";
+  }
+}
+
 /** NATFARM_ENGINE as the console, the agent's clients and the checker read it: blank means the default, anything else unknown is an error. */
 export function engineFromEnv(env: Record<string, string | undefined> = process.env): Engine {
   const v = env.NATFARM_ENGINE?.trim();
   if (!v) return DEFAULT_ENGINE;
-  if (!isEngine(v)) throw new Error(engineMessage("NATFARM_ENGINE", v));
+  if (!isEngine(v)) throw new EngineEnvError(v);
   return v;
 }
 

@@ -117,8 +117,6 @@ export function printExpr(e: J, hint: Hint = "plain"): string {
       if (!isObj(b)) return unknown(e);
       return `${printExpr(b.val, hint)}${b.timeout !== undefined ? ` timeout ${b.timeout}s` : ""}${b.comment !== undefined ? ` comment "${b.comment}"` : ""}`;
     }
-    case "prefix":
-      return isObj(b) ? `${printExpr(b.addr)}/${b.len}` : unknown(e);
     default:
       return unknown(e);
   }

@@ -132,6 +132,21 @@ describe("natfarm --engine", () => {
       expect(r.err).toContain('--engine must be "iptables" or "nftables", got "pf"');
     }
   });
+
+  it("a NATFARM_ENGINE that names no engine is bad input too (exit 2), also for commands without the option", async () => {
+    const saved = process.env.NATFARM_ENGINE;
+    process.env.NATFARM_ENGINE = "bogus";
+    try {
+      for (const cmd of [["tables", "-t", "netns:nope"], ["render", "-f", file]]) {
+        const r = await run(cmd);
+        expect(r.code, cmd.join(" ")).toBe(2);
+        expect(r.err).toContain('NATFARM_ENGINE must be "iptables" or "nftables", got "bogus"');
+      }
+    } finally {
+      if (saved === undefined) delete process.env.NATFARM_ENGINE;
+      else process.env.NATFARM_ENGINE = saved;
+    }
+  });
 });
 
 describe("the farm page's generated rules", () => {
