@@ -23,6 +23,7 @@ import pino from "pino";
 import { openDatabase } from "../lib/db/client.ts";
 import { parseConsoleEnv } from "../lib/console/env.ts";
 import { HealthCheckSchema } from "../lib/farms/schema.ts";
+import { clusterNodeIdentity, clusterNodeSetting, createNodeSync, nodeRole } from "../lib/cluster/node-sync.ts";
 import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
 import { createFarmSetCache } from "../lib/service/farm-set-cache.ts";
@@ -67,10 +68,36 @@ if (netns && !inNetns(netns)) {
 async function main() {
   const db = await openDatabase();
   const service = createFarmService({ db, target: t.target });
+  const stop = new AbortController();
+  // A cluster node (NATFARM_CLUSTER_NODE): this process also keeps the node's kernel at the shared
+  // desired state (lib/cluster/node-sync.ts), and only the master changes a backend's state.
+  const node = clusterNodeSetting(process.env);
+  let mayChangeState: (() => string | null) | undefined;
+  if (node && t.target) {
+    const identity = await clusterNodeIdentity(node);
+    const role = () => nodeRole(node.runDir);
+    mayChangeState = () => {
+      const r = role();
+      return r === "master" ? null : `${identity.name} is ${r}: only the master changes a backend's state`;
+    };
+    const sync = createNodeSync({
+      db,
+      kernel: service.kernel,
+      target: t.target,
+      node: identity,
+      role,
+      onApplied: (o) => log.info({ node: identity.name, ...o }, `node ${identity.name} applied revision ${o.revision}`),
+      onError: (e) => log.error({ err: e, node: identity.name }, "node sync failed"),
+    });
+    void sync.run(stop.signal);
+    log.info({ node: identity.name, cluster: identity.cluster, runDir: node.runDir }, "cluster node: syncing the shared farms into this node's kernel");
+  }
   const farmSet = createFarmSetCache(db);
   const lastDetail = new Map<number, string>();
 
   const checker = new HealthChecker({
+    mayChangeState,
+    onDeferred: (change, reason) => log.info(change, `backend ${change.backend} of farm ${change.farm}: ${change.from} -> ${change.to} seen, left to the master (${reason})`),
     // Every second: the farm set cache re-reads only rows written since its last look.
     async loadFarms(): Promise<CheckedFarm[]> {
       const farms: CheckedFarm[] = [];
@@ -102,7 +129,6 @@ async function main() {
     },
   });
 
-  const stop = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => stop.abort());
   log.info({ target: t.label }, "health checker running");
   await checker.run(stop.signal, (e) => log.error({ err: e }, "health check round failed"));

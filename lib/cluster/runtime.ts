@@ -59,7 +59,10 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 }
 
 export async function writeNodeRuntime(runDir: string, node: NodeRuntime): Promise<void> {
-  await fsp.mkdir(runDir, { recursive: true, mode: 0o700 });
+  // Traversable, not listable: the node's unprivileged health checker and sync loop read
+  // node.json and state.json (both 0644) for the node's role; conntrackd's socket and lock keep their own modes.
+  await fsp.mkdir(runDir, { recursive: true, mode: 0o711 });
+  await fsp.chmod(runDir, 0o711);
   await writeAtomic(runtimeFiles(runDir).node, JSON.stringify(NodeRuntimeSchema.parse(node), null, 2) + "\n");
 }
 

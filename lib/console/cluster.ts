@@ -1,6 +1,8 @@
 import "server-only";
 import { clusterOverview, clusterSetting, NO_CLUSTER_MESSAGE, setNodeMaintenance, type ClusterView, type MaintenanceRequest } from "../service/cluster.ts";
+import { loadClusterNodes } from "../cluster/node-sync.ts";
 import { rowToResolved } from "../service/farm-rows.ts";
+import { consoleDb } from "./db.ts";
 import { farmService } from "./farm-service.ts";
 
 /**
@@ -11,7 +13,7 @@ export async function consoleCluster(): Promise<ClusterView> {
   const setting = clusterSetting();
   if (setting.kind === "none") return { configured: false, message: NO_CLUSTER_MESSAGE };
   const service = await farmService();
-  return clusterOverview({ setting, kernel: service.kernel, desired: async () => (await service.listFarms()).map(rowToResolved) });
+  return clusterOverview({ setting, kernel: service.kernel, desired: async () => (await service.listFarms()).map(rowToResolved), records: async () => loadClusterNodes(await consoleDb()) });
 }
 
 export async function consoleMaintenance(req: MaintenanceRequest) {

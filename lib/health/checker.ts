@@ -35,6 +35,16 @@ export interface CheckerDeps {
   /** Every probe's outcome (for "last checked" in the console). */
   recordProbe?(farm: string, mark: number, result: ProbeResult): Promise<void>;
   probe?: (check: HealthCheck, ip: string, port: number) => Promise<ProbeResult>;
+  /**
+   * In a cluster every node probes, but only the master changes a backend's
+   * state (two nodes deciding on different probe timings would flap the
+   * shared database): a reason string defers the change, which is then
+   * neither persisted nor applied. The backup's probes still run, so it has
+   * its view ready when it becomes master.
+   */
+  mayChangeState?: () => string | null;
+  /** A change this node saw but left to the master. */
+  onDeferred?: (change: HealthChange, reason: string) => void;
   now?: () => number;
   /** Probes running at once. */
   concurrency?: number;
@@ -78,6 +88,12 @@ export class HealthChecker {
         const t = this.monitor.observe(key, backend.state as Health, result.ok, result.detail, farm.healthcheck);
         if (t) {
           const change: HealthChange = { ...t, farm: farm.name, mark: backend.mark, backend: `${backend.ip}:${port}` };
+          const no = this.deps.mayChangeState?.() ?? null;
+          if (no !== null) {
+            // The database still says `from`: the monitor starts over from it at the next probe (observe's reset).
+            this.deps.onDeferred?.(change, no);
+            continue;
+          }
           await this.deps.setState(change);
           changes.push(change);
         }

@@ -52,8 +52,25 @@ export function clusterSetting(env: Record<string, string | undefined> = process
 export const NO_CLUSTER_MESSAGE =
   "No cluster is configured: this console runs a single node. Set NATFARM_CLUSTER=lab:<name> for a cluster lab (natfarm lab up --name <name> --cluster 2).";
 
+/** What a node's sync loop recorded in the shared database (ClusterNode; lib/cluster/node-sync.ts). */
+export interface NodeRecord {
+  name: string;
+  role: string;
+  appliedRevision: number | null;
+  appliedVersion: string | null;
+  appliedAt: Date | string | null;
+  applyError: string | null;
+  lastSeen: Date | string;
+}
+
 export interface NodeView extends NodeStatus {
   maintenance: boolean;
+  /**
+   * The node's own record of what it applied (null: no sync loop on that node
+   * has written one). Beside the read-back: the record says what the node
+   * meant to apply and when, the kernel what it holds.
+   */
+  record: (Omit<NodeRecord, "name" | "appliedAt" | "lastSeen"> & { appliedAt: string | null; lastSeen: string; current: boolean | null }) | null;
   applied: {
     /** Version of the farm set the node's kernel holds (read back from it), null when unreadable. */
     version: string | null;
@@ -64,7 +81,7 @@ export interface NodeView extends NodeStatus {
 }
 
 export interface ViewProblem extends Omit<Problem, "code"> {
-  code: Problem["code"] | "maintenance" | "config-differs";
+  code: Problem["code"] | "maintenance" | "config-differs" | "sync-failed";
 }
 
 export type ClusterView =
@@ -86,16 +103,31 @@ export type ClusterView =
     };
 
 /** The reading, the desired set and the judgement combined (pure: the unit of the page and the CLI). */
-export function clusterView(source: string, reading: ClusterReading, desired: readonly ResolvedFarm[] | null): Extract<ClusterView, { configured: true }> {
+export function clusterView(source: string, reading: ClusterReading, desired: readonly ResolvedFarm[] | null, records: readonly NodeRecord[] = []): Extract<ClusterView, { configured: true }> {
   const s: ClusterStatus = reading.status;
   const desiredHashes = desired ? desiredFarmHashes(desired) : null;
+  const desiredVersion = desiredHashes ? setVersion(desiredHashes) : null;
   const extra = new Map(reading.nodes.map((n) => [n.id, n]));
+  const recorded = new Map(records.map((r) => [r.name, r]));
+  const iso = (d: Date | string) => (typeof d === "string" ? d : d.toISOString());
   const nodes: NodeView[] = s.nodes.map((n) => {
     const x = extra.get(n.id);
     const applied = x?.applied ?? { version: null, farms: {}, error: "not read" };
+    const r = recorded.get(n.name);
     return {
       ...n,
       maintenance: x?.maintenance ?? false,
+      record: r
+        ? {
+            role: r.role,
+            appliedRevision: r.appliedRevision,
+            appliedVersion: r.appliedVersion,
+            appliedAt: r.appliedAt === null ? null : iso(r.appliedAt),
+            applyError: r.applyError,
+            lastSeen: iso(r.lastSeen),
+            current: desiredVersion === null ? null : r.appliedVersion === desiredVersion,
+          }
+        : null,
       applied: {
         version: applied.version,
         comparison: desiredHashes && applied.version !== null ? compareApplied(desiredHashes, applied.farms) : null,
@@ -119,6 +151,9 @@ export function clusterView(source: string, reading: ClusterReading, desired: re
       problems.push({ severity: "warning", code: "config-differs", message: `${n.name}'s rules could not be read: ${n.applied.error ?? "unknown error"}`, nodes: [n.name] });
     }
   }
+  for (const n of nodes) {
+    if (n.record?.applyError) problems.push({ severity: "warning", code: "sync-failed", message: `${n.name} could not apply the shared farms: ${n.record.applyError}`, nodes: [n.name] });
+  }
   const severity: Severity = problems.some((p) => p.severity === "critical") ? "critical" : problems.length ? "warning" : "ok";
   return {
     configured: true,
@@ -128,7 +163,7 @@ export function clusterView(source: string, reading: ClusterReading, desired: re
     master: s.master,
     masters: s.masters,
     floating: s.floating,
-    desired: desiredHashes ? { version: setVersion(desiredHashes), farms: Object.keys(desiredHashes).length } : null,
+    desired: desiredHashes ? { version: desiredVersion!, farms: Object.keys(desiredHashes).length } : null,
     nodes,
     problems,
     observedAt: s.observedAt,
@@ -140,6 +175,8 @@ export interface ClusterDeps {
   kernel: KernelPort;
   /** The desired farm set (the database's farms), or null when there is none to compare with. */
   desired: () => Promise<readonly ResolvedFarm[] | null>;
+  /** The nodes' records of what they applied (the shared database's ClusterNode rows); none when absent. */
+  records?: () => Promise<readonly NodeRecord[]>;
 }
 
 function clusterPort(k: KernelPort) {
@@ -149,8 +186,8 @@ function clusterPort(k: KernelPort) {
 
 export async function clusterOverview(deps: ClusterDeps): Promise<ClusterView> {
   if (deps.setting.kind === "none") return { configured: false, message: NO_CLUSTER_MESSAGE };
-  const [reading, desired] = await Promise.all([clusterPort(deps.kernel).status({ name: deps.setting.name }), deps.desired()]);
-  return clusterView(`lab ${deps.setting.name}`, reading, desired);
+  const [reading, desired, records] = await Promise.all([clusterPort(deps.kernel).status({ name: deps.setting.name }), deps.desired(), deps.records?.() ?? []]);
+  return clusterView(`lab ${deps.setting.name}`, reading, desired, records);
 }
 
 /** A maintenance request as forms and the CLI send it: which node, on or off. */
@@ -189,6 +226,8 @@ export function formatClusterView(v: ClusterView): string {
     const c = n.applied.comparison;
     const cmp = c === null ? "" : c.matches ? ", the desired set" : ", DIFFERS from the desired set";
     out.push(`  ${n.name.padEnd(8)} applied ${n.applied.version ?? `? (${n.applied.error ?? "unread"})`}${cmp}${n.maintenance ? "  IN MAINTENANCE" : ""}`);
+    const r = n.record;
+    if (r) out.push(`  ${"".padEnd(8)} recorded: revision ${r.appliedRevision ?? "-"}, version ${r.appliedVersion ?? "-"} at ${r.appliedAt ?? "-"}, seen ${r.lastSeen}${r.applyError ? `, last apply FAILED: ${r.applyError}` : ""}`);
   }
   for (const p of v.problems) out.push(`  ${p.severity === "critical" ? "CRITICAL" : "warning"}: ${p.message}`);
   return out.join("\n");
