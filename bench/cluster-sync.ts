@@ -1,0 +1,114 @@
+/**
+ * Time for a change on one cluster node to reach the other node's kernel
+ * (issue 12, "Speed": goal ≤ 1 s). A cluster lab, one shared SQLite database,
+ * and per node what `npm start` runs there: an agent serving the node's
+ * namespace and the health checker process, whose sync loop applies the
+ * shared farms. A weight is edited through node 1's farm service (what its
+ * console's server action calls) `--runs` times; each run measures, from the
+ * call, when n1's kernel has it (the call's return) and when n2's kernel has
+ * it (n2's rules for that farm polled every 10 ms with a scoped read). With
+ * `--farms N` the database holds N other farms too.
+ *
+ *   npx tsx bench/cluster-sync.ts [--runs 10] [--farms 0]
+ */
+import { execa, type ResultPromise } from "execa";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { agentKernel } from "../lib/agent/client.ts";
+import { driftOfFarm } from "../lib/applier/index.ts";
+import { disconnectPrisma, openDatabase } from "../lib/db/client.ts";
+import { clusterLabUp } from "../lib/lab/cluster.ts";
+import { labDown, uniqueLabName } from "../lib/lab/index.ts";
+import type { Target } from "../lib/privileged/target.ts";
+import { importFarms } from "../lib/service/farm-io.ts";
+import { rowToResolved } from "../lib/service/farm-rows.ts";
+import { createFarmService } from "../lib/service/farm-service.ts";
+import { validateFarms } from "../lib/applier/apply.ts";
+import { startAgent } from "../tests/helpers/agent.ts";
+import { benchFarms, machine, median } from "./common.ts";
+
+const arg = (flag: string, dflt: number, max: number) => {
+  const i = process.argv.indexOf(flag);
+  const v = i > 0 ? Number(process.argv[i + 1]) : dflt;
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`${flag} must be 0..${max}`);
+  return v;
+};
+const RUNS = Math.max(1, arg("--runs", 10, 100));
+const FARMS = arg("--farms", 0, 5000);
+const root = path.resolve(import.meta.dirname, "..");
+const name = uniqueLabName("bs");
+const target = (id: number): Target => ({ kind: "netns", name: `${name}-n${id}` });
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-sync-"));
+const url = `file:${path.join(dir, "shared.db")}`;
+const socket = (id: number) => path.join(dir, `agent-n${id}.sock`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, timeoutMs: number, everyMs: number, probe: () => Promise<T | null | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+console.log(`machine: ${machine()}`);
+const agents: { stop(): Promise<void> }[] = [];
+const checkers: ResultPromise[] = [];
+try {
+  await clusterLabUp({ name, nodes: 2, backends: 2, ownerPid: process.pid });
+  const db = await openDatabase(url);
+  // Background farms off the lab's own addresses (.1-.4 are the gateway, the client and the nodes; .250 is web's), a port each.
+  const others = benchFarms(FARMS).map((f, i) => ({ ...f, vip: `198.51.100.${10 + (i % 200)}`, ports: String(20000 + i) }));
+  const web = { name: "web", vip: "198.51.100.250", ports: "80", protocol: "tcp" as const, mode: "nat" as const, backends: [0, 1].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80, weight: 1 })) };
+  await importFarms(db, validateFarms([...others, web]));
+  for (const id of [1, 2]) agents.push(await startAgent({ socket: socket(id), target: target(id), lab: name, logFile: path.join(dir, `agent-n${id}.log`), testHooks: false }));
+  const service = createFarmService({ db, target: target(1), kernel: agentKernel(socket(1)) });
+  for (const id of [1, 2]) {
+    checkers.push(
+      execa(process.execPath, ["--import", "tsx", path.join(root, "scripts", "health-checker.ts")], {
+        cwd: root,
+        env: { NATFARM_DATABASE_URL: url, NATFARM_TARGET: `netns:${name}-n${id}`, NATFARM_AGENT_SOCKET: socket(id), NATFARM_CLUSTER: `lab:${name}`, NATFARM_CLUSTER_NODE: String(id) },
+        reject: false,
+        stdout: { file: path.join(dir, `checker-n${id}.log`) },
+        stderr: "inherit",
+      }),
+    );
+  }
+  const inN2 = async () => {
+    const row = (await service.getFarm("web"))!;
+    return (await driftOfFarm(target(2), rowToResolved(row))).inSync;
+  };
+  const started = performance.now();
+  await until("both nodes' first sync", 120_000, 100, async () => (await db.clusterNode.count({ where: { appliedRevision: { not: null } } })) === 2 && inN2());
+  console.log(`setup: ${FARMS + 1} farm(s) in ${url.slice(5)}, both nodes synced ${Math.round(performance.now() - started)} ms after their checkers started`);
+
+  const toN1: number[] = [];
+  const toN2: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const row = (await service.getFarm("web"))!;
+    const weight = 2 + (run % 5);
+    const t0 = performance.now();
+    const r = await service.updateBackend("web", row.backends[0]!.mark, { weight: row.backends[0]!.weight === weight ? weight + 1 : weight });
+    if (!r.ok) throw new Error(`the weight edit failed: ${r.message}`);
+    toN1.push(performance.now() - t0);
+    await until(`run ${run + 1}: the weight in n2's kernel`, 20_000, 10, inN2);
+    toN2.push(performance.now() - t0);
+    // Apart, so each run starts from both nodes idle.
+    await sleep(500);
+  }
+  const fmt = (xs: number[]) => `median ${Math.round(median(xs))} ms, worst ${Math.round(Math.max(...xs))} ms [${xs.map((x) => Math.round(x)).join(", ")}]`;
+  console.log(`one weight edit through n1's service (${RUNS} runs, ${FARMS + 1} farm(s)):`);
+  console.log(`  in n1's kernel (the service call):       ${fmt(toN1)}`);
+  console.log(`  in n2's kernel (its sync loop):          ${fmt(toN2)} (goal ≤ 1000 ms)`);
+  console.log(`  n2 after n1:                              ${fmt(toN2.map((x, i) => x - toN1[i]!))}`);
+} finally {
+  for (const c of checkers) c.kill("SIGTERM");
+  await Promise.all(checkers);
+  for (const a of agents) await a.stop();
+  await labDown({ name }).catch(() => {});
+  await disconnectPrisma(url);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
