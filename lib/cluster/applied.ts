@@ -34,12 +34,17 @@ function hashRules(rules: readonly RuleLine[]): string {
   return sha([...byChain.keys()].sort().flatMap((k) => byChain.get(k)!).join("\n"));
 }
 
+/** One farm's hash as its rendered rules give it; null for a farm with no rules (stopped): in the kernel it is absent. */
+export function desiredFarmHash(f: ResolvedFarm): string | null {
+  const rules = renderFarm(f).rules;
+  return rules.length ? hashRules(rules) : null;
+}
+
 export function desiredFarmHashes(farms: readonly ResolvedFarm[]): FarmHashes {
   const out: FarmHashes = {};
   for (const f of farms) {
-    const rules = renderFarm(f).rules;
-    // A stopped farm has no rules: in the kernel it is absent, and so it is here.
-    if (rules.length) out[f.name] = hashRules(rules);
+    const h = desiredFarmHash(f);
+    if (h !== null) out[f.name] = h;
   }
   return out;
 }

@@ -5,7 +5,8 @@ import type { KernelPort } from "../kernel/port.ts";
 import type { Target } from "../privileged/target.ts";
 import { rowToResolved } from "../service/farm-rows.ts";
 import { createFarmSetCache } from "../service/farm-set-cache.ts";
-import { desiredFarmHashes, setVersion, type FarmHashes } from "./applied.ts";
+import type { FarmRow } from "../service/farm-rows.ts";
+import { desiredFarmHash, setVersion, type FarmHashes } from "./applied.ts";
 import { readNodeRuntime, readNodeState } from "./runtime.ts";
 
 /**
@@ -101,6 +102,13 @@ export function createNodeSync(deps: NodeSyncDeps) {
   const { db } = deps;
   const farmSet = createFarmSetCache(db);
   let applied: { revision: number; hashes: FarmHashes } | null = null;
+  // The cache keeps an unchanged farm's row object: its rules are rendered and hashed once, not on every change of another farm.
+  const hashOf = new WeakMap<FarmRow, string | null>();
+  const hashRow = (row: FarmRow) => {
+    let h = hashOf.get(row);
+    if (h === undefined) hashOf.set(row, (h = desiredFarmHash(rowToResolved(row))));
+    return h;
+  };
   let retryAt = 0;
   let beatAt = 0;
 
@@ -126,7 +134,11 @@ export function createNodeSync(deps: NodeSyncDeps) {
     const t0 = performance.now();
     // Read after the revision: rows newer than it are applied too and seen again at the next revision, never missed.
     const rows = await farmSet.rows();
-    const hashes = desiredFarmHashes(rows.map(rowToResolved));
+    const hashes: FarmHashes = {};
+    for (const row of rows) {
+      const h = hashRow(row);
+      if (h !== null) hashes[row.name] = h;
+    }
     const version = setVersion(hashes);
     let only: string[] | undefined;
     if (applied) {

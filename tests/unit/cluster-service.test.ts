@@ -111,3 +111,22 @@ describe("cluster service", () => {
     expect(() => renderKeepalived(config, 1, [], { notify, maintenanceFile: "/tmp/a b" })).toThrow(/maintenance file must be a path without spaces/);
   });
 });
+
+describe("cluster service: the nodes' own records (ClusterNode)", () => {
+  it("each node's record beside its kernel's read-back: current when its version is the desired one; a failed sync is a warning; no record, null", () => {
+    const want = desiredFarmHashes(desired);
+    const version = setVersion(want);
+    const seen = new Date("2026-12-01T12:00:01.000Z");
+    const v = clusterView("lab x", reading([obs("n1", { vrrpState: "master", holds: [...FLOATING] }), obs("n2")], [{ farms: want }, { farms: want }]), desired, [
+      { name: "n1", role: "master", appliedRevision: 7, appliedVersion: version, appliedAt: seen, applyError: null, lastSeen: seen },
+      { name: "n2", role: "backup", appliedRevision: 6, appliedVersion: "0123456789ab", appliedAt: seen, applyError: "the natfarm agent is not running", lastSeen: seen },
+    ]);
+    expect(v.nodes[0]!.record).toEqual({ role: "master", appliedRevision: 7, appliedVersion: version, appliedAt: seen.toISOString(), applyError: null, lastSeen: seen.toISOString(), current: true });
+    expect(v.nodes[1]!.record).toMatchObject({ appliedRevision: 6, current: false });
+    expect(v.problems).toEqual([expect.objectContaining({ severity: "warning", code: "sync-failed", nodes: ["n2"], message: "n2 could not apply the shared farms: the natfarm agent is not running" })]);
+    expect(formatClusterView(v)).toMatch(/recorded: revision 6, version 0123456789ab at .*, last apply FAILED: the natfarm agent is not running/);
+    const none = clusterView("lab x", reading([obs("n1", { vrrpState: "master", holds: [...FLOATING] }), obs("n2")], [{ farms: want }, { farms: want }]), desired);
+    expect(none.nodes.map((n) => n.record)).toEqual([null, null]);
+    expect(none.severity).toBe("ok");
+  });
+});
