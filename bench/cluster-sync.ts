@@ -104,6 +104,15 @@ try {
   console.log(`  in n1's kernel (the service call):       ${fmt(toN1)}`);
   console.log(`  in n2's kernel (its sync loop):          ${fmt(toN2)} (goal ≤ 1000 ms)`);
   console.log(`  n2 after n1:                              ${fmt(toN2.map((x, i) => x - toN1[i]!))}`);
+  // n2's own share: its sync pass (read, hash, apply through its agent, record), from its checker's log.
+  const passes = fs
+    .readFileSync(path.join(dir, "checker-n2.log"), "utf8")
+    .split("\n")
+    .filter((l) => l.includes("applied revision"))
+    .map((l) => (JSON.parse(l) as { ms: number; applied: unknown }))
+    .filter((o) => Array.isArray(o.applied) && o.applied.length)
+    .map((o) => o.ms);
+  if (passes.length) console.log(`  n2's sync passes that applied (${passes.length}): ${fmt(passes)}`);
 } finally {
   for (const c of checkers) c.kill("SIGTERM");
   await Promise.all(checkers);
