@@ -202,6 +202,19 @@ function NodeCard({ node: n, desired, canOperate }: { node: NodeView; desired: E
             </>
           )}
         </dd>
+        <dt className="text-muted">Recorded by the node</dt>
+        <dd data-testid={`record-${n.name}`}>
+          {n.record === null ? (
+            <span className="text-muted">no record (no sync loop on this node)</span>
+          ) : (
+            <>
+              revision {n.record.appliedRevision ?? "–"}, <span className="font-mono">{n.record.appliedVersion ?? "–"}</span>{" "}
+              {n.record.current === true ? <Badge tone="ok">current</Badge> : n.record.current === false ? <Badge tone="warn">behind</Badge> : null}
+              <span className="text-muted"> · seen {new Date(n.record.lastSeen).toLocaleTimeString()}</span>
+              {n.record.applyError ? <span className="block text-warn">last apply failed: {n.record.applyError}</span> : null}
+            </>
+          )}
+        </dd>
       </dl>
       {canOperate && (
         <div className="flex flex-wrap items-center gap-2 border-t border-line px-4 py-3">
