@@ -94,6 +94,14 @@ export interface NodeSyncDeps {
   heartbeatMs?: number;
   /** after a failed apply, the next attempt waits this long */
   retryMs?: number;
+  /**
+   * A whole-set apply this often even when no revision moved (30 s): another
+   * writer's apply to this node's kernel with rows read just before a newer
+   * change (this node's console, applying its own edit of the same farm) can
+   * land after this loop applied the newer one. The applier writes nothing
+   * when the kernel is in step.
+   */
+  resyncMs?: number;
   onApplied?: (o: SyncOutcome) => void;
   onError?: (e: unknown) => void;
 }
@@ -111,6 +119,7 @@ export function createNodeSync(deps: NodeSyncDeps) {
   };
   let retryAt = 0;
   let beatAt = 0;
+  let wholeAt = 0;
 
   const record = (data: { appliedRevision?: number; appliedVersion?: string; appliedAt?: Date; applyError?: string | null }) => {
     const row = { cluster: deps.node.cluster, role: deps.role(), lastSeen: new Date(), ...data };
@@ -127,6 +136,8 @@ export function createNodeSync(deps: NodeSyncDeps) {
   /** One pass: applies what changed since the last applied revision; null when nothing was due. */
   async function step(now = Date.now()): Promise<SyncOutcome | null> {
     const rev = await revision();
+    const resync = applied !== null && now - wholeAt >= (deps.resyncMs ?? 30_000);
+    if (resync) applied = null;
     if ((applied && applied.revision === rev) || now < retryAt) {
       if (now - beatAt >= (deps.heartbeatMs ?? 2_000)) await record({});
       return null;
@@ -154,6 +165,7 @@ export function createNodeSync(deps: NodeSyncDeps) {
       throw e;
     }
     applied = { revision: rev, hashes };
+    if (!only) wholeAt = now;
     retryAt = 0;
     await record({ appliedRevision: rev, appliedVersion: version, appliedAt: new Date(), applyError: null });
     const outcome: SyncOutcome = { revision: rev, applied: only ?? "*", version, ms: Math.round(performance.now() - t0) };

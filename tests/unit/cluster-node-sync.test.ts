@@ -125,6 +125,20 @@ describe("the node's sync loop", () => {
   });
 });
 
+describe("the periodic whole-set apply", () => {
+  it("once resyncMs has passed, a pass applies the whole set though no revision moved (another writer's late apply is put right)", async () => {
+    let now = 1_000_000;
+    const sync = createNodeSync({ db, kernel, target, node: { name: "n3", cluster: "lab-x" }, role: () => "backup", heartbeatMs: 60_000, resyncMs: 30_000 });
+    calls.length = 0;
+    await sync.step(now);
+    now += 10_000;
+    expect(await sync.step(now)).toBeNull();
+    now += 25_000;
+    expect(await sync.step(now)).toMatchObject({ applied: "*" });
+    expect(calls.map((c) => c.only)).toEqual([undefined, undefined]);
+  });
+});
+
 describe("which node this is, and its role", () => {
   it("NATFARM_CLUSTER_NODE with a cluster lab or a run directory; bad values refused by name", () => {
     expect(clusterNodeSetting({})).toBeNull();
