@@ -48,44 +48,10 @@ export function AuditFilters({ filter, raw }: { filter: Partial<AuditFilter>; ra
   const value = (k: string) => raw[k] ?? "";
   return (
     <form method="get" action="/history" aria-label="Filter the audit log" className="flex flex-wrap items-end gap-3 border-b border-line px-4 py-3">
-      <div>
-        <label htmlFor="audit-actor" className="mb-1 block text-xs font-medium text-muted">
-          Actor
-        </label>
-        <input id="audit-actor" name="actor" defaultValue={value("actor")} maxLength={64} className={`${inputClass} w-36`} autoCapitalize="none" spellCheck={false} />
-      </div>
-      <div>
-        <label htmlFor="audit-farm" className="mb-1 block text-xs font-medium text-muted">
-          Farm
-        </label>
-        <input id="audit-farm" name="farm" defaultValue={value("farm")} maxLength={64} className={`${inputClass} w-36`} autoCapitalize="none" spellCheck={false} />
-      </div>
-      <div>
-        <label htmlFor="audit-kind" className="mb-1 block text-xs font-medium text-muted">
-          Kind
-        </label>
-        <select id="audit-kind" name="kind" defaultValue={filter.kind ?? ""} className={`${inputClass} w-32`}>
-          <option value="">any</option>
-          {AUDIT_KINDS.map((k) => (
-            <option key={k} value={k}>
-              {k}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div>
-        <label htmlFor="audit-result" className="mb-1 block text-xs font-medium text-muted">
-          Result
-        </label>
-        <select id="audit-result" name="result" defaultValue={filter.result ?? ""} className={`${inputClass} w-32`}>
-          <option value="">any</option>
-          {AUDIT_RESULTS.map((r) => (
-            <option key={r} value={r}>
-              {r}
-            </option>
-          ))}
-        </select>
-      </div>
+      <TextFilter id="audit-actor" name="actor" label="Actor" value={value("actor")} />
+      <TextFilter id="audit-farm" name="farm" label="Farm" value={value("farm")} />
+      <ChoiceFilter id="audit-kind" name="kind" label="Kind" value={filter.kind} choices={AUDIT_KINDS} />
+      <ChoiceFilter id="audit-result" name="result" label="Result" value={filter.result} choices={AUDIT_RESULTS} />
       <button type="submit" className={buttonClass("primary", "md")}>
         Filter
       </button>
@@ -154,5 +120,38 @@ export function AuditPaging({ filter, rows }: { filter: AuditFilter; rows: Audit
         </Link>
       ) : null}
     </nav>
+  );
+}
+
+function FilterLabel({ id, children }: { id: string; children: React.ReactNode }) {
+  return (
+    <label htmlFor={id} className="mb-1 block text-xs font-medium text-muted">
+      {children}
+    </label>
+  );
+}
+
+function TextFilter({ id, name, label, value }: { id: string; name: string; label: string; value: string }) {
+  return (
+    <div>
+      <FilterLabel id={id}>{label}</FilterLabel>
+      <input id={id} name={name} defaultValue={value} maxLength={64} className={`${inputClass} w-36`} autoCapitalize="none" spellCheck={false} />
+    </div>
+  );
+}
+
+function ChoiceFilter({ id, name, label, value, choices }: { id: string; name: string; label: string; value: string | undefined; choices: readonly string[] }) {
+  return (
+    <div>
+      <FilterLabel id={id}>{label}</FilterLabel>
+      <select id={id} name={name} defaultValue={value ?? ""} className={`${inputClass} w-32`}>
+        <option value="">any</option>
+        {choices.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    </div>
   );
 }
