@@ -8,6 +8,7 @@ import { retryOnConflict } from "./conflict.ts";
 import { invalid, kernelFailure, localVipErrors, notFound, refused, unavailable, writeConflict } from "./errors.ts";
 import { backendChanges, backendName, describeRuleChange, ruleChange, settingsChanges, type RuleChange } from "./farm-change.ts";
 import { rowToInput, rowToResolved, type FarmRow } from "./farm-rows.ts";
+import { bulkChange, type BulkOp, type BulkResult } from "./farm-bulk.ts";
 import { createFarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
 import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
@@ -391,6 +392,15 @@ export function createFarmService(deps: ServiceDeps) {
       if (!r.ok) return r;
       const counts = r.message.replace(/^Applied /, "").replace(/\.$/, "");
       return { ...r, message: `${r.outcome === "unchanged" ? "The kernel already held exactly the database's farms" : "The kernel now holds exactly the database's farms"} (${counts}).` };
+    },
+
+    /**
+     * Start, stop, delete or drain a backend address in many farms at once
+     * (the farms list's bulk actions): one database transaction, one scoped
+     * apply for all of them, nothing changed when any chosen farm is refused.
+     */
+    bulk(names: string[], op: BulkOp): Promise<BulkResult> {
+      return serialized(() => bulkChange(ctx, names, op));
     },
 
     history(limit = 500) {
