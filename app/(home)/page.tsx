@@ -1,5 +1,6 @@
 import { ApplyAllButton } from "@/components/farms/apply-all-button";
 import { requireUser } from "@/lib/auth/next";
+import { can } from "@/lib/auth/roles";
 import { CreateFarmPanel } from "@/components/farms/create-farm-panel";
 import { FarmTable } from "@/components/farms/farm-table";
 import { Card, PageTitle } from "@/components/ui/card";
@@ -7,7 +8,7 @@ import { consoleEnv } from "@/lib/console/env";
 import { farmsOverview } from "@/lib/console/farm-service";
 
 export default async function FarmsPage() {
-  await requireUser();
+  const user = await requireUser();
   const { farms } = await farmsOverview();
   const { target } = consoleEnv();
   return (
@@ -19,7 +20,7 @@ export default async function FarmsPage() {
       />
       <CreateFarmPanel lab={target.kind === "lab"} />
       <Card>
-        <FarmTable packed={farms} live={Boolean(target.target)} />
+        <FarmTable packed={farms} live={Boolean(target.target)} canOperate={can(user.role, "operate")} canAdminister={can(user.role, "administer")} />
       </Card>
     </>
   );

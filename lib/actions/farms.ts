@@ -2,14 +2,16 @@
 
 import { audited } from "./authz";
 import { refreshFarmPages as refresh } from "./revalidate";
+import { revalidatePath } from "next/cache";
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { MODES, FARM_STATUSES } from "@/lib/farms/schema";
-import { choice, FarmField, parseForm } from "@/lib/console/action-input";
+import { choice, FarmField, FarmListField, parseForm } from "@/lib/console/action-input";
 import { farmService } from "@/lib/console/farm-service";
 import { farmFromForm, formValues, settingsFromForm } from "@/lib/console/form-data";
 import { GUIDE_EXAMPLE, LAB_EXAMPLE } from "@/lib/console/guide-example";
 import { refused, toFormState as toState } from "@/lib/service/errors";
+import { parseBackendAddress, type BulkOp } from "@/lib/service/farm-bulk";
 import type { ActionState } from "./state";
 
 /**
@@ -155,5 +157,37 @@ export async function deleteFarmAction(_prev: ActionState, form: FormData): Prom
     refresh(name);
     if (r.ok) redirect(`/?deleted=${encodeURIComponent(name)}`);
     return toState(r);
+  });
+}
+
+const BULK_OPS = ["start", "stop", "drain", "delete"] as const;
+
+/**
+ * The farms list's bulk actions: start, stop, drain a backend address
+ * (operators) or delete (admins) the selected farms, through the service's
+ * one transaction and one apply. The role is checked for the operation the
+ * form asks for, before anything is read: a viewer's or an operator's
+ * replayed delete is refused and audited with nothing changed.
+ */
+export async function bulkFarmsAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  const asked = form instanceof FormData ? form.get("op") : null;
+  const permission = asked === "delete" ? "administer" : "operate";
+  const what = asked === "delete" ? "deleting farms" : asked === "drain" ? "draining a backend in several farms" : "starting or stopping several farms";
+  return audited(permission, what, form, async () => {
+    const input = parseForm(z.object({ op: choice("op", BULK_OPS), farms: FarmListField, address: z.string().optional() }), form);
+    if (!input.ok) return input.state;
+    const { op: kind, farms, address } = input.data;
+    let op: BulkOp;
+    if (kind === "drain") {
+      const a = parseBackendAddress(address ?? "");
+      if (!a) return toState(refused(`The backend address must be an IPv4 address, optionally with :port (e.g. 203.0.113.10 or 203.0.113.10:80), got ${JSON.stringify(address ?? "")}: nothing changed.`));
+      op = { kind, ...a };
+    } else op = { kind };
+    const { result } = await (await farmService()).bulk(farms, op);
+    if (result.ok || result.reason !== "invalid") {
+      refresh();
+      revalidatePath("/farms/[name]", "page");
+    }
+    return toState(result);
   });
 }

@@ -37,6 +37,20 @@ export const MarkField = z.unknown().transform((value, ctx) => {
   return mark;
 });
 
+/**
+ * The farms a bulk action is about, one name a line (the list sends what
+ * was selected): each must be a name the schema allows, at most 10,000.
+ */
+export const FarmListField = z
+  .string({ error: "the form does not say which farms it is about (its farms field is missing)" })
+  .transform((s) => s.split("\n").map((x) => x.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(FarmField)
+      .min(1, { error: "no farm was selected" })
+      .max(10_000, { error: "at most 10,000 farms at once" }),
+  );
+
 export const choice = <const T extends readonly [string, ...string[]]>(field: string, values: T) =>
   z.enum(values, {
     error: (iss) => (iss.input === undefined ? `the form has no ${field} field` : `${field} must be ${values.map((v) => `"${v}"`).join(" or ")}, got ${JSON.stringify(iss.input)}`),

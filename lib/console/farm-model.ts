@@ -10,6 +10,7 @@ export type { FarmStatus, FarmSummary, PackedSummaries } from "./farm-status.ts"
  */
 export function summarizeCounts(
   row: Pick<FarmRow, "name" | "vip" | "ports" | "protocol" | "mode" | "status" | "applyState" | "applyError"> & { backends: number; backendsUp: number },
+  addresses = "",
 ): FarmSummary {
   return {
     name: row.name,
@@ -21,6 +22,8 @@ export function summarizeCounts(
     backends: row.backends,
     backendsUp: row.backendsUp,
     error: row.applyError,
+    enabled: row.status === "up",
+    addresses,
   };
 }
 

@@ -52,8 +52,9 @@ export async function farmService(): Promise<FarmService> {
  * separately from /api/drift and the list never waits for the kernel.
  */
 export async function farmsOverview(): Promise<{ farms: PackedSummaries }> {
-  const rows = await (await farmService()).listFarmCounts();
-  return { farms: packSummaries(rows.map(summarizeCounts)) };
+  const service = await farmService();
+  const [rows, addresses] = await Promise.all([service.listFarmCounts(), service.listBackendAddresses()]);
+  return { farms: packSummaries(rows.map((r) => summarizeCounts(r, addresses.get(r.name) ?? ""))) };
 }
 
 export async function driftOverview(): Promise<DriftOverview> {

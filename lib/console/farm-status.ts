@@ -65,6 +65,10 @@ export interface FarmSummary {
   backends: number;
   backendsUp: number;
   error: string | null;
+  /** Started (its status "up"), whatever the apply or the kernel say: whether the list offers Stop or Start. */
+  enabled: boolean;
+  /** Its backends' addresses, "ip:port" separated by spaces: what the list's search and bulk drain look in. */
+  addresses: string;
 }
 
 /**
@@ -82,9 +86,11 @@ export interface PackedSummaries {
   backends: number[];
   backendsUp: number[];
   error: (string | null)[];
+  enabled: boolean[];
+  addresses: string[];
 }
 
-const COLUMNS = ["name", "vip", "ports", "protocol", "mode", "status", "backends", "backendsUp", "error"] as const;
+const COLUMNS = ["name", "vip", "ports", "protocol", "mode", "status", "backends", "backendsUp", "error", "enabled", "addresses"] as const;
 
 export function packSummaries(list: FarmSummary[]): PackedSummaries {
   const out = Object.fromEntries(COLUMNS.map((c) => [c, new Array(list.length)])) as unknown as PackedSummaries;
@@ -105,5 +111,7 @@ export function unpackSummaries(p: PackedSummaries): FarmSummary[] {
     backends: p.backends[i]!,
     backendsUp: p.backendsUp[i]!,
     error: p.error[i] ?? null,
+    enabled: p.enabled[i] ?? true,
+    addresses: p.addresses[i] ?? "",
   }));
 }

@@ -9,6 +9,7 @@ import { invalid, kernelFailure, localVipErrors, notFound, refused, unavailable,
 import { backendChanges, backendName, describeRuleChange, ruleChange, settingsChanges, type RuleChange } from "./farm-change.ts";
 import { rowToInput, rowToResolved, type FarmRow } from "./farm-rows.ts";
 import { bulkChange, type BulkOp, type BulkResult } from "./farm-bulk.ts";
+import { loadBackendAddresses } from "./farm-list.ts";
 import { createFarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
 import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
@@ -209,6 +210,8 @@ export function createFarmService(deps: ServiceDeps) {
 
     listFarms: () => loadFarms(db),
     listFarmCounts: () => loadFarmCounts(db),
+    /** Each farm's backend addresses ("ip:port ip:port"), by name: the farms list's search and bulk drain. */
+    listBackendAddresses: () => loadBackendAddresses(db),
     /** Names only, in order: cheap at 5,000 farms. */
     listFarmNames: () => loadFarmNames(db),
     getFarm: (name: string) => loadFarm(db, name),
