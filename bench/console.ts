@@ -16,8 +16,11 @@
  * each the median of `--loads` loads in fresh browser contexts (after one
  * warm-up load). The one-farm change is the server action's body
  * (service.updateBackend, a weight change) until the kernel holds the new
- * rules, median of `--changes`. Server, namespace and database are always
- * cleaned up.
+ * rules, median of `--changes`. Also: the server's answer (the whole
+ * document) of a farm page and of the live tables page, and click to toast
+ * of a weight change on a farm page in Chromium (Save clicked until the
+ * success toast shows), each median of `--loads` / `--changes`. Server,
+ * namespace and database are always cleaned up.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -235,6 +238,48 @@ async function main() {
         loads.push(r.load);
       }
       console.log(`${p.name}: median ${ms(median(rows))} [${list(rows)}] (target ≤ 1000 ms); load event median ${ms(median(loads))}`);
+    }
+
+    // Server answer (whole document, streamed parts included) of the farm page and the live tables page.
+    for (const p of [
+      { name: "farm page", path: `/farms/f${Math.floor(N / 2)}` },
+      { name: "live tables page", path: "/tables" },
+    ]) {
+      const times: number[] = [];
+      for (let i = 0; i < LOADS + 1; i++) {
+        t = performance.now();
+        await get(p.path);
+        if (i > 0) times.push(performance.now() - t);
+      }
+      console.log(`${p.name} HTML (server, whole document ${p.path}): median ${ms(median(times))} [${list(times)}] (target ≤ 200 ms)`);
+    }
+
+    // Click to toast: a one-farm weight change on the farm page, from the click on Save until the success toast shows.
+    {
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
+      await ctx.addCookies([{ ...sessionCookie, url: base, httpOnly: true, secure: true, sameSite: "Strict" }]);
+      const times: number[] = [];
+      try {
+        const page = await ctx.newPage();
+        for (let i = 0; i < CHANGES + 1; i++) {
+          const name = `f${(i * 104729 + 3) % N}`;
+          const row = (await service.getFarm(name))!;
+          const b = row.backends[0]!;
+          const who = b.port ? `${b.ip}:${b.port}` : b.ip;
+          await page.goto(`${base}/farms/${name}`);
+          const table = page.getByRole("table", { name: `Backends of ${name}` });
+          await table.getByRole("button", { name: `Edit backend ${who}` }).click();
+          await table.getByLabel(`Weight of backend ${who}`, { exact: true }).fill(String((b.weight % 100) + 1));
+          const toast = page.locator('[data-sonner-toast][data-type="success"]');
+          const t0 = performance.now();
+          await table.getByRole("button", { name: `Save backend ${who}` }).click();
+          await toast.first().waitFor({ state: "visible", timeout: 30_000 });
+          if (i > 0) times.push(performance.now() - t0);
+        }
+      } finally {
+        await ctx.close();
+      }
+      console.log(`click to toast (weight change on the farm page, Chromium): median ${ms(median(times))} [${list(times)}] (target ≤ 300 ms)`);
     }
 
     // The same change through the service, with the kernel in this process and through an agent (as npm start runs it), alternating.
