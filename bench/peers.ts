@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000]
  *                          [--cap 600] [--nftlb-feed post|config|batch:<k>]
+ *                          [--only natfarm-iptables,natfarm-nftables,nftlb,floors]
  *
  * Per size and contestant:
  *   - full load of all farms into the empty balancer: natfarm through a
@@ -54,8 +55,10 @@ const CONNECTIONS = Number(arg("connections", "2000"));
 const CAP_MS = Number(arg("cap", "600")) * 1000;
 const FEED = arg("nftlb-feed", "post");
 const batch = /^batch:(\d+)$/.exec(FEED);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(REPEAT >= 1) || !(CONNECTIONS >= 1) || !(CAP_MS > 0) || !(FEED === "post" || FEED === "config" || batch)) {
-  console.error("usage: bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000] [--cap SECONDS] [--nftlb-feed post|config|batch:<k>]");
+const WHO = ["natfarm-iptables", "natfarm-nftables", "nftlb", "floors"];
+const ONLY = new Set(arg("only", WHO.join(",")).split(","));
+if ([...ONLY].some((w) => !WHO.includes(w)) || sizes.some((n) => !Number.isInteger(n) || n < 1) || !(REPEAT >= 1) || !(CONNECTIONS >= 1) || !(CAP_MS > 0) || !(FEED === "post" || FEED === "config" || batch)) {
+  console.error("usage: bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000] [--cap SECONDS] [--nftlb-feed post|config|batch:<k>] [--only natfarm-iptables,natfarm-nftables,nftlb,floors]");
   process.exit(2);
 }
 
@@ -313,6 +316,7 @@ async function main() {
     return predicted > CAP_MS ? `skipped: the full load of ${p.n} farms took ${(p.ms / 1000).toFixed(1)} s, which predicts ~${(predicted / 1000).toFixed(0)} s at ${n} (grown with n²), over the cap of ${CAP_MS / 1000} s` : null;
   };
   const contest = async (who: string, n: number, run: (row: Row) => Promise<number>) => {
+    if (!ONLY.has(who)) return;
     const row: Row = { n, who };
     const why = skip(who, n);
     if (why) row.note = why;
@@ -339,7 +343,9 @@ async function main() {
       refused = `natfarm refuses the set: ${message(e)} (${n * 4} backends)`;
     }
     for (const engine of ["iptables", "nftables"] as const) {
-      if (refused) printRow({ n, who: `natfarm-${engine}`, note: refused });
+      if (refused) {
+        if (ONLY.has(`natfarm-${engine}`)) printRow({ n, who: `natfarm-${engine}`, note: refused });
+      }
       else await contest(`natfarm-${engine}`, n, (row) => natfarmRun(engine, n, farms, row));
     }
     let nftlbTable = "";
@@ -349,12 +355,12 @@ async function main() {
       return r.fullMs;
     });
     const floors: [string, "iptables-restore" | "nft", () => string, string][] = [];
-    if (resolved) {
+    if (resolved && ONLY.has("floors")) {
       const set = resolved;
       floors.push(["floor: bare iptables-restore", "iptables-restore", () => renderFullPayload(renderRuleset(set)), "natfarm-iptables' payload, --noflush"]);
       floors.push(["floor: bare nft -f", "nft", () => renderNftFull(renderNft(set)), "natfarm-nftables' payload"]);
     }
-    if (nftlbTable) floors.push(["floor: bare nft -f (nftlb's)", "nft", () => nftlbTable, "nftlb's table as `nft list` prints it"]);
+    if (nftlbTable && ONLY.has("floors")) floors.push(["floor: bare nft -f (nftlb's)", "nft", () => nftlbTable, "nftlb's table as `nft list` prints it"]);
     for (const [who, program, payload, what] of floors) {
       const row: Row = { n, who, note: what };
       const why = skip(who, n);
