@@ -258,6 +258,7 @@ async function nftlbRun(n: number, farms: FarmInput[], row: Row): Promise<{ full
         const file = path.join(dir, `nftlb-change-${round}.json`);
         fs.writeFileSync(file, nftlbWeightChange(victim, weightOf(round)));
         const r = await nftlbCall(d, "POST", "/farms", { bodyFile: file, maxSeconds: CAP_MS / 1000 });
+        if (r.status === 0) throw new OverCap(`one-farm change: over the cap of ${CAP_MS / 1000} s (curl gave up)`);
         if (r.status !== 200) throw new Error(`nftlb answered the weight change with ${r.status}: ${r.body.slice(0, 300)}`);
         changes.push(r.ms);
       }
@@ -295,7 +296,17 @@ async function floor(program: "iptables-restore" | "nft", payload: string): Prom
 }
 
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ");
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!.slice(0, 200);
+/** An error's first line; a zod error (a JSON list of issues) as its issues' messages. */
+function message(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  try {
+    const issues = JSON.parse(text) as { message?: string }[];
+    if (Array.isArray(issues)) return [...new Set(issues.map((i) => i.message))].join("; ").slice(0, 300);
+  } catch {
+    /* not a list of issues */
+  }
+  return text.split("\n")[0]!.slice(0, 300);
+}
 
 async function main() {
   const nproc = spawnSync("nproc", [], { encoding: "utf8" }).stdout.trim();
@@ -312,7 +323,8 @@ async function main() {
     const p = last.get(who);
     if (!p) return null;
     if (p.over) return `skipped: at ${p.n} farms a step ran past the cap`;
-    const predicted = p.ms * (n / p.n) ** 2;
+    // Under a second the time is mostly fixed costs, which do not grow with n.
+    const predicted = p.ms < 1000 ? 0 : p.ms * (n / p.n) ** 2;
     return predicted > CAP_MS ? `skipped: the full load of ${p.n} farms took ${(p.ms / 1000).toFixed(1)} s, which predicts ~${(predicted / 1000).toFixed(0)} s at ${n} (grown with n²), over the cap of ${CAP_MS / 1000} s` : null;
   };
   const contest = async (who: string, n: number, run: (row: Row) => Promise<number>) => {
@@ -340,7 +352,7 @@ async function main() {
     try {
       resolved = resolveMarks(FarmListSchema.parse(farms));
     } catch (e) {
-      refused = `natfarm refuses the set: ${message(e)} (${n * 4} backends)`;
+      refused = `natfarm refuses the set: ${message(e)}`;
     }
     for (const engine of ["iptables", "nftables"] as const) {
       if (refused) {

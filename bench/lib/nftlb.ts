@@ -74,6 +74,7 @@ export function startNftlb(o: { ns: string; key: string; logFile: string; config
 }
 
 export interface NftlbAnswer {
+  /** 0: no answer within maxSeconds. */
   status: number;
   body: string;
   /** curl's time_total: from connecting to the last byte of the answer. */
@@ -94,9 +95,10 @@ export async function nftlbCall(d: Pick<NftlbDaemon, "ns" | "key">, method: "GET
   const r = await runPrivileged("ip", args, { allowFailure: true, timeoutMs: ((o.maxSeconds ?? 60) + 15) * 1000 });
   const nl = r.stdout.lastIndexOf("\n");
   const [code, total] = r.stdout.slice(nl + 1).trim().split(" ");
-  const status = Number(code);
-  if (r.exitCode !== 0 && !status) throw new Error(`curl to nftlb failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
-  return { status: status || 0, body: r.stdout.slice(0, Math.max(nl, 0)), ms: Number(total) * 1000 };
+  const status = Number(code) || 0;
+  // 28: curl gave up at --max-time (status 0 says so to the caller); anything else without an answer is a failure.
+  if (r.exitCode !== 0 && !status && r.exitCode !== 28) throw new Error(`curl to nftlb failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
+  return { status, body: r.stdout.slice(0, Math.max(nl, 0)), ms: Number(total) * 1000 };
 }
 
 /** Waits until the daemon answers on its port (after a `-c` load it opens the port only when the load is done). */
