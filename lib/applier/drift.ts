@@ -1,17 +1,18 @@
 import { resolveMarks } from "../farms/resolve.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
-import { HOOKS, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, type Table } from "../netfilter/layout.ts";
+import { HOOKS, type Table } from "../netfilter/layout.ts";
 import { planChanges } from "../netfilter/plan.ts";
 import { chainKey, renderFarm, renderRuleset } from "../netfilter/render.ts";
 import type { Target } from "../privileged/target.ts";
 import { desiredPlanInput, marksInKernel, validateFarms } from "./apply.ts";
 import { HOOK_BUILTIN_KEYS, readChains, readFull, type LiveView } from "./read.ts";
+import { readScoped } from "./scoped.ts";
 
 /**
  * Desired vs live, per farm: a farm's wanted rules are compared with the live
  * rules that carry its comment, chain by chain and in order (the last
  * matching MARK rule wins, so the same rules in another order are drift), and
- * a farm whose rules no jump reaches is drifted too. The console shows this
+ * a farm whose rules no path from the entry chains reaches is drifted too. The console shows this
  * per farm; `driftReport` adds the planner's verdict for the whole target.
  */
 export interface FarmRuleDrift {
@@ -51,10 +52,23 @@ function hooksPresent(view: LiveView): boolean {
   return HOOKS.every((h) => view.builtins.get(chainKey(h.table, h.builtin))?.rules.some((r) => r.target === h.chain));
 }
 
-/** Chains that some owned rule jumps to: a farm's shard chain must be one of them to see packets. */
-function jumpTargets(view: LiveView): Set<string> {
+/** Owned chains packets can reach: from the entry chains, jump by jump, through the chains read. */
+function reachable(view: LiveView): Set<string> {
   const out = new Set<string>();
-  for (const chain of view.owned.values()) for (const r of chain.rules) if (r.target) out.add(chainKey(chain.table as Table, r.target));
+  const queue = HOOKS.map((h) => chainKey(h.table, h.chain)).filter((k) => view.owned.has(k));
+  for (const k of queue) out.add(k);
+  while (queue.length) {
+    const key = queue.pop()!;
+    const chain = view.owned.get(key)!;
+    for (const r of chain.rules) {
+      if (!r.target) continue;
+      const next = chainKey(chain.table as Table, r.target);
+      if (!out.has(next) && view.owned.has(next)) {
+        out.add(next);
+        queue.push(next);
+      }
+    }
+  }
   return out;
 }
 
@@ -82,7 +96,7 @@ function compareFarm(farm: ResolvedFarm, live: Map<string, string[]> | undefined
   }
   if (farm.status === "up" && !hooksOk) missing.push("natfarm's jump from a built-in chain is missing: no packet reaches the farm's rules");
   for (const key of want.keys()) {
-    if (!jumps.has(key)) missing.push(`no jump into ${key}: packets never reach these rules`);
+    if (!jumps.has(key)) missing.push(`no path from natfarm's entry chains into ${key}: packets never reach these rules`);
   }
   return { inSync: missing.length === 0 && unexpected.length === 0, missing, unexpected };
 }
@@ -91,18 +105,17 @@ function compareFarm(farm: ResolvedFarm, live: Map<string, string[]> | undefined
 export function driftFromView(view: LiveView, farms: readonly ResolvedFarm[]): Map<string, FarmRuleDrift> {
   const live = liveByFarm(view);
   const hooksOk = hooksPresent(view);
-  const jumps = jumpTargets(view);
+  const jumps = reachable(view);
   return new Map(farms.map((f) => [f.name, compareFarm(f, live.get(f.name), hooksOk, jumps)]));
 }
 
-/** Drift of one farm, reading only its shard chains, the entry chains and the hooked built-ins. */
+/** Drift of one farm, reading only the chains on its paths (its chain, its mark blocks and the nodes above them), the entry chains and the hooked built-ins. */
 export async function driftOfFarm(target: Target, farm: ResolvedFarm): Promise<FarmRuleDrift> {
-  const shard = shardOf(farm.name);
-  const keys = new Set<string>(HOOK_BUILTIN_KEYS);
-  for (const role of SHARD_ROLES) keys.add(chainKey(SHARD_TABLE[role], shardChain(role, shard)));
-  for (const h of HOOKS) keys.add(chainKey(h.table, h.chain));
+  const paths = await readScoped(target, [farm], new Set([farm.name]), 30_000);
+  const keys = new Set<string>([...HOOK_BUILTIN_KEYS, ...HOOKS.map((h) => chainKey(h.table, h.chain)), ...wantedByChain(farm).keys()]);
   const view = await readChains(target, keys);
-  return compareFarm(farm, liveByFarm(view).get(farm.name), hooksPresent(view), jumpTargets(view));
+  for (const [k, c] of paths?.owned ?? []) view.owned.set(k, c);
+  return compareFarm(farm, liveByFarm(view).get(farm.name), hooksPresent(view), reachable(view));
 }
 
 export interface FarmDrift extends FarmRuleDrift {

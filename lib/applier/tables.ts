@@ -1,8 +1,9 @@
-import { HOOKS, SHARD_ROLES, SHARD_TABLE, shardChain, shardOf, shardOfChain, TABLES, type Table } from "../netfilter/layout.ts";
+import { HOOKS, isOwnedChain, TABLES, type Table } from "../netfilter/layout.ts";
 import type { LiveChain, LiveRule } from "../netfilter/parse.ts";
 import { chainKey } from "../netfilter/render.ts";
 import type { Target } from "../privileged/target.ts";
 import { HOOK_BUILTIN_KEYS, readChains, readFull } from "./read.ts";
+import { readScoped } from "./scoped.ts";
 
 /** The live mangle and nat tables with counters: natfarm's rules and everyone else's. */
 
@@ -55,41 +56,49 @@ export async function readTables(target: Target, timeoutMs?: number): Promise<Ta
 }
 
 const ENTRY_KEYS = HOOKS.map((h) => chainKey(h.table, h.chain));
-const SHARD_BATCH = 12;
+const BATCH = 12;
 
 /**
  * natfarm's part of the tables without reading the whole kernel (a second at
- * 5,000 farms): one farm's shard chains, or the hooks, the entry chains and
- * shards in order until about `maxRules` rules are read. Chains are listed
- * one by one (`iptables -S -v`), which stays fast however large the tables are.
+ * 5,000 farms): one farm's chains (its own chain, the mark blocks holding its
+ * translations and the dispatch nodes on its paths), or the hooks, the entry
+ * chains and then the trees breadth first until about `maxRules` rules are
+ * read. Chains are listed one by one (`iptables -S -v`), which stays fast
+ * however large the tables are.
  */
 export async function readNatfarmTables(target: Target, opts: { farm?: string; maxRules?: number; timeoutMs?: number } = {}): Promise<TablesSnapshot> {
   const maxRules = opts.maxRules ?? 600;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   if (opts.farm) {
-    const shard = shardOf(opts.farm);
-    const view = await readChains(target, SHARD_ROLES.map((role) => chainKey(SHARD_TABLE[role], shardChain(role, shard))), opts.timeoutMs);
-    return snapshot(view.owned.values());
+    const view = await readScoped(target, [], new Set([opts.farm]), timeoutMs);
+    return snapshot(view?.owned.values() ?? []);
   }
-  const head = await readChains(target, [...HOOK_BUILTIN_KEYS, ...ENTRY_KEYS], opts.timeoutMs);
+  const head = await readChains(target, [...HOOK_BUILTIN_KEYS, ...ENTRY_KEYS], timeoutMs);
   const chains: LiveChain[] = [...head.builtins.values(), ...head.owned.values()];
-  const shardKeys: string[] = [];
-  for (const key of ENTRY_KEYS) {
-    const entry = head.owned.get(key);
-    const table = key.split(" ")[0] as Table;
-    for (const r of entry?.rules ?? []) if (r.target && shardOfChain(r.target) !== null) shardKeys.push(chainKey(table, r.target));
-  }
+  const seen = new Set<string>(ENTRY_KEYS);
+  const queue: string[] = [];
+  const follow = (c: LiveChain) => {
+    for (const r of c.rules) {
+      if (!r.target || !isOwnedChain(r.target)) continue;
+      const key = chainKey(c.table as Table, r.target);
+      if (!seen.has(key)) {
+        seen.add(key);
+        queue.push(key);
+      }
+    }
+  };
+  for (const c of head.owned.values()) follow(c);
   let read = chains.reduce((n, c) => n + c.rules.length, 0);
-  let next = 0;
-  while (next < shardKeys.length && read < maxRules) {
-    const batch = shardKeys.slice(next, next + SHARD_BATCH);
-    next += batch.length;
-    const view = await readChains(target, batch, opts.timeoutMs);
+  while (queue.length && read < maxRules) {
+    const batch = queue.splice(0, BATCH);
+    const view = await readChains(target, batch, timeoutMs);
     for (const key of batch) {
       const c = view.owned.get(key);
       if (!c) continue;
       chains.push(c);
+      follow(c);
       read += c.rules.length;
     }
   }
-  return snapshot(chains, shardKeys.length - next);
+  return snapshot(chains, queue.length);
 }

@@ -1,6 +1,7 @@
 import { formatMark, MARK_RANGE_MASK } from "../farms/marks.ts";
-import { farmPortItems, type ResolvedFarm } from "../farms/schema.ts";
-import { backendComment, HOOKS, parseShardChain, SHARD_ENTRY, shardChain, shardOf, type ShardRole, type Table } from "./layout.ts";
+import type { ResolvedFarm } from "../farms/schema.ts";
+import { buildTree, farmItem, farmMatch, markTree } from "./dispatch.ts";
+import { backendComment, farmChain, HOOKS, idleComment, markBlockChain, NAT_ROLES, NAT_ROOT, VIP_ROOT, type Table } from "./layout.ts";
 import { formatProbability, ruleProbabilities } from "./probability.ts";
 
 /**
@@ -8,7 +9,7 @@ import { formatProbability, ruleProbabilities } from "./probability.ts";
  * kept as the exact text `iptables-save` prints after `-A <chain> `, so the
  * desired rules and the live rules compare as strings (drift, idempotence).
  */
-export type RuleKind = "hook" | "restore" | "save" | "shard" | "mark" | "dnat" | "snat";
+export type RuleKind = "hook" | "restore" | "save" | "dispatch" | "mark" | "idle" | "dnat" | "snat";
 
 export interface RuleLine {
   table: Table;
@@ -17,8 +18,8 @@ export interface RuleLine {
   kind: RuleKind;
   farm?: string;
   backend?: number;
-  /** For entry-chain jumps: the shard jumped to. */
-  shard?: number;
+  /** nat translations: the backend's mark (their chain is the mark's block). */
+  mark?: number;
 }
 
 export const RESTORE_MARK_SPEC =
@@ -30,12 +31,25 @@ export function hookSpec(chain: string): string {
   return `-m comment --comment "natfarm: entry" -j ${chain}`;
 }
 
-/** The fixed rules around an entry chain's shard jumps: head rules come before them, tail rules after. */
+/** The one jump of each entry chain into its tree: only new connections are marked, only marked packets translated. */
+export const DISPATCH_SPEC: Record<string, string> = {
+  "mangle NATFARM-PREROUTING": `-m state --state NEW -m comment --comment "natfarm: new connections, by destination" -j ${VIP_ROOT}`,
+  "nat NATFARM-PREROUTING": `-m mark ! --mark 0x0/${formatMark(MARK_RANGE_MASK)} -m comment --comment "natfarm: by mark" -j ${NAT_ROOT.DNAT}`,
+  "nat NATFARM-POSTROUTING": `-m mark ! --mark 0x0/${formatMark(MARK_RANGE_MASK)} -m comment --comment "natfarm: by mark" -j ${NAT_ROOT.SNAT}`,
+};
+
+/** The fixed rules around an entry chain's jump: head rules come before it, tail rules after. */
 export const ENTRY_FRAME: Record<string, { head: string[]; tail: string[] }> = {
   "mangle NATFARM-PREROUTING": { head: [RESTORE_MARK_SPEC], tail: [SAVE_MARK_SPEC] },
   "nat NATFARM-PREROUTING": { head: [], tail: [] },
   "nat NATFARM-POSTROUTING": { head: [], tail: [] },
 };
+
+/** An entry chain's rules as natfarm writes it. */
+export function entryRules(key: string): string[] {
+  const { head, tail } = ENTRY_FRAME[key]!;
+  return [...head, DISPATCH_SPEC[key]!, ...tail];
+}
 
 /** Whether an entry chain's live rules still start with its head and end with its tail. */
 export function entryFrameIntact(key: string, rules: readonly { spec: string }[]): boolean {
@@ -47,18 +61,6 @@ export function entryFrameIntact(key: string, rules: readonly { spec: string }[]
     head.every((s, i) => rules[i]!.spec === s) &&
     tail.every((s, i) => rules[rules.length - tail.length + i]!.spec === s)
   );
-}
-
-/**
- * Jumps from an entry chain into a shard. Only new connections are marked
- * (established ones get their mark back from the connection), and the nat
- * shards are entered only by packets that carry a mark in natfarm's range.
- */
-export function shardJumpSpec(role: ShardRole, shard: number): string {
-  const chain = shardChain(role, shard);
-  const comment = `-m comment --comment "natfarm: shard ${chain.slice(-2)}"`;
-  if (role === "MARK") return `-m state --state NEW ${comment} -j ${chain}`;
-  return `-m mark ! --mark 0x0/${formatMark(MARK_RANGE_MASK)} ${comment} -j ${chain}`;
 }
 
 /** Scratch marks for source hashing, above natfarm's own range. */
@@ -86,18 +88,11 @@ export function eligibleBackends<B extends { state: string; priority?: number }>
   return up.filter(({ b }) => (b.priority ?? 1) === best);
 }
 
-function protoMatch(farm: ResolvedFarm): string {
-  return farm.protocol === "all" ? "" : ` -p ${farm.protocol}`;
-}
-
-function portMatch(farm: ResolvedFarm): string {
-  return farm.protocol === "all" || farmPortItems(farm).length === 0 ? "" : ` -m multiport --dports ${farm.ports}`;
-}
-
-/** What one farm contributes: its rules inside its shard chains. */
+/** What one farm contributes: its chain's rules (mangle) and its translations in their mark blocks (nat). */
 export interface FarmRules {
   farm: string;
-  shard: number;
+  /** The farm's chain, when it has mangle rules. */
+  chain: string | null;
   rules: RuleLine[];
 }
 
@@ -116,19 +111,25 @@ export function renderFarm(farm: ResolvedFarm): FarmRules {
 }
 
 function renderFarmUncached(farm: ResolvedFarm): FarmRules {
-  const shard = shardOf(farm.name);
-  const chain = (role: ShardRole) => shardChain(role, shard);
+  const fchain = farmChain(farm.name);
   const rules: RuleLine[] = [];
-  if (farm.status !== "up") return { farm: farm.name, shard, rules };
+  if (farm.status !== "up") return { farm: farm.name, chain: null, rules };
 
-  const vip = `${farm.vip}/32`;
-  const p = protoMatch(farm);
-  const ports = portMatch(farm);
-  const match = (extra: string) => `-d ${vip}${p}${extra}${ports}`;
+  const fm = farmMatch(farm);
+  const p = fm.proto;
+  const match = (extra: string) => `${fm.dest}${p}${extra}${fm.ports}`;
   const mark = (index: number, m: number, matches = "") =>
     `${matches} -m comment --comment ${backendComment(farm.name, index)} -j MARK --set-xmark ${formatMark(m)}/0xffffffff`;
-  const push = (index: number, spec: string) => rules.push({ table: "mangle", chain: chain("MARK"), kind: "mark", farm: farm.name, backend: index, spec });
+  const push = (index: number, spec: string) => rules.push({ table: "mangle", chain: fchain, kind: "mark", farm: farm.name, backend: index, spec });
   const chosen = eligibleBackends(farm);
+
+  // Backends without a MARK rule (drained, down, a lower priority) are named in one rule, so a
+  // later change finds their translations by their marks; it also counts the farm's new connections.
+  const chosenSet = new Set(chosen.map(({ index }) => index));
+  const idle = farm.backends.filter((_, i) => !chosenSet.has(i)).map((b) => b.mark);
+  for (const marks of markLists(idle, 200 - farm.name.length)) {
+    rules.push({ table: "mangle", chain: fchain, kind: "idle", farm: farm.name, spec: `${match("")} -m comment --comment "${idleComment(farm.name, marks)}"` });
+  }
 
   if (farm.scheduler === "roundrobin") {
     // One nth counter per rule, all seeing every new connection: rule i takes every n-th, shifted by i.
@@ -137,7 +138,7 @@ function renderFarmUncached(farm: ResolvedFarm): FarmRules {
     // HMARK puts hash(source) mod n into a scratch mark, which each backend's rule turns into its own mark.
     rules.push({
       table: "mangle",
-      chain: chain("MARK"),
+      chain: fchain,
       kind: "mark",
       farm: farm.name,
       spec: `${match("")} -m comment --comment ${farmTagComment(farm.name, "hash")} -j HMARK --hmark-src-prefix 32 --hmark-rnd ${HMARK_SEED} --hmark-mod ${chosen.length} --hmark-offset ${HASH_SCRATCH}`,
@@ -160,7 +161,7 @@ function renderFarmUncached(farm: ResolvedFarm): FarmRules {
     for (const { b, index } of chosen) {
       rules.push({
         table: "mangle",
-        chain: chain("MARK"),
+        chain: fchain,
         kind: "mark",
         farm: farm.name,
         backend: index,
@@ -170,19 +171,52 @@ function renderFarmUncached(farm: ResolvedFarm): FarmRules {
   }
   // Translation rules exist for every backend, whatever its state: connections
   // already bound to a drained backend (or related to one) keep their way.
-  const live = farm.backends.map((b, index) => ({ b, index }));
   const byMark = (index: number, mark: number) =>
     `${p.trimStart()} -m mark --mark ${formatMark(mark)} -m comment --comment ${backendComment(farm.name, index)}`.trimStart();
-  for (const { b, index } of live) {
+  farm.backends.forEach((b, index) => {
     const to = farm.protocol === "all" || b.port === null ? b.ip : `${b.ip}:${b.port}`;
-    rules.push({ table: "nat", chain: chain("DNAT"), kind: "dnat", farm: farm.name, backend: index, spec: `${byMark(index, b.mark)} -j DNAT --to-destination ${to}` });
-  }
+    rules.push({ table: "nat", chain: markBlockChain("DNAT", b.mark), kind: "dnat", farm: farm.name, backend: index, mark: b.mark, spec: `${byMark(index, b.mark)} -j DNAT --to-destination ${to}` });
+  });
   if (farm.mode === "nat") {
-    for (const { b, index } of live) {
-      rules.push({ table: "nat", chain: chain("SNAT"), kind: "snat", farm: farm.name, backend: index, spec: `${byMark(index, b.mark)} -j SNAT --to-source ${farm.vip}` });
-    }
+    farm.backends.forEach((b, index) => {
+      rules.push({ table: "nat", chain: markBlockChain("SNAT", b.mark), kind: "snat", farm: farm.name, backend: index, mark: b.mark, spec: `${byMark(index, b.mark)} -j SNAT --to-source ${farm.vip}` });
+    });
   }
-  return { farm: farm.name, shard, rules };
+  return { farm: farm.name, chain: rules.some((r) => r.table === "mangle") ? fchain : null, rules };
+}
+
+/** Marks as `0x200-0x203,0x20c`, cut into lists of at most `max` characters (a comment holds 255). */
+export function markLists(marks: readonly number[], max: number): string[] {
+  const sorted = [...new Set(marks)].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    runs.push(j === i ? formatMark(sorted[i]!) : `${formatMark(sorted[i]!)}-${formatMark(sorted[j]!)}`);
+    i = j + 1;
+  }
+  const out: string[] = [];
+  let cur = "";
+  for (const r of runs) {
+    if (cur && cur.length + 1 + r.length > max) {
+      out.push(cur);
+      cur = "";
+    }
+    cur = cur ? `${cur},${r}` : r;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** The marks an idle-backends rule names. */
+export function parseMarkList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(",")) {
+    const [a, b] = part.split("-").map((x) => Number(x));
+    if (!Number.isFinite(a)) continue;
+    for (let m = a!; m <= (b ?? a!); m++) out.push(m);
+  }
+  return out;
 }
 
 /** The complete desired state: every owned chain with its ordered rules, and the hooks. */
@@ -197,48 +231,64 @@ export function chainKey(table: Table, chain: string): string {
   return `${table} ${chain}`;
 }
 
+/** Translations in a block by mark, then farm: the order a full render and a scoped change agree on. */
+export function byMarkOrder(a: { spec: string; mark?: number; farm?: string }, b: { spec: string; mark?: number; farm?: string }): number {
+  return (a.mark ?? 0) - (b.mark ?? 0) || ((a.farm ?? "") < (b.farm ?? "") ? -1 : (a.farm ?? "") > (b.farm ?? "") ? 1 : 0);
+}
+
+/** The skeleton: entry chains with their jump, the tree roots (empty until a farm fills them) and the hooks. */
+export function skeletonChains(): Map<string, RuleLine[]> {
+  const chains = new Map<string, RuleLine[]>();
+  for (const hook of HOOKS) {
+    const key = chainKey(hook.table, hook.chain);
+    const { head, tail } = ENTRY_FRAME[key]!;
+    chains.set(key, [
+      ...head.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "restore" })),
+      { table: hook.table, chain: hook.chain, spec: DISPATCH_SPEC[key]!, kind: "dispatch" },
+      ...tail.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "save" })),
+    ]);
+  }
+  return chains;
+}
+
+export function hookLines(): RuleLine[] {
+  return HOOKS.map((h): RuleLine => ({ table: h.table, chain: h.builtin, spec: hookSpec(h.chain), kind: "hook" }));
+}
+
 /**
  * With no farm up there is nothing at all (no hooks either). `keepSkeleton`
- * keeps the hooks and entry chains anyway: a scoped change renders only some
- * farms, and others still need the skeleton.
+ * keeps the hooks, entry chains and roots anyway.
  */
 export function renderRuleset(farms: readonly ResolvedFarm[], opts: { keepSkeleton?: boolean } = {}): DesiredRuleset {
   const chains = new Map<string, RuleLine[]>();
   const farmRules = new Map<string, FarmRules>();
   const sorted = [...farms].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const shards = new Map<string, RuleLine[]>();
+  const farmChains = new Map<string, RuleLine[]>();
+  const blocks = new Map<string, RuleLine[]>();
+  const items = [];
   for (const farm of sorted) {
     const r = renderFarm(farm);
     farmRules.set(r.farm, r);
+    if (r.chain) items.push(farmItem(farm, r.chain));
     for (const line of r.rules) {
       const key = chainKey(line.table, line.chain);
-      let list = shards.get(key);
-      if (!list) shards.set(key, (list = []));
+      const target = line.table === "mangle" ? farmChains : blocks;
+      let list = target.get(key);
+      if (!list) target.set(key, (list = []));
       list.push(line);
     }
   }
-  if (shards.size === 0 && !opts.keepSkeleton) return { chains, hooks: [], farms: farmRules };
+  if (farmChains.size === 0 && blocks.size === 0 && !opts.keepSkeleton) return { chains, hooks: [], farms: farmRules };
 
-  const jumps = new Map<string, RuleLine[]>(HOOKS.map((h) => [chainKey(h.table, h.chain), []]));
-  const keys = [...shards.keys()].sort();
-  for (const key of keys) {
-    const { table, chain: name } = splitKey(key);
-    const { role, shard } = parseShardChain(name)!;
-    const entry = SHARD_ENTRY[role];
-    jumps.get(chainKey(table, entry))!.push({ table, chain: entry, spec: shardJumpSpec(role, shard), kind: "shard", shard });
+  for (const [key, rules] of skeletonChains()) chains.set(key, rules);
+  for (const [name, specs] of buildTree(items)) chains.set(chainKey("mangle", name), specs.map((spec): RuleLine => ({ table: "mangle", chain: name, spec, kind: "dispatch" })));
+  for (const [key, rules] of farmChains) chains.set(key, rules);
+  for (const role of NAT_ROLES) {
+    const marks = [...blocks.values()].flat().filter((l) => l.kind === (role === "DNAT" ? "dnat" : "snat")).map((l) => l.mark!);
+    for (const [name, specs] of markTree(role, marks)) chains.set(chainKey("nat", name), specs.map((spec): RuleLine => ({ table: "nat", chain: name, spec, kind: "dispatch" })));
   }
-  for (const hook of HOOKS) {
-    const key = chainKey(hook.table, hook.chain);
-    const frame = ENTRY_FRAME[key]!;
-    chains.set(key, [
-      ...frame.head.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "restore" })),
-      ...jumps.get(key)!,
-      ...frame.tail.map((spec): RuleLine => ({ table: hook.table, chain: hook.chain, spec, kind: "save" })),
-    ]);
-  }
-  for (const key of keys) chains.set(key, shards.get(key)!);
-  const hooks = HOOKS.map((h): RuleLine => ({ table: h.table, chain: h.builtin, spec: hookSpec(h.chain), kind: "hook" }));
-  return { chains, hooks, farms: farmRules };
+  for (const key of [...blocks.keys()].sort()) chains.set(key, blocks.get(key)!.sort(byMarkOrder));
+  return { chains, hooks: hookLines(), farms: farmRules };
 }
 
 export function splitKey(key: string): { table: Table; chain: string } {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { farmWarnings } from "../farms/warnings.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { KernelPort } from "../kernel/index.ts";
-import { shardOf } from "../netfilter/layout.ts";
+import { farmsSharingChains } from "../netfilter/layout.ts";
 import type { Target } from "../privileged/target.ts";
 import { changeSummary, logApply, markAllFailed, markApplied, markFailed, markShardInDoubt } from "./apply-log.ts";
 import { kernelFailure, refused, unavailable } from "./errors.ts";
@@ -92,9 +92,8 @@ export async function applyFarm(ctx: ApplyContext, name: string, action: string,
     await logApply(db, { target: ctx.targetLabel, action, farms: [name], result: "failed", error, durationMs: performance.now() - started });
     await markFailed(db, name, error);
     if (f.kind === "failed" && f.inDoubt) {
-      const shard = shardOf(name);
-      const sharing = set.filter((s) => s.name !== name && shardOf(s.name) === shard).map((s) => s.name);
-      await markShardInDoubt(db, sharing, `a failed change of farm ${name} in the same shard could not be undone: ${message}`);
+      const sharing = farmsSharingChains(name, set);
+      await markShardInDoubt(db, sharing, `a failed change of farm ${name}, whose rules share chains with this farm's, could not be undone: ${message}`);
     }
     return { ok: false, reason: "apply-failed", farm: name, message: `Applying farm ${name} failed: ${iptables}`, iptables };
   }

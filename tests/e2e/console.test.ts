@@ -265,8 +265,8 @@ describe.sequential("console end to end", () => {
     const farms = c.query<{ name: string; mode: string; applyState: string }>("SELECT name, mode, applyState FROM Farm");
     expect(farms).toEqual([{ name: FARM, mode: "dnat", applyState: "applied" }]);
     const live = await c.tables();
-    expect(farmRules(live, "mangle", "NATFARM-MARK-").map((r) => r.backend).sort()).toEqual([0, 1]);
-    expect(farmRules(live, "nat", "NATFARM-DNAT-")).toHaveLength(2);
+    expect(farmRules(live, "mangle", "NATFARM-F-").map((r) => r.backend).sort()).toEqual([0, 1]);
+    expect(farmRules(live, "nat", "NATFARM-DST-")).toHaveLength(2);
   });
 
   it("2. shows the MARK and DNAT rows in Live tables and their counters rise with lab traffic (auto-refresh)", async () => {
@@ -275,8 +275,8 @@ describe.sequential("console end to end", () => {
     try {
       await tables.goto(url("/tables"));
       await expectVisible(tables.getByRole("heading", { level: 1, name: "Live tables" }));
-      const mangle = /^mangle NATFARM-MARK-/;
-      const nat = /^nat NATFARM-DNAT-/;
+      const mangle = /^mangle NATFARM-F-/;
+      const nat = /^nat NATFARM-DST-[0-9a-f]{4}$/;
       for (const k of [0, 1]) {
         const markRow = tables.getByRole("table", { name: mangle }).getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` });
         await expectText(markRow, "-j MARK");
@@ -350,7 +350,7 @@ describe.sequential("console end to end", () => {
 
     // The SNAT rows on Live tables, and only SNAT rows were added.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Live tables" }).click();
-    const snat = page.getByRole("table", { name: /^nat NATFARM-SNAT-/ });
+    const snat = page.getByRole("table", { name: /^nat NATFARM-SRC-[0-9a-f]{4}$/ });
     for (const k of [0, 1]) {
       await expectText(snat.getByRole("row").filter({ hasText: `--comment FARM_${FARM}_${k}_ ` }), `--to-source ${VIP}`);
     }
@@ -386,7 +386,7 @@ describe.sequential("console end to end", () => {
     const rules = await generatedRules().innerText();
     expect(ruleLine(rules, `FARM_${FARM}_0_`, "MARK")).toContain(`--probability ${p[0]}`);
     expect(ruleLine(rules, `FARM_${FARM}_1_`, "MARK")).toContain(`--probability ${p[1]}`);
-    const live = farmRules(await c.tables(), "mangle", "NATFARM-MARK-");
+    const live = farmRules(await c.tables(), "mangle", "NATFARM-F-");
     expect(live.find((r) => r.backend === 0)?.spec).toContain(`--probability ${p[0]}`);
     expect(c.query("SELECT b.weight FROM Backend b JOIN Farm f ON f.id = b.farmId ORDER BY b.position")).toEqual([{ weight: 3 }, { weight: 1 }]);
 
@@ -485,7 +485,7 @@ describe.sequential("console end to end", () => {
     await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 0);
     expect(c.query("SELECT applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ applyState: "applied" }]);
     const p = ruleProbabilities([3, 2]).map(formatProbability);
-    expect(farmRules(await c.tables(), "mangle", "NATFARM-MARK-").find((r) => r.backend === 0)?.spec).toContain(`--probability ${p[0]}`);
+    expect(farmRules(await c.tables(), "mangle", "NATFARM-F-").find((r) => r.backend === 0)?.spec).toContain(`--probability ${p[0]}`);
     const { summary } = await labRun(50);
     expect(summary).toMatch(/^50 of 50 tcp connections/);
   });
@@ -518,7 +518,7 @@ describe.sequential("console end to end", () => {
           await p.getByText(/^(Reading conntrack…|Loading…)$/).first().waitFor({ state: "hidden", timeout: 10_000 }).catch(() => {});
         },
       },
-      { name: "live-tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-SNAT-/ }).waitFor()) },
+      { name: "live-tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-SRC-[0-9a-f]{4}$/ }).waitFor()) },
       { name: "lab", path: "/lab", ready: async (p) => void (await labRun(200, p)) },
       { name: "history", path: "/history", ready: async (p) => void (await p.getByRole("table", { name: "Apply log" }).getByRole("row").nth(1).waitFor()) },
     ];

@@ -1,7 +1,7 @@
 /**
  * The forwarding invariant of a half-done change, checked on the live rules:
- * every mark that mangle can set (a MARK rule in a shard that the hooked
- * entry chain jumps to) has a DNAT in a reachable nat shard, and its
+ * every mark that mangle can set (a MARK rule in a chain reached from the
+ * hooked entry chain) has a DNAT in a reachable nat chain, and its
  * translation is the one some known definition gives that mark; where every
  * definition of the mark SNATs, a reachable SNAT is there too.
  */
@@ -25,14 +25,20 @@ function parse(save: string): Parsed {
   return { chains };
 }
 
-/** Chains reached from `builtin` through natfarm's entry chain. */
+/** Chains reached from `builtin` through natfarm's entry chain, jump by jump, in the order packets walk them. */
 function reachable(t: Parsed, builtin: string, entry: string): Set<string> {
   const out = new Set<string>();
   if (!(t.chains.get(builtin) ?? []).some((r) => r.endsWith(`-j ${entry}`))) return out;
-  for (const r of t.chains.get(entry) ?? []) {
-    const j = /-j (NATFARM-\S+)$/.exec(r);
-    if (j) out.add(j[1]!);
-  }
+  const walk = (chain: string) => {
+    for (const r of t.chains.get(chain) ?? []) {
+      const j = /-j (NATFARM-\S+)$/.exec(r);
+      if (j && !out.has(j[1]!)) {
+        out.add(j[1]!);
+        walk(j[1]!);
+      }
+    }
+  };
+  walk(entry);
   return out;
 }
 

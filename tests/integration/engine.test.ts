@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyFarms, ApplyError, driftReport, flushFarms, FarmValidationError, readNatfarmTables, readTables, type TablesSnapshot } from "../../lib/applier/index.ts";
 import { foreignLines } from "../../lib/netfilter/parse.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
-import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
+import { farmChain } from "../../lib/netfilter/layout.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { guideFarm } from "../helpers/farms.ts";
 import { createNetns, deleteAllNetns, iptables, iptablesRestore, iptablesSave } from "../helpers/netns.ts";
@@ -151,31 +151,32 @@ describe("incremental applies", () => {
     await applyFarms(farms, { target });
   });
 
-  it("a one-farm change reads and rewrites only that farm's shard", async () => {
+  it("a one-farm change reads and rewrites only that farm's chain", async () => {
     const changed = farms.map((f) => (f.name === "f7" ? { ...f, backends: f.backends!.map((b) => ({ ...b, weight: 10 })) } : f));
     const r = await applyFarms(changed, { target, only: ["f7"] });
     expect(r.mode).toBe("scoped");
     expect(r.changed).toBe(true);
-    expect(r.stats.chainsRewritten).toBe(1); // the MARK shard; DNAT targets did not change
+    expect(r.stats.chainsRewritten).toBe(1); // the farm's chain; its translations did not change
     expect(r.payload).toContain("FARM_f7_0_");
     expect(r.payload).not.toMatch(/-A NATFARM-PREROUTING|:NATFARM-PREROUTING/);
     expect((await driftReport(changed, { target })).inSync).toBe(true);
     expect((await applyFarms(farms, { target, only: ["f7"] })).changed).toBe(true);
   });
 
-  it("a farm in a new shard gets one jump inserted into the entry chains, and loses it when removed", async () => {
+  it("a farm at a new VIP gets its chain and a jump in the tree node above it, and loses both when removed", async () => {
     const extra = farm("newcomer", "198.51.100.200", 8080, [1], { backends: [{ ip: "203.0.113.20", port: 8080, weight: 1, mark: 0x900 }] });
-    const shard = shardChain("MARK", shardOf("newcomer"));
-    expect(farms.some((f) => shardOf(f.name) === shardOf("newcomer"))).toBe(false);
+    const chain = farmChain("newcomer");
     const added = await applyFarms([...farms, extra], { target, only: ["newcomer"] });
     expect(added.mode).toBe("scoped");
-    expect(added.payload).toMatch(new RegExp(`^-I NATFARM-PREROUTING 2 -m state --state NEW .* -j ${shard}$`, "m"));
-    expect(added.payload).not.toMatch(/^:NATFARM-PREROUTING/m);
+    expect(added.payload).toMatch(new RegExp(`^:${chain} - `, "m"));
+    expect(added.payload).toMatch(new RegExp(`^\\[0:0\\] -A NATFARM-VIP\\S* -d 198\\.51\\.100\\.200/32 -p tcp -m multiport --dports 8080 -j ${chain}$`, "m"));
+    // The entry chains and hooks are not written: a new farm changes only the tree below them.
+    expect(added.payload).not.toMatch(/NATFARM-PREROUTING|NATFARM-POSTROUTING|-I PREROUTING/);
     expect((await driftReport([...farms, extra], { target })).inSync).toBe(true);
 
     const removed = await applyFarms(farms, { target, only: ["newcomer"] });
-    expect(removed.payload).toMatch(new RegExp(`^-D NATFARM-PREROUTING .* -j ${shard}$`, "m"));
-    expect(removed.payload).toMatch(new RegExp(`^-X ${shard}$`, "m"));
+    expect(removed.payload).toMatch(new RegExp(`^-X ${chain}$`, "m"));
+    expect(removed.payload).not.toMatch(/NATFARM-PREROUTING|NATFARM-POSTROUTING/);
     expect(await iptablesSave(target)).not.toContain("newcomer");
     expect((await driftReport(farms, { target })).inSync).toBe(true);
   });
@@ -188,11 +189,15 @@ describe("incremental applies", () => {
     expect(rulesOnly(await iptablesSave(target))).toEqual(before);
   });
 
-  it("natfarm's tables can be read chain by chain: one farm's shards, or the first shards up to a rule budget", async () => {
+  it("natfarm's tables can be read chain by chain: one farm's chains and paths, or the trees breadth first up to a rule budget", async () => {
     const specs = (snap: TablesSnapshot) => snap.tables.flatMap((t) => t.chains.filter((c) => c.owned).flatMap((c) => c.rules.map((r) => `${t.name} ${c.name} ${r.spec}`)));
     const full = await readTables(target);
     const one = await readNatfarmTables(target, { farm: "f3" });
-    expect(one.tables.flatMap((t) => t.chains.map((c) => c.name)).sort()).toEqual([shardChain("DNAT", shardOf("f3")), shardChain("MARK", shardOf("f3"))].sort());
+    const names = one.tables.flatMap((t) => t.chains.map((c) => c.name));
+    expect(names).toContain(farmChain("f3"));
+    expect(names).toContain("NATFARM-DST-0300");
+    // Only the chains on f3's paths: its chain, its mark block with the group and root above, the tree nodes down to it.
+    expect(names.length).toBeLessThanOrEqual(10);
     expect(specs(one).filter((l) => l.includes("FARM_f3_"))).toEqual(specs(full).filter((l) => l.includes("FARM_f3_")));
     const some = await readNatfarmTables(target, { maxRules: 20 });
     expect(some.unreadChains).toBeGreaterThan(0);

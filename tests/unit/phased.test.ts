@@ -6,7 +6,10 @@ import { FarmListSchema } from "../../lib/farms/schema.ts";
 import { planChanges, planPhased } from "../../lib/netfilter/plan.ts";
 import { renderRuleset } from "../../lib/netfilter/render.ts";
 import { forwardingProblems, type MarkDefinition } from "../helpers/consistency.ts";
+import { DISPATCH_FARMS } from "../helpers/dispatch-farms.ts";
 import { FakeKernel } from "../helpers/fake-kernel.ts";
+import { resolveMarks } from "../../lib/farms/resolve.ts";
+import { scopedPlanInput } from "../../lib/applier/scoped.ts";
 
 /**
  * Make-before-break through a fake kernel: for each change, every prefix of
@@ -96,5 +99,65 @@ describe("planPhased through a fake kernel", () => {
     expect(plan(kernel, added).tables).toEqual(["nat", "mangle"]);
     const reweighted = A.map((f) => (f.name === "web" ? { ...f, backends: f.backends!.map((b) => ({ ...b, weight: 5 })) } : f));
     expect(plan(kernel, reweighted).tables).toEqual(["mangle"]);
+  });
+
+  // The dispatch tree: farms moving between nodes, nodes splitting and merging, marks moving between blocks.
+  const D = resolveMarks(FarmListSchema.parse(DISPATCH_FARMS)) as unknown as FarmInput[];
+  const D2: FarmInput[] = [
+    ...D.filter((f) => !["p2016", "media", "all"].includes(f.name)).map((f) =>
+      f.name === "p2017" ? { ...f, ports: "3000" } : f.name === "web80" ? { ...f, vip: "192.0.2.200" } : f.name === "doc1" ? { ...f, mode: "dnat" as const } : f,
+    ),
+    { name: "moved", vip: "198.51.100.12", ports: "22", protocol: "tcp", mode: "nat", backends: [{ ip: "203.0.113.40", port: 22, weight: 1, mark: "0x1234" }] },
+  ];
+  const defsOf = (...sets: FarmInput[][]) => {
+    const out = new Map<number, MarkDefinition[]>();
+    for (const set of sets) {
+      for (const f of set) {
+        for (const b of f.backends ?? []) {
+          const dest = b.port === null || b.port === undefined || f.protocol === "all" ? b.ip : `${b.ip}:${b.port}`;
+          out.set(Number(b.mark), [...(out.get(Number(b.mark)) ?? []), { dest, snat: f.mode === "nat" }]);
+        }
+      }
+    }
+    return out;
+  };
+
+  it.each([
+    ["the 40-farm tree → its changed twin", D, D2],
+    ["and back", D2, D],
+  ])("%s: every prefix forwards consistently, the whole ends exactly in the new state", (_, from, to) => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, from).payload);
+    const p = plan(kernel, to);
+    const n = sections(p.payload);
+    const defs = defsOf(from, to);
+    for (let k = 0; k <= n; k++) {
+      const partial = kernel.clone();
+      partial.restore(p.payload, k);
+      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
+    }
+    kernel.restore(p.payload);
+    expect(plan(kernel, to).empty).toBe(true);
+  });
+
+  it("scoped changes on the tree: every prefix of their sections forwards consistently too", async () => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, D).payload);
+    let current = D;
+    for (const name of ["p2017", "web80", "doc1", "p2016", "all", "moved"]) {
+      const next = name === "p2016" || name === "all" ? current.filter((f) => f.name !== name) : [...current.filter((f) => f.name !== name), ...D2.filter((f) => f.name === name)];
+      const p = planPhased(await scopedPlanInput(view(kernel), FarmListSchema.parse(next) as never, new Set([name])));
+      const n = sections(p.payload);
+      expect(n, name).toBeGreaterThan(0);
+      const defs = defsOf(current, next);
+      for (let k = 0; k <= n; k++) {
+        const partial = kernel.clone();
+        partial.restore(p.payload, k);
+        expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `${name}: after ${k} of ${n} sections`).toEqual([]);
+      }
+      kernel.restore(p.payload);
+      current = next;
+      expect(plan(kernel, current).empty, `${name}: the scoped change ends where a full apply would`).toBe(true);
+    }
   });
 });

@@ -40,7 +40,8 @@ describe("the planner", () => {
 
   it("builds everything on empty tables", () => {
     const p = plan([guideFarm()], empty);
-    expect(p.stats.chainsCreated).toBe(5);
+    // entry chains (3), the tree roots (3), the farm's chain, a mark group and a block (DNAT only: a dnat farm)
+    expect(p.stats.chainsCreated).toBe(9);
     expect(p.payload).toContain("-I PREROUTING 1 -m comment --comment \"natfarm: entry\" -j NATFARM-PREROUTING");
   });
 
@@ -49,22 +50,35 @@ describe("the planner", () => {
     expect(plan([guideFarm()], saveOf(full)).empty).toBe(true);
   });
 
-  it("rewrites only the changed shard and carries counters of the rules that stay", () => {
+  it("writes only what changed: dnat → nat adds the SNAT tree, leaves mangle alone", () => {
     const full = renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse([guideFarm()]))));
     const changed = { ...guideFarm("nat") };
     const p = plan([changed], saveOf(full, "[7:420]"));
-    expect(p.payload).toMatch(/^:NATFARM-SNAT-2c - \[0:0\]$/m);
-    expect(p.payload).not.toMatch(/^:NATFARM-MARK/m);
-    expect(p.payload).toMatch(/^-I NATFARM-POSTROUTING 1 .*"natfarm: shard 2c" -j NATFARM-SNAT-2c$/m);
-    expect(p.stats.chainsCreated).toBe(1);
+    expect(p.payload).toMatch(/^:NATFARM-SRC-0200 - \[0:0\]$/m);
+    expect(p.payload).toMatch(/^\[0:0\] -A NATFARM-SRC -m mark --mark 0x0\/0xfffff000 -j NATFARM-SRC-0$/m);
+    expect(p.payload).not.toMatch(/^\*mangle/m);
+    expect(p.stats.chainsCreated).toBe(2);
+    expect(p.stats.chainsRewritten).toBe(1); // the SNAT root, empty until now
+  });
+
+  it("rewrites a changed chain with the counters of the rules that stay", () => {
+    const full = renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse([guideFarm()]))));
+    const reweighted = { ...guideFarm(), backends: guideFarm().backends!.map((b, i) => ({ ...b, weight: i + 1 })) };
+    const p = plan([reweighted], saveOf(full, "[7:420]"));
+    expect(p.tables).toEqual(["mangle"]);
+    expect(p.stats.chainsRewritten).toBe(1);
+    expect(p.payload).toMatch(/^:NATFARM-F-app - \[0:0\]$/m);
+    // backend 1's rule is unchanged (probability 1) and keeps its counters; backend 0's is new
+    expect(p.payload).toMatch(/^\[7:420\] -A NATFARM-F-app .*probability 1\.0+ .*FARM_app_1_/m);
+    expect(p.payload).toMatch(/^\[0:0\] -A NATFARM-F-app .*probability 0\.33333333349 .*FARM_app_0_/m);
   });
 
   it("takes everything away, hooks first, when no farm is wanted", () => {
     const full = renderFullPayload(renderRuleset(resolveMarks(FarmListSchema.parse([guideFarm()]))));
     const p = plan([], saveOf(full));
     expect(p.payload).toMatch(/-D PREROUTING -m comment --comment "natfarm: entry" -j NATFARM-PREROUTING/);
-    expect(p.payload).toMatch(/^-X NATFARM-MARK-2c$/m);
-    expect(p.stats.chainsDeleted).toBe(5);
+    expect(p.payload).toMatch(/^-X NATFARM-F-app$/m);
+    expect(p.stats.chainsDeleted).toBe(9);
   });
 });
 

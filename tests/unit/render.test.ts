@@ -3,7 +3,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FarmListSchema } from "../../lib/farms/schema.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
-import { shardChain, shardOf } from "../../lib/netfilter/layout.ts";
+import { farmChain } from "../../lib/netfilter/layout.ts";
+import { DISPATCH_FARMS } from "../helpers/dispatch-farms.ts";
 import { renderFarmText, renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
 import { guideFarm, MIXED_FARMS, SCHEDULER_FARMS } from "../helpers/farms.ts";
 
@@ -23,12 +24,16 @@ describe("rendering (golden files)", () => {
     expect(render(SCHEDULER_FARMS)).toBe(golden("schedulers.rules"));
   });
 
+  it("the dispatch tree of 40 farms: shared VIPs, port lists and ranges, every-port and protocol-all farms, another /24", () => {
+    expect(render(DISPATCH_FARMS)).toBe(golden("dispatch.rules"));
+  });
+
   it("renders the guide's MARK lines, last backend first, with the guide's probabilities", () => {
     const text = renderFarmText(resolveMarks(FarmListSchema.parse([guideFarm()]))[0]!);
     const marks = text.split("\n").filter((l) => l.includes("-j MARK"));
     expect(marks).toEqual([
-      `-A ${shardChain("MARK", shardOf("app"))} -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 1.00000000000 -m multiport --dports 443 -m comment --comment FARM_app_1_ -j MARK --set-xmark 0x20d/0xffffffff`,
-      `-A ${shardChain("MARK", shardOf("app"))} -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 0.50000000000 -m multiport --dports 443 -m comment --comment FARM_app_0_ -j MARK --set-xmark 0x20c/0xffffffff`,
+      `-A NATFARM-F-app -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 1.00000000000 -m multiport --dports 443 -m comment --comment FARM_app_1_ -j MARK --set-xmark 0x20d/0xffffffff`,
+      `-A NATFARM-F-app -d 192.168.101.250/32 -p tcp -m statistic --mode random --probability 0.50000000000 -m multiport --dports 443 -m comment --comment FARM_app_0_ -j MARK --set-xmark 0x20c/0xffffffff`,
     ]);
   });
 
@@ -36,12 +41,15 @@ describe("rendering (golden files)", () => {
     expect(render([{ ...guideFarm(), status: "stopped" }])).toBe("");
   });
 
-  it("keeps chain names within iptables' 28 characters and farms in stable shards", () => {
-    // Pinned values: a change of the hash would move every farm to another chain.
-    const pinned: [string, number][] = [["a", 0x2c], ["x".repeat(20), 0x95], ["app", 0x2c]];
-    for (const [name, shard] of pinned) {
-      expect(shardChain("MARK", shardOf(name)).length).toBeLessThanOrEqual(28);
-      expect(shardOf(name)).toBe(shard);
-    }
+  it("keeps chain names within iptables' 28 characters, and long farm names apart", () => {
+    expect(farmChain("app")).toBe("NATFARM-F-app");
+    expect(farmChain("x".repeat(18))).toBe(`NATFARM-F-${"x".repeat(18)}`);
+    const long = [farmChain("x".repeat(19)), farmChain("x".repeat(20)), farmChain(`${"x".repeat(11)}yyyyyyyyy`)];
+    for (const name of long) expect(name.length).toBeLessThanOrEqual(28);
+    expect(new Set(long).size).toBe(3);
+    // Pinned: a change of the hash would rename these farms' chains.
+    expect(long[1]).toBe("NATFARM-F-xxxxxxxxxxx~" + long[1]!.slice(-6));
+    const payload = render(DISPATCH_FARMS);
+    for (const m of payload.matchAll(/^:(\S+) /gm)) expect(m[1]!.length, m[1]).toBeLessThanOrEqual(28);
   });
 });

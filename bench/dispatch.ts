@@ -1,0 +1,133 @@
+/**
+ * Dispatch benchmark, in fresh namespaces (never the host):
+ *  1. new-connection time through the lab: 2,000 TCP connections from the lab
+ *     client to the first and to the last farm, at 10, 1,000 and 5,000 farms
+ *     of one backend each (median of `--repeat` runs per farm);
+ *  2. a whole `natfarm apply` process of farms of 4 backends into an empty
+ *     namespace against one bare `iptables-restore --noflush` of the same
+ *     payload (`natfarm render`) into another empty namespace, and an
+ *     unchanged re-apply against one bare `iptables-save` of mangle and nat.
+ *
+ *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000] [--repeat 3] [--connections 2000]
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { applyFarms } from "../lib/applier/index.ts";
+import type { FarmInput } from "../lib/farms/schema.ts";
+import { labDown, labEnsureVip, labTraffic, labUp } from "../lib/lab/index.ts";
+import { runPrivileged } from "../lib/privileged/run.ts";
+import type { Target } from "../lib/privileged/target.ts";
+import { benchFarms, machine, median, ms } from "./common.ts";
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const sizes = arg("sizes", "10,1000,5000").split(",").map(Number);
+const repeat = Number(arg("repeat", "3"));
+const connections = Number(arg("connections", "2000"));
+const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
+
+/** n farms of one backend (the lab's b0 on port 80), on 240 VIPs of the lab's client net, one port each. */
+function labFarms(n: number): FarmInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `f${i}`,
+    vip: `198.51.100.${10 + (i % 240)}`,
+    ports: String(1000 + Math.floor(i / 240)),
+    protocol: "tcp",
+    mode: "dnat",
+    backends: [{ ip: "203.0.113.10", port: 80 }],
+  }));
+}
+
+async function connectionTimes(n: number): Promise<{ first: number; last: number }> {
+  const name = `bd${randomBytes(3).toString("hex")}`;
+  const lab = await labUp({ name, backends: 1, ports: [80], ownerPid: process.pid });
+  try {
+    const farms = labFarms(n);
+    const target: Target = { kind: "netns", name: lab.lbNs };
+    await applyFarms(farms, { target });
+    const time = async (f: FarmInput) => {
+      await labEnsureVip({ name, vip: f.vip });
+      const runs: number[] = [];
+      for (let r = 0; r < repeat; r++) {
+        const t = await labTraffic({ name, vip: f.vip, port: Number(f.ports), connections, concurrency: 64 });
+        if (t.ok !== connections) throw new Error(`farm ${f.name}: ${t.failed} of ${connections} connections failed ${JSON.stringify(t.errors)}`);
+        runs.push(t.durationMs);
+      }
+      return median(runs);
+    };
+    return { first: await time(farms[0]!), last: await time(farms[n - 1]!) };
+  } finally {
+    await labDown({ name });
+  }
+}
+
+async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
+  const ns = `bd${randomBytes(3).toString("hex")}`;
+  await runPrivileged("ip", ["netns", "add", ns]);
+  try {
+    return await fn(ns);
+  } finally {
+    await runPrivileged("ip", ["netns", "del", ns], { allowFailure: true });
+  }
+}
+
+function timed(argv: string[], input?: string): number {
+  const t = performance.now();
+  const p = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", input, maxBuffer: 1 << 30 });
+  const elapsed = performance.now() - t;
+  if (p.status !== 0) throw new Error(`${argv.join(" ")}: ${p.stderr}`);
+  return elapsed;
+}
+
+async function applyVersusBare(n: number, dir: string) {
+  const file = path.join(dir, `farms-${n}.json`);
+  writeFileSync(file, JSON.stringify({ farms: benchFarms(n) }));
+  const render = spawnSync(process.execPath, [BIN, "render", "-f", file], { encoding: "utf8", maxBuffer: 1 << 30 });
+  if (render.status !== 0) throw new Error(render.stderr);
+  const payload = render.stdout;
+  const chains = (payload.match(/^:/gm) ?? []).length;
+  const rules = (payload.match(/^-[AI] /gm) ?? []).length;
+  const apply: number[] = [];
+  const again: number[] = [];
+  const bare: number[] = [];
+  const save: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    await withNetns(async (ns) => {
+      apply.push(timed([process.execPath, BIN, "apply", "-f", file, "--target", `netns:${ns}`]));
+      again.push(timed([process.execPath, BIN, "apply", "-f", file, "--target", `netns:${ns}`]));
+      save.push(timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"]));
+    });
+    await withNetns(async (ns) => {
+      bare.push(timed(["ip", "netns", "exec", ns, "iptables-restore", "--noflush", "-w", "10"], payload));
+    });
+  }
+  return { chains, rules, apply: median(apply), again: median(again), bare: median(bare), save: median(save) };
+}
+
+async function main() {
+  console.log(`machine: ${machine()}`);
+  console.log(`new connections: ${connections} TCP connections (64 at a time) from the lab client, median of ${repeat}; farms of one backend`);
+  console.log("farms | first farm | last farm | per connection (first / last)");
+  console.log("------|------------|-----------|------------------------------");
+  for (const n of sizes) {
+    const { first, last } = await connectionTimes(n);
+    console.log(`${String(n).padStart(5)} | ${ms(first).padStart(10)} | ${ms(last).padStart(9)} | ${((first / connections) * 1000).toFixed(0)} µs / ${((last / connections) * 1000).toFixed(0)} µs`);
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-dispatch-"));
+  console.log(`\napply: farms of 4 backends; a whole \`natfarm apply\` process into an empty namespace vs one bare iptables-restore --noflush of its payload; unchanged re-apply vs one iptables-save of mangle and nat (medians of ${repeat})`);
+  console.log("farms | chains | rules  | natfarm apply | bare restore | ratio | unchanged re-apply | bare save | ratio");
+  console.log("------|--------|--------|---------------|--------------|-------|--------------------|-----------|------");
+  for (const n of sizes) {
+    const r = await applyVersusBare(n, dir);
+    console.log(
+      `${String(n).padStart(5)} | ${String(r.chains).padStart(6)} | ${String(r.rules).padStart(6)} | ${ms(r.apply).padStart(13)} | ${ms(r.bare).padStart(12)} | ${(r.apply / r.bare).toFixed(2).padStart(5)} | ${ms(r.again).padStart(18)} | ${ms(r.save).padStart(9)} | ${(r.again / r.save).toFixed(2)}`,
+    );
+  }
+}
+
+await main();
