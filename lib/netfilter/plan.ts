@@ -33,6 +33,8 @@ export interface PlanInput {
   liveBuiltins: Map<string, LiveChain>;
   /** Entry chains must end in exactly the desired order (a rollback to a snapshot), not just hold the same jumps. */
   exactOrder?: boolean;
+  /** Section size (default SECTION_LIMITS); tests cut at every chain. */
+  limits?: SectionLimits;
 }
 
 export interface PlanStats {
@@ -47,19 +49,134 @@ export interface Plan {
   payload: string;
   empty: boolean;
   stats: PlanStats;
-  /** Tables the payload writes, in payload order. */
+  /** Tables the payload writes, in payload order (consecutive sections of one table counted once). */
   tables: Table[];
+  /** `*table ... COMMIT` sections in the payload: each commits on its own. */
+  sections: number;
   /** Chain keys the payload writes (owned and built-in). */
   touched: string[];
 }
 
+/**
+ * How much one `*table ... COMMIT` section may hold. iptables-nft's restore
+ * costs about chains × rules per section (8,000 chains in one section: 1.1 s,
+ * in sections of a few hundred: 0.36 s), so a large change is cut into
+ * sections; each commits on its own, which the order below keeps safe.
+ */
+export interface SectionLimits {
+  chains: number;
+  rules: number;
+}
+export const SECTION_LIMITS: SectionLimits = { chains: 100, rules: 2000 };
+
+/** A chain the payload declares (created, or flushed and rewritten) with its rules. */
+interface Written {
+  name: string;
+  lines: string[];
+  refs: string[];
+}
+
 interface TableOps {
-  declare: string[];
+  write: Written[];
   del: string[];
-  flush: string[];
-  append: string[];
   insert: string[];
-  remove: string[];
+  /** Chains to delete, with the chains their live rules jump to. */
+  remove: { name: string; refs: string[]; rules: number }[];
+}
+
+const JUMP_TARGET = /(?:^| )-[jg] (\S+)$/;
+
+function jumpTargets(specs: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const s of specs) {
+    const m = JUMP_TARGET.exec(s);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+/** Height of each chain above the chains it jumps to, among `names` only (leaves 0). */
+function heights(chains: { name: string; refs: string[] }[]): Map<string, number> {
+  const byName = new Map(chains.map((c) => [c.name, c]));
+  const out = new Map<string, number>();
+  const visit = (name: string, path: Set<string>): number => {
+    const known = out.get(name);
+    if (known !== undefined) return known;
+    // A loop cannot be written by natfarm (the kernel refuses it); guard anyway.
+    if (path.has(name)) return 0;
+    path.add(name);
+    let h = 0;
+    for (const r of byName.get(name)!.refs) if (byName.has(r) && r !== name) h = Math.max(h, visit(r, path) + 1);
+    path.delete(name);
+    out.set(name, h);
+    return h;
+  };
+  for (const c of chains) visit(c.name, new Set());
+  return out;
+}
+
+/**
+ * One table's part of the payload as sections: chains written children
+ * first (a jump's target always exists when the jump is added: created in
+ * an earlier section or declared in the same one), the rule edits of entry
+ * and built-in chains after every write, chains deleted last and parents
+ * first (nothing left pointing at a chain when it goes). Any prefix of
+ * these sections leaves the table valid, and every chain in it either as
+ * it was or as it will be.
+ */
+function tableSections(table: Table, o: TableOps, limits: SectionLimits): string[][] {
+  const sections: string[][] = [];
+  const h = heights(o.write);
+  const writes = o.write.map((w, i) => ({ w, i })).sort((a, b) => h.get(a.w.name)! - h.get(b.w.name)! || a.i - b.i);
+  let declare: string[] = [];
+  let append: string[] = [];
+  let chains = 0;
+  let rules = 0;
+  const cut = () => {
+    if (chains === 0) return;
+    sections.push([`*${table}`, ...declare, ...append]);
+    declare = [];
+    append = [];
+    chains = 0;
+    rules = 0;
+  };
+  for (const { w } of writes) {
+    if (chains > 0 && (chains + 1 > limits.chains || rules + w.lines.length > limits.rules)) cut();
+    declare.push(`:${w.name} - [0:0]`);
+    append.push(...w.lines);
+    chains++;
+    rules += w.lines.length;
+  }
+  const edits = [...o.del, ...o.insert];
+  if (chains > 0 || edits.length > 0) {
+    if (chains > 0 && rules + edits.length > limits.rules) cut();
+    sections.push([`*${table}`, ...declare, ...append, ...edits]);
+  }
+  // Deleted chains go parents first: a section flushes its chains before removing them.
+  const rh = heights(o.remove);
+  const removes = [...o.remove].sort((a, b) => rh.get(b.name)! - rh.get(a.name)!);
+  let flush: string[] = [];
+  let remove: string[] = [];
+  chains = 0;
+  rules = 0;
+  const cutRemove = () => {
+    if (chains === 0) return;
+    sections.push([`*${table}`, ...flush, ...remove]);
+    flush = [];
+    remove = [];
+    chains = 0;
+    rules = 0;
+  };
+  for (const r of removes) {
+    if (chains > 0 && (chains + 1 > limits.chains || rules + r.rules > limits.rules)) cutRemove();
+    flush.push(`-F ${r.name}`);
+    remove.push(`-X ${r.name}`);
+    chains++;
+    rules += r.rules;
+  }
+  cutRemove();
+  for (const s of sections) s.push("COMMIT");
+  return sections;
 }
 
 function counted(chain: string, rule: PlannedRule): string {
@@ -107,7 +224,7 @@ function editEntryChain(key: string, desired: DesiredChain, live: LiveChain): { 
 }
 
 export function planChanges(input: PlanInput): Plan {
-  const ops = new Map<Table, TableOps>(TABLES.map((t) => [t, { declare: [], del: [], flush: [], append: [], insert: [], remove: [] }]));
+  const ops = new Map<Table, TableOps>(TABLES.map((t) => [t, { write: [], del: [], insert: [], remove: [] }]));
   const stats: PlanStats = { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 };
   const touched = new Set<string>();
 
@@ -134,8 +251,7 @@ export function planChanges(input: PlanInput): Plan {
       stats.chainsCreated++;
     }
     touched.add(key);
-    o.declare.push(`:${want.name} - [0:0]`);
-    for (const r of carryCounters(want.rules, live)) o.append.push(counted(want.name, r));
+    o.write.push({ name: want.name, lines: carryCounters(want.rules, live).map((r) => counted(want.name, r)), refs: jumpTargets(want.rules.map((r) => r.spec)) });
     stats.rulesAdded += want.rules.length;
   }
 
@@ -143,8 +259,7 @@ export function planChanges(input: PlanInput): Plan {
     if (input.desired.has(key)) continue;
     const o = ops.get(live.table as Table)!;
     touched.add(key);
-    o.flush.push(`-F ${live.name}`);
-    o.remove.push(`-X ${live.name}`);
+    o.remove.push({ name: live.name, refs: jumpTargets(live.rules.map((r) => r.spec)), rules: live.rules.length });
     stats.chainsDeleted++;
     stats.rulesDeleted += live.rules.length;
   }
@@ -171,18 +286,20 @@ export function planChanges(input: PlanInput): Plan {
 
   const lines: string[] = [];
   const tables: Table[] = [];
+  let sections = 0;
   for (const table of TABLES) {
-    const o = ops.get(table)!;
-    const body = [...o.declare, ...o.del, ...o.flush, ...o.append, ...o.insert, ...o.remove];
-    if (body.length === 0) continue;
+    const parts = tableSections(table, ops.get(table)!, input.limits ?? SECTION_LIMITS);
+    if (parts.length === 0) continue;
     tables.push(table);
-    lines.push(`*${table}`, ...body, "COMMIT");
+    sections += parts.length;
+    for (const part of parts) for (const l of part) lines.push(l);
   }
   return {
     payload: lines.length ? `${lines.join("\n")}\n` : "",
     empty: lines.length === 0,
     stats,
     tables,
+    sections,
     touched: [...touched],
   };
 }
@@ -217,6 +334,11 @@ export function desiredFromLive(live: Map<string, LiveChain>): Map<string, Desir
  *   1. nat grows to the union of the old and new translations (nothing removed);
  *   2. mangle switches to the new marks (every mark it can set is translated);
  *   3. nat shrinks to the new translations (no mark set by mangle loses its own).
+ * A large phase is itself several sections (children first, deletions last),
+ * each leaving every chain either as it was or as it will be: within nat
+ * growing, old marks keep their translations; within mangle, a chain already
+ * switched sets only marks nat translates; within nat shrinking, mangle sets
+ * only new marks, whose translations are all in place.
  * Stats, `touched` and `empty` describe the net change, as `planChanges` does.
  */
 export function planPhased(input: PlanInput): Plan {
@@ -236,18 +358,19 @@ export function planPhased(input: PlanInput): Plan {
     unionHooks.set(key, unionRules((input.hooks.get(key) ?? []).map((spec) => ({ spec })), { rules: owned.map((spec) => ({ spec, packets: 0, bytes: 0 })) }).map((r) => r.spec));
   }
 
-  const exactOrder = input.exactOrder;
-  const grow = planChanges({ desired: union, hooks: unionHooks, live: natLive, liveBuiltins: natBuiltins });
-  const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle"), exactOrder });
+  const { exactOrder, limits } = input;
+  const grow = planChanges({ desired: union, hooks: unionHooks, live: natLive, liveBuiltins: natBuiltins, limits });
+  const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle"), exactOrder, limits });
   const shrink = planChanges({
     exactOrder,
+    limits,
     desired: inTable(input.desired, "nat"),
     hooks: hooksIn("nat"),
     live: asLive(union),
     liveBuiltins: new Map([...natBuiltins].map(([key, b]) => [key, withOwnedRules(b, unionHooks.get(key) ?? [])])),
   });
   const steps = [grow, switchMarks, shrink].filter((p) => !p.empty);
-  return { ...net, payload: steps.map((p) => p.payload).join(""), tables: steps.flatMap((p) => p.tables) };
+  return { ...net, payload: steps.map((p) => p.payload).join(""), tables: steps.flatMap((p) => p.tables), sections: steps.reduce((n, p) => n + p.sections, 0) };
 }
 
 function keepCounters(r: { spec: string; packets?: number; bytes?: number }): PlannedRule {

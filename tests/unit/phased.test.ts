@@ -3,7 +3,7 @@ import { desiredPlanInput } from "../../lib/applier/apply.ts";
 import { viewFromSave } from "../../lib/applier/read.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { FarmListSchema } from "../../lib/farms/schema.ts";
-import { planChanges, planPhased } from "../../lib/netfilter/plan.ts";
+import { planChanges, planPhased, SECTION_LIMITS, type SectionLimits } from "../../lib/netfilter/plan.ts";
 import { renderRuleset } from "../../lib/netfilter/render.ts";
 import { forwardingProblems, type MarkDefinition } from "../helpers/consistency.ts";
 import { DISPATCH_FARMS } from "../helpers/dispatch-farms.ts";
@@ -46,7 +46,9 @@ function definitions(...sets: FarmInput[][]): Map<number, MarkDefinition[]> {
 }
 
 const view = (k: FakeKernel) => viewFromSave([k.save("mangle"), k.save("nat")]);
-const plan = (k: FakeKernel, farms: FarmInput[]) => planPhased(desiredPlanInput(renderRuleset(FarmListSchema.parse(farms) as never), view(k)));
+const plan = (k: FakeKernel, farms: FarmInput[], limits?: SectionLimits) => planPhased({ ...desiredPlanInput(renderRuleset(FarmListSchema.parse(farms) as never), view(k)), limits });
+/** A section per chain: every boundary a large change can have is a boundary here. */
+const EVERY_CHAIN: SectionLimits = { chains: 1, rules: 1 };
 const sections = (payload: string) => payload.split("\n").filter((l) => l.startsWith("*")).length;
 
 describe("planPhased through a fake kernel", () => {
@@ -159,5 +161,80 @@ describe("planPhased through a fake kernel", () => {
       current = next;
       expect(plan(kernel, current).empty, `${name}: the scoped change ends where a full apply would`).toBe(true);
     }
+  });
+
+  // Large changes are cut into many sections per table: with a section per chain, every cut a big change can have is tried.
+  it.each([
+    ["nothing → A", [] as FarmInput[], A],
+    ["A → B", A, B],
+    ["B → A", B, A],
+    ["A → nothing", A, []],
+    ["nothing → the 40-farm tree", [] as FarmInput[], D],
+    ["the 40-farm tree → its changed twin", D, D2],
+    ["and back", D2, D],
+    ["the 40-farm tree → nothing", D, [] as FarmInput[]],
+  ])("cut at every chain, %s: every prefix forwards consistently, each section is valid on its own", (_, from, to) => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, from).payload);
+    const p = plan(kernel, to, EVERY_CHAIN);
+    const n = sections(p.payload);
+    expect(p.sections).toBe(n);
+    expect(n).toBeGreaterThan(p.tables.length);
+    const defs = defsOf(from, to);
+    for (let k = 0; k <= n; k++) {
+      const partial = kernel.clone();
+      // The fake refuses a jump to a chain not yet there and removing a chain still referenced.
+      partial.restore(p.payload, k);
+      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
+    }
+    kernel.restore(p.payload);
+    expect(plan(kernel, to).empty).toBe(true);
+  });
+
+  it("cut at every chain, scoped changes on the tree: every prefix forwards consistently", async () => {
+    const kernel = new FakeKernel();
+    kernel.restore(plan(kernel, D).payload);
+    let current = D;
+    for (const name of ["p2017", "web80", "doc1", "p2016", "all", "moved"]) {
+      const next = name === "p2016" || name === "all" ? current.filter((f) => f.name !== name) : [...current.filter((f) => f.name !== name), ...D2.filter((f) => f.name === name)];
+      const p = planPhased({ ...(await scopedPlanInput(view(kernel), FarmListSchema.parse(next) as never, new Set([name]))), limits: EVERY_CHAIN });
+      const n = sections(p.payload);
+      const defs = defsOf(current, next);
+      for (let k = 0; k <= n; k++) {
+        const partial = kernel.clone();
+        partial.restore(p.payload, k);
+        expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `${name}: after ${k} of ${n} sections`).toEqual([]);
+      }
+      kernel.restore(p.payload);
+      current = next;
+      expect(plan(kernel, current).empty, name).toBe(true);
+    }
+  });
+
+  it("a whole apply of 2,000 farms is cut into sections within the limits, children declared before their parents", () => {
+    const many: FarmInput[] = Array.from({ length: 2000 }, (_, i) => ({
+      name: `f${i}`,
+      vip: `198.51.100.${1 + (i % 250)}`,
+      ports: String(1000 + Math.floor(i / 250)),
+      protocol: "tcp",
+      mode: i % 2 ? "nat" : "dnat",
+      backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
+    }));
+    const kernel = new FakeKernel();
+    const resolved = resolveMarks(FarmListSchema.parse(many)) as unknown as FarmInput[];
+    const p = plan(kernel, resolved);
+    const parts = p.payload.split("COMMIT\n").filter((x) => x.trim());
+    expect(parts.length).toBe(p.sections);
+    expect(p.sections).toBeGreaterThan(20);
+    expect(p.tables).toEqual(["nat", "mangle"]);
+    for (const part of parts) {
+      const lines = part.split("\n");
+      expect(lines.filter((l) => l.startsWith(":")).length).toBeLessThanOrEqual(SECTION_LIMITS.chains);
+      // A single chain larger than the rule limit still goes whole; none is here, bar the last section's edits.
+      expect(lines.filter((l) => /^(\[\d+:\d+\] )?-[AI] /.test(l)).length).toBeLessThanOrEqual(SECTION_LIMITS.rules + 3);
+    }
+    // The fake refuses a jump to a chain not declared yet: children come first.
+    kernel.restore(p.payload);
+    expect(plan(kernel, resolved).empty).toBe(true);
   });
 });
