@@ -8,7 +8,11 @@
  *     payload (`natfarm render`) into another empty namespace, and an
  *     unchanged re-apply against one bare `iptables-save` of mangle and nat.
  *
- *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000] [--repeat 3] [--connections 2000]
+ *     With --old-cli <bin/natfarm.mjs of a tree before the dispatch tree>, that
+ *     CLI's apply, re-apply and bare restore of its own render run interleaved
+ *     with these, so a loaded machine weighs on both alike.
+ *
+ *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000] [--repeat 3] [--connections 2000] [--no-connections] [--old-cli PATH]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -29,6 +33,9 @@ const arg = (name: string, fallback: string) => {
 const sizes = arg("sizes", "10,1000,5000").split(",").map(Number);
 const repeat = Number(arg("repeat", "3"));
 const connections = Number(arg("connections", "2000"));
+/** The CLI of a tree before the dispatch tree (e.g. a checkout of a1d72d9), measured in the same run. */
+const oldBin = arg("old-cli", "") || null;
+const skipConnections = process.argv.includes("--no-connections");
 const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
 
 /** n farms of one backend (the lab's b0 on port 80), on 240 VIPs of the lab's client net, one port each. */
@@ -84,29 +91,61 @@ function timed(argv: string[], input?: string): number {
   return elapsed;
 }
 
+/** A whole apply and an unchanged re-apply by the CLI at `bin` into a fresh namespace, with a bare save of the result. */
+async function applyRun(bin: string, file: string) {
+  return withNetns(async (ns) => {
+    const apply = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`]);
+    const again = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`]);
+    const save = timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"]);
+    return { apply, again, save };
+  });
+}
+
+const bareRestore = (payload: string) => withNetns(async (ns) => timed(["ip", "netns", "exec", ns, "iptables-restore", "--noflush", "-w", "10"], payload));
+
+function renderWith(bin: string, file: string): string {
+  const render = spawnSync(process.execPath, [bin, "render", "-f", file], { encoding: "utf8", maxBuffer: 1 << 30 });
+  if (render.status !== 0) throw new Error(render.stderr);
+  return render.stdout;
+}
+
+/** What `natfarm apply` writes into an empty namespace: the render's chains as sectioned restores. */
+async function applyPayload(file: string): Promise<string> {
+  return withNetns(async (ns) => {
+    const p = spawnSync(process.execPath, [BIN, "apply", "-f", file, "--target", `netns:${ns}`, "--dry-run"], { encoding: "utf8", maxBuffer: 1 << 30 });
+    if (p.status !== 0) throw new Error(p.stderr);
+    return p.stdout;
+  });
+}
+
 async function applyVersusBare(n: number, dir: string) {
   const file = path.join(dir, `farms-${n}.json`);
   writeFileSync(file, JSON.stringify({ farms: benchFarms(n) }));
-  const render = spawnSync(process.execPath, [BIN, "render", "-f", file], { encoding: "utf8", maxBuffer: 1 << 30 });
-  if (render.status !== 0) throw new Error(render.stderr);
-  const payload = render.stdout;
+  const payload = renderWith(BIN, file);
+  const sectioned = await applyPayload(file);
+  const oldPayload = oldBin ? renderWith(oldBin, file) : null;
   const chains = (payload.match(/^:/gm) ?? []).length;
   const rules = (payload.match(/^-[AI] /gm) ?? []).length;
-  const apply: number[] = [];
-  const again: number[] = [];
-  const bare: number[] = [];
-  const save: number[] = [];
+  const sections = (sectioned.match(/^COMMIT$/gm) ?? []).length;
+  const runs = { apply: [] as number[], again: [] as number[], save: [] as number[], bare: [] as number[], bareSectioned: [] as number[], oldApply: [] as number[], oldAgain: [] as number[], oldSave: [] as number[], oldBare: [] as number[] };
+  // Interleaved, so that a load that comes and goes weighs on every column alike.
   for (let r = 0; r < repeat; r++) {
-    await withNetns(async (ns) => {
-      apply.push(timed([process.execPath, BIN, "apply", "-f", file, "--target", `netns:${ns}`]));
-      again.push(timed([process.execPath, BIN, "apply", "-f", file, "--target", `netns:${ns}`]));
-      save.push(timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"]));
-    });
-    await withNetns(async (ns) => {
-      bare.push(timed(["ip", "netns", "exec", ns, "iptables-restore", "--noflush", "-w", "10"], payload));
-    });
+    const a = await applyRun(BIN, file);
+    runs.apply.push(a.apply);
+    runs.again.push(a.again);
+    runs.save.push(a.save);
+    runs.bare.push(await bareRestore(payload));
+    runs.bareSectioned.push(await bareRestore(sectioned));
+    if (oldBin && oldPayload) {
+      const o = await applyRun(oldBin, file);
+      runs.oldApply.push(o.apply);
+      runs.oldAgain.push(o.again);
+      runs.oldSave.push(o.save);
+      runs.oldBare.push(await bareRestore(oldPayload));
+    }
   }
-  return { chains, rules, apply: median(apply), again: median(again), bare: median(bare), save: median(save) };
+  const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.length ? median(v) : NaN])) as Record<keyof typeof runs, number>;
+  return { chains, rules, sections, oldChains: oldPayload ? (oldPayload.match(/^:/gm) ?? []).length : null, ...m };
 }
 
 async function main() {
@@ -114,18 +153,22 @@ async function main() {
   console.log(`new connections: ${connections} TCP connections (64 at a time) from the lab client, median of ${repeat}; farms of one backend`);
   console.log("farms | first farm | last farm | per connection (first / last)");
   console.log("------|------------|-----------|------------------------------");
-  for (const n of sizes) {
+  for (const n of skipConnections ? [] : sizes) {
     const { first, last } = await connectionTimes(n);
     console.log(`${String(n).padStart(5)} | ${ms(first).padStart(10)} | ${ms(last).padStart(9)} | ${((first / connections) * 1000).toFixed(0)} µs / ${((last / connections) * 1000).toFixed(0)} µs`);
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-dispatch-"));
-  console.log(`\napply: farms of 4 backends; a whole \`natfarm apply\` process into an empty namespace vs one bare iptables-restore --noflush of its payload; unchanged re-apply vs one iptables-save of mangle and nat (medians of ${repeat})`);
-  console.log("farms | chains | rules  | natfarm apply | bare restore | ratio | unchanged re-apply | bare save | ratio");
-  console.log("------|--------|--------|---------------|--------------|-------|--------------------|-----------|------");
+  console.log(
+    `\napply: farms of 4 backends; a whole \`natfarm apply\` process into an empty namespace vs one bare iptables-restore --noflush of the render's payload (one section per table) and of the apply's own sectioned payload; unchanged re-apply vs one iptables-save of mangle and nat (medians of ${repeat}, interleaved)`,
+  );
+  if (oldBin) console.log(`before the dispatch tree (--old-cli ${oldBin}): its apply, re-apply and bare restore of its own render, in the same runs`);
+  console.log("farms | chains | sections | natfarm apply | bare restore (render / sectioned) | ratio | unchanged re-apply | bare save | ratio" + (oldBin ? " | old: chains, apply, re-apply, bare restore, bare save | apply / old bare" : ""));
+  console.log("------|--------|----------|---------------|-----------------------------------|-------|--------------------|-----------|------" + (oldBin ? "|------------------------------------------------|-----------------" : ""));
   for (const n of sizes) {
     const r = await applyVersusBare(n, dir);
+    const old = oldBin ? ` | ${r.oldChains}, ${ms(r.oldApply)}, ${ms(r.oldAgain)}, ${ms(r.oldBare)}, ${ms(r.oldSave)} | ${(r.apply / r.oldBare).toFixed(2)}` : "";
     console.log(
-      `${String(n).padStart(5)} | ${String(r.chains).padStart(6)} | ${String(r.rules).padStart(6)} | ${ms(r.apply).padStart(13)} | ${ms(r.bare).padStart(12)} | ${(r.apply / r.bare).toFixed(2).padStart(5)} | ${ms(r.again).padStart(18)} | ${ms(r.save).padStart(9)} | ${(r.again / r.save).toFixed(2)}`,
+      `${String(n).padStart(5)} | ${String(r.chains).padStart(6)} | ${String(r.sections).padStart(8)} | ${ms(r.apply).padStart(13)} | ${`${ms(r.bare)} / ${ms(r.bareSectioned)}`.padStart(33)} | ${(r.apply / r.bare).toFixed(2).padStart(5)} | ${ms(r.again).padStart(18)} | ${ms(r.save).padStart(9)} | ${(r.again / r.save).toFixed(2)}${old}`,
     );
   }
 }

@@ -13,7 +13,7 @@ import type { HeldLock } from "../sys/flock.ts";
 import { beginJournal, type InterruptedApply } from "./journal.ts";
 import { checkLocalVips } from "./local-vips.ts";
 import { withTargetLock } from "./lock.ts";
-import { readChains, readFull, type LiveView } from "./read.ts";
+import { HOOK_BUILTIN_KEYS, quickViewFromSave, readChains, readFull, readSaves, viewFromSave, type LiveView, type QuickView } from "./read.ts";
 import { hasLegacyChains, readScoped, scopedPlanInput } from "./scoped.ts";
 
 /**
@@ -43,8 +43,10 @@ export interface ApplyResult {
   mode: "full" | "scoped";
   payload: string;
   stats: PlanStats;
-  /** Table sections of the payload, in the order they commit. */
+  /** Tables of the payload in the order they commit (make-before-break: nat, mangle, nat); each may span several sections. */
   tables: Table[];
+  /** `*table ... COMMIT` sections of the payload: each commits on its own. */
+  sections?: number;
   farms: ResolvedFarm[];
   /** Farms whose rules this apply added, changed or removed (a scoped apply: only farms it names). */
   farmsChanged: string[];
@@ -102,7 +104,7 @@ function strictValidate(input: unknown): Farm[] {
 }
 
 /** Marks the kernel already gives to backends, so a backend keeps its mark across applies. */
-export function marksInKernel(live: Iterable<LiveChain>): Map<string, number> {
+export function marksInKernel(live: Iterable<{ rules: readonly { spec: string; farm?: string }[] }>): Map<string, number> {
   const known = new Map<string, number>();
   for (const chain of live) {
     for (const r of chain.rules) {
@@ -218,6 +220,25 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
   return applyValidated(validateFarms(input), opts);
 }
 
+/** Whether the kernel's natfarm chains and hooks (a quick read) are exactly the desired ones. */
+function unchangedAgainst(desired: DesiredRuleset, quick: QuickView): boolean {
+  if (quick.owned.size !== desired.chains.size) return false;
+  for (const [key, rules] of desired.chains) {
+    const live = quick.owned.get(key);
+    if (!live || live.length !== rules.length) return false;
+    for (let i = 0; i < rules.length; i++) if (rules[i]!.spec !== live[i]) return false;
+  }
+  const hooks = hooksOf(desired);
+  for (const key of HOOK_BUILTIN_KEYS) {
+    const want = [...(hooks.get(key) ?? [])].sort();
+    const have = [...(quick.hooks.get(key) ?? [])].sort();
+    if (want.length !== have.length || want.some((spec, i) => spec !== have[i])) return false;
+  }
+  return true;
+}
+
+const NO_CHANGE: Plan = { payload: "", empty: true, stats: { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 }, tables: [], sections: 0, touched: [] };
+
 /** The apply of a farm set the caller has validated with the shared schema itself (the agent's incremental check). */
 export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise<ApplyResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -231,43 +252,60 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
     const run = opts.runner ?? runPrivileged;
     // After an interrupted apply the kernel may hold a half-done change of any farm: read it all.
     const cheap = only && allMarked && !journal.interrupted ? (farms as unknown as ResolvedFarm[]) : null;
-    const [warnings, scopedRead] = await Promise.all([
+    const [warnings, scopedRead, saves] = await Promise.all([
       checkLocalVips(opts.target, checked, timeoutMs, run),
       cheap ? readScoped(opts.target, cheap, only!, timeoutMs, run) : null,
+      cheap ? null : readSaves(opts.target, timeoutMs, run),
     ]);
-    let live = scopedRead ?? (await readFull(opts.target, timeoutMs, run));
+    // A whole apply first compares the rendered rules with the save texts as text: an unchanged
+    // kernel (the usual re-apply) is told without building the full view or a plan.
+    let rendered: { resolved: ResolvedFarm[]; desired: DesiredRuleset } | null = null;
+    let unchanged = false;
+    if (saves && !only && !journal.interrupted) {
+      const quick = quickViewFromSave(saves);
+      const resolved = resolveMarks(farms, marksInKernel([{ rules: quick.dnat.map((d) => describeRule("nat", d.chain, d.spec, 0, 0)) }]));
+      rendered = { resolved, desired: renderRuleset(resolved) };
+      unchanged = unchangedAgainst(rendered.desired, quick);
+    }
+    let live: LiveView = unchanged ? { owned: new Map(), builtins: new Map(), scope: new Set(), full: true } : (scopedRead ?? (saves ? viewFromSave(saves) : await readFull(opts.target, timeoutMs, run)));
     // A kernel still in the layout before dispatch by destination is moved over whole.
     if (only && live.full && hasLegacyChains(live)) only = null;
-    const resolved = resolveMarks(farms, marksInKernel(live.owned.values()));
-    const plan = async (view: LiveView) => {
-      const inputs = only ? await scopedPlanInput(view, resolved, only) : fullPlanInput(renderRuleset(resolved), view);
+    const resolved = rendered?.resolved ?? resolveMarks(farms, marksInKernel(live.owned.values()));
+    const plan = async (view: LiveView, desired?: DesiredRuleset) => {
+      const inputs = only ? await scopedPlanInput(view, resolved, only) : fullPlanInput(desired ?? renderRuleset(resolved), view);
       return { inputs, plan: planPhased(inputs) };
     };
-    let { inputs, plan: p } = await plan(live);
+    let { inputs, plan: p } = unchanged ? { inputs: null, plan: NO_CHANGE } : await plan(live, rendered?.desired);
     const result: ApplyResult = {
       changed: !p.empty,
       mode: only ? "scoped" : "full",
       payload: p.payload,
       stats: p.stats,
       tables: p.tables,
+      sections: p.sections,
       farms: resolved,
-      farmsChanged: changedFarms(inputs, only),
+      farmsChanged: [],
       warnings,
       durationMs: 0,
     };
+    // An empty plan changes no farm; otherwise which farms changed is worked out while the kernel takes the payload.
+    const farmsChangedOf = (i: PlanInput | null, q: Plan) => (i && !q.empty ? changedFarms(i, only) : []);
     if (journal.interrupted) warnings.unshift(journal.interrupted.message);
     if (journal.interrupted) result.interrupted = journal.interrupted;
-    if (!p.empty && !opts.dryRun) {
+    if (p.empty || opts.dryRun) result.farmsChanged = farmsChangedOf(inputs, p);
+    else {
       journal.write({ farms: farms.length, only: only ? [...only] : null, tables: p.tables });
       try {
         try {
-          await applyPlan(opts.target, p, live, opts, timeoutMs, lock);
+          const writing = applyPlan(opts.target, p, live, opts, timeoutMs, lock);
+          result.farmsChanged = farmsChangedOf(inputs, p);
+          await writing;
         } catch (e) {
           // A scoped payload that met a kernel unlike the cheap read assumed was undone: plan again from a full read.
           if (live.full || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;
           live = await readFull(opts.target, timeoutMs, run);
           ({ inputs, plan: p } = await plan(live));
-          Object.assign(result, { payload: p.payload, stats: p.stats, tables: p.tables, changed: !p.empty, farmsChanged: changedFarms(inputs, only) });
+          Object.assign(result, { payload: p.payload, stats: p.stats, tables: p.tables, sections: p.sections, changed: !p.empty, farmsChanged: farmsChangedOf(inputs, p) });
           if (!p.empty) await applyPlan(opts.target, p, live, opts, timeoutMs, lock);
         }
       } catch (e) {

@@ -1,5 +1,5 @@
 import type { ResolvedFarm } from "../farms/schema.ts";
-import { buildTree, farmItem, itemOfJump, markOfRule, parseFarmMatch, parseNodeChain, type DispatchItem } from "../netfilter/dispatch.ts";
+import { buildTree, farmItem, itemOfJump, markOfRule, nodeChain, parseFarmMatch, parseNodeChain, type DispatchItem } from "../netfilter/dispatch.ts";
 import { farmChain, isLegacyShardChain, markBlockChain, markGroupChain, NAT_ROLES, NAT_ROOT, parseIdleComment, parseMarkChain, VIP_ROOT, type Table } from "../netfilter/layout.ts";
 import type { LiveChain } from "../netfilter/parse.ts";
 import type { DesiredChain, PlanInput, PlannedRule } from "../netfilter/plan.ts";
@@ -47,6 +47,13 @@ function keyOfFarmChain(chain: LiveChain | undefined): string | null {
   return null;
 }
 
+/** The node chains a key's path may pass: one per proper prefix (the root is read anyway). */
+function pathCandidates(key: string): string[] {
+  const out: string[] = [];
+  for (let n = 1; n < key.length; n++) out.push(chainKey("mangle", nodeChain(key.slice(0, n))));
+  return out;
+}
+
 function markChainKeys(marks: Iterable<number>): string[] {
   const out = new Set<string>();
   for (const m of marks) for (const role of NAT_ROLES) {
@@ -78,22 +85,26 @@ async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: Reado
   const wanted = farms.filter((f) => only.has(f.name) && f.status === "up");
   const marks = new Set(wanted.flatMap((f) => f.backends.map((b) => b.mark)));
   const farmKeys = [...only].map((n) => chainKey("mangle", farmChain(n)));
-  await get([...ROOT_KEYS, ...farmKeys, ...markChainKeys(marks)]);
+  const keys = new Set<string>();
+  for (const f of wanted) if (renderFarm(f).chain) keys.add(farmItem(f, "").key);
+  // Every node a key's path may pass is named by a prefix of the key, so all of them are read in
+  // the first round with the farms' chains: a change that keeps its farms' keys and marks (a
+  // backend down, a weight) reads everything it needs at once, whatever the depth of the tree.
+  await get([...ROOT_KEYS, ...farmKeys, ...markChainKeys(marks), ...[...keys].flatMap(pathCandidates)]);
   if (ROOT_KEYS.some((k) => !chains.has(k))) return null;
 
+  // The farms' old keys and marks, from their live chains: a second round only when they moved.
   for (const k of farmKeys) for (const m of marksOfFarmChain(chains.get(k))) marks.add(m);
-  const keys = new Set<string>();
   for (const k of farmKeys) {
     const key = keyOfFarmChain(chains.get(k));
     if (key) keys.add(key);
   }
-  for (const f of wanted) if (renderFarm(f).chain) keys.add(farmItem(f, "").key);
+  await get([...markChainKeys(marks), ...[...keys].flatMap(pathCandidates)]);
 
-  // Down the destination tree along every key, one level per round.
+  // Down the destination tree along every key; the nodes are already read, this only keeps those on the paths.
   const nodes = new Set<string>([chainKey("mangle", VIP_ROOT)]);
   let frontier = [chainKey("mangle", VIP_ROOT)];
-  let extra = markChainKeys(marks);
-  while (frontier.length || extra.length) {
+  while (frontier.length) {
     const next: string[] = [];
     for (const k of frontier) {
       for (const r of chains.get(k)?.rules ?? []) {
@@ -107,8 +118,8 @@ async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: Reado
         }
       }
     }
-    await get([...next, ...extra]);
-    extra = [];
+    // Only a node the prefixes did not name (a kernel that drifted) costs another round.
+    await get(next);
     frontier = next.filter((k) => chains.has(k));
   }
   for (const n of [...nodes]) if (!chains.has(n)) nodes.delete(n);

@@ -84,13 +84,20 @@ interface TableOps {
   remove: { name: string; refs: string[]; rules: number }[];
 }
 
-const JUMP_TARGET = /(?:^| )-[jg] (\S+)$/;
+/** A rule's jump to a user chain (`-j NAME` or `-g NAME` at its end: such targets take no options), or null. */
+function jumpTarget(spec: string): string | null {
+  // lastIndexOf rather than a regex: this runs over every rule of a whole apply.
+  const i = Math.max(spec.lastIndexOf("-j "), spec.lastIndexOf("-g "));
+  if (i === -1 || (i > 0 && spec.charCodeAt(i - 1) !== 32)) return null;
+  const target = spec.slice(i + 3);
+  return target === "" || target.includes(" ") ? null : target;
+}
 
 function jumpTargets(specs: Iterable<string>): string[] {
   const out: string[] = [];
   for (const s of specs) {
-    const m = JUMP_TARGET.exec(s);
-    if (m) out.push(m[1]!);
+    const t = jumpTarget(s);
+    if (t) out.push(t);
   }
   return out;
 }
@@ -224,6 +231,11 @@ function editEntryChain(key: string, desired: DesiredChain, live: LiveChain): { 
 }
 
 export function planChanges(input: PlanInput): Plan {
+  return planOf(input, true);
+}
+
+/** `emit` false: the stats and touched chains only (planPhased's net change), no payload built. */
+function planOf(input: PlanInput, emit: boolean): Plan {
   const ops = new Map<Table, TableOps>(TABLES.map((t) => [t, { write: [], del: [], insert: [], remove: [] }]));
   const stats: PlanStats = { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 };
   const touched = new Set<string>();
@@ -251,7 +263,7 @@ export function planChanges(input: PlanInput): Plan {
       stats.chainsCreated++;
     }
     touched.add(key);
-    o.write.push({ name: want.name, lines: carryCounters(want.rules, live).map((r) => counted(want.name, r)), refs: jumpTargets(want.rules.map((r) => r.spec)) });
+    if (emit) o.write.push({ name: want.name, lines: carryCounters(want.rules, live).map((r) => counted(want.name, r)), refs: jumpTargets(want.rules.map((r) => r.spec)) });
     stats.rulesAdded += want.rules.length;
   }
 
@@ -259,7 +271,7 @@ export function planChanges(input: PlanInput): Plan {
     if (input.desired.has(key)) continue;
     const o = ops.get(live.table as Table)!;
     touched.add(key);
-    o.remove.push({ name: live.name, refs: jumpTargets(live.rules.map((r) => r.spec)), rules: live.rules.length });
+    if (emit) o.remove.push({ name: live.name, refs: jumpTargets(live.rules.map((r) => r.spec)), rules: live.rules.length });
     stats.chainsDeleted++;
     stats.rulesDeleted += live.rules.length;
   }
@@ -284,6 +296,7 @@ export function planChanges(input: PlanInput): Plan {
     }
   }
 
+  if (!emit) return { payload: "", empty: touched.size === 0, stats, tables: [], sections: 0, touched: [...touched] };
   const lines: string[] = [];
   const tables: Table[] = [];
   let sections = 0;
@@ -342,7 +355,7 @@ export function desiredFromLive(live: Map<string, LiveChain>): Map<string, Desir
  * Stats, `touched` and `empty` describe the net change, as `planChanges` does.
  */
 export function planPhased(input: PlanInput): Plan {
-  const net = planChanges(input);
+  const net = planOf(input, false);
   if (net.empty) return net;
   const inTable = <V extends { table: string }>(m: Map<string, V>, table: Table) => new Map([...m].filter(([, v]) => v.table === table));
   const hooksIn = (table: Table) => new Map([...input.hooks].filter(([k]) => k.startsWith(`${table} `)));

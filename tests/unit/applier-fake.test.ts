@@ -103,6 +103,76 @@ describe("applier through the fake kernel", () => {
     expect(fs.existsSync(journal)).toBe(false);
   });
 
+  // Farms of 4 backends on 250 VIPs, enough for a deep tree and several sections per table.
+  const bench = (count: number): FarmInput[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `b${i}`,
+      vip: `198.51.100.${1 + (i % 250)}`,
+      ports: String(1000 + Math.floor(i / 250)),
+      protocol: "tcp",
+      mode: i % 2 ? "nat" : "dnat",
+      backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w, mark: `0x${(0x200 + i * 4 + k).toString(16)}` })),
+    }));
+
+  it("an unchanged whole re-apply reads each table once and lists no chain; a rule changed behind natfarm's back is put back", async () => {
+    const farms = bench(600);
+    await apply(farms);
+    const before = saved();
+    fake.calls.length = 0;
+    const again = await apply(farms);
+    expect(again.changed).toBe(false);
+    expect(again.farmsChanged).toEqual([]);
+    expect(fake.calls.filter((c) => c.program === "iptables-save").map((c) => c.args.join(" ")).sort()).toEqual(["-c -t mangle", "-c -t nat"]);
+    expect(fake.calls.filter((c) => c.program !== "iptables-save" && c.program !== "ip")).toEqual([]);
+    // A weight changed by hand in one farm's chain, and a hook removed: both put back by the next whole apply.
+    const chain = kernel.tables.get("mangle")!.get("NATFARM-F-b7")!;
+    chain.rules[0] = { ...chain.rules[0]!, spec: chain.rules[0]!.spec.replace(/--probability \S+/, "--probability 0.90000000000") };
+    const pre = kernel.tables.get("nat")!.get("POSTROUTING")!;
+    pre.rules = pre.rules.filter((r) => !r.spec.endsWith("-j NATFARM-POSTROUTING"));
+    const fixed = await apply(farms);
+    expect(fixed.changed).toBe(true);
+    expect(fixed.farmsChanged).toEqual(["b7"]);
+    expect(saved()).toBe(before);
+  });
+
+  it("a whole apply goes in many sections; one refused midway has the committed sections put back", async () => {
+    const first = await apply(bench(300));
+    expect(first.sections).toBeGreaterThan(3);
+    const before = saved();
+    const next = bench(600).map((f, i) => (i % 3 ? f : { ...f, backends: f.backends!.map((b) => ({ ...b, weight: 9 })) }));
+    const dry = await apply(next, { dryRun: true });
+    expect(dry.sections).toBeGreaterThan(6);
+    fake.refuseSection = Math.floor(dry.sections! / 2);
+    await expect(apply(next)).rejects.toMatchObject({ name: "ApplyError", rolledBack: "rolled-back" });
+    expect(saved()).toBe(before);
+    const r = await apply(next);
+    expect(r.changed).toBe(true);
+    expect((await apply(next)).changed).toBe(false);
+  });
+
+  it("a scoped change that keeps its farm's place reads every chain it needs in one round, however deep the tree", async () => {
+    const farms = bench(600);
+    await apply(farms);
+    // Calls that overlap in time are one round: the fake answers after a pause.
+    let inFlight = 0;
+    let rounds = 0;
+    const slow: typeof fake.run = async (program, args, o) => {
+      if (program === "iptables" && inFlight++ === 0) rounds++;
+      await new Promise((r) => setTimeout(r, 5));
+      try {
+        return await fake.run(program, args, o);
+      } finally {
+        if (program === "iptables") inFlight--;
+      }
+    };
+    const down = farms.map((f) => (f.name === "b321" ? { ...f, backends: f.backends!.map((b, k) => (k === 1 ? { ...b, state: "down" as const } : b)) } : f));
+    const r = await applyFarms(down, { target, runner: slow, only: ["b321"] });
+    expect(r.mode).toBe("scoped");
+    expect(r.farmsChanged).toEqual(["b321"]);
+    expect(rounds).toBe(1);
+    expect((await apply(down)).changed, "the scoped change ends where a whole apply would").toBe(false);
+  });
+
   it("refuses a VIP on the target's own address through the same port", async () => {
     fake.addresses = [{ ifname: "eth0", local: "198.51.100.200" }, { ifname: "eth0", local: "198.51.100.201", label: "eth0:vip" }];
     await expect(apply([farm("own", { vip: "198.51.100.200" })])).rejects.toThrow(/address of the balancer itself/);
