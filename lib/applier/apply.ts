@@ -136,14 +136,14 @@ function rulesByFarm(chains: Iterable<{ table: string; name: string; rules: read
   const out = new Map<string, string[]>();
   for (const c of chains) {
     for (const r of c.rules) {
-      const farm = r.farm ?? farmOf(r.spec, c.table, c.name);
+      // A rule names its farm only in a comment.
+      const farm = r.farm ?? (r.spec.includes("--comment") ? farmOf(r.spec, c.table, c.name) : undefined);
       if (!farm) continue;
       let list = out.get(farm);
       if (!list) out.set(farm, (list = []));
       list.push(`${c.table} ${c.name} ${r.spec}`);
     }
   }
-  for (const list of out.values()) list.sort();
   return out;
 }
 
@@ -157,7 +157,12 @@ function changedFarms(input: PlanInput, only: ReadonlySet<string> | null): strin
     if (only && !only.has(name)) continue;
     const w = want.get(name) ?? [];
     const h = have.get(name) ?? [];
-    if (w.length !== h.length || w.some((line, i) => line !== h[i])) out.push(name);
+    if (w.length !== h.length) out.push(name);
+    else {
+      w.sort();
+      h.sort();
+      if (w.some((line, i) => line !== h[i])) out.push(name);
+    }
   }
   return out.sort();
 }

@@ -14,6 +14,8 @@ export interface PlannedRule {
   spec: string;
   packets?: number;
   bytes?: number;
+  /** The farm the rule belongs to, when the renderer knows it (what "changed" is told by). */
+  farm?: string;
 }
 
 export interface DesiredChain {
@@ -319,12 +321,12 @@ function planOf(input: PlanInput, emit: boolean): Plan {
 
 /** Desired state for the planner from rendered rule lines. */
 export function desiredFromRendered(
-  chains: Map<string, { table: Table; chain: string; spec: string }[]>,
+  chains: Map<string, { table: Table; chain: string; spec: string; farm?: string }[]>,
 ): Map<string, DesiredChain> {
   const out = new Map<string, DesiredChain>();
   for (const [key, rules] of chains) {
     const [table, name] = key.split(" ") as [Table, string];
-    out.set(key, { table, name, rules: rules.map((r) => ({ spec: r.spec })) });
+    out.set(key, { table, name, rules: rules.map((r) => (r.farm ? { spec: r.spec, farm: r.farm } : { spec: r.spec })) });
   }
   return out;
 }
