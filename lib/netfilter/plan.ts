@@ -364,19 +364,32 @@ export function planPhased(input: PlanInput): Plan {
   const natLive = inTable(input.live, "nat");
   const natBuiltins = inTable(input.liveBuiltins, "nat");
 
+  // Whether the union holds anything the new state does not: otherwise there is nothing to shrink.
+  let extra = false;
   const union = new Map<string, DesiredChain>();
-  for (const [key, want] of inTable(input.desired, "nat")) union.set(key, { ...want, rules: unionRules(want.rules, natLive.get(key)) });
-  for (const [key, live] of natLive) if (!union.has(key)) union.set(key, { table: "nat", name: live.name, rules: live.rules.map(keepCounters) });
+  for (const [key, want] of inTable(input.desired, "nat")) {
+    const rules = unionRules(want.rules, natLive.get(key));
+    if (rules.length !== want.rules.length) extra = true;
+    union.set(key, { ...want, rules });
+  }
+  for (const [key, live] of natLive) {
+    if (union.has(key)) continue;
+    extra = true;
+    union.set(key, { table: "nat", name: live.name, rules: live.rules.map(keepCounters) });
+  }
   const unionHooks = new Map<string, string[]>();
   for (const [key, builtin] of natBuiltins) {
     const owned = builtin.rules.filter((r) => r.owned).map((r) => r.spec);
-    unionHooks.set(key, unionRules((input.hooks.get(key) ?? []).map((spec) => ({ spec })), { rules: owned.map((spec) => ({ spec, packets: 0, bytes: 0 })) }).map((r) => r.spec));
+    const want = input.hooks.get(key) ?? [];
+    const hooks = unionRules(want.map((spec) => ({ spec })), { rules: owned.map((spec) => ({ spec, packets: 0, bytes: 0 })) }).map((r) => r.spec);
+    if (hooks.length !== want.length) extra = true;
+    unionHooks.set(key, hooks);
   }
 
   const { exactOrder, limits } = input;
   const grow = planChanges({ desired: union, hooks: unionHooks, live: natLive, liveBuiltins: natBuiltins, limits });
   const switchMarks = planChanges({ desired: inTable(input.desired, "mangle"), hooks: hooksIn("mangle"), live: inTable(input.live, "mangle"), liveBuiltins: inTable(input.liveBuiltins, "mangle"), exactOrder, limits });
-  const shrink = planChanges({
+  const shrink = !extra ? null : planChanges({
     exactOrder,
     limits,
     desired: inTable(input.desired, "nat"),
@@ -384,7 +397,7 @@ export function planPhased(input: PlanInput): Plan {
     live: asLive(union),
     liveBuiltins: new Map([...natBuiltins].map(([key, b]) => [key, withOwnedRules(b, unionHooks.get(key) ?? [])])),
   });
-  const steps = [grow, switchMarks, shrink].filter((p) => !p.empty);
+  const steps = [grow, switchMarks, shrink].filter((p): p is Plan => p !== null && !p.empty);
   return { ...net, payload: steps.map((p) => p.payload).join(""), tables: steps.flatMap((p) => p.tables), sections: steps.reduce((n, p) => n + p.sections, 0) };
 }
 
