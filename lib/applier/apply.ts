@@ -225,6 +225,30 @@ export async function applyFarms(input: unknown, opts: ApplyOptions): Promise<Ap
   return applyValidated(validateFarms(input), opts);
 }
 
+/**
+ * Marks resolved before the kernel was read, still right once it has been:
+ * resolveMarks consults the kernel only for backends without a mark, so if
+ * none of them is known there, or each is known with the mark guessed, the
+ * guess is what resolving against the kernel gives.
+ */
+function guessHolds(farms: readonly Farm[], guess: readonly ResolvedFarm[], known: ReadonlyMap<string, number>): boolean {
+  let seen = 0;
+  let unmarked = 0;
+  for (let i = 0; i < farms.length; i++) {
+    const f = farms[i]!;
+    for (let j = 0; j < f.backends.length; j++) {
+      const b = f.backends[j]!;
+      if (b.mark !== undefined) continue;
+      unmarked++;
+      const k = known.get(backendKey(f.name, b.ip, b.port));
+      if (k === undefined) continue;
+      if (k !== guess[i]!.backends[j]!.mark) return false;
+      seen++;
+    }
+  }
+  return seen === 0 || seen === unmarked;
+}
+
 /** Whether the kernel's natfarm chains and hooks (a quick read) are exactly the desired ones. */
 function unchangedAgainst(desired: DesiredRuleset, quick: QuickView): boolean {
   if (quick.owned.size !== desired.chains.size) return false;
@@ -247,20 +271,25 @@ const NO_CHANGE: Plan = { payload: "", empty: true, stats: { chainsCreated: 0, c
 /** The apply of a farm set the caller has validated with the shared schema itself (the agent's incremental check). */
 export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise<ApplyResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const run = opts.runner ?? runPrivileged;
   return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();
     const journal = beginJournal(opts.target, lock);
+    // A whole apply reads both tables whatever it finds: the reads start at once, and while they
+    // run the farms are rendered with the marks guessed without the kernel (checked against it after).
+    const early = opts.only ? null : readSaves(opts.target, timeoutMs, run);
+    const guess = !opts.only && !journal.interrupted ? resolveMarks(farms) : null;
+    const guessed = guess ? renderRuleset(guess) : null;
     // Removing the last farm takes the skeleton away, which only a full apply plans.
     let only = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only) : null;
     const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
     const checked = only ? farms.filter((f) => only!.has(f.name)) : farms;
-    const run = opts.runner ?? runPrivileged;
     // After an interrupted apply the kernel may hold a half-done change of any farm: read it all.
     const cheap = only && allMarked && !journal.interrupted ? (farms as unknown as ResolvedFarm[]) : null;
     const [warnings, scopedRead, saves] = await Promise.all([
       checkLocalVips(opts.target, checked, timeoutMs, run),
       cheap ? readScoped(opts.target, cheap, only!, timeoutMs, run) : null,
-      cheap ? null : readSaves(opts.target, timeoutMs, run),
+      cheap ? null : (early ?? readSaves(opts.target, timeoutMs, run)),
     ]);
     // A whole apply first compares the rendered rules with the save texts as text: an unchanged
     // kernel (the usual re-apply) is told without building the full view or a plan.
@@ -268,8 +297,12 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
     let unchanged = false;
     if (saves && !only && !journal.interrupted) {
       const quick = quickViewFromSave(saves);
-      const resolved = resolveMarks(farms, marksInKernel([{ rules: quick.dnat.map((d) => describeRule("nat", d.chain, d.spec, 0, 0)) }]));
-      rendered = { resolved, desired: renderRuleset(resolved) };
+      const known = marksInKernel([{ rules: quick.dnat.map((d) => describeRule("nat", d.chain, d.spec, 0, 0)) }]);
+      if (guess && guessed && guessHolds(farms, guess, known)) rendered = { resolved: guess, desired: guessed };
+      else {
+        const resolved = resolveMarks(farms, known);
+        rendered = { resolved, desired: renderRuleset(resolved) };
+      }
       unchanged = unchangedAgainst(rendered.desired, quick);
     }
     let live: LiveView = unchanged ? { owned: new Map(), builtins: new Map(), scope: new Set(), full: true } : (scopedRead ?? (saves ? viewFromSave(saves) : await readFull(opts.target, timeoutMs, run)));

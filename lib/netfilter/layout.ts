@@ -17,7 +17,8 @@
  * Chain count is kept low on purpose: iptables-nft's `--noflush` restore
  * costs about rules × declared chains (12,500 per-role farm chains took 2.8 s
  * for 5,000 farms, against 0.8 s in 771 shards), hence one chain per farm
- * (mangle only) and nat's translation rules in shared mark blocks.
+ * (mangle only), nat's translation rules in shared mark blocks, and payloads
+ * cut into sections of a bounded number of chains (plan.ts).
  */
 export const CHAIN_PREFIX = "NATFARM-";
 

@@ -135,6 +135,23 @@ describe("applier through the fake kernel", () => {
     expect(saved()).toBe(before);
   });
 
+  it("backends without marks keep the kernel's marks, though the rules are first rendered with marks guessed without it", async () => {
+    const unmarked = (f: FarmInput): FarmInput => ({ ...f, backends: f.backends!.map(({ mark: _m, ...b }) => b) });
+    const farms = bench(20).map(unmarked);
+    await apply(farms);
+    const markOf = (ip: string, farmName: string) => new RegExp(`--mark (0x[0-9a-f]+) -m comment --comment FARM_${farmName}_\\d+_ -j DNAT --to-destination ${ip.replace(/\./g, "\\.")}:8080`).exec(saved())?.[1];
+    const before = markOf("203.0.113.10", "b3");
+    expect(before).toBeDefined();
+    fake.calls.length = 0;
+    expect((await apply(farms)).changed).toBe(false);
+    // A backend put first in b3: a guess without the kernel would hand it b3's old first mark.
+    const moved = farms.map((f) => (f.name === "b3" ? { ...f, backends: [{ ip: "203.0.113.99", port: 8080, weight: 1 }, ...f.backends!] } : f));
+    const r = await apply(moved);
+    expect(r.farmsChanged).toEqual(["b3"]);
+    expect(markOf("203.0.113.10", "b3")).toBe(before);
+    expect(markOf("203.0.113.99", "b3")).not.toBe(before);
+  });
+
   it("a whole apply goes in many sections; one refused midway has the committed sections put back", async () => {
     const first = await apply(bench(300));
     expect(first.sections).toBeGreaterThan(3);
