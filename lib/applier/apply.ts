@@ -14,7 +14,7 @@ import { beginJournal, type InterruptedApply } from "./journal.ts";
 import { checkLocalVips } from "./local-vips.ts";
 import { withTargetLock } from "./lock.ts";
 import { HOOK_BUILTIN_KEYS, quickViewFromSave, readChains, readFull, readSaves, viewFromSave, type LiveView, type QuickView } from "./read.ts";
-import { hasLegacyChains, readScoped, scopedPlanInput } from "./scoped.ts";
+import { forgetNodes, hasLegacyChains, noteNodes, readScoped, scopedPlanInput } from "./scoped.ts";
 
 /**
  * The rule applier: validated farms in, one `iptables-restore --noflush` out,
@@ -304,8 +304,10 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
         rendered = { resolved, desired: renderRuleset(resolved) };
       }
       unchanged = unchangedAgainst(rendered.desired, quick);
+      noteNodes(opts.target, quick.owned.keys(), [], true);
     }
     let live: LiveView = unchanged ? { owned: new Map(), builtins: new Map(), scope: new Set(), full: true } : (scopedRead ?? (saves ? viewFromSave(saves) : await readFull(opts.target, timeoutMs, run)));
+    if (live.full && !unchanged && !rendered) noteNodes(opts.target, live.owned.keys(), [], true);
     // A kernel still in the layout before dispatch by destination is moved over whole.
     if (only && live.full && hasLegacyChains(live)) only = null;
     const resolved = rendered?.resolved ?? resolveMarks(farms, marksInKernel(live.owned.values()));
@@ -346,7 +348,9 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
           Object.assign(result, { payload: p.payload, stats: p.stats, tables: p.tables, sections: p.sections, changed: !p.empty, farmsChanged: farmsChangedOf(inputs, p) });
           if (!p.empty) await applyPlan(opts.target, p, live, opts, timeoutMs, lock);
         }
+        if (inputs) noteNodes(opts.target, inputs.desired.keys(), [...inputs.live.keys()].filter((k) => !inputs!.desired.has(k)));
       } catch (e) {
+        forgetNodes(opts.target);
         // Refused and put back: nothing is half done. A failed put-back leaves the journal for the next apply to report.
         if (!(e instanceof ApplyError && e.rolledBack === "rollback-failed")) journal.finish(false);
         throw e;

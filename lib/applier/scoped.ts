@@ -6,7 +6,7 @@ import type { DesiredChain, PlanInput, PlannedRule } from "../netfilter/plan.ts"
 import { byMarkOrder, chainKey, hookLines, parseMarkList, renderFarm, skeletonChains } from "../netfilter/render.ts";
 import { blockJumpSpec, groupJumpSpec } from "../netfilter/dispatch.ts";
 import { runPrivileged, type Runner } from "../privileged/run.ts";
-import type { Target } from "../privileged/target.ts";
+import { formatTarget, type Target } from "../privileged/target.ts";
 import { readChains, type LiveView } from "./read.ts";
 
 /**
@@ -74,7 +74,38 @@ export interface ScopedState {
   marks: Set<number>;
 }
 
-async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: ReadonlySet<string>): Promise<ScopedState | null> {
+/**
+ * The tree nodes each target was last seen to hold, in this process: a
+ * long-running console or checker reads, in its first round, only the
+ * prefixes of a path that were nodes, rather than every prefix. Only a hint
+ * (the descent below still follows the jumps the kernel has, and reads any
+ * node the hint missed in another round), so a kernel changed by someone
+ * else costs a round, never a wrong plan.
+ */
+const seenNodes = new Map<string, Set<string>>();
+const SEEN_TARGETS_MAX = 64;
+
+export function forgetNodes(target: Target): void {
+  seenNodes.delete(formatTarget(target));
+}
+
+/** What a read or a write showed: node chains present and absent (`complete`: every node there is). */
+export function noteNodes(target: Target, present: Iterable<string>, absent: Iterable<string> = [], complete = false): void {
+  const key = formatTarget(target);
+  let set = complete ? undefined : seenNodes.get(key);
+  if (!set) {
+    if (seenNodes.size >= SEEN_TARGETS_MAX) seenNodes.clear();
+    seenNodes.set(key, (set = new Set()));
+  }
+  for (const k of present) if (isNodeKey(k)) set.add(k);
+  for (const k of absent) set.delete(k);
+}
+
+function isNodeKey(key: string): boolean {
+  return key.startsWith("mangle ") && parseNodeChain(key.slice(7)) !== null;
+}
+
+async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: ReadonlySet<string>, hint?: ReadonlySet<string>): Promise<ScopedState | null> {
   const chains = new Map<string, LiveChain>();
   const scope = new Set<string>();
   const get = async (keys: string[]) => {
@@ -87,10 +118,12 @@ async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: Reado
   const farmKeys = [...only].map((n) => chainKey("mangle", farmChain(n)));
   const keys = new Set<string>();
   for (const f of wanted) if (renderFarm(f).chain) keys.add(farmItem(f, "").key);
-  // Every node a key's path may pass is named by a prefix of the key, so all of them are read in
-  // the first round with the farms' chains: a change that keeps its farms' keys and marks (a
-  // backend down, a weight) reads everything it needs at once, whatever the depth of the tree.
-  await get([...ROOT_KEYS, ...farmKeys, ...markChainKeys(marks), ...[...keys].flatMap(pathCandidates)]);
+  // Every node a key's path may pass is named by a prefix of the key: those this process has seen
+  // are read in the first round with the farms' chains, so a change that keeps its farms' keys and
+  // marks (a backend down, a weight) reads everything it needs at once, whatever the tree's depth.
+  // Without a hint (a fresh process) the descent below reads the tree a level per round, as the jumps show it.
+  const candidates = (ks: Iterable<string>) => (hint ? [...ks].flatMap(pathCandidates).filter((k) => hint.has(k)) : []);
+  await get([...ROOT_KEYS, ...farmKeys, ...markChainKeys(marks), ...candidates(keys)]);
   if (ROOT_KEYS.some((k) => !chains.has(k))) return null;
 
   // The farms' old keys and marks, from their live chains: a second round only when they moved.
@@ -99,7 +132,7 @@ async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: Reado
     const key = keyOfFarmChain(chains.get(k));
     if (key) keys.add(key);
   }
-  await get([...markChainKeys(marks), ...[...keys].flatMap(pathCandidates)]);
+  await get([...markChainKeys(marks), ...candidates(keys)]);
 
   // Down the destination tree along every key; the nodes are already read, this only keeps those on the paths.
   const nodes = new Set<string>([chainKey("mangle", VIP_ROOT)]);
@@ -129,8 +162,9 @@ async function collect(fetch: Fetch, farms: readonly ResolvedFarm[], only: Reado
 /** Reads what a scoped change needs from the kernel; null when natfarm's roots are not there (a full read is needed). */
 export async function readScoped(target: Target, farms: readonly ResolvedFarm[], only: ReadonlySet<string>, timeoutMs: number, run: Runner = runPrivileged): Promise<LiveView | null> {
   const fetch: Fetch = async (keys) => (await readChains(target, keys, timeoutMs, run)).owned;
-  const state = await collect(fetch, farms, only);
+  const state = await collect(fetch, farms, only, seenNodes.get(formatTarget(target)));
   if (!state) return null;
+  noteNodes(target, [...state.scope].filter((k) => state.chains.has(k)), [...state.scope].filter((k) => !state.chains.has(k)));
   return { owned: state.chains, builtins: new Map(), scope: state.scope, full: false };
 }
 

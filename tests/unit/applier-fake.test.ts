@@ -4,6 +4,7 @@ import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { applyFarms, ApplyError } from "../../lib/applier/index.ts";
 import { targetLockFile } from "../../lib/applier/lock.ts";
+import { forgetNodes } from "../../lib/applier/scoped.ts";
 import type { FarmInput } from "../../lib/farms/schema.ts";
 import { renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
 import { FarmListSchema } from "../../lib/farms/schema.ts";
@@ -188,6 +189,13 @@ describe("applier through the fake kernel", () => {
     expect(r.farmsChanged).toEqual(["b321"]);
     expect(rounds).toBe(1);
     expect((await apply(down)).changed, "the scoped change ends where a whole apply would").toBe(false);
+    // A process that has not seen the tree (or whose hint is stale) descends it a level per round, to the same end.
+    forgetNodes(target);
+    rounds = 0;
+    const up = farms.map((f) => (f.name === "b321" ? { ...f, backends: f.backends!.map((b) => ({ ...b, weight: 5 })) } : f));
+    expect((await applyFarms(up, { target, runner: slow, only: ["b321"] })).farmsChanged).toEqual(["b321"]);
+    expect(rounds).toBeGreaterThan(1);
+    expect((await apply(up)).changed).toBe(false);
   });
 
   it("refuses a VIP on the target's own address through the same port", async () => {
