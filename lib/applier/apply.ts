@@ -266,6 +266,9 @@ function unchangedAgainst(desired: DesiredRuleset, quick: QuickView): boolean {
   return true;
 }
 
+/** Up to this many farms a scoped change reads both tables whole (a save per table) rather than chain by chain. */
+const SMALL_SET = 100;
+
 const NO_CHANGE: Plan = { payload: "", empty: true, stats: { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 }, tables: [], sections: 0, touched: [] };
 
 /** The apply of a farm set the caller has validated with the shared schema itself (the agent's incremental check). */
@@ -285,7 +288,8 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
     const allMarked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
     const checked = only ? farms.filter((f) => only!.has(f.name)) : farms;
     // After an interrupted apply the kernel may hold a half-done change of any farm: read it all.
-    const cheap = only && allMarked && !journal.interrupted ? (farms as unknown as ResolvedFarm[]) : null;
+    // A small set is read whole too: two saves cost less than listing its farm's chains one by one.
+    const cheap = only && allMarked && !journal.interrupted && farms.length > SMALL_SET ? (farms as unknown as ResolvedFarm[]) : null;
     const [warnings, scopedRead, saves] = await Promise.all([
       checkLocalVips(opts.target, checked, timeoutMs, run),
       cheap ? readScoped(opts.target, cheap, only!, timeoutMs, run) : null,

@@ -126,7 +126,9 @@ describe("scoped changes on the tree end where a full apply would", () => {
     kernel = new FakeKernel();
     fake = fakeRunner(kernel);
   });
-  const base = resolveMarks(FarmListSchema.parse(DISPATCH_FARMS)) as unknown as FarmInput[];
+  // Beside the 40 tree farms, 100 more elsewhere: a set this large is read chain by chain (a small one is read whole).
+  const padding = Array.from({ length: 100 }, (_, i): FarmInput => ({ name: `pad${i}`, vip: `192.0.2.${120 + (i % 40)}`, ports: String(7000 + Math.floor(i / 40)), protocol: "tcp", mode: "dnat", backends: [{ ip: "203.0.113.50", port: 80 }] }));
+  const base = resolveMarks(FarmListSchema.parse([...DISPATCH_FARMS, ...padding])) as unknown as FarmInput[];
   const edit = (name: string, change: Partial<FarmInput> | null): FarmInput[] =>
     change === null ? base.filter((f) => f.name !== name) : base.some((f) => f.name === name) ? base.map((f) => (f.name === name ? { ...f, ...change } : f)) : [...base, { ...change, name } as FarmInput];
 
