@@ -83,25 +83,35 @@ async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
   }
 }
 
-function timed(argv: string[], input?: string): number {
+/** CPU time (user + system, the process and its children) of every timed run, by label, beside the wall times. */
+const cpu = new Map<string, number[]>();
+
+/**
+ * Wall time of a run; its CPU time goes to `cpu` under `label`. On a loaded
+ * machine wall times swing by several times from run to run while CPU times
+ * stay within a few percent, so both are reported.
+ */
+function timed(argv: string[], input?: string, label?: string): number {
   const t = performance.now();
-  const p = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", input, maxBuffer: 1 << 30 });
+  const p = spawnSync("/usr/bin/time", ["-f", "natfarm-bench-cpu %U %S", ...argv], { encoding: "utf8", input, maxBuffer: 1 << 30 });
   const elapsed = performance.now() - t;
   if (p.status !== 0) throw new Error(`${argv.join(" ")}: ${p.stderr}`);
+  const m = /natfarm-bench-cpu (\d+\.\d+) (\d+\.\d+)/.exec(p.stderr);
+  if (label && m) cpu.set(label, [...(cpu.get(label) ?? []), (Number(m[1]) + Number(m[2])) * 1000]);
   return elapsed;
 }
 
 /** A whole apply and an unchanged re-apply by the CLI at `bin` into a fresh namespace, with a bare save of the result. */
-async function applyRun(bin: string, file: string) {
+async function applyRun(bin: string, file: string, tag: string) {
   return withNetns(async (ns) => {
-    const apply = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`]);
-    const again = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`]);
-    const save = timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"]);
+    const apply = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`], undefined, `${tag} apply`);
+    const again = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`], undefined, `${tag} re-apply`);
+    const save = timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"], undefined, `${tag} bare save`);
     return { apply, again, save };
   });
 }
 
-const bareRestore = (payload: string) => withNetns(async (ns) => timed(["ip", "netns", "exec", ns, "iptables-restore", "--noflush", "-w", "10"], payload));
+const bareRestore = (payload: string, label: string) => withNetns(async (ns) => timed(["ip", "netns", "exec", ns, "iptables-restore", "--noflush", "-w", "10"], payload, label));
 
 function renderWith(bin: string, file: string): string {
   const render = spawnSync(process.execPath, [bin, "render", "-f", file], { encoding: "utf8", maxBuffer: 1 << 30 });
@@ -129,21 +139,23 @@ async function applyVersusBare(n: number, dir: string) {
   const sections = (sectioned.match(/^COMMIT$/gm) ?? []).length;
   const runs = { apply: [] as number[], again: [] as number[], save: [] as number[], bare: [] as number[], bareSectioned: [] as number[], oldApply: [] as number[], oldAgain: [] as number[], oldSave: [] as number[], oldBare: [] as number[] };
   // Interleaved, so that a load that comes and goes weighs on every column alike.
+  cpu.clear();
   for (let r = 0; r < repeat; r++) {
-    const a = await applyRun(BIN, file);
+    const a = await applyRun(BIN, file, "natfarm");
     runs.apply.push(a.apply);
     runs.again.push(a.again);
     runs.save.push(a.save);
-    runs.bare.push(await bareRestore(payload));
-    runs.bareSectioned.push(await bareRestore(sectioned));
+    runs.bare.push(await bareRestore(payload, "bare restore (render)"));
+    runs.bareSectioned.push(await bareRestore(sectioned, "bare restore (sectioned)"));
     if (oldBin && oldPayload) {
-      const o = await applyRun(oldBin, file);
+      const o = await applyRun(oldBin, file, "old");
       runs.oldApply.push(o.apply);
       runs.oldAgain.push(o.again);
       runs.oldSave.push(o.save);
-      runs.oldBare.push(await bareRestore(oldPayload));
+      runs.oldBare.push(await bareRestore(oldPayload, "old bare restore"));
     }
   }
+  console.log(`  ${n} farms, CPU time (user + system, medians): ${[...cpu].map(([k, v]) => `${k} ${ms(median(v))}`).join(", ")}`);
   const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.length ? median(v) : NaN])) as Record<keyof typeof runs, number>;
   return { chains, rules, sections, oldChains: oldPayload ? (oldPayload.match(/^:/gm) ?? []).length : null, ...m };
 }
