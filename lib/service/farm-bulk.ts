@@ -1,7 +1,7 @@
 import { FarmValidationError, validateFarms } from "../applier/index.ts";
 import type { FarmInput } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
-import { shardOf } from "../netfilter/layout.ts";
+import { farmsSharingChains } from "../netfilter/layout.ts";
 import { existsSync, readFileSync } from "node:fs";
 import type { ApplyContext } from "./apply-farms.ts";
 import { changeSummary, logApply, markApplied, markShardInDoubt } from "./apply-log.ts";
@@ -153,8 +153,9 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
     await logApply(db, { target: ctx.targetLabel, action, farms: touchedNames, result: "failed", error, durationMs: performance.now() - started });
     await db.farm.updateMany({ where: { name: { in: touchedNames } }, data: { applyState: "failed", applyError: error } });
     if (f.kind === "failed" && f.inDoubt) {
-      const shards = new Set(touchedNames.map(shardOf));
-      const sharing = rows.filter((s) => !touchedNames.includes(s.name) && shards.has(shardOf(s.name))).map((s) => s.name);
+      // Farms whose rules share a chain (a mark block, a dispatch node) with a touched farm's.
+      const all = rows.map((r) => next.get(r.name) ?? ctx.farmSet.input(r));
+      const sharing = [...new Set(touchedNames.flatMap((n) => farmsSharingChains(n, all)))].filter((n) => !touchedNames.includes(n));
       await markShardInDoubt(db, sharing, `a failed change of ${plural(touchedNames.length, "farm")} in the same shard could not be undone: ${message}`);
     }
     return { result: { ok: false, reason: "apply-failed", farm: "*", message: `Applying ${plural(touchedNames.length, "farm")} failed: ${iptables}`, iptables }, farms: touchedNames };

@@ -91,7 +91,7 @@ async function overflowing(p: Page): Promise<string[]> {
 const PAGES: { name: string; path: string; ready: (p: Page) => Promise<void> }[] = [
   { name: "farms", path: "/", ready: async (p) => void (await p.getByRole("link", { name: "lab-example", exact: true }).waitFor()) },
   { name: "farm", path: "/farms/lab-example", ready: async (p) => void (await p.getByTestId("generated-rules").first().waitFor()) },
-  { name: "live tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-DNAT-/ }).first().waitFor()) },
+  { name: "live tables", path: "/tables", ready: async (p) => void (await p.getByRole("table", { name: /^nat NATFARM-DST-/ }).first().waitFor()) },
   {
     name: "lab",
     path: "/lab",

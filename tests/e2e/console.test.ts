@@ -594,7 +594,7 @@ describe.sequential("console end to end", () => {
       ["none: farm stopped", "no rule"],
       ["none: farm stopped", "no rule"],
     ]);
-    expect(farmRules(await c.tables(), "mangle", "NATFARM-MARK-")).toEqual([]);
+    expect(farmRules(await c.tables(), "mangle", "NATFARM-F-")).toEqual([]);
     await page.getByRole("button", { name: "Start farm" }).click();
     await expectText(page.getByRole("heading", { level: 1 }), "running", { timeout: 60_000 });
     await expect.poll(async () => (await readTable(backendsTable())).map((b) => b["share of new connections"])).toEqual(["60.0 %", "40.0 %"]);
