@@ -41,7 +41,14 @@ const B: FarmInput[] = [
 
 function definitions(...sets: FarmInput[][]): Map<number, MarkDefinition[]> {
   const out = new Map<number, MarkDefinition[]>();
-  for (const set of sets) for (const f of set) for (const b of f.backends ?? []) out.set(Number(b.mark), [...(out.get(Number(b.mark)) ?? []), { dest: `${b.ip}:${b.port}`, snat: f.mode === "nat" }]);
+  for (const set of sets) {
+    for (const f of set) {
+      for (const b of f.backends ?? []) {
+        const dest = b.port === null || b.port === undefined || f.protocol === "all" ? b.ip : `${b.ip}:${b.port}`;
+        out.set(Number(b.mark), [...(out.get(Number(b.mark)) ?? []), { dest, snat: f.mode === "nat" }]);
+      }
+    }
+  }
   return out;
 }
 
@@ -50,6 +57,18 @@ const plan = (k: FakeKernel, farms: FarmInput[], limits?: SectionLimits) => plan
 /** A section per chain: every boundary a large change can have is a boundary here. */
 const EVERY_CHAIN: SectionLimits = { chains: 1, rules: 1 };
 const sections = (payload: string) => payload.split("\n").filter((l) => l.startsWith("*")).length;
+
+/** Commits every prefix of the payload's sections to a copy of `kernel` and expects each to forward consistently; returns the section count. */
+function expectEveryPrefixForwards(kernel: FakeKernel, payload: string, defs: Map<number, MarkDefinition[]>, label = ""): number {
+  const n = sections(payload);
+  for (let k = 0; k <= n; k++) {
+    const partial = kernel.clone();
+    // The fake refuses a jump to a chain not yet there and removing a chain still referenced.
+    partial.restore(payload, k);
+    expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `${label}after ${k} of ${n} sections`).toEqual([]);
+  }
+  return n;
+}
 
 describe("planPhased through a fake kernel", () => {
   it.each([
@@ -61,14 +80,7 @@ describe("planPhased through a fake kernel", () => {
     const kernel = new FakeKernel();
     kernel.restore(plan(kernel, from).payload);
     const p = plan(kernel, to);
-    const n = sections(p.payload);
-    expect(n).toBeGreaterThan(0);
-    const defs = definitions(from, to);
-    for (let k = 0; k <= n; k++) {
-      const partial = kernel.clone();
-      partial.restore(p.payload, k);
-      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
-    }
+    expect(expectEveryPrefixForwards(kernel, p.payload, definitions(from, to))).toBeGreaterThan(0);
     kernel.restore(p.payload);
     expect(plan(kernel, to).empty).toBe(true);
   });
@@ -111,18 +123,6 @@ describe("planPhased through a fake kernel", () => {
     ),
     { name: "moved", vip: "198.51.100.12", ports: "22", protocol: "tcp", mode: "nat", backends: [{ ip: "203.0.113.40", port: 22, weight: 1, mark: "0x1234" }] },
   ];
-  const defsOf = (...sets: FarmInput[][]) => {
-    const out = new Map<number, MarkDefinition[]>();
-    for (const set of sets) {
-      for (const f of set) {
-        for (const b of f.backends ?? []) {
-          const dest = b.port === null || b.port === undefined || f.protocol === "all" ? b.ip : `${b.ip}:${b.port}`;
-          out.set(Number(b.mark), [...(out.get(Number(b.mark)) ?? []), { dest, snat: f.mode === "nat" }]);
-        }
-      }
-    }
-    return out;
-  };
 
   it.each([
     ["the 40-farm tree → its changed twin", D, D2],
@@ -131,32 +131,22 @@ describe("planPhased through a fake kernel", () => {
     const kernel = new FakeKernel();
     kernel.restore(plan(kernel, from).payload);
     const p = plan(kernel, to);
-    const n = sections(p.payload);
-    const defs = defsOf(from, to);
-    for (let k = 0; k <= n; k++) {
-      const partial = kernel.clone();
-      partial.restore(p.payload, k);
-      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
-    }
+    expectEveryPrefixForwards(kernel, p.payload, definitions(from, to));
     kernel.restore(p.payload);
     expect(plan(kernel, to).empty).toBe(true);
   });
 
-  it("scoped changes on the tree: every prefix of their sections forwards consistently too", async () => {
+  it.each([
+    ["as planned", undefined],
+    ["cut at every chain", EVERY_CHAIN],
+  ])("scoped changes on the tree, %s: every prefix of their sections forwards consistently too", async (_, limits) => {
     const kernel = new FakeKernel();
     kernel.restore(plan(kernel, D).payload);
     let current = D;
     for (const name of ["p2017", "web80", "doc1", "p2016", "all", "moved"]) {
       const next = name === "p2016" || name === "all" ? current.filter((f) => f.name !== name) : [...current.filter((f) => f.name !== name), ...D2.filter((f) => f.name === name)];
-      const p = planPhased(await scopedPlanInput(view(kernel), FarmListSchema.parse(next) as never, new Set([name])));
-      const n = sections(p.payload);
-      expect(n, name).toBeGreaterThan(0);
-      const defs = defsOf(current, next);
-      for (let k = 0; k <= n; k++) {
-        const partial = kernel.clone();
-        partial.restore(p.payload, k);
-        expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `${name}: after ${k} of ${n} sections`).toEqual([]);
-      }
+      const p = planPhased({ ...(await scopedPlanInput(view(kernel), FarmListSchema.parse(next) as never, new Set([name]))), limits });
+      expect(expectEveryPrefixForwards(kernel, p.payload, definitions(current, next), `${name}: `), name).toBeGreaterThan(0);
       kernel.restore(p.payload);
       current = next;
       expect(plan(kernel, current).empty, `${name}: the scoped change ends where a full apply would`).toBe(true);
@@ -177,38 +167,11 @@ describe("planPhased through a fake kernel", () => {
     const kernel = new FakeKernel();
     kernel.restore(plan(kernel, from).payload);
     const p = plan(kernel, to, EVERY_CHAIN);
-    const n = sections(p.payload);
+    const n = expectEveryPrefixForwards(kernel, p.payload, definitions(from, to));
     expect(p.sections).toBe(n);
     expect(n).toBeGreaterThan(p.tables.length);
-    const defs = defsOf(from, to);
-    for (let k = 0; k <= n; k++) {
-      const partial = kernel.clone();
-      // The fake refuses a jump to a chain not yet there and removing a chain still referenced.
-      partial.restore(p.payload, k);
-      expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `after ${k} of ${n} sections`).toEqual([]);
-    }
     kernel.restore(p.payload);
     expect(plan(kernel, to).empty).toBe(true);
-  });
-
-  it("cut at every chain, scoped changes on the tree: every prefix forwards consistently", async () => {
-    const kernel = new FakeKernel();
-    kernel.restore(plan(kernel, D).payload);
-    let current = D;
-    for (const name of ["p2017", "web80", "doc1", "p2016", "all", "moved"]) {
-      const next = name === "p2016" || name === "all" ? current.filter((f) => f.name !== name) : [...current.filter((f) => f.name !== name), ...D2.filter((f) => f.name === name)];
-      const p = planPhased({ ...(await scopedPlanInput(view(kernel), FarmListSchema.parse(next) as never, new Set([name]))), limits: EVERY_CHAIN });
-      const n = sections(p.payload);
-      const defs = defsOf(current, next);
-      for (let k = 0; k <= n; k++) {
-        const partial = kernel.clone();
-        partial.restore(p.payload, k);
-        expect(forwardingProblems(partial.save("mangle"), partial.save("nat"), defs), `${name}: after ${k} of ${n} sections`).toEqual([]);
-      }
-      kernel.restore(p.payload);
-      current = next;
-      expect(plan(kernel, current).empty, name).toBe(true);
-    }
   });
 
   it("a whole apply of 2,000 farms is cut into sections within the limits, children declared before their parents", () => {
