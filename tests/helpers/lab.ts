@@ -123,3 +123,14 @@ export function useLab(opts: TestLabOptions | number): { readonly info: LabInfo;
 export function activeTestLabs(): string[] {
   return [...active];
 }
+
+/** The lab balancer's iptables rules, without comments, chain declarations and counters: what a change did to the kernel, comparable before and after. */
+export function labBalancerRules(lbNs: string): string {
+  const r = spawnSync("ip", ["netns", "exec", lbNs, "iptables-save"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return r.stdout
+    .split("\n")
+    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, ""))
+    .join("\n");
+}

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { labBalancerRules } from "../helpers/lab.ts";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import { Validator } from "@seriousme/openapi-schema-validator";
@@ -93,15 +93,7 @@ async function call(id: string, o: Call = {}, expectStatus?: number) {
   return { status: r.status, headers: r.headers, json: values[0] as any, lines: values as any[], text: r.body };
 }
 
-function labRules(): string {
-  const r = spawnSync("ip", ["netns", "exec", c.lab.lbNs, "iptables-save"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout
-    .split("\n")
-    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
-    .map((l) => l.replace(/\[\d+:\d+\]/g, ""))
-    .join("\n");
-}
+const labRules = () => labBalancerRules(c.lab.lbNs);
 
 function dbState() {
   return JSON.stringify({

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { labBalancerRules } from "../helpers/lab.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { login } from "../../lib/auth/sessions.ts";
 import { createToken, revokeToken } from "../../lib/auth/tokens.ts";
@@ -68,16 +68,7 @@ async function api(method: string, p: string, o: { as?: Who; body?: unknown; raw
   return { status: r.status, headers: r.headers, json, text: r.body };
 }
 
-/** The lab balancer's iptables rules (mangle and nat), read in its own namespace. */
-function labRules(): string {
-  const r = spawnSync("ip", ["netns", "exec", c.lab.lbNs, "iptables-save"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return r.stdout
-    .split("\n")
-    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
-    .map((l) => l.replace(/\[\d+:\d+\]/g, ""))
-    .join("\n");
-}
+const labRules = () => labBalancerRules(c.lab.lbNs);
 
 function dbState() {
   return JSON.stringify({
