@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { until } from "../helpers/until.ts";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,21 +35,6 @@ let k: KernelPort;
 let desired: ResolvedFarm[];
 const held: HoldHandle[] = [];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ""}`);
-    await sleep(100);
-  }
-}
 
 type Configured = Extract<ClusterView, { configured: true }>;
 const overview = async () => (await clusterOverview({ setting, kernel: k, desired: async () => desired })) as Configured;

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { until } from "../helpers/until.ts";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -40,20 +41,6 @@ const PROBE = labFarm("probe", "198.51.100.252", 443, [1, 1], "nat", "udp");
 const CONNECTIONS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ""}`);
-    await sleep(100);
-  }
-}
 
 /** The status once `node` is the one master, its addresses up and its conntrackd steps done. */
 const masterIs = (node: string, timeoutMs = 30_000) =>
