@@ -1,14 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
 import path from "node:path";
-import type { Page, Request } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CODE_REFUSED, LOGIN_REFUSED, login, sessionUser } from "../../lib/auth/sessions.ts";
 import { codeFor } from "../../lib/auth/totp.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { request } from "../../lib/web/client.ts";
 import { E2E_USERS, loginThroughForm, namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
-import { expectCount, expectText, expectVisible } from "./ui-expect.ts";
+import { captureAction as captureActionOf, expectCount, mainAxeViolations, expectText, expectVisible, replayHeaders, type CapturedAction } from "./ui-expect.ts";
 
 /**
  * Logins and roles in the built console through Chromium: the login form,
@@ -76,40 +75,10 @@ function dbState() {
   });
 }
 
-interface Captured {
-  headers: Record<string, string>;
-  body: string;
-  path: string;
-}
-
-/** Clicks `click` and captures the server action request the browser sends, without letting it reach the server. */
-async function captureAction(click: () => Promise<void>): Promise<Captured> {
-  let captured: Captured | null = null;
-  await page.route(
-    (u) => u.href.startsWith(c.baseUrl),
-    async (route) => {
-      const r: Request = route.request();
-      if (r.method() === "POST" && r.headers()["next-action"]) {
-        captured = { headers: r.headers(), body: r.postData() ?? "", path: new URL(r.url()).pathname };
-        await route.abort();
-      } else await route.continue();
-    },
-  );
-  try {
-    await click();
-    await expect.poll(() => captured !== null, { timeout: 15_000 }).toBe(true);
-  } finally {
-    await page.unrouteAll({ behavior: "wait" });
-  }
-  return captured!;
-}
+const captureAction = (click: () => Promise<void>) => captureActionOf(page, c.baseUrl, click);
 
 /** The captured action sent again, as the given cookie's user. */
-async function replay(a: Captured, cookie: string) {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(a.headers)) if (!/^(cookie|host|content-length|connection)$/i.test(k)) headers[k] = v;
-  return raw(a.path, { method: "POST", headers: { ...headers, Cookie: cookie }, body: a.body });
-}
+const replay = (a: CapturedAction, cookie: string) => raw(a.path, { method: "POST", headers: replayHeaders(a, cookie), body: a.body });
 
 async function cookieOf(user: keyof typeof E2E_USERS): Promise<string> {
   await c.loginAs(user);
@@ -161,8 +130,8 @@ describe.sequential("logins and roles", () => {
     expect(await page.getByTestId("signed-in-as").textContent()).toMatch(/admin · admin/);
   });
 
-  let drain: Captured;
-  let remove: Captured;
+  let drain: CapturedAction;
+  let remove: CapturedAction;
   let before: { db: string; kernel: string };
 
   it("setup: the admin creates a farm; the drain and delete requests its browser sends are captured (not sent)", async () => {
@@ -300,20 +269,7 @@ describe.sequential("logins and roles", () => {
   });
 });
 
-/** axe-core's script for addScriptTag (a dev dependency: a missing one fails the file, it never skips the check). */
-const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
-
-/** axe-core's serious and critical violations of the page as it is now. */
-async function axeViolations(p: Page): Promise<string[]> {
-  if (!(await p.evaluate(() => "axe" in window))) await p.addScriptTag({ path: AXE });
-  const violations = (await p.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Element | Document, o: object) => Promise<{ violations: unknown[] }> } }).axe;
-    // The page's own content: the header around it is the whole-console accessibility test's (tests/e2e/a11y.test.ts).
-    const context = document.querySelector("main") ?? document;
-    return (await axe.run(context, { resultTypes: ["violations"] })).violations;
-  })) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
-  return violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
-}
+const axeViolations = mainAxeViolations;
 
 /**
  * The account side in the browser (same console): the user menu, the Users
@@ -363,7 +319,7 @@ describe.sequential("account, users, two-factor login, audit filters", () => {
     expect(await page.getByRole("table", { name: "Audit log" }).count()).toBe(0);
   });
 
-  let addUser: Captured;
+  let addUser: CapturedAction;
 
   it("an admin adds a user who then logs in; the same request replayed with an operator's cookie is refused and adds nobody", async () => {
     const operator = await cookieOf("operator");

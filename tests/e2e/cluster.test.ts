@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
-import type { Page, Request } from "playwright-core";
+import type { Page } from "playwright-core";
+import { captureAction, mainAxeViolations, replayHeaders } from "./ui-expect.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { maintenanceFile } from "../../lib/cluster/maintenance.ts";
 import { clusterLabFail, clusterLabHeal, clusterLabStatus, clusterLabUp, nodeRunDir } from "../../lib/lab/cluster.ts";
@@ -30,23 +30,7 @@ const url = (p: string) => `${c.baseUrl}${p}`;
 const raw = (p: string, o: Parameters<typeof request>[1] = {}) => request(url(p), { insecure: true, timeoutMs: 30_000, ...o });
 const maintenance = (id: number) => fs.readFileSync(maintenanceFile(nodeRunDir(CL, id)), "utf8").trim();
 
-const AXE = (() => {
-  try {
-    return createRequire(import.meta.url).resolve("axe-core/axe.min.js");
-  } catch {
-    return null;
-  }
-})();
-
-/** axe-core's serious and critical violations of the page's own content. */
-async function axeViolations(p: Page): Promise<string[]> {
-  if (!(await p.evaluate(() => "axe" in window))) await p.addScriptTag({ path: AXE! });
-  const violations = (await p.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Element | Document, o: object) => Promise<{ violations: unknown[] }> } }).axe;
-    return (await axe.run(document.querySelector("main") ?? document, { resultTypes: ["violations"] })).violations;
-  })) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
-  return violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
-}
+const axeViolations = mainAxeViolations;
 
 const role = (n: string) => page.getByTestId(`role-${n}`);
 const roleText = async (n: string) => ((await role(n).textContent()) ?? "").trim();
@@ -89,36 +73,18 @@ describe.sequential("the Cluster page", () => {
     expect(await page.getByTestId("applied-n2").textContent()).toMatch(/[0-9a-f]{12}\s*the desired set/);
     expect(await page.locator("main").getByRole("alert").count()).toBe(0);
     expect(await page.getByRole("button", { name: /in maintenance/ }).count()).toBe(2);
-    if (AXE) expect(await axeViolations(page)).toEqual([]);
+    expect(await axeViolations(page)).toEqual([]);
   });
 
   it("a viewer sees no maintenance button, and the operator's request replayed with the viewer's session is refused with nothing changed", async () => {
     // The exact request the operator's browser makes, stopped before it reaches the server.
-    let captured: { headers: Record<string, string>; body: string; path: string } | null = null;
-    await page.route(
-      (u) => u.href.startsWith(c.baseUrl),
-      async (route) => {
-        const r: Request = route.request();
-        if (r.method() === "POST" && r.headers()["next-action"]) {
-          captured = { headers: r.headers(), body: r.postData() ?? "", path: new URL(r.url()).pathname };
-          await route.abort();
-        } else await route.continue();
-      },
-    );
-    try {
-      await page.getByRole("button", { name: "Put n1 in maintenance" }).click();
-      await expect.poll(() => captured !== null, { timeout: 15_000 }).toBe(true);
-    } finally {
-      await page.unrouteAll({ behavior: "wait" });
-    }
+    const captured = await captureAction(page, c.baseUrl, () => page.getByRole("button", { name: "Put n1 in maintenance" }).click());
     await c.loginAs("viewer");
     await page.goto(url("/cluster"));
     await page.getByRole("heading", { name: "Node n1" }).waitFor();
     expect(await page.locator("main").getByRole("button", { name: /maintenance|service/ }).count()).toBe(0);
     const cookie = await c.cookieHeader();
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(captured!.headers)) if (!/^(cookie|host|content-length|connection)$/i.test(k)) headers[k] = v;
-    const r = await raw(captured!.path, { method: "POST", headers: { ...headers, Cookie: cookie }, body: captured!.body });
+    const r = await raw(captured.path, { method: "POST", headers: replayHeaders(captured, cookie), body: captured.body });
     expect(r.status).toBe(200);
     expect(r.body).toMatch(/Refused: putting a cluster node in or out of maintenance needs the operator role.*signed in as viewer/);
     await sleep(1500); // a handover, had one started, shows within this
@@ -160,7 +126,7 @@ describe.sequential("the Cluster page", () => {
       expect(await roleText("n1")).toBe("master");
       expect(await roleText("n2")).toBe("master");
       expect(await page.getByTestId("cluster-master").textContent()).toMatch(/split brain/);
-      if (AXE) expect(await axeViolations(page)).toEqual([]);
+      expect(await axeViolations(page)).toEqual([]);
     } finally {
       await clusterLabHeal({ name: CL, node: 2 });
     }

@@ -1,4 +1,5 @@
-import type { Locator, Page } from "playwright-core";
+import { createRequire } from "node:module";
+import type { Locator, Page, Request } from "playwright-core";
 import { expect } from "vitest";
 
 /**
@@ -78,4 +79,60 @@ export async function expectDescription(l: Locator, want: RegExp, o?: Opts): Pro
 export async function describers(l: Locator): Promise<Locator[]> {
   const ids = ((await l.getAttribute("aria-describedby")) ?? "").split(/\s+/).filter(Boolean);
   return ids.map((id) => l.page().locator(`[id="${id}"]`));
+}
+
+/** A server action request as the browser sent it. */
+export interface CapturedAction {
+  headers: Record<string, string>;
+  body: string;
+  path: string;
+}
+
+/**
+ * Runs `click` and captures the server action request the browser sends,
+ * without letting it reach the server: the tests replay it as another user
+ * (a lower role) to show the server refuses what the page did not offer.
+ */
+export async function captureAction(page: Page, baseUrl: string, click: () => Promise<void>): Promise<CapturedAction> {
+  let captured: CapturedAction | null = null;
+  await page.route(
+    (u) => u.href.startsWith(baseUrl),
+    async (route) => {
+      const r: Request = route.request();
+      if (r.method() === "POST" && r.headers()["next-action"]) {
+        captured = { headers: r.headers(), body: r.postData() ?? "", path: new URL(r.url()).pathname };
+        await route.abort();
+      } else await route.continue();
+    },
+  );
+  try {
+    await click();
+    await expect.poll(() => captured !== null, { timeout: 15_000 }).toBe(true);
+  } finally {
+    await page.unrouteAll({ behavior: "wait" });
+  }
+  return captured!;
+}
+
+/** The captured request's headers with `cookie`'s session instead of the capturer's. */
+export function replayHeaders(a: CapturedAction, cookie: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a.headers)) if (!/^(cookie|host|content-length|connection)$/i.test(k)) headers[k] = v;
+  return { ...headers, Cookie: cookie };
+}
+
+/** axe-core's script (a dev dependency: missing, the file fails, it never skips the check). */
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/**
+ * axe-core's serious and critical violations of the page's own content (its
+ * <main>; the header around it is the whole-console test's, tests/e2e/a11y.test.ts).
+ */
+export async function mainAxeViolations(p: Page): Promise<string[]> {
+  if (!(await p.evaluate(() => "axe" in window))) await p.addScriptTag({ path: AXE });
+  const violations = (await p.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Element | Document, o: object) => Promise<{ violations: unknown[] }> } }).axe;
+    return (await axe.run(document.querySelector("main") ?? document, { resultTypes: ["violations"] })).violations;
+  })) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
+  return violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
 }
