@@ -9,7 +9,7 @@ import { kernelFailure, refused, unavailable } from "./errors.ts";
 import { rowToInput } from "./farm-rows.ts";
 import type { FarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
-import { loadFarms } from "./store.ts";
+import { deleteFarms, loadFarms } from "./store.ts";
 
 /**
  * The database's farms into the kernel, through the kernel port, and the
@@ -59,7 +59,7 @@ export async function applyFarm(ctx: ApplyContext, name: string, action: string,
   const withWarnings = (r: MutationResult): MutationResult => (r.ok && warnings.length ? { ...r, warnings: [...new Set(warnings)] } : r);
   if (!ctx.target) {
     if (removing) {
-      await db.farm.delete({ where: { name } });
+      await deleteFarms(db, [name], `farm ${name}: delete`);
       return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted (no target: nothing to remove from the kernel).` };
     }
     return withWarnings({ ok: true, farm: name, outcome: "pending", message: `Farm ${name} saved. Applying is disabled (target none): the change is pending.` });
@@ -76,7 +76,7 @@ export async function applyFarm(ctx: ApplyContext, name: string, action: string,
     const inSet = new Set(wanted.map((f) => f.name));
     await markApplied(db, { names: touched.filter((n) => inSet.has(n)) });
     if (removing) {
-      await db.farm.delete({ where: { name } });
+      await deleteFarms(db, [name], `farm ${name}: delete`);
       return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted and its rules removed.` };
     }
     return withWarnings({ ok: true, farm: name, outcome: r.changed ? "applied" : "unchanged", message: `Farm ${name} applied: ${summary}.` });

@@ -10,6 +10,8 @@ import { kernelFailure, notFound, refused, unavailable } from "./errors.ts";
 import { backendName } from "./farm-change.ts";
 import type { FarmRow } from "./farm-rows.ts";
 import type { MutationResult } from "./result.ts";
+import { readConfig, recordRevision } from "./config-history.ts";
+import { deleteFarms } from "./store.ts";
 
 /**
  * One change to many farms from the farms list: start, stop, delete, or
@@ -110,7 +112,7 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
   const action = bulkAction(op, touchedNames.length);
   if (!removing) {
     try {
-      await writeBulk(db, touched, op);
+      await writeBulk(db, touched, op, `${action}: ${nameList(touchedNames)}`);
     } catch (e) {
       if (e instanceof FarmGone || isWriteConflict(e)) return none(refused("Another change wrote these farms meanwhile: nothing changed. Try again."));
       throw e;
@@ -121,7 +123,7 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
   const done = doneWords(op, touchedNames);
   if (!ctx.target) {
     if (removing) {
-      await db.farm.deleteMany({ where: { name: { in: touchedNames } } });
+      await deleteFarms(db, touchedNames, `${action}: ${nameList(touchedNames)}`);
       ctx.farmSet.forget();
       return { result: { ok: true, farm: "*", outcome: "removed", message: `${done} No target: nothing to remove from the kernel.` }, farms: touchedNames };
     }
@@ -138,7 +140,7 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
     const inSet = new Set(set.map((f) => f.name));
     await markApplied(db, { names: logged.filter((n) => inSet.has(n)) });
     if (removing) {
-      await db.farm.deleteMany({ where: { name: { in: touchedNames } } });
+      await deleteFarms(db, touchedNames, `${action}: ${nameList(touchedNames)}`);
       ctx.farmSet.forget();
     }
     const rules = r.changed ? `${r.stats.rulesAdded} rule(s) added, ${r.stats.rulesDeleted} removed in one apply.` : "The kernel already held these rules.";
@@ -163,20 +165,20 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
 }
 
 /** Status and backend states only: one transaction, every touched farm pending until the apply says otherwise. */
-async function writeBulk(db: PrismaClient, touched: FarmRow[], op: BulkOp): Promise<void> {
+async function writeBulk(db: PrismaClient, touched: FarmRow[], op: BulkOp, summary: string): Promise<void> {
   const ids = touched.map((r) => r.id);
   await db.$transaction(async (tx) => {
+    const before = await readConfig(tx, touched.map((r) => r.name));
     const data = { applyState: "pending", applyError: null } as const;
     if (op.kind === "start" || op.kind === "stop") {
       const n = await tx.farm.updateMany({ where: { id: { in: ids } }, data: { ...data, status: op.kind === "start" ? "up" : "stopped" } });
       if (n.count !== ids.length) throw new FarmGone();
-      return;
-    }
-    if (op.kind === "drain") {
+    } else if (op.kind === "drain") {
       await tx.backend.updateMany({ where: { farmId: { in: ids }, ip: op.ip, ...(op.port == null ? {} : { port: op.port }) }, data: { state: "maintenance" } });
       const n = await tx.farm.updateMany({ where: { id: { in: ids } }, data });
       if (n.count !== ids.length) throw new FarmGone();
     }
+    await recordRevision(tx, before, summary);
   });
 }
 

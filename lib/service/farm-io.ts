@@ -8,6 +8,7 @@ import { logImport } from "./apply-log.ts";
 import { importConflict, invalidFarms } from "./errors.ts";
 import { rowToInput, rowToResolved } from "./farm-rows.ts";
 import { backendColumns, farmColumns, loadFarms } from "./store.ts";
+import { readAllConfig, readConfig, recordRevision } from "./config-history.ts";
 
 /**
  * Moving farms between the database and the declarative file format
@@ -48,7 +49,21 @@ function sameFarm(a: Farm, b: ReturnType<typeof rowToResolved>): boolean {
  * farms keep changing under it does the import give up, with a
  * ConcurrentChangeError naming them (nothing written).
  */
-export async function importFarms(db: PrismaClient, farms: Farm[], opts: { replace?: boolean } = {}): Promise<ImportSummary> {
+export interface ImportOptions {
+  replace?: boolean;
+  /** What the configuration history calls it (default: the import's counts). */
+  summary?: string;
+  /**
+   * A backend the file has in service that the health checker has down now
+   * stays down (a revert or a restore must not overrule the current health
+   * verdict: "down" is state, not configuration; ./config-history.ts).
+   */
+  keepHealthDown?: boolean;
+  /** Not recorded in the apply log as an import (a revert or a restore is logged by its apply). */
+  quiet?: boolean;
+}
+
+export async function importFarms(db: PrismaClient, farms: Farm[], opts: ImportOptions = {}): Promise<ImportSummary> {
   const started = performance.now();
   const summary = await retryOnConflict(
     () => importOnce(db, farms, opts),
@@ -58,11 +73,29 @@ export async function importFarms(db: PrismaClient, farms: Farm[], opts: { repla
       throw importConflict(e, taken);
     },
   );
-  await logImport(db, summary, performance.now() - started);
+  if (!opts.quiet) await logImport(db, summary, performance.now() - started);
   return summary;
 }
 
-async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boolean }): Promise<ImportSummary> {
+function importWords(s: ImportSummary): string {
+  const n = (k: string, xs: string[]) => (xs.length ? `${xs.length} ${k}` : "");
+  const counts = [n("created", s.created), n("updated", s.updated), n("removed", s.removed)].filter(Boolean).join(", ");
+  const names = [...s.created, ...s.updated, ...s.removed];
+  return `import: ${counts}${names.length <= 5 ? ` (${names.join(", ")})` : ""}`;
+}
+
+/** The file's "up" backends that are down by health check now keep "down" (matched by farm and mark). */
+function keepDown(farms: Farm[], rows: Awaited<ReturnType<typeof loadFarms>>): Farm[] {
+  const down = new Set<string>();
+  for (const r of rows) for (const b of r.backends) if (b.state === "down") down.add(`${r.name}/${b.mark}`);
+  if (down.size === 0) return farms;
+  return farms.map((f) => ({
+    ...f,
+    backends: f.backends.map((b) => (b.state === "up" && b.mark !== undefined && down.has(`${f.name}/${b.mark}`) ? { ...b, state: "down" as const } : b)),
+  }));
+}
+
+async function importOnce(db: PrismaClient, farms: Farm[], opts: ImportOptions): Promise<ImportSummary> {
   const rows = await loadFarms(db);
   const incoming = new Set(farms.map((f) => f.name));
   const kept = rows.filter((r) => !incoming.has(r.name) && !opts.replace);
@@ -72,11 +105,12 @@ async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boo
 
   const known = new Map<string, number>();
   for (const r of rows) for (const b of r.backends) known.set(backendKey(r.name, b.ip, b.port), b.mark);
-  const resolved = resolveMarks(parsed.data, known);
+  const resolved = resolveMarks(opts.keepHealthDown ? keepDown(parsed.data, rows) : parsed.data, known);
   const byName = new Map(rows.map((r) => [r.name, r]));
   const summary: ImportSummary = { created: [], updated: [], removed: [], unchanged: [] };
 
   await db.$transaction(async (tx) => {
+    const history = opts.replace ? await readAllConfig(tx) : await readConfig(tx, [...incoming]);
     const wanted = new Set(resolved.map((f) => f.name));
     const removed = rows.filter((r) => !wanted.has(r.name));
     for (const batch of chunks(removed.map((r) => r.id), CHUNK)) await tx.farm.deleteMany({ where: { id: { in: batch } } });
@@ -111,6 +145,7 @@ async function importOnce(db: PrismaClient, farms: Farm[], opts: { replace?: boo
       f.backends.map((b, position) => ({ farmId: ids.get(f.name)!, ...backendColumns(b, position) })),
     );
     for (const batch of chunks(backends, CHUNK / 10)) await tx.backend.createMany({ data: batch });
+    await recordRevision(tx, history, opts.summary ?? importWords(summary), { all: opts.replace });
   });
   return summary;
 }

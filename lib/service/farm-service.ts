@@ -14,6 +14,14 @@ import { createFarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
 import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
 import { validateSetFast } from "./validation.ts";
+import { applyNames } from "./apply-many.ts";
+import { compareConfigs, type FarmDiff } from "./config-diff.ts";
+import { getRevision, listRevisions, readAllConfig, RevisionGone, stateAt, type ConfigFarm } from "./config-history.ts";
+import { exportFarms, importFarms, type ImportSummary } from "./farm-io.ts";
+import { FarmFileSchema, type Farm as ParsedFarm } from "../farms/schema.ts";
+import { parseFarmFile } from "../farms/file.ts";
+import { formatIssues } from "../farms/errors.ts";
+import { ConcurrentChangeError } from "./conflict.ts";
 
 /**
  * The farm lifecycle behind every console mutation, `natfarm import
@@ -103,7 +111,7 @@ export function createFarmService(deps: ServiceDeps) {
    * the farm written, or why not. Throws when the write met another
    * process's (writeFresh does it again).
    */
-  async function save(next: FarmInput, existing: FarmRow | null): Promise<{ farm: string; rules: RuleChange } | MutationResult> {
+  async function save(next: FarmInput, existing: FarmRow | null, action: string): Promise<{ farm: string; rules: RuleChange } | MutationResult> {
     const rows = await farmSet.rows();
     const others = rows.filter((r) => r.id !== existing?.id).map(farmSet.input);
     const checked = validateSetFast(others, next);
@@ -113,7 +121,7 @@ export function createFarmService(deps: ServiceDeps) {
     const farm = resolved[resolved.length - 1]!;
     const refusal = await askKernelFirst(farm);
     if (refusal) return refusal;
-    await writeFarm(db, farm, existing?.id ?? null);
+    await writeFarm(db, farm, existing?.id ?? null, `farm ${farm.name}: ${action}`);
     return { farm: farm.name, rules: ruleChange(existing ? rowToResolved(existing) : null, farm, k.engine) };
   }
 
@@ -170,8 +178,9 @@ export function createFarmService(deps: ServiceDeps) {
         const current = rowToInput(row);
         const next = change(current);
         if (typeof next === "string") return refused(next);
-        const saved = await save({ ...next, name: row.name }, row);
-        return "ok" in saved ? saved : { ...saved, words: describe(current, next) };
+        const words = describe(current, next);
+        const saved = await save({ ...next, name: row.name }, row, words.action);
+        return "ok" in saved ? saved : { ...saved, words };
       }),
     );
   }
@@ -204,9 +213,112 @@ export function createFarmService(deps: ServiceDeps) {
     });
   }
 
+  const revisionMissing = (e: unknown): MutationResult | null => (e instanceof RevisionGone ? { ok: false, reason: "not-found", message: e.message } : null);
+
+  /** A configuration as the shared file schema reads it; the sentences naming farm, backend and field when it does not parse. */
+  function parseConfig(farms: unknown): { farms: ParsedFarm[] } | MutationResult {
+    const parsed = FarmFileSchema.safeParse({ farms });
+    if (!parsed.success) return refusedWith(formatIssues(parsed.error, { farms }));
+    return { farms: parsed.data.farms };
+  }
+
+  function refusedWith(issues: string[]): MutationResult {
+    const message = `Nothing changed: ${issues.slice(0, 20).join("; ")}${issues.length > 20 ? ` (and ${issues.length - 20} more)` : ""}`;
+    return { ok: false, reason: "invalid", message, errors: { _form: issues.length ? issues : [message] } };
+  }
+
+  /**
+   * The whole desired state becomes `farms` (a revision's, a backup's): one
+   * transaction with its revision, then one scoped kernel apply of the farms
+   * that differ. A backend the checker has down now stays down.
+   */
+  function replaceConfig(farms: ParsedFarm[], summary: string, done: string): Promise<MutationResult> {
+    return serialized(async () => {
+      if (deps.target) {
+        try {
+          await k.checkLocalVips(deps.target, farms as Farm[]);
+        } catch (e) {
+          const f = kernelFailure(e);
+          if (f.kind === "unreachable") return unavailable();
+          if (f.kind === "invalid") return refusedWith(f.issues);
+        }
+      }
+      let s: ImportSummary;
+      try {
+        s = await importFarms(db, farms, { replace: true, summary, keepHealthDown: true, quiet: true });
+      } catch (e) {
+        const f = kernelFailure(e);
+        if (f.kind === "invalid") return refusedWith(f.issues);
+        if (e instanceof ConcurrentChangeError) return refused(e.message);
+        throw e;
+      } finally {
+        farmSet.forget();
+      }
+      const changed = [...s.created, ...s.updated, ...s.removed];
+      if (changed.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: `${done} It is the current configuration already: nothing changed.` };
+      const n = (k: string, xs: string[]) => (xs.length ? `${xs.length} farm${xs.length === 1 ? "" : "s"} ${k}` : "");
+      const counts = [n("created", s.created), n("changed", s.updated), n("deleted", s.removed)].filter(Boolean).join(", ");
+      return applyNames(ctx, changed, summary, `${done} ${counts}.`);
+    });
+  }
+
   return {
     kernel: k,
     target: deps.target,
+
+    /** The configuration history, newest first (./config-history.ts). */
+    revisions: (opts: { limit?: number; before?: number } = {}) => listRevisions(db, opts),
+    revision: (id: number) => getRevision(db, id),
+    /** The whole desired state at a revision (RevisionGone when not kept). */
+    configAt: (id: number) => stateAt(db, id),
+    /** The desired state now, as configuration (health-down backends read as in service). */
+    currentConfig: async (): Promise<ConfigFarm[]> => [...(await readAllConfig(db)).values()],
+    /** Farm and rule diffs from revision `from` (null: now) to revision `to` (null: now). */
+    async compare(from: number | null, to: number | null): Promise<{ ok: true; diffs: FarmDiff[] } | MutationResult> {
+      try {
+        const [a, b] = await Promise.all([from === null ? this.currentConfig() : stateAt(db, from), to === null ? this.currentConfig() : stateAt(db, to)]);
+        return { ok: true, diffs: compareConfigs(a, b, k.engine) };
+      } catch (e) {
+        const r = revisionMissing(e);
+        if (r) return r;
+        throw e;
+      }
+    },
+
+    /** Back to revision `id`, as a new revision applied like any change. */
+    async revert(id: number): Promise<MutationResult> {
+      let farms: ConfigFarm[];
+      try {
+        farms = await stateAt(db, id);
+      } catch (e) {
+        const r = revisionMissing(e);
+        if (r) return r;
+        throw e;
+      }
+      const parsed = parseConfig(farms);
+      if ("ok" in parsed) return parsed;
+      return replaceConfig(parsed.farms, `revert to revision ${id}`, `Reverted to revision ${id}:`);
+    },
+
+    /**
+     * A backup file (the farm file, as `natfarm export` and backup() write
+     * it) becomes the whole desired state; a file the shared schema refuses
+     * changes nothing and says why.
+     */
+    async restore(text: string, name = "the backup"): Promise<MutationResult> {
+      let farms: ParsedFarm[];
+      try {
+        farms = parseFarmFile(text, name).farms;
+      } catch (e) {
+        const f = kernelFailure(e);
+        if (f.kind === "invalid") return refusedWith(f.issues);
+        throw e;
+      }
+      return replaceConfig(farms, `restore ${name}`, `Restored ${name}:`);
+    },
+
+    /** The whole configuration as the farm file (`natfarm export`'s format, marks included). */
+    backup: () => exportFarms(db),
 
     listFarms: () => loadFarms(db),
     listFarmCounts: () => loadFarmCounts(db),
@@ -221,7 +333,7 @@ export function createFarmService(deps: ServiceDeps) {
       const n = input.backends?.length ?? 0;
       const words = { action: "create", done: `Farm ${input.name} created: ${String(input.vip).trim()}:${String(input.ports).trim()} balanced over ${n} backend${n === 1 ? "" : "s"}.` };
       return serialized(() => writeFresh("create", async () => {
-        const saved = await save(input, null);
+        const saved = await save(input, null, "create");
         return "ok" in saved ? saved : { ...saved, words };
       }));
     },
@@ -260,9 +372,10 @@ export function createFarmService(deps: ServiceDeps) {
           if (!row) return notFound(name);
           const next = build(row);
           if (typeof next === "string") return refused(next);
-          const saved = await save({ ...next, name: row.name }, row);
           const changes = settingsChanges(rowToInput(row), next);
-          return "ok" in saved ? saved : { ...saved, words: { action: changes.length ? `${action}: ${changes.join(", ")}` : action, done: `Farm ${name} replaced${changes.length ? `: ${changes.join(", ")}` : ""}.` } };
+          const words = { action: changes.length ? `${action}: ${changes.join(", ")}` : action, done: `Farm ${name} replaced${changes.length ? `: ${changes.join(", ")}` : ""}.` };
+          const saved = await save({ ...next, name: row.name }, row, words.action);
+          return "ok" in saved ? saved : { ...saved, words };
         }),
       );
     },

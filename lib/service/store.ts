@@ -1,6 +1,7 @@
 import type { Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { FarmRow } from "./farm-rows.ts";
+import { readConfig, recordRevision } from "./config-history.ts";
 
 /**
  * The farms' rows in SQLite through Prisma: what the service, the import, the
@@ -77,13 +78,29 @@ export function backendColumns(b: Farm["backends"][number], position: number) {
  * kernel's identity of a backend) and updated in place, so what others keep
  * on a backend row (its id, the health checker's last probe) survives an edit;
  * positions are the renderer's indexes and are renumbered 0..n-1.
+ * The configuration revision (`summary`: what the history calls it) is
+ * written in the same transaction (./config-history.ts).
  */
-export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null): Promise<void> {
+export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null, summary = `farm ${farm.name}: ${existingId === null ? "create" : "update"}`): Promise<void> {
   const columns = farmColumns(farm);
   const backends = farm.backends.map((b, position) => backendColumns(b, position));
   await db.$transaction(async (tx) => {
+    const before = await readConfig(tx, [farm.name]);
+    await writeFarmRows(tx, farm.name, columns, backends, existingId);
+    await recordRevision(tx, before, summary);
+  });
+}
+
+async function writeFarmRows(
+  tx: Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0],
+  name: string,
+  columns: ReturnType<typeof farmColumns>,
+  backends: ReturnType<typeof backendColumns>[],
+  existingId: number | null,
+): Promise<void> {
+  {
     if (existingId === null) {
-      await tx.farm.create({ data: { name: farm.name, ...columns, backends: { create: backends } } });
+      await tx.farm.create({ data: { name, ...columns, backends: { create: backends } } });
       return;
     }
     await tx.farm.update({ where: { id: existingId }, data: columns });
@@ -108,7 +125,7 @@ export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number
     const known = new Set(kept.map((b) => b.mark));
     const fresh = backends.filter((b) => !known.has(b.mark));
     if (fresh.length) await tx.backend.createMany({ data: fresh.map((b) => ({ ...b, farmId: existingId })) });
-  });
+  }
 }
 
 export function loadApplyLog(db: PrismaClient, limit: number) {
@@ -117,4 +134,13 @@ export function loadApplyLog(db: PrismaClient, limit: number) {
 
 export function loadHealthEvents(db: PrismaClient, opts: { farm?: string; limit?: number }) {
   return db.healthEvent.findMany({ where: opts.farm ? { farm: opts.farm } : {}, orderBy: { id: "desc" }, take: opts.limit ?? 50 });
+}
+
+/** Deletes farms (their backends go with them) and records the revision, in one transaction. */
+export async function deleteFarms(db: PrismaClient, names: string[], summary: string): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const before = await readConfig(tx, names);
+    await tx.farm.deleteMany({ where: { name: { in: names } } });
+    await recordRevision(tx, before, summary);
+  });
 }
