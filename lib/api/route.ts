@@ -8,6 +8,7 @@ import { farmService } from "@/lib/console/farm-service";
 import type { FarmService, Precondition } from "@/lib/service/farm-service";
 import type { FarmRow } from "@/lib/service/farm-rows";
 import type { MutationResult } from "@/lib/service/result";
+import { withAuthor, type Author } from "@/lib/service/config-history";
 import type { z } from "zod";
 import { etagOf, farmView, matches, readJsonBody, resultAnswer, type ApiAnswer } from "./farms.ts";
 import { noBackend, parseBody, parseMarkParam } from "./input.ts";
@@ -34,6 +35,16 @@ export async function caller(): Promise<{ caller: Caller; refusal?: undefined } 
   const g = await apiGuard("read", "reading farms");
   if (g.refusal) return { refusal: g.refusal };
   return { caller: { user: g.user, via: g.user.sessionId.startsWith("token:") ? "token" : "session", address: await clientAddress() } };
+}
+
+/** Who the configuration history names for the caller's changes: the user, and the token when one was used. */
+export function authorOf(c: Caller): Author {
+  return { name: c.via === "token" ? `${c.user.name} (${c.user.sessionId.replace(":", " ")})` : c.user.name, via: "api" };
+}
+
+/** Runs a service change as the caller (the configuration history's author). */
+export function asCaller<T>(c: Caller, run: () => Promise<T>): Promise<T> {
+  return withAuthor(authorOf(c), run);
 }
 
 /** null when the caller's role may; otherwise the 403 (audited, like every refusal). */
@@ -135,7 +146,7 @@ export async function farmAction<B = undefined>(req: Request, ctx: Ctx, spec: Fa
   };
   const service = await farmService();
   const input = { body, mark };
-  const r = await spec.run(service, name, input, precondition);
+  const r = await asCaller(c, () => spec.run(service, name, input, precondition));
   if (early) return done(early);
   const a = resultAnswer(r, spec.okStatus);
   let after: unknown;

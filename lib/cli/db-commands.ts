@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { readTarget } from "../privileged/target-text.ts";
 import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
+import { cliAuthorName } from "./config.ts";
 
 /**
  * `natfarm import` / `natfarm export`: farms between the database (the
@@ -21,6 +22,8 @@ export function registerDbCommands(program: Command, out: (s: string) => void, w
       import("../farms/warnings.ts"),
       import("../kernel/index.ts"),
     ]);
+    // The configuration history names who imported: "cli (<system user>)".
+    (await import("../service/config-history.ts")).setDefaultAuthor({ name: cliAuthorName(), via: "cli" });
     return { db: await openDatabase(), disconnectPrisma, farmWarnings, kernel, withEngine, ...io, ...service, ...errors, ...file };
   };
   const target = (value: string) => {

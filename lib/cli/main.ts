@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { readTarget } from "../privileged/target-text.ts";
 import { registerAgentCommand } from "./agent.ts";
 import { registerClusterCommands } from "./cluster.ts";
+import { registerConfigCommands } from "./config.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
@@ -175,6 +176,7 @@ function buildProgram(): Command {
     });
 
   registerDbCommands(program, out, warn);
+  registerConfigCommands(program, out);
   registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
   registerClusterCommands(program, out);

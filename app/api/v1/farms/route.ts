@@ -1,5 +1,5 @@
 import { etagOf, farmView, parseFarm, readJsonBody, resultAnswer } from "@/lib/api/farms";
-import { answer, auditMutation, caller, messageOf, NO_STORE, refuse } from "@/lib/api/route";
+import { answer, asCaller, auditMutation, caller, messageOf, NO_STORE, refuse } from "@/lib/api/route";
 import { farmService } from "@/lib/console/farm-service";
 
 /**
@@ -31,7 +31,7 @@ export async function POST(req: Request) {
   const parsed = parseFarm(body.json);
   if ("refusal" in parsed) return done(parsed.refusal, name);
   const service = await farmService();
-  const r = await service.createFarm(parsed.input);
+  const r = await asCaller(c, () => service.createFarm(parsed.input));
   const a = resultAnswer(r, 201);
   if (r.ok || r.reason === "apply-failed") {
     const row = await service.getFarm(parsed.farm.name);

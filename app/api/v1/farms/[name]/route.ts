@@ -1,5 +1,5 @@
 import { badRequest, carryMarks, etagOf, farmView, matches, mergePatch, parseFarm, permissionFor, readJsonBody, resultAnswer, type ApiAnswer } from "@/lib/api/farms";
-import { answer, auditMutation, caller, messageOf, NO_STORE, refuse, staleVersion } from "@/lib/api/route";
+import { answer, asCaller, auditMutation, caller, messageOf, NO_STORE, refuse, staleVersion } from "@/lib/api/route";
 import { can } from "@/lib/auth/roles";
 import { farmService } from "@/lib/console/farm-service";
 import type { Farm } from "@/lib/farms/schema";
@@ -57,7 +57,7 @@ async function write(req: Request, ctx: Ctx, method: "PUT" | "PATCH", toNext: (r
   let early: ApiAnswer | null = null;
   let needsAdmin = false;
   let before: unknown;
-  const r = await service.replaceFarm(
+  const r = await asCaller(c, () => service.replaceFarm(
     name,
     (row) => {
       const tag = etagOf(row);
@@ -70,7 +70,7 @@ async function write(req: Request, ctx: Ctx, method: "PUT" | "PATCH", toNext: (r
       return farm;
     },
     method === "PUT" ? "api replace" : "api patch",
-  );
+  ));
   if (needsAdmin) return (await refuse(c, "administer", "changing a farm's settings or its backends' addresses (more than status, mode, weights and states)"))!;
   if (early) return done(early);
   const a = resultAnswer(r);
@@ -127,12 +127,12 @@ export async function DELETE(req: Request, ctx: Ctx) {
   let early: ApiAnswer | null = null;
   let before: unknown;
   // The version is checked on the farm as stored inside the serialized removal.
-  const r = await service.deleteFarm(name, (row) => {
+  const r = await asCaller(c, () => service.deleteFarm(name, (row) => {
     const tag = etagOf(row);
     if (!matches(ifMatch, tag)) return ((early = stale(row.name, tag)), "stale");
     before = farmView(row);
     return null;
-  });
+  }));
   if (early) return done(early);
   return done(resultAnswer(r), before);
 }
