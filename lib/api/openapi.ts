@@ -51,23 +51,25 @@ const MARK_PARAM = {
   description: 'the backend\'s mark: hex ("0x20c") or decimal (524)',
   schema: { type: "string", pattern: "^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})$" },
 };
+const REVISION_PARAM = { name: "id", in: "path", required: true, description: "the revision's number", schema: { type: "string", pattern: "^[0-9]{1,10}$" } };
 const NAME_PARAM = { name: "name", in: "path", required: true, description: "the farm's name", schema: { type: "string", pattern: FARM_NAME_PATTERN.source, maxLength: FARM_NAME_MAX } };
 const ETAG = { ETag: { description: "the farm's version: send it back in If-Match", schema: { type: "string" } } };
 
 function errorAnswers(op: Operation): Record<string, Json> {
   const e = (description: string, schema: ComponentName = "Error") => ({ description, content: { "application/json": { schema: ref(schema) } } });
   const out: Record<string, Json> = {};
-  if (op.body || op.query || op.backend) {
+  if (op.body || op.query || op.backend || op.revision) {
     out["400"] = e(op.body ? "the body is not valid (every field at fault in issues, with its path), or not JSON; nothing was changed" : "a parameter is not valid (issues name it); nothing was changed");
   }
   out["401"] = e("not signed in, or the API token is unknown, expired or revoked", "Unauthorized");
   if (op.role !== "viewer") out["403"] = e(`the caller's role is below ${op.role}${op.roleNote ? ` (${op.roleNote})` : ""}; nothing was changed`);
   if (op.farm || op.farmInBody) out["404"] = e(op.backend ? "no such farm, or the farm has no backend with that mark" : "no such farm");
+  if (op.revision) out["404"] = e("no such revision (or no longer kept: the history keeps the newest NATFARM_HISTORY_KEEP)");
   if (op.ifMatch || op.conflict) {
     out["409"] = e([op.ifMatch ? "If-Match is stale: the farm changed since that version (its current one in ETag); nothing was changed" : "", op.conflict ?? ""].filter(Boolean).join("; or "));
   }
   if (op.body) {
-    out["413"] = e(`the body is larger than ${BODY_LIMIT / 1024 / 1024} MiB; nothing was changed`);
+    out["413"] = e(`the body is larger than ${(op.bodyLimit ?? BODY_LIMIT) / 1024 / 1024} MiB; nothing was changed`);
     out["415"] = e("the body is not JSON (Content-Type); nothing was changed");
   }
   if (op.ifMatch === "required") out["428"] = e("If-Match is missing: say which version this replaces (or `*`); nothing was changed");
@@ -82,6 +84,7 @@ function operationObject(op: Operation): Json {
   const parameters: Json[] = [];
   if (op.farm) parameters.push(NAME_PARAM);
   if (op.backend) parameters.push(MARK_PARAM);
+  if (op.revision) parameters.push(REVISION_PARAM);
   if (op.query) parameters.push(...queryParameters(op.query));
   if (op.ifMatch) {
     parameters.push({

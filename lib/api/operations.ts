@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Role } from "../auth/roles.ts";
-import { AuditQuerySchema, HealthEventsQuerySchema, TablesQuerySchema, type ComponentName } from "./schemas.ts";
+import { AuditQuerySchema, HealthEventsQuerySchema, RevisionDiffQuerySchema, RevisionsQuerySchema, TablesQuerySchema, type ComponentName } from "./schemas.ts";
 
 /**
  * Every operation of /api/v1, as data: the OpenAPI document
@@ -9,13 +9,14 @@ import { AuditQuerySchema, HealthEventsQuerySchema, TablesQuerySchema, type Comp
  * can give follow from what it takes (a body, a farm, a version, a role)
  * and are added by the document's generator, so they cannot be forgotten.
  */
-export type Tag = "Farms" | "Backends" | "Operations" | "Live state" | "Audit" | "Lab" | "Meta";
+export type Tag = "Farms" | "Backends" | "Operations" | "Live state" | "History" | "Audit" | "Lab" | "Meta";
 
 export const TAGS: { name: Tag; description: string }[] = [
   { name: "Farms", description: "Farms in the declarative file format's JSON (the same schema as natfarm validate/import), each with a version (ETag)." },
   { name: "Backends", description: "A farm's backends and their maintenance. A backend is named by its mark (\"0x20c\" or 524): unique across all farms and fixed for its life, unlike its position or address." },
   { name: "Operations", description: "Starting and stopping farms, their NAT type, re-applying rules and drift: what the farm page's buttons do." },
   { name: "Live state", description: "The kernel's live tables with counters, each farm's connection statistics, the health checker's events." },
+  { name: "History", description: "The configuration history: a revision of the whole configuration for every change (who, when, what), diffs between any two, revert to one, backup and restore." },
   { name: "Audit", description: "The audit log: who changed what, from where, with what result (admin only)." },
   { name: "Lab", description: "Test traffic through the console's lab (target lab only)." },
   { name: "Meta", description: "This document." },
@@ -35,6 +36,10 @@ export interface Operation {
   /** Path parameters: a farm's name, a backend's mark. */
   farm?: boolean;
   backend?: boolean;
+  /** The path names a configuration revision ({id}; 404 when it is not kept). */
+  revision?: boolean;
+  /** The body may be this many bytes (default BODY_LIMIT). */
+  bodyLimit?: number;
   query?: z.ZodObject;
   /** The farm's version: "optional" (a stale one gets 409) or "required" (missing: 428). */
   ifMatch?: "optional" | "required";
@@ -252,6 +257,59 @@ export const OPERATIONS: Operation[] = [
   },
   { id: "getFarmStatistics", method: "get", path: "/api/v1/farms/{name}/statistics", tag: "Live state", role: "viewer", summary: "Per backend: its share of new connections and conntrack's connection counts", farm: true, ok: { status: 200, description: "the statistics", schema: "Statistics" } },
   { id: "listHealthEvents", method: "get", path: "/api/v1/health-events", tag: "Live state", role: "viewer", summary: "The health checker's state changes, newest first", query: HealthEventsQuerySchema, ok: { status: 200, description: "the events", schema: "HealthEvents" } },
+
+  // ------------------------------------------------------------ history
+  { id: "listRevisions", method: "get", path: "/api/v1/config/revisions", tag: "History", role: "viewer", summary: "The configuration's revisions, newest first", query: RevisionsQuerySchema, ok: { status: 200, description: "the revisions", schema: "RevisionList" } },
+  { id: "getRevision", method: "get", path: "/api/v1/config/revisions/{id}", tag: "History", role: "viewer", summary: "One revision: who, when, what, each changed farm before and after", revision: true, ok: { status: 200, description: "the revision", schema: "Revision" } },
+  {
+    id: "getRevisionConfig",
+    method: "get",
+    path: "/api/v1/config/revisions/{id}/farms",
+    tag: "History",
+    role: "viewer",
+    summary: "A revision's whole configuration as a farm file (importable, restorable)",
+    revision: true,
+    ok: { status: 200, description: "the farm file", schema: "Backup" },
+  },
+  {
+    id: "diffRevision",
+    method: "get",
+    path: "/api/v1/config/revisions/{id}/diff",
+    tag: "History",
+    role: "viewer",
+    summary: "What differs from this revision to another (default: to the configuration now): farms and rendered rules",
+    revision: true,
+    query: RevisionDiffQuerySchema,
+    ok: { status: 200, description: "the differences", schema: "RevisionDiff" },
+  },
+  {
+    id: "revertRevision",
+    method: "post",
+    path: "/api/v1/config/revisions/{id}/revert",
+    tag: "History",
+    role: "admin",
+    summary: "Make this revision's configuration the current one (a new revision), applied in one kernel transaction",
+    description: "Admin: a revert can create, change and delete any farm. A backend the health checker has down now stays down.",
+    revision: true,
+    body: { schema: "NoBody", required: false },
+    kernel: true,
+    ok: { status: 200, description: "reverted (and applied)", schema: "Result" },
+  },
+  { id: "getBackup", method: "get", path: "/api/v1/config/backup", tag: "History", role: "viewer", summary: "The whole configuration as a farm file (the backup restoreBackup takes)", ok: { status: 200, description: "the backup", schema: "Backup" } },
+  {
+    id: "restoreBackup",
+    method: "post",
+    path: "/api/v1/config/restore",
+    tag: "History",
+    role: "admin",
+    summary: "Make a backup the whole configuration (a new revision), applied in one kernel transaction",
+    description: "Validated with the farm file's schema as a whole set first: a bad file changes nothing and says why (400 with every issue). Farms the backup does not list are deleted. Up to 32 MiB.",
+    body: { schema: "Backup", required: true },
+    bodyLimit: 32 * 1024 * 1024,
+    kernel: true,
+    ok: { status: 200, description: "restored (and applied)", schema: "Result" },
+    example: { farms: [farmBodyExample] },
+  },
 
   // ------------------------------------------------------------ audit
   {

@@ -116,6 +116,51 @@ export const AuditQuerySchema = AuditFilterSchema.extend({
   format: z.enum(["json", "jsonl"], { error: 'format must be "json" or "jsonl"' }).optional().describe("jsonl: one JSON entry per line (as Accept: application/x-ndjson)"),
 });
 
+// ------------------------------------------------------------------ the configuration history
+
+const revisionNumber = (what: string) =>
+  z.coerce.number({ error: `${what} must be a revision number (a whole number from 1)` }).int({ error: `${what} must be a revision number (a whole number from 1)` }).min(1, { error: `${what} must be a revision number (a whole number from 1)` }).max(2_147_483_647, { error: `${what} must be a revision number (a whole number from 1)` });
+
+export const RevisionsQuerySchema = z.strictObject({
+  limit: z.coerce.number({ error: "limit must be a whole number from 1 to 1000" }).int({ error: "limit must be a whole number from 1 to 1000" }).min(1, { error: "limit must be a whole number from 1 to 1000" }).max(1000, { error: "limit must be a whole number from 1 to 1000" }).default(100).describe("at most this many, newest first"),
+  before: revisionNumber("before").optional().describe("revisions older than this one (the previous page's next)"),
+});
+
+export const RevisionDiffQuerySchema = z.strictObject({
+  to: revisionNumber("to").optional().describe("the revision to compare with (default: the configuration now)"),
+});
+
+const RevisionSummarySchema = z.strictObject({
+  id: z.number().int(),
+  at: z.string().describe("ISO 8601"),
+  author: z.string().describe('the user (and the API token: "alice (token 3)"), or "cli (<system user>)"'),
+  via: z.enum(["console", "api", "cli", "system"]),
+  summary: z.string(),
+  farms: z.array(z.string()).describe("the farms it changed"),
+});
+
+export const RevisionListSchema = z
+  .strictObject({ revisions: z.array(RevisionSummarySchema), next: z.number().int().nullable().describe("before= for the next page, null at the end") })
+  .describe("Revisions of the whole configuration, newest first.");
+
+export const RevisionSchema = RevisionSummarySchema.extend({
+  changes: z.array(z.strictObject({ farm: z.string(), before: FarmSchema.nullable().describe("null: the farm did not exist"), after: FarmSchema.nullable().describe("null: the farm was deleted") })),
+}).describe("One revision: who, when, what, and each farm it changed before and after (the file format; a backend down by health check reads as in service).");
+
+const DiffLineSchema = z.strictObject({ op: z.enum([" ", "+", "-"]), line: z.string() });
+export const RevisionDiffSchema = z
+  .strictObject({
+    from: z.number().int(),
+    to: z.number().int().nullable().describe("null: the configuration now"),
+    diffs: z.array(z.strictObject({ farm: z.string(), kind: z.enum(["created", "deleted", "changed"]), words: z.string(), json: z.array(DiffLineSchema), rules: z.array(DiffLineSchema) })),
+    text: z.string().describe("the same as a unified-diff-like text"),
+  })
+  .describe("What differs between two configurations: per farm, in words, its JSON and its rendered rules as line diffs.");
+
+export const BackupSchema = z
+  .strictObject({ farms: z.array(FarmSchema) })
+  .describe("The whole configuration as a farm file (natfarm export / natfarm config backup), marks included: what restoreBackup takes.");
+
 // ------------------------------------------------------------------ answers built by the console's code
 
 const MarkStatsSchema = z.strictObject({ established: z.number(), pending: z.number(), closing: z.number(), total: z.number() });
@@ -288,6 +333,10 @@ export const COMPONENTS = {
   AuditRecord: AuditRecordSchema,
   AuditPage: AuditPageSchema,
   LabRun: LabRunSchema,
+  RevisionList: RevisionListSchema,
+  Revision: RevisionSchema,
+  RevisionDiff: RevisionDiffSchema,
+  Backup: BackupSchema,
   Error: ErrorSchema,
   Unauthorized: UnauthorizedSchema,
   OpenApiDocument: OpenApiDocumentSchema,

@@ -76,7 +76,7 @@ function opOf(id: string) {
 /** Calls operation `id`, checks the answer against the document and returns it parsed. */
 async function call(id: string, o: Call = {}, expectStatus?: number) {
   const op = opOf(id);
-  const p = op.path.replace(/\{(\w+)\}/g, (_m: string, k: string) => encodeURIComponent(o.params?.[k] ?? (k === "name" ? FARM : "")));
+  const p = op.path.replace(/\{(\w+)\}/g, (_m: string, k: string) => encodeURIComponent(o.params?.[k] ?? (k === "name" ? FARM : k === "id" ? "1" : "")));
   const r = await send(op.method, `${p}${o.query ?? ""}`, o);
   const label = `${id} → ${r.status} ${r.body.slice(0, 300)}`;
   if (expectStatus !== undefined) expect(r.status, label).toBe(expectStatus);
@@ -380,6 +380,76 @@ const CASES: [string, () => Promise<void>][] = [
     "getOpenApi",
     async () => {
       expect((await call("getOpenApi", { as: "viewer" }, 200)).json.openapi).toBe("3.1.0");
+    },
+  ],
+  // The configuration history: the changes above made revisions, each by its token's user.
+  [
+    "listRevisions",
+    async () => {
+      await call("listRevisions", { as: "viewer", query: "?limit=0" }, 400);
+      const r = await call("listRevisions", { as: "viewer", query: "?limit=500" }, 200);
+      expect(r.json.revisions.length).toBeGreaterThan(3);
+      expect(r.json.revisions.at(-1)).toMatchObject({ summary: `farm ${FARM}: create`, via: "api", author: expect.stringMatching(/^admin \(token \d+\)$/) });
+    },
+  ],
+  [
+    "getRevision",
+    async () => {
+      const head = (await call("listRevisions", { as: "viewer" }, 200)).json.revisions[0];
+      expect((await call("getRevision", { as: "viewer", params: { id: String(head.id) } }, 200)).json).toMatchObject({ id: head.id, changes: [{ farm: expect.any(String) }] });
+      await call("getRevision", { as: "viewer", params: { id: "99999999" } }, 404);
+      await call("getRevision", { as: "viewer", params: { id: "x1" } }, 400);
+    },
+  ],
+  [
+    "getRevisionConfig",
+    async () => {
+      const head = (await call("listRevisions", { as: "viewer" }, 200)).json.revisions[0];
+      expect((await call("getRevisionConfig", { as: "viewer", params: { id: String(head.id) } }, 200)).json.farms.map((f: { name: string }) => f.name)).toContain(FARM);
+      await call("getRevisionConfig", { as: "viewer", params: { id: "99999999" } }, 404);
+    },
+  ],
+  [
+    "diffRevision",
+    async () => {
+      const revs = (await call("listRevisions", { as: "viewer" }, 200)).json.revisions;
+      const r = await call("diffRevision", { as: "viewer", params: { id: String(revs[1].id) }, query: `?to=${revs[0].id}` }, 200);
+      expect(r.json.diffs.length).toBeGreaterThan(0);
+      await call("diffRevision", { as: "viewer", params: { id: String(revs[1].id) }, query: "?to=zero" }, 400);
+      await call("diffRevision", { as: "viewer", params: { id: "99999999" } }, 404);
+    },
+  ],
+  [
+    "revertRevision",
+    async () => {
+      const revs = (await call("listRevisions", { as: "viewer" }, 200)).json.revisions;
+      const rules = labRules();
+      const state = dbState();
+      await call("revertRevision", { as: "admin", params: { id: "99999999" } }, 404);
+      expect(dbState()).toBe(state);
+      expect((await call("revertRevision", { as: "admin", params: { id: String(revs[1].id) } }, 200)).json.message).toMatch(/^Reverted to revision/);
+      expect((await call("revertRevision", { as: "admin", params: { id: String(revs[0].id) } }, 200)).json.outcome).toMatch(/applied|unchanged/);
+      expect(labRules()).toBe(rules);
+    },
+  ],
+  [
+    "getBackup",
+    async () => {
+      const r = await call("getBackup", { as: "viewer" }, 200);
+      expect(r.headers["content-disposition"]).toMatch(/^attachment; filename="natfarm-backup-/);
+      expect(r.json.farms.map((f: { name: string }) => f.name)).toContain(FARM);
+    },
+  ],
+  [
+    "restoreBackup",
+    async () => {
+      const state = dbState();
+      const bad = await call("restoreBackup", { as: "admin", body: { farms: [{ name: "x" }] } }, 400);
+      expect(bad.json.issues.map((i: { message: string }) => i.message).join(" ")).toMatch(/vip/);
+      expect(dbState()).toBe(state);
+      const backup = (await call("getBackup", { as: "viewer" }, 200)).json;
+      expect((await call("restoreBackup", { as: "admin", body: backup }, 200)).json.outcome).toBe("unchanged");
+      expect(dbState()).toBe(state);
     },
   ],
   [
