@@ -12,10 +12,13 @@ import { can } from "@/lib/auth/roles";
 import { consoleDb } from "@/lib/console/db";
 import { AuditFilters, AuditPaging, AuditTable, FILTER_KEYS, filterQuery } from "@/components/history/audit-log";
 import { buttonClass } from "@/components/ui/button";
+import { RevisionsTable } from "@/components/history/revisions-table";
+import { RestoreBackup } from "@/components/history/restore-backup";
 
 export const metadata: Metadata = { title: "History" };
 
 const LIMIT = 500;
+const REVISIONS = 50;
 
 function farmsOf(json: string): string[] {
   try {
@@ -45,10 +48,55 @@ async function auditView(role: string, params: Record<string, string | string[] 
 export default async function HistoryPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
   const service = await farmService();
-  const [entries, events, audit] = await Promise.all([service.history(LIMIT), service.healthEvents({ limit: 200 }), auditView(user.role, await searchParams)]);
+  const params = await searchParams;
+  const revBefore = typeof params.revBefore === "string" && /^\d{1,9}$/.test(params.revBefore) ? Number(params.revBefore) : undefined;
+  const [entries, events, audit, revisions] = await Promise.all([
+    service.history(LIMIT),
+    service.healthEvents({ limit: 200 }),
+    auditView(user.role, params),
+    service.revisions({ limit: REVISIONS + 1, before: revBefore }),
+  ]);
+  const older = revisions.length > REVISIONS ? revisions[REVISIONS - 1]!.id : null;
   return (
     <>
-      <PageTitle title="History" subtitle={`Every apply the console made, newest first (last ${LIMIT}), and the health checker's state changes.`} />
+      <PageTitle title="History" subtitle={`Every configuration change as a revision, every apply the console made (last ${LIMIT}), and the health checker's state changes.`} />
+      <Card
+        title="Configuration history"
+        titleId="config-history-title"
+        className="mb-5"
+        actions={
+          <>
+            <span className="text-xs text-muted">a revision of the whole configuration per change · health checks are state, not configuration</span>
+            <Link href="/history/compare" className={buttonClass("secondary", "sm")}>
+              Compare…
+            </Link>
+            <a href="/history/backup.json" className={buttonClass("secondary", "sm")} download>
+              Download backup
+            </a>
+          </>
+        }
+      >
+        {can(user.role, "administer") && (
+          <div className="border-b border-line px-4 py-3">
+            <RestoreBackup />
+          </div>
+        )}
+        <RevisionsTable revisions={revisions.slice(0, REVISIONS)} />
+        {(older || revBefore) && (
+          <nav aria-label="Revision pages" className="flex gap-3 border-t border-line px-4 py-2 text-sm">
+            {revBefore && (
+              <Link href="/history" className="text-accent hover:underline">
+                Newest revisions
+              </Link>
+            )}
+            {older && (
+              <Link href={`/history?revBefore=${older}`} className="text-accent hover:underline">
+                Older revisions
+              </Link>
+            )}
+          </nav>
+        )}
+      </Card>
       <Card title="Apply log" titleId="apply-log-title" className="mb-5">
         <LogTable
           label="Apply log"
