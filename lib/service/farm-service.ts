@@ -255,7 +255,7 @@ export function createFarmService(deps: ServiceDeps) {
         farmSet.forget();
       }
       const changed = [...s.created, ...s.updated, ...s.removed];
-      if (changed.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: `${done} It is the current configuration already: nothing changed.` };
+      if (changed.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: `${done.replace(/:$/, ".")} It was the current configuration already: nothing changed.` };
       const n = (k: string, xs: string[]) => (xs.length ? `${xs.length} farm${xs.length === 1 ? "" : "s"} ${k}` : "");
       const counts = [n("created", s.created), n("changed", s.updated), n("deleted", s.removed)].filter(Boolean).join(", ");
       return applyNames(ctx, changed, summary, `${done} ${counts}.`);
