@@ -55,7 +55,10 @@ export function historyKeep(env: NodeJS.ProcessEnv = process.env): number {
 
 // ---------------------------------------------------------------- who
 
-const authors = new AsyncLocalStorage<Author>();
+// One store per process, on globalThis: Next bundles route handlers, pages and actions apart, and
+// the console's one farm service (also on globalThis) must see the author any of them set.
+const shared = globalThis as unknown as { natfarmAuthors?: AsyncLocalStorage<Author> };
+const authors = (shared.natfarmAuthors ??= new AsyncLocalStorage<Author>());
 let fallback: Author = { name: "system", via: "system" };
 
 /**
