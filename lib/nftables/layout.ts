@@ -13,7 +13,7 @@ import { formatMark } from "../farms/marks.ts";
  *         `@dispatch_all` for protocol "all" farms) into their farm's chain,
  *         which draws a slot (`numgen random`, `numgen inc` or `jhash ip
  *         saddr`, offset to the farm's own slot range), turns it into a
- *         backend's mark through the `slots` interval map, saves the mark to
+ *         backend's mark through the `slots` map, saves the mark to
  *         the connection and counts it in the backend's named counter
  *         (through the `counters` map);
  *   dnat  (nat, prerouting, dstnat): the mark → backend address (and port);
@@ -53,7 +53,8 @@ export const MAPS = {
   dnat_port: { type: "mark", data: "ipv4_addr . inet_service", interval: false },
   dnat_addr: { type: "mark", data: "ipv4_addr", interval: false },
   snat_vip: { type: "mark", data: "ipv4_addr", interval: false },
-  slots: { type: "mark", data: "mark", interval: true },
+  /** One element per slot (see render.ts: an interval map would be fetched whole before every element command). */
+  slots: { type: "mark", data: "mark", interval: false },
   /** Every backend's mark, each element with its own counter: the per-backend counters of the live view. */
   backends: { type: "mark", data: null, interval: false },
   /**

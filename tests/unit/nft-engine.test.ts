@@ -22,12 +22,19 @@ describe("nftables rendering (golden payloads)", () => {
   it("every scheduler and persistence", () => expect(render(SCHEDULER_FARMS)).toBe(golden("nft-schedulers.nft")));
   it("nothing up renders nothing", () => expect(render([{ ...guideFarm(), status: "stopped" }])).toBe(""));
 
-  it("weights become weight-sized slot ranges out of Σw: exact shares for any number of backends", () => {
+  it("weights become weight-many slots out of Σw, one map element each: exact shares for any number of backends", () => {
     const farm = { name: "w", vip: "198.51.100.5", ports: "80", protocol: "tcp", mode: "dnat", backends: [5, 1, 1, 2, 1].map((weight, i) => ({ ip: `203.0.113.${10 + i}`, port: 80, weight, mark: 0x500 + i })) } satisfies FarmInput;
     const f = renderNft(resolveMarks(FarmListSchema.parse([farm]))).farms.get("w")!;
     expect(f.rules![0]).toBe('meta mark set numgen random mod 10 offset 0xa00000 jump pick_backend comment "FARM_w_weight_"');
     const slots = f.elements.filter((e) => e.map === "slots").map((e) => `${e.key} ${e.value}`);
-    expect(slots).toEqual(["0xa00000-0xa00004 0x500", "0xa00005 0x501", "0xa00006 0x502", "0xa00007-0xa00008 0x503", "0xa00009 0x504"]);
+    expect(slots).toEqual(["0xa00000 0x500", "0xa00001 0x500", "0xa00002 0x500", "0xa00003 0x500", "0xa00004 0x500", "0xa00005 0x501", "0xa00006 0x502", "0xa00007 0x503", "0xa00008 0x503", "0xa00009 0x504"]);
+  });
+
+  it("weights are divided by their gcd: 100:100:50 is 2:2:1, the same shares in 5 slots", () => {
+    const farm = { name: "g", vip: "198.51.100.6", ports: "80", protocol: "tcp", mode: "dnat", backends: [100, 100, 50].map((weight, i) => ({ ip: `203.0.113.${10 + i}`, port: 80, weight, mark: 0x600 + i })) } satisfies FarmInput;
+    const f = renderNft(resolveMarks(FarmListSchema.parse([farm]))).farms.get("g")!;
+    expect(f.rules![0]).toBe('meta mark set numgen random mod 5 offset 0xc00000 jump pick_backend comment "FARM_g_weight_"');
+    expect(f.elements.filter((e) => e.map === "slots").map((e) => e.value)).toEqual(["0x600", "0x600", "0x601", "0x601", "0x602"]);
   });
 });
 
@@ -132,8 +139,8 @@ describe("nftables applier through a recording fake nft", () => {
   });
 });
 
-describe("nftables read-back of aligned slot ranges", () => {
-  it("a slot range nft prints as a prefix (weight 2 at an even base) reads back as the range natfarm wrote, so an unchanged apply plans nothing", () => {
+describe("nftables read-back of aligned mark ranges", () => {
+  it("an interval mark range nft prints as a prefix (weight 2 at an even base) reads back as the range natfarm wrote, so an unchanged apply plans nothing", () => {
     const elem = [[{ elem: { val: { prefix: { addr: 0x406000, len: 31 } }, comment: "FARM_w_0_" } }, 0x203]];
     const live = parseNftJson(JSON.stringify({ nftables: [
       { table: { family: "ip", name: "natfarm" } },
