@@ -9,6 +9,8 @@ import { applyWithEngine, directKernel } from "../kernel/direct.ts";
 import { ClusterRefusedError } from "../cluster/maintenance.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
+import { useNftRunner } from "../nftables/apply.ts";
+import { enableNftSessions } from "../nftables/session.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { acquireFlock, LockBusyError, type HeldLock } from "../sys/flock.ts";
 import { FarmSets, StaleSetError } from "./farm-sets.ts";
@@ -164,6 +166,29 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
   };
 }
 
+/**
+ * The nftables engine's nft calls go to warm libnftables sessions, one per
+ * target (lib/nftables/session.ts), unless NATFARM_NFT_SESSION=off or the
+ * library cannot be loaded: then each change is an `nft -f` process, as in
+ * the CLI without an agent. The log says which serves each target.
+ */
+function startNftSessions(): { close(): Promise<void> } | null {
+  if (process.env.NATFARM_NFT_SESSION === "off") {
+    log.info({ via: "nft -f" }, "nftables engine: libnftables sessions off (NATFARM_NFT_SESSION=off)");
+    return null;
+  }
+  const s = enableNftSessions({
+    onServe: (e) => (e.via === "libnftables" ? log.info(e, "nftables engine: a libnftables session serves this target") : log.warn(e, "nftables engine: nft -f serves this target")),
+  });
+  useNftRunner(s.sessions.run);
+  return {
+    async close() {
+      useNftRunner(null);
+      await s.close();
+    },
+  };
+}
+
 /** Serves requests on `socket` until the returned close() (or the process ends). */
 export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise<void>; socket: string }> {
   const dir = path.dirname(opts.socket);
@@ -179,6 +204,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
     throw e;
   }
   fs.rmSync(opts.socket, { force: true });
+  const sessions = startNftSessions();
   const handle = createAgentHandler(opts);
   const connections = new Set<net.Socket>();
   const server = net.createServer((conn) => {
@@ -229,6 +255,7 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
       for (const c of connections) c.destroy();
       await new Promise<void>((r) => server.close(() => r()));
       fs.rmSync(opts.socket, { force: true });
+      await sessions?.close();
       lock.release();
     },
   };

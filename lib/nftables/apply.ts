@@ -8,6 +8,7 @@ import type { Farm, ResolvedFarm } from "../farms/schema.ts";
 import { runPrivileged, type Runner } from "../privileged/run.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { parseNftJson, type LiveNft } from "./json.ts";
+import { enableNftSessions } from "./session.ts";
 import { BASE_CHAIN_NAME, MAP_NAMES, MAPS, mark, PERSIST_SET, TABLE_REF, type BaseChainName } from "./layout.ts";
 import { liveFarms, marksInNft, payloadOf, planNft, type NftPlanStats } from "./plan.ts";
 import { BASE_RULES, BASE_CHAINS_DECL, elementText, HELPER, HELPER_RULES, mapKind, renderNft, type FarmNft } from "./render.ts";
@@ -57,8 +58,24 @@ export const INJECTED_FAULT = `add rule ${TABLE_REF} ${BASE_CHAIN_NAME.mark} jum
 
 const NO_TABLE = /No such file or directory/;
 
+/**
+ * How this process runs nft when a caller passes no runner: `nft` through
+ * runPrivileged (the CLI without an agent), or libnftables sessions
+ * (lib/nftables/session.ts: the agent's, or any process's with
+ * NATFARM_NFT_SESSION=on), which answer the same calls.
+ */
+let chosen: Runner | null = null;
+export function useNftRunner(run: Runner | null): void {
+  chosen = run;
+}
+function defaultNftRunner(): Runner {
+  chosen ??= process.env.NATFARM_NFT_SESSION === "on" ? enableNftSessions().sessions.run : runPrivileged;
+  return chosen;
+}
+const nftRunner: Runner = (program, args, options) => defaultNftRunner()(program, args, options);
+
 /** The whole of natfarm's table, with counters; `exists: false` when there is none. */
-export async function readNft(target: Target, timeoutMs = 30_000, run: Runner = runPrivileged): Promise<LiveNft> {
+export async function readNft(target: Target, timeoutMs = 30_000, run: Runner = nftRunner): Promise<LiveNft> {
   const r = await run("nft", ["-j", "list", "table", "ip", "natfarm"], { target, timeoutMs, allowFailure: true });
   if (r.exitCode !== 0) {
     if (NO_TABLE.test(r.stderr)) return parseNftJson("");
@@ -114,14 +131,16 @@ export async function applyNftFarms(input: unknown, opts: NftApplyOptions): Prom
 
 export async function applyNftValidated(farms: Farm[], opts: NftApplyOptions): Promise<NftApplyResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const run = opts.runner ?? runPrivileged;
+  const run = opts.runner ?? nftRunner;
+  // The address check is `ip`, never nft: runPrivileged's answer is cached for a second per target.
+  const runIp = opts.runner ?? runPrivileged;
   const key = formatTarget(opts.target);
   return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();
     const only = opts.only && farms.some((f) => f.status === "up") ? new Set(opts.only) : null;
     const checked = only ? farms.filter((f) => only.has(f.name)) : farms;
     const memory = only ? remembered.get(key) : undefined;
-    const [warnings, read] = await Promise.all([checkLocalVips(opts.target, checked, timeoutMs, run), memory ? null : readNft(opts.target, timeoutMs, run)]);
+    const [warnings, read] = await Promise.all([checkLocalVips(opts.target, checked, timeoutMs, runIp), memory ? null : readNft(opts.target, timeoutMs, run)]);
     let live = read ?? liveFromFarms(memory!.farms, memory!.stamp);
     let planned: NftApplyResult["planned"] = read ? "read" : "remembered";
     const attempt = () => {
