@@ -5,7 +5,7 @@ import pino from "pino";
 import { ApplyError, FarmValidationError } from "../applier/errors.ts";
 import { validateFarms } from "../applier/apply.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
-import { applyWithEngine, directKernel } from "../kernel/direct.ts";
+import { applyValidatedWithEngine, directKernel } from "../kernel/direct.ts";
 import { ClusterRefusedError } from "../cluster/maintenance.ts";
 import { LabInputError } from "../lab/names.ts";
 import { LabNotFoundError } from "../lab/topology.ts";
@@ -91,7 +91,8 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
         if (p.injectFault && !opts.testHooks) throw new AgentRequestError({ kind: "refused", message: "fault injection is a test hook this agent was not started with" });
         const t = targetOf(p.target);
         const set = p.delta ? sets.delta(p.delta.base, p.delta.upsert, p.delta.remove) : sets.full(p.farms!);
-        const result = await applyWithEngine(set.farms, { target: t, engine: p.engine, only: p.only, dryRun: p.dryRun, injectFault: p.injectFault });
+        // The farm set validated them (and re-ran the checks across farms whenever this change could affect them).
+        const result = await applyValidatedWithEngine(set.farms, { target: t, engine: p.engine, only: p.only, dryRun: p.dryRun, injectFault: p.injectFault });
         return { ...result, setId: set.id };
       }
       case "driftReport":

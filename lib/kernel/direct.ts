@@ -81,8 +81,12 @@ async function otherEngineState(engine: Engine, target: Target): Promise<{ prese
  * NATFARM-* chains and their jumps, or `table ip natfarm`.
  */
 export async function applyWithEngine(input: unknown, opts: KernelApplyOptions): Promise<KernelApplyResult> {
+  return applyValidatedWithEngine(validateFarms(input), opts);
+}
+
+/** The same, for farms this process has validated already (the agent's farm sets: lib/agent/farm-sets.ts). */
+export async function applyValidatedWithEngine(farms: Farm[], opts: KernelApplyOptions): Promise<KernelApplyResult> {
   const engine = opts.engine ?? DEFAULT_ENGINE;
-  const farms = validateFarms(input);
   const scoped = Boolean(opts.only) || Boolean(opts.dryRun);
   const other = scoped ? { present: false, marks: new Map<string, number>() } : await otherEngineState(engine, opts.target);
   const resolved: Farm[] = other.present ? resolveMarks(farms, other.marks) : farms;

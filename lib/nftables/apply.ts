@@ -10,8 +10,8 @@ import { formatTarget, type Target } from "../privileged/target.ts";
 import { parseNftJson, type LiveNft } from "./json.ts";
 import { enableNftSessions } from "./session.ts";
 import { BASE_CHAIN_NAME, MAP_NAMES, MAPS, mark, PERSIST_SET, TABLE_REF, type BaseChainName } from "./layout.ts";
-import { liveFarms, marksInNft, payloadOf, planNft, type NftPlanStats } from "./plan.ts";
-import { BASE_RULES, BASE_CHAINS_DECL, elementText, HELPER, HELPER_RULES, mapKind, renderNft, type FarmNft } from "./render.ts";
+import { liveFarms, marksInNft, payloadOf, planNft, type NftPlan, type NftPlanStats } from "./plan.ts";
+import { BASE_RULES, BASE_CHAINS_DECL, elementText, HELPER, HELPER_RULES, mapKind, renderFarmNft, renderNft, type FarmNft, type NftDesired } from "./render.ts";
 
 /**
  * The nftables applier: validated farms in (the shared schema, as the
@@ -141,16 +141,37 @@ export async function applyNftValidated(farms: Farm[], opts: NftApplyOptions): P
     const checked = only ? farms.filter((f) => only.has(f.name)) : farms;
     const memory = only ? remembered.get(key) : undefined;
     const [warnings, read] = await Promise.all([checkLocalVips(opts.target, checked, timeoutMs, runIp), memory ? null : readNft(opts.target, timeoutMs, run)]);
-    let live = read ?? liveFromFarms(memory!.farms, memory!.stamp);
+    let live: LiveNft | null = read;
     let planned: NftApplyResult["planned"] = read ? "read" : "remembered";
+    const marked = farms.every((f) => f.backends.every((b) => b.mark !== undefined));
     const attempt = () => {
-      const resolved = resolveMarks(farms, marksInNft(live));
-      const desired = renderNft(resolved);
-      const plan = planNft(desired, live, { only: only ?? undefined });
       const next = randomInt(1, 0x7fffffff);
-      let payload = payloadOf(plan, { old: stampOf(live), next });
+      let plan: NftPlan;
+      let resolved: ResolvedFarm[];
+      let desired: NftDesired;
+      let old: number | null;
+      if (planned === "remembered" && only && marked) {
+        // A scoped change of farms that carry their marks plans from what this process wrote last for THOSE farms only:
+        // the same commands a plan against the whole remembered table gives, without walking every farm (O(n) → O(changed)).
+        const held = new Map<string, FarmNft>();
+        for (const name of only) {
+          const f = memory!.farms.get(name);
+          if (f) held.set(name, f);
+        }
+        resolved = farms as ResolvedFarm[];
+        desired = { farms: new Map(resolved.filter((f) => only.has(f.name)).map((f) => [f.name, renderFarmNft(f)])) };
+        old = memory!.stamp;
+        plan = planNft(desired, liveFromFarms(held, old), { only });
+      } else {
+        live ??= liveFromFarms(memory!.farms, memory!.stamp);
+        resolved = resolveMarks(farms, marksInNft(live));
+        desired = renderNft(resolved);
+        old = stampOf(live);
+        plan = planNft(desired, live, { only: only ?? undefined });
+      }
+      let payload = payloadOf(plan, { old, next });
       if (payload && opts.injectFault) payload += `${INJECTED_FAULT}\n`;
-      return { resolved, desired, plan, next, payload };
+      return { resolved, desired, plan, next, old, payload };
     };
     let a = attempt();
     if (!a.plan.empty && !opts.dryRun) {
@@ -169,13 +190,16 @@ export async function applyNftValidated(farms: Farm[], opts: NftApplyOptions): P
       }
     }
     if (!opts.dryRun) {
-      const stamp = a.plan.empty ? stampOf(live) : a.next;
+      const stamp = a.plan.empty ? a.old : a.next;
       if (stamp === null) remembered.delete(key);
       else {
         // The table as it now is for natfarm: the farms this apply wrote, the others as the plan found them.
-        const base = new Map(memory && planned === "remembered" ? memory.farms : farmsOfLive(live, a.desired.farms, only));
+        // (What was remembered is updated in place: a failed write above forgot it.)
+        const base = memory && planned === "remembered" ? memory.farms : farmsOfLive(live!, a.desired.farms, only);
         for (const [name, f] of a.desired.farms) if (!only || only.has(name)) base.set(name, f);
-        if (!only) for (const name of [...base.keys()]) if (!a.desired.farms.has(name)) base.delete(name);
+        if (only) {
+          for (const name of only) if (!a.desired.farms.has(name)) base.delete(name);
+        } else for (const name of [...base.keys()]) if (!a.desired.farms.has(name)) base.delete(name);
         remembered.set(key, { farms: base, stamp });
       }
     }

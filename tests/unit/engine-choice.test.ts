@@ -174,8 +174,9 @@ describe("the farm page's generated rules", () => {
     expect(ruleChange(nat, dnat, "nftables")).toEqual({ added: 0, removed: 2 });
     expect(preview.filter((l) => l.kind === "removed").length).toBe(2);
     expect(preview.filter((l) => l.kind === "added").length).toBe(0);
-    // A re-weight: nft rewrites the farm's slot elements (and the draw's modulus), iptables the MARK probabilities.
+    // A re-weight: nft rewrites the farm's slot elements that move (and the draw's modulus), iptables the MARK probabilities:
+    // 1:1 → 3:1 is slot 1 from b1 to b0, slots 2 (b0) and 3 (b1) added, and the rule's "mod 2" → "mod 4".
     const heavier = { ...nat, backends: nat.backends.map((b, i) => ({ ...b, weight: i === 0 ? 3 : 1 })) };
-    expect(ruleChange(nat, heavier, "nftables")).toEqual({ added: 3, removed: 3 });
+    expect(ruleChange(nat, heavier, "nftables")).toEqual({ added: 4, removed: 2 });
   });
 });
