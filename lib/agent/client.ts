@@ -39,8 +39,12 @@ function toError(body: AgentErrorBody): Error {
   switch (body.kind) {
     case "invalid":
       return new FarmValidationError(body.issues ?? [body.message]);
-    case "apply":
-      return new ApplyError(body.iptablesMessage ?? body.message, body.rolledBack ?? "rollback-failed", body.payload ?? "", body.rollbackMessage);
+    case "apply": {
+      const e = new ApplyError(body.iptablesMessage ?? body.message, body.rolledBack ?? "rollback-failed", body.payload ?? "", body.rollbackMessage);
+      // The agent's own sentence: "nft rejected the change: …" on nftables (ApplyError's would name iptables-restore).
+      e.message = body.message;
+      return e;
+    }
     case "lab-input":
       return new LabInputError(body.operation ?? "lab", body.fields ?? [{ field: "request", message: body.message }]);
     case "cluster-refused":

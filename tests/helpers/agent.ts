@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * tests' fault injection on unless `testHooks: false`, to root only unless a
  * `group` — and waits until it answers. For tests and benchmarks.
  */
-export async function startAgent(o: { socket: string; target: Target; lab?: string; logFile: string; group?: string; testHooks?: boolean }): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+export async function startAgent(o: { socket: string; target: Target; moreTargets?: Target[]; lab?: string; logFile: string; group?: string; testHooks?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   const out = fs.openSync(o.logFile, "a");
   const argv = [
     path.join(ROOT, "bin", "natfarm.mjs"),
@@ -21,11 +21,12 @@ export async function startAgent(o: { socket: string; target: Target; lab?: stri
     o.socket,
     "--target",
     formatTarget(o.target),
+    ...(o.moreTargets ?? []).flatMap((t) => ["--target", formatTarget(t)]),
     ...(o.lab ? ["--lab", o.lab] : []),
     ...(o.group ? ["--group", o.group] : []),
     ...(o.testHooks === false ? [] : ["--test-hooks"]),
   ];
-  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", out, out], env: { ...process.env, ...o.env } });
   fs.closeSync(out);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
