@@ -55,10 +55,11 @@ const CONNECTIONS = Number(arg("connections", "2000"));
 const CAP_MS = Number(arg("cap", "600")) * 1000;
 const FEED = arg("nftlb-feed", "post");
 const batch = /^batch:(\d+)$/.exec(FEED);
-const WHO = ["natfarm-iptables", "natfarm-nftables", "nftlb", "floors"];
+/** natfarm-nftables-exec: the same engine with the agent's libnftables sessions off (NATFARM_NFT_SESSION=off), one `nft -f` process per change: the session's before and after in one run. */
+const WHO = ["natfarm-iptables", "natfarm-nftables", "natfarm-nftables-exec", "nftlb", "floors"];
 const ONLY = new Set(arg("only", WHO.join(",")).split(","));
 if ([...ONLY].some((w) => !WHO.includes(w)) || sizes.some((n) => !Number.isInteger(n) || n < 1) || !(REPEAT >= 1) || !(CONNECTIONS >= 1) || !(CAP_MS > 0) || !(FEED === "post" || FEED === "config" || batch)) {
-  console.error("usage: bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000] [--cap SECONDS] [--nftlb-feed post|config|batch:<k>] [--only natfarm-iptables,natfarm-nftables,nftlb,floors]");
+  console.error("usage: bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000] [--cap SECONDS] [--nftlb-feed post|config|batch:<k>] [--only natfarm-iptables,natfarm-nftables,natfarm-nftables-exec,nftlb,floors]");
   process.exit(2);
 }
 
@@ -145,12 +146,13 @@ async function traffic(lab: LabInfo, farm: FarmInput): Promise<string> {
 
 const lbTarget = (lab: LabInfo): Target => ({ kind: "netns", name: lab.lbNs });
 
-async function natfarmRun(engine: Engine, n: number, farms: FarmInput[], row: Row): Promise<number> {
+async function natfarmRun(engine: Engine, n: number, farms: FarmInput[], row: Row, o: { session?: boolean } = {}): Promise<number> {
   // Marks as the console's database holds them: the agent gets farms it need not resolve.
   const resolved: ResolvedFarm[] = resolveMarks(FarmListSchema.parse(farms));
   return withLab(async (lab) => {
     const socket = path.join(dir, `agent-${lab.name}.sock`);
-    const agent = await startAgent({ socket, target: lbTarget(lab), logFile: path.join(dir, `agent-${lab.name}.log`), testHooks: false });
+    const logFile = path.join(dir, `agent-${lab.name}.log`);
+    const agent = await startAgent({ socket, target: lbTarget(lab), logFile, testHooks: false, env: { NATFARM_NFT_SESSION: o.session === false ? "off" : "" } });
     const stop = () => agent.stop();
     cleanups.add(stop);
     try {
@@ -187,12 +189,20 @@ async function natfarmRun(engine: Engine, n: number, farms: FarmInput[], row: Ro
 
       row.first = await traffic(lab, farms[0]!);
       row.last = await traffic(lab, farms[n - 1]!);
+      if (engine === "nftables") row.note = `nft served by ${nftVia(logFile)}`;
       return fullMs;
     } finally {
       await stop();
       cleanups.delete(stop);
     }
   });
+}
+
+/** What served the agent's nft calls, as its log says (a libnftables session, or nft -f processes). */
+function nftVia(logFile: string): string {
+  const lines = fs.readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes('"msg":"nftables engine'));
+  if (lines.some((l) => l.includes("a libnftables session serves"))) return "the agent's libnftables session";
+  return lines.some((l) => l.includes("nft -f")) ? "one nft -f process per change" : "(not in the agent's log)";
 }
 
 const feedText = () =>
@@ -354,11 +364,10 @@ async function main() {
     } catch (e) {
       refused = `natfarm refuses the set: ${message(e)}`;
     }
-    for (const engine of ["iptables", "nftables"] as const) {
+    for (const [who, engine, session] of [["natfarm-iptables", "iptables", true], ["natfarm-nftables", "nftables", true], ["natfarm-nftables-exec", "nftables", false]] as const) {
       if (refused) {
-        if (ONLY.has(`natfarm-${engine}`)) printRow({ n, who: `natfarm-${engine}`, note: refused });
-      }
-      else await contest(`natfarm-${engine}`, n, (row) => natfarmRun(engine, n, farms, row));
+        if (ONLY.has(who)) printRow({ n, who, note: refused });
+      } else await contest(who, n, (row) => natfarmRun(engine, n, farms, row, { session }));
     }
     let nftlbTable = "";
     await contest("nftlb", n, async (row) => {

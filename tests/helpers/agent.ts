@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * tests' fault injection on unless `testHooks: false`, to root only unless a
  * `group` — and waits until it answers. For tests and benchmarks.
  */
-export async function startAgent(o: { socket: string; target: Target; moreTargets?: Target[]; lab?: string; logFile: string; group?: string; testHooks?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+export async function startAgent(o: { socket: string; target: Target; moreTargets?: Target[]; lab?: string; logFile: string; group?: string; testHooks?: boolean; env?: Record<string, string> }): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
   const out = fs.openSync(o.logFile, "a");
   const argv = [
     path.join(ROOT, "bin", "natfarm.mjs"),

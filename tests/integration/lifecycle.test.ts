@@ -6,11 +6,19 @@ import type { FarmInput } from "../../lib/farms/schema.ts";
 import { runPrivileged } from "../../lib/privileged/run.ts";
 import { parseTarget } from "../../lib/privileged/target.ts";
 import { useLab } from "../helpers/lab.ts";
+import { until } from "../helpers/until.ts";
 
 /** Backend maintenance (drain and cut) and connection statistics, with held connections. */
 const lab = useLab({ backends: 3, ports: [80] });
 const target = () => parseTarget(lab.info.target);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The held connection is in conntrack with its backend's mark: only then is
+ * it an open connection the change must keep (a guessed sleep raced the
+ * hold's client on a loaded machine once changes took milliseconds).
+ */
+const heldOn = (mark: number) =>
+  until(`the held connection on mark 0x${mark.toString(16)}`, 20_000, async () => ((await connectionStats(target())).byMark.get(mark)?.established ?? 0) >= 1);
 
 function farm(name: string, vip: string, states: ("up" | "maintenance")[]): FarmInput {
   return {
@@ -29,7 +37,7 @@ describe("backend maintenance", () => {
     await labEnsureVip({ name: lab.name, vip });
     await applyFarms([farm("drain", vip, ["up", "maintenance"])], { target: target() });
     const held = labHold({ name: lab.name, vip, port: 80, durationMs: 2500, intervalMs: 100 });
-    await sleep(600);
+    await heldOn(farm("drain", vip, ["up"]).backends![0]!.mark as number);
     await applyFarms([farm("drain", vip, ["maintenance", "up"])], { target: target(), only: ["drain"] });
     const fresh = await labTraffic({ name: lab.name, vip, port: 80, connections: 50 });
     expect(Object.keys(fresh.backends)).toEqual(["b1"]);
@@ -46,7 +54,7 @@ describe("backend maintenance", () => {
     const before = farm("cut", vip, ["up", "maintenance"]);
     await applyFarms([before], { target: target() });
     const held = labHold({ name: lab.name, vip, port: 80, durationMs: 3000, intervalMs: 100 });
-    await sleep(600);
+    await heldOn(before.backends![0]!.mark as number);
     await applyFarms([farm("cut", vip, ["maintenance", "up"])], { target: target(), only: ["cut"] });
     expect(await cutConnections(target(), before.backends![0]!.mark as number)).toBeGreaterThanOrEqual(1);
     const h = await held;
