@@ -213,12 +213,13 @@ const feedText = () =>
       : "one POST /farms of all farms to the running daemon (curl --data-binary inside its namespace): curl's time_total";
 
 /** nftlb's full load, as --nftlb-feed says; returns the daemon and the time. */
-async function nftlbLoad(lab: LabInfo, farms: FarmInput[], key: string, logFile: string): Promise<{ d: NftlbDaemon; fullMs: number }> {
+async function nftlbLoad(lab: LabInfo, farms: FarmInput[], key: string, logFile: string, started: (d: NftlbDaemon) => void): Promise<{ d: NftlbDaemon; fullMs: number }> {
   const docFile = path.join(dir, `nftlb-${lab.name}.json`);
   fs.writeFileSync(docFile, nftlbDocument(farms));
   if (FEED === "config") {
     const t = now();
     const d = startNftlb({ ns: lab.lbNs, key, logFile, config: docFile });
+    started(d);
     if (!(await waitForNftlb(d, Date.now() + CAP_MS, 20))) {
       await d.stop();
       throw new OverCap(`full load: over the cap of ${CAP_MS / 1000} s`);
@@ -226,6 +227,7 @@ async function nftlbLoad(lab: LabInfo, farms: FarmInput[], key: string, logFile:
     return { d, fullMs: now() - t };
   }
   const d = startNftlb({ ns: lab.lbNs, key, logFile });
+  started(d);
   if (!(await waitForNftlb(d, Date.now() + 30_000))) throw new Error("nftlb did not answer within 30 s of its start");
   const parts: string[] = [];
   if (batch) {
@@ -255,7 +257,8 @@ async function nftlbRun(n: number, farms: FarmInput[], row: Row): Promise<{ full
     const stop = async () => d?.stop();
     cleanups.add(stop);
     try {
-      const loaded = await nftlbLoad(lab, farms, key, logFile);
+      // Stopped on Ctrl-C also while it loads: a daemon left running would keep the lab's namespace alive.
+      const loaded = await nftlbLoad(lab, farms, key, logFile, (started) => (d = started));
       d = loaded.d;
       const table = (await runPrivileged("nft", ["list", "table", "ip", "nftlb"], { target: lbTarget(lab) })).stdout;
       const chains = table.match(/^\s*chain filter-f\d+ \{/gm)?.length ?? 0;
