@@ -2,6 +2,7 @@ import { checkFarmSet, FarmListSchema, FarmSchema, type Farm, type ResolvedFarm 
 import { describePath, formatIssues } from "../farms/errors.ts";
 import { backendKey } from "../farms/marks.ts";
 import { resolveMarks } from "../farms/resolve.ts";
+import { isValidatedList, noteValidatedList } from "../farms/validated.ts";
 import type { Table } from "../netfilter/layout.ts";
 import { describeRule, type LiveChain } from "../netfilter/parse.ts";
 import { desiredFromLive, desiredFromRendered, planPhased, type DesiredChain, type Plan, type PlanInput, type PlanStats } from "../netfilter/plan.ts";
@@ -71,6 +72,7 @@ const VALIDATED_MAX = 50_000;
 const validatedObjects = new WeakMap<object, Farm>();
 
 export function validateFarms(input: unknown): Farm[] {
+  if (isValidatedList(input)) return input;
   if (!Array.isArray(input)) return strictValidate(input);
   const out: Farm[] = [];
   for (const item of input) {
@@ -94,12 +96,14 @@ export function validateFarms(input: unknown): Farm[] {
   const issues: string[] = [];
   checkFarmSet(out, (path, message) => issues.push(`${describePath(path, input)}: ${message}`));
   if (issues.length) throw new FarmValidationError(issues);
+  noteValidatedList(out);
   return out;
 }
 
 function strictValidate(input: unknown): Farm[] {
   const parsed = FarmListSchema.safeParse(input);
   if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, input));
+  noteValidatedList(parsed.data);
   return parsed.data;
 }
 

@@ -35,9 +35,16 @@ export async function readFull(target: Target, timeoutMs = 30_000, run: Runner =
   return viewFromSave(await readSaves(target, timeoutMs, run));
 }
 
-/** `iptables-save -c` of each table, as text. */
+/**
+ * Both tables as text, from one `iptables-save -c` of every table. iptables-nft
+ * fetches the whole ruleset from the kernel whatever `-t` names (a save of an
+ * empty table costs as much as one of mangle), so one process costs about
+ * two thirds of a save per table (0.53 against 0.77 s of CPU at 5,000 farms);
+ * the other tables' lines are skipped when read.
+ */
 export async function readSaves(target: Target, timeoutMs = 30_000, run: Runner = runPrivileged): Promise<string[]> {
-  return Promise.all(TABLES.map((t) => saveTable(target, t, timeoutMs, run)));
+  const { stdout } = await run("iptables-save", ["-c"], { target, timeoutMs });
+  return [stdout];
 }
 
 /**
@@ -56,6 +63,7 @@ export interface QuickView {
 }
 
 const HOOK_KEYS = new Set(HOOKS.map((h) => chainKey(h.table, h.builtin)));
+const WANTED_TABLES: ReadonlySet<string> = new Set(TABLES);
 
 export function quickViewFromSave(texts: readonly string[]): QuickView {
   const owned = new Map<string, string[]>();
@@ -72,6 +80,11 @@ export function quickViewFromSave(texts: readonly string[]): QuickView {
       const c0 = line.charCodeAt(0);
       if (c0 === 42 /* * */) {
         table = line.slice(1).trimEnd();
+        if (!WANTED_TABLES.has(table)) {
+          // Another table (filter, raw...): nothing of natfarm's is read there.
+          const commit = text.indexOf("\nCOMMIT", at - 1);
+          at = commit === -1 ? text.length : commit + 1;
+        }
         continue;
       }
       if (c0 === 58 /* : */) {
@@ -108,7 +121,7 @@ export function quickViewFromSave(texts: readonly string[]): QuickView {
 /** A full view from `iptables-save -c` texts (one per table, or all in one). */
 export function viewFromSave(texts: readonly string[]): LiveView {
   const tables: LiveRuleset = new Map();
-  for (const text of texts) for (const [name, table] of parseSave(text)) tables.set(name, table);
+  for (const text of texts) for (const [name, table] of parseSave(text, WANTED_TABLES)) tables.set(name, table);
   const owned = new Map<string, LiveChain>();
   const builtins = new Map<string, LiveChain>();
   const scope = new Set<string>();

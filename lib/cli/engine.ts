@@ -2,7 +2,7 @@
 export { readFarmFile } from "../farms/file.ts";
 export { resolveMarks } from "../farms/resolve.ts";
 export { farmWarnings } from "../farms/warnings.ts";
-export { renderFullPayload, renderRuleset } from "../netfilter/render.ts";
+export { keepRenderedFarms, renderFullPayload, renderRuleset } from "../netfilter/render.ts";
 export { kernel, withEngine } from "../kernel/index.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
 import { renderFullPayload as renderNftFull, renderNft } from "../nftables/render.ts";

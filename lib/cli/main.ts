@@ -100,7 +100,9 @@ function buildProgram(): Command {
     .option("--json", "print the result as JSON"))
     .action(async (o) => {
       const chosen = engineOf(o);
-      const { readFarmFile, farmWarnings, kernel } = await engine();
+      const { readFarmFile, farmWarnings, kernel, keepRenderedFarms } = await engine();
+      // One apply per process: nothing rendered here is rendered again.
+      keepRenderedFarms(false);
       const file = await readFarmFile(o.file);
       const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: chosen });
       warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);

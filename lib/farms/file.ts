@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { FarmValidationError } from "../applier/errors.ts";
 import { formatIssues } from "./errors.ts";
 import { FarmFileSchema, type Farm, type FarmFile } from "./schema.ts";
+import { noteValidatedList } from "./validated.ts";
 
 /**
  * The declarative file: `{"farms":[...]}` (README). `-` reads standard input.
@@ -25,6 +26,7 @@ export function parseFarmFile(text: string, name = "input"): FarmFile {
   }
   const parsed = FarmFileSchema.safeParse(json);
   if (!parsed.success) throw new FarmValidationError(formatIssues(parsed.error, json));
+  noteValidatedList(parsed.data.farms);
   return parsed.data;
 }
 

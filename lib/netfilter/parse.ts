@@ -67,14 +67,23 @@ function ensureChain(table: LiveTable, name: string, policy: string | null): Liv
   return chain;
 }
 
-/** Parses `iptables-save [-c]` output (one or more tables). */
-export function parseSave(text: string): LiveRuleset {
+/** Parses `iptables-save [-c]` output (one or more tables; with `only`, the other tables are skipped). */
+export function parseSave(text: string, only?: ReadonlySet<string>): LiveRuleset {
   const tables: LiveRuleset = new Map();
   let table: LiveTable | null = null;
+  let skipping = false;
   for (const raw of text.split("\n")) {
     const line = raw.trimEnd();
     if (line === "" || line.startsWith("#")) continue;
+    if (skipping) {
+      if (line === "COMMIT") skipping = false;
+      continue;
+    }
     if (line.startsWith("*")) {
+      if (only && !only.has(line.slice(1))) {
+        skipping = true;
+        continue;
+      }
       table = { name: line.slice(1), chains: new Map() };
       tables.set(table.name, table);
       continue;

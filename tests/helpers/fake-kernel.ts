@@ -138,7 +138,11 @@ export function fakeRunner(kernel: FakeKernel): FakeRunner {
     addresses: [],
     async run(program, args, options: RunOptions = {}) {
       fake.calls.push({ program, args, input: options.input });
-      if (program === "iptables-save") return ok(kernel.save(args[args.indexOf("-t") + 1]!));
+      if (program === "iptables-save") {
+        // Without -t, every table, as iptables-save prints them.
+        const t = args.indexOf("-t");
+        return ok(t === -1 ? [...kernel.tables.keys()].map((table) => kernel.save(table)).join("") : kernel.save(args[t + 1]!));
+      }
       if (program === "iptables" && args.includes("-S")) {
         const table = args[args.indexOf("-t") + 1]!;
         const name = args[args.indexOf("-S") + 1]!;

@@ -115,7 +115,7 @@ describe("applier through the fake kernel", () => {
       backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w, mark: `0x${(0x200 + i * 4 + k).toString(16)}` })),
     }));
 
-  it("an unchanged whole re-apply reads each table once and lists no chain; a rule changed behind natfarm's back is put back", async () => {
+  it("an unchanged whole re-apply reads the tables with one save and lists no chain; a rule changed behind natfarm's back is put back", async () => {
     const farms = bench(600);
     await apply(farms);
     const before = saved();
@@ -123,7 +123,7 @@ describe("applier through the fake kernel", () => {
     const again = await apply(farms);
     expect(again.changed).toBe(false);
     expect(again.farmsChanged).toEqual([]);
-    expect(fake.calls.filter((c) => c.program === "iptables-save").map((c) => c.args.join(" ")).sort()).toEqual(["-c -t mangle", "-c -t nat"]);
+    expect(fake.calls.filter((c) => c.program === "iptables-save").map((c) => c.args.join(" "))).toEqual(["-c"]);
     expect(fake.calls.filter((c) => c.program !== "iptables-save" && c.program !== "ip")).toEqual([]);
     // A weight changed by hand in one farm's chain, and a hook removed: both put back by the next whole apply.
     const chain = kernel.tables.get("mangle")!.get("NATFARM-F-b7")!;
