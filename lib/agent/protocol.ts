@@ -97,6 +97,4 @@ export interface AgentErrorBody {
 
 export type AgentResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: AgentErrorBody };
 
-/** Where the console's agent listens unless NATFARM_AGENT_SOCKET says otherwise. */
-export const DEFAULT_AGENT_SOCKET = "/run/natfarm/agent.sock";
-export const agentSocketPath = (env: NodeJS.ProcessEnv = process.env) => env.NATFARM_AGENT_SOCKET || DEFAULT_AGENT_SOCKET;
+export { DEFAULT_AGENT_SOCKET, agentSocketPath } from "./socket-path.ts";

@@ -16,6 +16,7 @@ import { checkLocalVips } from "./local-vips.ts";
 import { withTargetLock } from "./lock.ts";
 import { HOOK_BUILTIN_KEYS, quickViewFromSave, readChains, readFull, readSaves, viewFromSave, type LiveView, type QuickView } from "./read.ts";
 import { forgetNodes, hasLegacyChains, noteNodes, readScoped, scopedPlanInput } from "./scoped.ts";
+import { rulesetDigest } from "./stamp.ts";
 
 /**
  * The rule applier: validated farms in, one `iptables-restore --noflush` out,
@@ -55,7 +56,22 @@ export interface ApplyResult {
   warnings: string[];
   /** An earlier apply to this target that died before it finished (this one took over from the state it left). */
   interrupted?: InterruptedApply;
+  /** A whole apply that left the kernel as wanted, in a process that asked for it (reportDigests): rulesetDigest of natfarm's rules now. */
+  digest?: string;
   durationMs: number;
+}
+
+/** Whether whole applies report the digest of what they leave (the CLI's stamp, lib/applier/stamp.ts): only a caller that keeps it pays for it. */
+let digests = false;
+export function reportDigests(on: boolean): void {
+  digests = on;
+}
+
+function digestOf(chains: Iterable<readonly [string, readonly { spec: string }[]]>, hooks: ReadonlyMap<string, readonly string[]>): string {
+  const specs = (function* () {
+    for (const [key, rules] of chains) yield [key, rules.map((r) => r.spec)] as const;
+  })();
+  return rulesetDigest(specs, hooks);
 }
 
 const DNAT_TO = /-m mark --mark (0x[0-9a-f]+) .*-j DNAT --to-destination ([0-9.]+)(?::(\d+))?$/;
@@ -340,14 +356,20 @@ export async function applyValidated(farms: Farm[], opts: ApplyOptions): Promise
     const farmsChangedOf = (i: PlanInput | null, q: Plan) => (i && !q.empty ? changedFarms(i, only) : []);
     if (journal.interrupted) warnings.unshift(journal.interrupted.message);
     if (journal.interrupted) result.interrupted = journal.interrupted;
-    if (p.empty || opts.dryRun) result.farmsChanged = farmsChangedOf(inputs, p);
-    else {
+    const whole = digests && !only && !opts.dryRun;
+    if (p.empty || opts.dryRun) {
+      result.farmsChanged = farmsChangedOf(inputs, p);
+      if (whole) result.digest = inputs ? digestOf([...inputs.desired].map(([k, c]) => [k, c.rules] as const), inputs.hooks) : digestOf(rendered!.desired.chains.entries(), hooksOf(rendered!.desired));
+    } else {
       journal.write({ farms: farms.length, only: only ? [...only] : null, tables: p.tables });
       try {
         try {
           const writing = applyPlan(opts.target, p, live, opts, timeoutMs, lock);
           result.farmsChanged = farmsChangedOf(inputs, p);
+          // Worked out while the kernel takes the payload; only kept once it has.
+          const digest = whole && inputs ? digestOf([...inputs.desired].map(([k, c]) => [k, c.rules] as const), inputs.hooks) : undefined;
           await writing;
+          if (digest) result.digest = digest;
         } catch (e) {
           // A scoped payload that met a kernel unlike the cheap read assumed was undone: plan again from a full read.
           if (live.full || !(e instanceof ApplyError) || e.rolledBack === "rollback-failed") throw e;

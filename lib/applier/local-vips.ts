@@ -1,7 +1,6 @@
-import { z } from "zod";
 import type { Farm } from "../farms/schema.ts";
 import { runPrivileged, type Runner } from "../privileged/run.ts";
-import { formatTarget, type Target } from "../privileged/target.ts";
+import { formatTarget, type Target } from "../privileged/target-text.ts";
 import { FarmValidationError } from "./errors.ts";
 
 /**
@@ -14,12 +13,23 @@ import { FarmValidationError } from "./errors.ts";
  */
 const VIP_LABEL = /:vip[A-Za-z0-9_.-]*$/;
 
-const AddrList = z.array(
-  z.object({
-    ifname: z.string(),
-    addr_info: z.array(z.object({ family: z.string(), local: z.string().optional(), label: z.string().optional() })).default([]),
-  }),
-);
+/**
+ * `ip -j addr` output, checked by hand rather than with zod: a re-apply that
+ * finds nothing to do loads only what it needs, and zod is a third of that.
+ */
+function addrList(json: unknown): { ifname: string; addr_info: { family: string; local?: string; label?: string }[] }[] | null {
+  if (!Array.isArray(json)) return null;
+  const optionalString = (v: unknown) => v === undefined || typeof v === "string";
+  for (const link of json) {
+    if (typeof link !== "object" || link === null || typeof link.ifname !== "string") return null;
+    if (link.addr_info === undefined) link.addr_info = [];
+    if (!Array.isArray(link.addr_info)) return null;
+    for (const a of link.addr_info) {
+      if (typeof a !== "object" || a === null || typeof a.family !== "string" || !optionalString(a.local) || !optionalString(a.label)) return null;
+    }
+  }
+  return json;
+}
 
 export interface LocalAddress {
   address: string;
@@ -48,11 +58,22 @@ export function readLocalAddresses(target: Target, timeoutMs: number, run: Runne
 
 async function readAddresses(target: Target, timeoutMs: number, run: Runner): Promise<LocalAddress[]> {
   const r = await run("ip", ["-j", "-4", "addr", "show"], { target, timeoutMs });
-  const parsed = AddrList.safeParse(JSON.parse(r.stdout || "[]"));
-  if (!parsed.success) throw new Error(`cannot read the addresses of ${formatTarget(target)}: unexpected output of ip -j addr`);
-  return parsed.data.flatMap((link) =>
+  const links = addrList(JSON.parse(r.stdout || "[]"));
+  if (!links) throw new Error(`cannot read the addresses of ${formatTarget(target)}: unexpected output of ip -j addr`);
+  return links.flatMap((link) =>
     link.addr_info.filter((a) => a.family === "inet" && a.local).map((a) => ({ address: a.local!, ifname: link.ifname, label: a.label ?? null })),
   );
+}
+
+/** The VIPs among `vips` that are addresses of the target's own (not labelled as VIPs). */
+export function localVipConflicts(addresses: readonly LocalAddress[], vips: readonly string[]): string[] {
+  const own = new Set(addresses.filter((a) => !(a.label && VIP_LABEL.test(a.label))).map((a) => a.address));
+  return vips.filter((v) => own.has(v));
+}
+
+/** VIPs checkLocalVips looks at: those of live farms that do not allow a local VIP. */
+export function checkedVips(farms: readonly { status: string; allowLocalVip?: boolean; vip: string }[]): string[] {
+  return [...new Set(farms.filter((f) => f.status === "up" && !f.allowLocalVip).map((f) => f.vip))];
 }
 
 /** Refuses (FarmValidationError) live farms whose VIP is one of the target's own addresses; returns warnings. */

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { acquireFlock, type HeldLock } from "../sys/flock.ts";
-import { formatTarget, type Target } from "../privileged/target.ts";
+import { formatTarget, type Target } from "../privileged/target-text.ts";
 
 /**
  * One apply at a time per target: a promise chain inside this process and a

@@ -1,6 +1,5 @@
-import { HOOKS, isOwnedChain, TABLES, type Table } from "../netfilter/layout.ts";
+import { chainKey, HOOKS, isOwnedChain, TABLES, type Table } from "../netfilter/layout.ts";
 import { parseChainListing, parseSave, type LiveChain, type LiveRuleset } from "../netfilter/parse.ts";
-import { chainKey } from "../netfilter/render.ts";
 import { runPrivileged, type Runner } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 
@@ -136,8 +135,10 @@ export function viewFromSave(texts: readonly string[]): LiveView {
   }
   for (const key of HOOK_BUILTIN_KEYS) {
     const [table, name] = key.split(" ") as [Table, string];
-    const chain = tables.get(table)?.chains.get(name);
-    if (chain) builtins.set(key, chain);
+    // A save of every table leaves out a table that does not exist yet, where `-t` printed its
+    // built-in chains empty: they are empty, and a restore creates them with the first rule.
+    const chain = tables.get(table)?.chains.get(name) ?? { table, name, policy: "ACCEPT", builtin: true, owned: false, rules: [] };
+    builtins.set(key, chain);
     scope.add(key);
   }
   return { owned, builtins, scope, full: true, tables };

@@ -1,5 +1,6 @@
 /** What the CLI's commands load when they run (see main.ts): the engine, the schema and the kernel port. */
-export { readFarmFile } from "../farms/file.ts";
+export { parseFarmFile, readFarmFile } from "../farms/file.ts";
+export { reportDigests } from "../applier/apply.ts";
 export { resolveMarks } from "../farms/resolve.ts";
 export { farmWarnings } from "../farms/warnings.ts";
 export { keepRenderedFarms, renderFullPayload, renderRuleset } from "../netfilter/render.ts";

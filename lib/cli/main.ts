@@ -100,12 +100,29 @@ function buildProgram(): Command {
     .option("--json", "print the result as JSON"))
     .action(async (o) => {
       const chosen = engineOf(o);
-      const { readFarmFile, farmWarnings, kernel, keepRenderedFarms } = await engine();
+      const started = performance.now();
+      const stamps = await import("./apply-stamp.ts");
+      const text = await stamps.readInputText(o.file);
+      const input = text === null ? null : stamps.stampInput(chosen, text, { dryRun: Boolean(o.dryRun) });
+      // The same file as the last whole apply, and the kernel holding exactly what that apply wrote: nothing to do.
+      const same = input ? await stamps.unchangedByStamp(o.target, input) : null;
+      if (same) {
+        warn(same.warnings);
+        const durationMs = Math.round(performance.now() - started);
+        const stats = { chainsCreated: 0, chainsRewritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 };
+        out(o.json ? JSON.stringify({ engine: "iptables", changed: false, stats, tables: [], durationMs, payload: "", checkedBy: "stamp" }) : `unchanged: the target already holds exactly these rules (${durationMs} ms)`);
+        return;
+      }
+      const { readFarmFile, parseFarmFile, farmWarnings, kernel, keepRenderedFarms, reportDigests } = await engine();
       // One apply per process: nothing rendered here is rendered again.
       keepRenderedFarms(false);
-      const file = await readFarmFile(o.file);
-      const r = await kernel().applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: chosen });
-      warn([...farmWarnings(file.farms), ...(r.warnings ?? [])]);
+      reportDigests(input !== null);
+      const file = text === null ? await readFarmFile(o.file) : parseFarmFile(text, o.file);
+      const port = kernel();
+      const r = await port.applyFarms(file.farms, { target: o.target, dryRun: Boolean(o.dryRun), engine: chosen });
+      const fileWarnings = farmWarnings(file.farms);
+      warn([...fileWarnings, ...(r.warnings ?? [])]);
+      if (input && r.digest && port.via === "direct" && (r.engine ?? "iptables") === "iptables") stamps.stampApplied(o.target, input, r.digest, fileWarnings, file.farms);
       if (o.json) {
         out(JSON.stringify({ engine: r.engine ?? "iptables", changed: r.changed, stats: r.stats, ...(r.nftStats ? { nftStats: r.nftStats } : {}), tables: r.tables, ...(r.switchedFrom ? { switchedFrom: r.switchedFrom } : {}), durationMs: Math.round(r.durationMs), payload: r.payload }));
         return;

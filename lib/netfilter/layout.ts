@@ -25,6 +25,11 @@ export const CHAIN_PREFIX = "NATFARM-";
 export const TABLES = ["mangle", "nat"] as const;
 export type Table = (typeof TABLES)[number];
 
+/** A chain's key in natfarm's maps of chains: `table chain`. */
+export function chainKey(table: Table, chain: string): string {
+  return `${table} ${chain}`;
+}
+
 /** Built-in chain → natfarm's entry chain in that table. */
 export const HOOKS: { table: Table; builtin: string; chain: string }[] = [
   { table: "mangle", builtin: "PREROUTING", chain: "NATFARM-PREROUTING" },

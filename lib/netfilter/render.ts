@@ -1,7 +1,7 @@
 import { formatMark, MARK_RANGE_MASK } from "../farms/marks.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
 import { buildTree, farmItem, farmMatch, markTree } from "./dispatch.ts";
-import { backendComment, farmChain, HOOKS, idleComment, markBlockChain, NAT_ROLES, NAT_ROOT, VIP_ROOT, type Table } from "./layout.ts";
+import { backendComment, chainKey, farmChain, HOOKS, idleComment, markBlockChain, NAT_ROLES, NAT_ROOT, VIP_ROOT, type Table } from "./layout.ts";
 import { formatProbability, ruleProbabilities } from "./probability.ts";
 
 /**
@@ -239,9 +239,7 @@ export interface DesiredRuleset {
   farms: Map<string, FarmRules>;
 }
 
-export function chainKey(table: Table, chain: string): string {
-  return `${table} ${chain}`;
-}
+export { chainKey } from "./layout.ts";
 
 /** Translations in a block by mark, then farm: the order a full render and a scoped change agree on. */
 export function byMarkOrder(a: { spec: string; mark?: number; farm?: string }, b: { spec: string; mark?: number; farm?: string }): number {
