@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { formatMark, MARK_MAX, MARK_MIN, parseMark } from "../farms/marks.ts";
+import { MARK_RANGES, parseMark } from "../farms/marks.ts";
 import { FARM_NAME_MAX, FARM_NAME_PATTERN } from "../farms/schema.ts";
 import { formRefusal, objectFieldErrors, type FormState } from "../service/errors.ts";
 import { formValues } from "./form-data.ts";
@@ -30,7 +30,7 @@ export const MarkField = z.unknown().transform((value, ctx) => {
       message:
         value === undefined
           ? "the form does not say which backend it is about (its mark field is missing)"
-          : `unknown backend: its mark must be ${formatMark(MARK_MIN)}..${formatMark(MARK_MAX)}, got ${JSON.stringify(value)}`,
+          : `unknown backend: its mark must be in ${MARK_RANGES}, got ${JSON.stringify(value)}`,
     });
     return z.NEVER;
   }

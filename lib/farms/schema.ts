@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { checkIPv4 } from "./address.ts";
-import { formatMark, MARK_MAX, MARK_MIN, parseMark } from "./marks.ts";
+import { formatMark, isBackendMark, MARK_CAPACITY, MARK_RANGES, parseMark } from "./marks.ts";
 import { formatPortItems, parsePortSpec, portsOverlap, type PortItem } from "./ports.ts";
 
 /**
@@ -59,7 +59,7 @@ const markField = z.union([z.string(), z.number()]).transform((value, ctx) => {
   if (mark === null) {
     ctx.addIssue({
       code: "custom",
-      message: `mark must be a number from ${formatMark(MARK_MIN)} to ${formatMark(MARK_MAX)} (e.g. "0x20c"), got ${JSON.stringify(value)}`,
+      message: `mark must be a number in ${MARK_RANGES} (e.g. "0x20c"), got ${JSON.stringify(value)}`,
     });
     return z.NEVER;
   }
@@ -222,7 +222,7 @@ function loosen(raw: unknown): LooseFarm | null {
     const x = b as Record<string, unknown>;
     const ip = text(x.ip);
     const port = x.port === null || x.port === undefined ? null : isPort(x.port) ? x.port : undefined;
-    const mark = typeof x.mark === "number" && x.mark >= MARK_MIN && x.mark <= MARK_MAX ? x.mark : undefined;
+    const mark = typeof x.mark === "number" && isBackendMark(x.mark) ? x.mark : undefined;
     return { ip: ip !== undefined && !checkIPv4(ip) ? ip : undefined, port, mark };
   });
   return {
@@ -254,8 +254,7 @@ function protocolsOverlap(a: Protocol, b: Protocol): boolean {
 }
 
 
-/** How many marks natfarm can hand out: every backend of every farm needs its own. */
-export const MARK_CAPACITY = MARK_MAX - MARK_MIN + 1;
+export { MARK_CAPACITY } from "./marks.ts";
 
 /**
  * Cross-farm rules: unique names, no overlapping VIP+protocol+port, unique
@@ -339,7 +338,7 @@ function reportMarkShortage(farms: readonly (Farm | LooseFarm)[], backends: numb
       if (b.mark !== undefined || free-- > 0) continue;
       addIssue(
         [i, "backends", k, "mark"],
-        `no netfilter mark left for this backend: the farms hold ${backends} backends, the mark range ${formatMark(MARK_MIN)}..${formatMark(MARK_MAX)} holds ${MARK_CAPACITY}`,
+        `no netfilter mark left for this backend: the farms hold ${backends} backends, natfarm's marks (${MARK_RANGES}) are ${MARK_CAPACITY}`,
       );
       return;
     }

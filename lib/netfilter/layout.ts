@@ -46,10 +46,13 @@ export const NAT_ROOT: Record<NatRole, string> = { DNAT: "NATFARM-DST", SNAT: "N
 export const NAT_ENTRY: Record<NatRole, string> = { DNAT: "NATFARM-PREROUTING", SNAT: "NATFARM-POSTROUTING" };
 
 /**
- * The mark trees: the root splits on the mark's top 4 bits (16 rules at
- * most), a second level on the next 6 (64 rules), and a block holds the
- * rules of up to 64 consecutive marks. Fixed, so a mark's chains are known
- * without reading anything.
+ * The mark trees: the root splits on the mark's bits 12 and up (16 rules for
+ * marks below 0x10000, 32 at most for natfarm's whole range), a second level
+ * on the next 6 (64 rules), and a block holds the rules of up to 64
+ * consecutive marks. Fixed, so a mark's chains are known without reading
+ * anything. Marks of the second page (0x10200–0x1ffff) name their groups
+ * with two hex digits (`NATFARM-DST-1f`) and their blocks with five
+ * (`NATFARM-DST-1ffc0`); the first page's chains keep their names.
  */
 export const MARK_BLOCK_BITS = 6;
 export const MARK_BLOCK = 1 << MARK_BLOCK_BITS;
@@ -70,7 +73,7 @@ export function markBlockBase(mark: number): number {
 
 /** A nat tree chain's role, level and first mark, or null for any other chain. */
 export function parseMarkChain(name: string): { role: NatRole; level: "root" | "group" | "block"; base: number } | null {
-  const m = /^NATFARM-(DST|SRC)(?:-([0-9a-f])|-([0-9a-f]{4}))?$/.exec(name);
+  const m = /^NATFARM-(DST|SRC)(?:-([0-9a-f]|1[0-9a-f])|-([0-9a-f]{4}|1[0-9a-f]{4}))?$/.exec(name);
   if (!m) return null;
   const role: NatRole = m[1] === "DST" ? "DNAT" : "SNAT";
   if (m[2] !== undefined) return { role, level: "group", base: parseInt(m[2], 16) << 12 };

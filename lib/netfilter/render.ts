@@ -1,4 +1,4 @@
-import { formatMark, MARK_RANGE_MASK } from "../farms/marks.ts";
+import { formatMark, MARK_RANGE_MASK, SCRATCH_MIN } from "../farms/marks.ts";
 import type { ResolvedFarm } from "../farms/schema.ts";
 import { buildTree, farmItem, farmMatch, markTree } from "./dispatch.ts";
 import { backendComment, chainKey, farmChain, HOOKS, idleComment, markBlockChain, NAT_ROLES, NAT_ROOT, VIP_ROOT, type Table } from "./layout.ts";
@@ -63,8 +63,8 @@ export function entryFrameIntact(key: string, rules: readonly { spec: string }[]
   );
 }
 
-/** Scratch marks for source hashing, above natfarm's own range. */
-export const HASH_SCRATCH = 0x10000;
+/** Scratch marks for source hashing (0x10000 + i, i below 64), in the part of natfarm's range never given to a backend. */
+export const HASH_SCRATCH = SCRATCH_MIN;
 const HMARK_SEED = "0x6e617466";
 
 function farmTagComment(farm: string, tag: string): string {

@@ -1,4 +1,4 @@
-import { formatMark } from "../farms/marks.ts";
+import { formatMark, MARK_MAX, MARK_MIN } from "../farms/marks.ts";
 
 /**
  * natfarm's nftables layout: everything lives in ONE table natfarm owns
@@ -117,5 +117,5 @@ export function mark(m: number): string {
   return formatMark(m);
 }
 
-/** Only natfarm's own marks are put back on a connection's packets: other tools' marks are left alone. */
-export const OWN_MARKS = "0x200-0xffff";
+/** Only natfarm's own marks (its reserved range, lib/farms/marks.ts) are put back on a connection's packets: other tools' marks are left alone. */
+export const OWN_MARKS = `${mark(MARK_MIN)}-${mark(MARK_MAX)}`;

@@ -31,7 +31,7 @@ export const BAD_INPUTS: [string, unknown, RegExp][] = [
   ["name too long", withFarm({ name: "a".repeat(21) }), /› name: name must be at most 20 characters/],
   ["duplicate backends", withBackend(1, { ip: "192.168.1.10", mark: "0x20e" }), /backend 2 \(192\.168\.1\.10\) › ip: duplicate backend 192\.168\.1\.10:443/],
   ["duplicate marks in a farm", withBackend(1, { mark: "0x20c" }), /backend 2 \(192\.168\.1\.11\) › mark: mark 0x20c is already used by backend 1/],
-  ["mark outside the range", withBackend(0, { mark: "0x1" }), /backend 1 .* › mark: mark must be a number from 0x200/],
+  ["mark outside the range", withBackend(0, { mark: "0x1" }), /backend 1 .* › mark: mark must be a number in 0x200–0xffff or 0x10200–0x1ffff/],
   ["unknown protocol", withFarm({ protocol: "icmp" }), /farm "app" › protocol: protocol must be one of tcp, udp, sctp, all/],
   ["unknown mode", withFarm({ mode: "snat" }), /farm "app" › mode: mode must be "nat"/],
   ["unknown field", withFarm({ vips: "1.2.3.4" }), /farm "app": Unrecognized key: "vips"/],

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { importFarms } from "../../lib/service/farm-io.ts";
-import { MARK_MAX, MARK_MIN } from "../../lib/farms/marks.ts";
+import { MARK_CAPACITY, MARK_MIN } from "../../lib/farms/marks.ts";
 import { FarmListSchema, type FarmInput } from "../../lib/farms/schema.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
@@ -140,7 +140,7 @@ describe("a VIP on the target's own address (the applier refuses it)", () => {
 
 describe("running out of marks", () => {
   it("is bad input (exit 2) naming the farm and backend that gets no mark; nothing applied", async () => {
-    const capacity = MARK_MAX - MARK_MIN + 1;
+    const capacity = MARK_CAPACITY;
     const farms = manyFarms("m", Math.ceil((capacity + 1) / 64), 64);
     const last = farms[farms.length - 1]!;
     last.backends = last.backends!.slice(0, (capacity + 1) % 64 || 64);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FarmFileSchema, FarmListSchema, type FarmInput } from "../../lib/farms/schema.ts";
 import { formatIssues } from "../../lib/farms/errors.ts";
-import { MARK_MAX, MARK_MIN } from "../../lib/farms/marks.ts";
+import { isBackendMark, MARK_CAPACITY, MARK_MIN } from "../../lib/farms/marks.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import { farmWarnings } from "../../lib/farms/warnings.ts";
 import { validateSet } from "../../lib/service/validation.ts";
@@ -77,8 +77,8 @@ describe("farmWarnings", () => {
 });
 
 describe("running out of marks", () => {
-  // 0x200..0xffff holds 65,024 marks; a farm holds at most 64 backends.
-  const capacity = MARK_MAX - MARK_MIN + 1;
+  // natfarm's two pages of marks hold 130,048; a farm holds at most 64 backends.
+  const capacity = MARK_CAPACITY;
   const bigSet = (backends: number, explicit: boolean): FarmInput[] => {
     const farms: FarmInput[] = [];
     for (let i = 0, left = backends, mark = MARK_MIN; left > 0; i++) {
@@ -90,7 +90,10 @@ describe("running out of marks", () => {
         ports: String(1000 + Math.floor(i / 250)),
         protocol: "tcp",
         mode: "dnat",
-        backends: Array.from({ length: n }, (_, k) => ({ ip: `203.0.113.${1 + k}`, port: 80, ...(explicit && mark <= MARK_MAX ? { mark: mark++ } : {}) })),
+        backends: Array.from({ length: n }, (_, k) => {
+          while (explicit && mark <= 0x1ffff && !isBackendMark(mark)) mark++;
+          return { ip: `203.0.113.${1 + k}`, port: 80, ...(explicit && mark <= 0x1ffff ? { mark: mark++ } : {}) };
+        }),
       });
     }
     return farms;
@@ -105,7 +108,7 @@ describe("running out of marks", () => {
     expect(errors).toHaveLength(1);
     const last = farms[farms.length - 1]!;
     expect(errors[0]).toBe(
-      `farm "${last.name}" › backend 1 (203.0.113.1) › mark: no netfilter mark left for this backend: the farms hold ${capacity + 1} backends, the mark range 0x200..0xffff holds ${capacity}`,
+      `farm "${last.name}" › backend 1 (203.0.113.1) › mark: no netfilter mark left for this backend: the farms hold ${capacity + 1} backends, natfarm's marks (0x200–0xffff or 0x10200–0x1ffff) are ${capacity}`,
     );
   });
 
