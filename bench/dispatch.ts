@@ -1,25 +1,28 @@
 /**
  * Dispatch benchmark, in fresh namespaces (never the host):
  *  1. new-connection time through the lab: 2,000 TCP connections from the lab
- *     client to the first and to the last farm, at 10, 1,000 and 5,000 farms
- *     of one backend each (median of `--repeat` runs per farm);
+ *     client to the first and to the last farm, at 10, 1,000, 5,000 and 20,000
+ *     farms of 4 backends each (median of `--repeat` runs per farm);
  *  2. a whole `natfarm apply` process of farms of 4 backends into an empty
  *     namespace against one bare `iptables-restore --noflush` of the same
  *     payload (`natfarm render`) into another empty namespace, and an
- *     unchanged re-apply against one bare `iptables-save` of mangle and nat.
+ *     unchanged re-apply against one bare `iptables-save` of mangle and nat
+ *     (the re-apply as it runs, told by its stamp, and once more with the
+ *     stamp removed: the whole way).
  *
  *     With --old-cli <bin/natfarm.mjs of a tree before the dispatch tree>, that
  *     CLI's apply, re-apply and bare restore of its own render run interleaved
  *     with these, so a loaded machine weighs on both alike.
  *
- *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000] [--repeat 3] [--connections 2000] [--no-connections] [--old-cli PATH]
+ *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000,20000] [--repeat 3] [--connections 2000] [--no-connections] [--old-cli PATH]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import fs, { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { applyFarms } from "../lib/applier/index.ts";
+import { forgetStamp, stampFile } from "../lib/applier/stamp.ts";
 import type { FarmInput } from "../lib/farms/schema.ts";
 import { labDown, labEnsureVip, labTraffic, labUp } from "../lib/lab/index.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
@@ -30,7 +33,7 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
-const sizes = arg("sizes", "10,1000,5000").split(",").map(Number);
+const sizes = arg("sizes", "10,1000,5000,20000").split(",").map(Number);
 const repeat = Number(arg("repeat", "3"));
 const connections = Number(arg("connections", "2000"));
 /** The CLI of a tree before the dispatch tree (e.g. a checkout of a1d72d9), measured in the same run. */
@@ -38,21 +41,21 @@ const oldBin = arg("old-cli", "") || null;
 const skipConnections = process.argv.includes("--no-connections");
 const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
 
-/** n farms of one backend (the lab's b0 on port 80), on 240 VIPs of the lab's client net, one port each. */
+/** n farms of the lab's 4 backends on port 80 (weights 1:2:3:4, half nat, half dnat), on 240 VIPs of the lab's client net, one port each. */
 function labFarms(n: number): FarmInput[] {
   return Array.from({ length: n }, (_, i) => ({
     name: `f${i}`,
     vip: `198.51.100.${10 + (i % 240)}`,
     ports: String(1000 + Math.floor(i / 240)),
     protocol: "tcp",
-    mode: "dnat",
-    backends: [{ ip: "203.0.113.10", port: 80 }],
+    mode: i % 2 ? "nat" : "dnat",
+    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 80, weight: w })),
   }));
 }
 
 async function connectionTimes(n: number): Promise<{ first: number; last: number }> {
   const name = `bd${randomBytes(3).toString("hex")}`;
-  const lab = await labUp({ name, backends: 1, ports: [80], ownerPid: process.pid });
+  const lab = await labUp({ name, backends: 4, ports: [80], ownerPid: process.pid });
   try {
     const farms = labFarms(n);
     const target: Target = { kind: "netns", name: lab.lbNs };
@@ -101,13 +104,23 @@ function timed(argv: string[], input?: string, label?: string): number {
   return elapsed;
 }
 
-/** A whole apply and an unchanged re-apply by the CLI at `bin` into a fresh namespace, with a bare save of the result. */
+/**
+ * A whole apply and an unchanged re-apply by the CLI at `bin` into a fresh
+ * namespace, with a bare save of the result; then the re-apply once more
+ * without the stamp the first apply left (the whole way: checks, render,
+ * compare).
+ */
 async function applyRun(bin: string, file: string, tag: string) {
   return withNetns(async (ns) => {
+    const target: Target = { kind: "netns", name: ns };
     const apply = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`], undefined, `${tag} apply`);
+    const stamped = fs.existsSync(stampFile(target));
     const again = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`], undefined, `${tag} re-apply`);
     const save = timed(["ip", "netns", "exec", ns, "sh", "-c", "iptables-save -t mangle >/dev/null && iptables-save -t nat >/dev/null"], undefined, `${tag} bare save`);
-    return { apply, again, save };
+    forgetStamp(target);
+    const whole = timed([process.execPath, bin, "apply", "-f", file, "--target", `netns:${ns}`], undefined, `${tag} re-apply without stamp`);
+    forgetStamp(target);
+    return { apply, again, save, whole, stamped };
   });
 }
 
@@ -137,14 +150,17 @@ async function applyVersusBare(n: number, dir: string) {
   const chains = (payload.match(/^:/gm) ?? []).length;
   const rules = (payload.match(/^-[AI] /gm) ?? []).length;
   const sections = (sectioned.match(/^COMMIT$/gm) ?? []).length;
-  const runs = { apply: [] as number[], again: [] as number[], save: [] as number[], bare: [] as number[], bareSectioned: [] as number[], oldApply: [] as number[], oldAgain: [] as number[], oldSave: [] as number[], oldBare: [] as number[] };
+  const runs = { apply: [] as number[], again: [] as number[], whole: [] as number[], save: [] as number[], bare: [] as number[], bareSectioned: [] as number[], oldApply: [] as number[], oldAgain: [] as number[], oldSave: [] as number[], oldBare: [] as number[] };
+  let stamped = true;
   // Interleaved, so that a load that comes and goes weighs on every column alike.
   cpu.clear();
   for (let r = 0; r < repeat; r++) {
     const a = await applyRun(BIN, file, "natfarm");
     runs.apply.push(a.apply);
     runs.again.push(a.again);
+    runs.whole.push(a.whole);
     runs.save.push(a.save);
+    stamped &&= a.stamped;
     runs.bare.push(await bareRestore(payload, "bare restore (render)"));
     runs.bareSectioned.push(await bareRestore(sectioned, "bare restore (sectioned)"));
     if (oldBin && oldPayload) {
@@ -157,12 +173,12 @@ async function applyVersusBare(n: number, dir: string) {
   }
   console.log(`  ${n} farms, CPU time (user + system, medians): ${[...cpu].map(([k, v]) => `${k} ${ms(median(v))}`).join(", ")}`);
   const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.length ? median(v) : NaN])) as Record<keyof typeof runs, number>;
-  return { chains, rules, sections, oldChains: oldPayload ? (oldPayload.match(/^:/gm) ?? []).length : null, ...m };
+  return { chains, rules, sections, stamped, oldChains: oldPayload ? (oldPayload.match(/^:/gm) ?? []).length : null, ...m };
 }
 
 async function main() {
   console.log(`machine: ${machine()}`);
-  console.log(`new connections: ${connections} TCP connections (64 at a time) from the lab client, median of ${repeat}; farms of one backend`);
+  console.log(`new connections: ${connections} TCP connections (64 at a time) from the lab client, median of ${repeat}; farms of 4 backends (weights 1:2:3:4, half nat, half dnat)`);
   console.log("farms | first farm | last farm | per connection (first / last)");
   console.log("------|------------|-----------|------------------------------");
   for (const n of skipConnections ? [] : sizes) {
@@ -174,13 +190,13 @@ async function main() {
     `\napply: farms of 4 backends; a whole \`natfarm apply\` process into an empty namespace vs one bare iptables-restore --noflush of the render's payload (one section per table) and of the apply's own sectioned payload; unchanged re-apply vs one iptables-save of mangle and nat (medians of ${repeat}, interleaved)`,
   );
   if (oldBin) console.log(`before the dispatch tree (--old-cli ${oldBin}): its apply, re-apply and bare restore of its own render, in the same runs`);
-  console.log("farms | chains | sections | natfarm apply | bare restore (render / sectioned) | ratio | unchanged re-apply | bare save | ratio" + (oldBin ? " | old: chains, apply, re-apply, bare restore, bare save | apply / old bare" : ""));
-  console.log("------|--------|----------|---------------|-----------------------------------|-------|--------------------|-----------|------" + (oldBin ? "|------------------------------------------------|-----------------" : ""));
+  console.log("farms | chains | sections | natfarm apply | bare restore (render / sectioned) | ratio | unchanged re-apply | bare save | ratio | re-apply without stamp | ratio" + (oldBin ? " | old: chains, apply, re-apply, bare restore, bare save | apply / old bare" : ""));
+  console.log("------|--------|----------|---------------|-----------------------------------|-------|--------------------|-----------|-------|------------------------|------" + (oldBin ? "|------------------------------------------------|-----------------" : ""));
   for (const n of sizes) {
     const r = await applyVersusBare(n, dir);
     const old = oldBin ? ` | ${r.oldChains}, ${ms(r.oldApply)}, ${ms(r.oldAgain)}, ${ms(r.oldBare)}, ${ms(r.oldSave)} | ${(r.apply / r.oldBare).toFixed(2)}` : "";
     console.log(
-      `${String(n).padStart(5)} | ${String(r.chains).padStart(6)} | ${String(r.sections).padStart(8)} | ${ms(r.apply).padStart(13)} | ${`${ms(r.bare)} / ${ms(r.bareSectioned)}`.padStart(33)} | ${(r.apply / r.bare).toFixed(2).padStart(5)} | ${ms(r.again).padStart(18)} | ${ms(r.save).padStart(9)} | ${(r.again / r.save).toFixed(2)}${old}`,
+      `${String(n).padStart(5)} | ${String(r.chains).padStart(6)} | ${String(r.sections).padStart(8)} | ${ms(r.apply).padStart(13)} | ${`${ms(r.bare)} / ${ms(r.bareSectioned)}`.padStart(33)} | ${(r.apply / r.bare).toFixed(2).padStart(5)} | ${`${ms(r.again)}${r.stamped ? "" : " (no stamp)"}`.padStart(18)} | ${ms(r.save).padStart(9)} | ${(r.again / r.save).toFixed(2).padStart(5)} | ${ms(r.whole).padStart(22)} | ${(r.whole / r.save).toFixed(2)}${old}`,
     );
   }
 }
