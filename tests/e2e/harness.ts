@@ -499,7 +499,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       },
       tables: () => readTables(target),
       query<T>(sql: string, ...params: unknown[]): T[] {
-        if (testDb.kind === "postgresql") return postgresQuery<T>(dbUrl, sql, params);
+        if (testDb.kind === "postgresql") return testDb.query<T>(sql, ...params);
         db ??= new Database(dbFile, { readonly: true, fileMustExist: true });
         return db.prepare(sql).all(...params) as T[];
       },
@@ -511,29 +511,6 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     await stop().catch(() => {});
     throw e;
   }
-}
-
-// Runs one query with pg in a child: Console.query is synchronous (tests poll it in expect.poll).
-const PG_QUERY = `import pg from "pg";
-let input = "";
-for await (const chunk of process.stdin) input += chunk;
-const { url, text, params } = JSON.parse(input);
-const c = new pg.Client({ connectionString: url });
-await c.connect();
-try { process.stdout.write(JSON.stringify((await c.query(text, params)).rows)); } finally { await c.end(); }`;
-
-/** The tests' SQLite SQL on PostgreSQL: mixed-case names (Farm, applyState) quoted, ? placeholders numbered. */
-function postgresQuery<T>(url: string, sql: string, params: unknown[]): T[] {
-  let n = 0;
-  const text = sql
-    .split(/('(?:[^']|'')*'|"[^"]*")/)
-    .map((part, i) =>
-      i % 2 ? part : part.replace(/\?/g, () => `$${++n}`).replace(/\b[A-Za-z_][A-Za-z0-9_]*\b/g, (w) => (/[a-z]/.test(w) && /[A-Z]/.test(w) ? `"${w}"` : w)),
-    )
-    .join("");
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", PG_QUERY], { cwd: ROOT, input: JSON.stringify({ url, text, params }), encoding: "utf8", timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`query on PostgreSQL failed (${text}): ${r.stderr || r.error?.message}`);
-  return JSON.parse(r.stdout) as T[];
 }
 
 /** Namespaces whose name starts with `<lab>-` (after stop() there must be none). */

@@ -11,17 +11,19 @@ import { codeFor, confirmEnrolment, disableTotp, pendingEnrolment, resetTotp, st
 import { addUser, allTokens, changeRole, deleteUser, RefusedError, resetPassword, revokeAnyToken, unlockUser, usersOverview, type AdminActor } from "../../lib/auth/user-admin.ts";
 import { createUser } from "../../lib/auth/users.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
-import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
- * The account side of lib/auth against a real migrated SQLite database, with
+ * The account side of lib/auth against a real migrated database (SQLite, and PostgreSQL in vitest's postgresql project), with
  * the clock passed in: the TOTP second factor (enrolment, the login's second
  * step, wrong codes toward the lock, replay, disabling, reset), a password
  * change ending the other sessions, the users page's admin operations and
  * their refusal for other roles, and the audit log's filtered JSON lines.
  */
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-auth-account-"));
-const url = `file:${path.join(dir, "auth.db")}`;
+let tdb: TestDatabase;
+let url = "";
 const keyFile = path.join(dir, "keys", "totp.key");
 const db = () => getPrisma(url);
 const config: AuthConfig = { idleMs: 30 * 60_000, lifetimeMs: 12 * 3_600_000, maxFailures: 5, addressMaxFailures: 1000, windowMs: 15 * 60_000, lockMs: 15 * 60_000 };
@@ -37,13 +39,16 @@ const state = async () => JSON.stringify(await db().user.findMany({ orderBy: { i
 beforeAll(async () => {
   savedKeyEnv = process.env.NATFARM_TOTP_KEY_FILE;
   process.env.NATFARM_TOTP_KEY_FILE = keyFile;
-  migrateDatabase(url);
+  tdb = await createTestDatabase("authaccount");
+  url = tdb.url;
+  await migrate(url);
   for (const [n, r] of [["ada", "admin"], ["otto", "operator"], ["val", "viewer"], ["tess", "operator"]] as const) await createUser(db(), n, r, PW);
 });
 afterAll(async () => {
   if (savedKeyEnv === undefined) delete process.env.NATFARM_TOTP_KEY_FILE;
   else process.env.NATFARM_TOTP_KEY_FILE = savedKeyEnv;
   await disconnectPrisma(url);
+  await tdb?.drop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

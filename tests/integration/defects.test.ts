@@ -11,17 +11,20 @@ import { FarmListSchema, type FarmInput } from "../../lib/farms/schema.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { MIXED_FARMS } from "../helpers/farms.ts";
+import { createTestDatabase } from "../helpers/db.ts";
 import { createNetns, deleteNetns, iptablesSave } from "../helpers/netns.ts";
 
 /**
  * Issue 7, "the engine keeps its promises": each case here failed before its
- * fix. Real processes, a real SQLite database per file, real netfilter in a
- * bare namespace this file creates and always deletes.
+ * fix. Real processes, a real database per file (SQLite, or PostgreSQL), real
+ * netfilter in a bare namespace this file creates and always deletes.
  */
 const ROOT = path.join(import.meta.dirname, "..", "..");
 const BIN = path.join(ROOT, "bin", "natfarm.mjs");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-defects-"));
-const url = `file:${path.join(dir, "defects.db")}`;
+// SQLite, or PostgreSQL in vitest's postgresql project.
+const tdb = await createTestDatabase("defects");
+const url = tdb.url;
 const file = (name: string, content: unknown) => {
   const p = path.join(dir, name);
   fs.writeFileSync(p, typeof content === "string" ? content : JSON.stringify(content));
@@ -47,6 +50,7 @@ beforeEach(async () => {
 afterAll(async () => {
   if (ns) await deleteNetns(ns.name);
   await disconnectPrisma();
+  await tdb.drop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

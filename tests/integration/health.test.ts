@@ -11,6 +11,7 @@ import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import { labEnsureVip, labStartBackendServer, labStopBackendServer, labTraffic } from "../../lib/lab/index.ts";
 import { parseTarget } from "../../lib/privileged/target.ts";
 import { useLab } from "../helpers/lab.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
  * The health checker as it runs beside the console: its own process, inside
@@ -21,6 +22,7 @@ const lab = useLab({ backends: 3, ports: [80] });
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const VIP = "198.51.100.70";
 let dir: string;
+let tdb: TestDatabase;
 let url: string;
 let db: PrismaClient;
 let service: FarmService;
@@ -28,7 +30,8 @@ let checker: ResultPromise | null = null;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-health-"));
-  url = `file:${path.join(dir, "health.db")}`;
+  tdb = await createTestDatabase("health");
+  url = tdb.url;
   db = await openDatabase(url);
   service = createFarmService({ db, target: parseTarget(lab.info.target), kernel: testKernel });
   const created = await service.createFarm({
@@ -44,7 +47,8 @@ beforeAll(async () => {
   await labEnsureVip({ name: lab.name, vip: VIP });
   checker = execa(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "health-checker.ts")], {
     cwd: ROOT,
-    env: { NATFARM_TARGET: `netns:${lab.name}-lb`, NATFARM_DATABASE_URL: url, ...engineEnv },
+    // The checker runs inside the lab's namespace: a PostgreSQL server is reached through its socket there.
+    env: { NATFARM_TARGET: `netns:${lab.name}-lb`, NATFARM_DATABASE_URL: await tdb.netnsUrl(), ...engineEnv },
     reject: false,
     all: true,
   });
@@ -54,6 +58,7 @@ afterAll(async () => {
   checker?.kill("SIGTERM");
   await checker;
   await disconnectPrisma(url);
+  await tdb?.drop();
 });
 
 async function states(): Promise<string[]> {

@@ -6,13 +6,19 @@ import { afterAll, describe, expect, it } from "vitest";
 import { driftReport, flushFarms } from "../../lib/applier/index.ts";
 import { MIXED_FARMS } from "../helpers/farms.ts";
 import { createNetns, deleteAllNetns } from "../helpers/netns.ts";
+import { createTestDatabase } from "../helpers/db.ts";
 
 /** `natfarm import` into a fresh database, then `natfarm restore` after the kernel lost everything (a reboot). */
 const BIN = path.join(import.meta.dirname, "..", "..", "bin", "natfarm.mjs");
 const dir = mkdtempSync(path.join(tmpdir(), "natfarm-restore-"));
-const env = { NATFARM_DATABASE_URL: `file:${path.join(dir, "natfarm.db")}` };
+// SQLite, or PostgreSQL in vitest's postgresql project.
+const tdb = await createTestDatabase("restore");
+const env = { NATFARM_DATABASE_URL: tdb.url };
 const natfarm = (...args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, env });
-afterAll(deleteAllNetns);
+afterAll(async () => {
+  await deleteAllNetns();
+  await tdb.drop();
+});
 
 describe("natfarm restore", () => {
   it("re-applies the database's farms after the kernel lost them", async () => {

@@ -9,6 +9,7 @@ import type { Target } from "../../lib/privileged/target.ts";
 import { toFormState } from "../../lib/service/errors.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { kernelReach } from "../../lib/service/kernel-reach.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
  * The service against a fake kernel port (no root, no netfilter): it asks
@@ -68,12 +69,14 @@ const web = {
 };
 
 let dir: string;
+let tdb: TestDatabase;
 let url: string;
 let db: PrismaClient;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-port-"));
-  url = `file:${path.join(dir, "port.db")}`;
+  tdb = await createTestDatabase("port");
+  url = tdb.url;
   db = await openDatabase(url);
 });
 
@@ -84,6 +87,7 @@ beforeEach(async () => {
 
 afterAll(async () => {
   await disconnectPrisma(url);
+  await tdb?.drop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
