@@ -1,13 +1,34 @@
 import { defineConfig } from "vitest/config";
 import path from "node:path";
 
-// The database matrix: these files run a second time on PostgreSQL (tests/helpers/db.ts
-// gives each a fresh database). They are the ones that exercise the database layer most.
+// The database matrix: every file that goes through the database runs a second time on
+// PostgreSQL (tests/helpers/db.ts gives each a fresh database; processes inside a lab's
+// namespaces reach it through its Unix socket). The files that never open a database
+// (the kernel, the CLI's file-only commands, the agent, the lab) run once: the README's
+// "Tests" lists which and why.
 const POSTGRES_FILES = [
   "tests/integration/db-postgres.test.ts",
   "tests/integration/console-service.test.ts",
   "tests/integration/auth.test.ts",
+  "tests/integration/auth-account.test.ts",
+  "tests/integration/user-cli.test.ts",
   "tests/integration/rest-api.test.ts",
+  "tests/integration/rest-api-contract.test.ts",
+  "tests/integration/farm-bulk.test.ts",
+  "tests/integration/defects.test.ts",
+  "tests/integration/restore.test.ts",
+  "tests/integration/service-kernel-port.test.ts",
+  "tests/integration/health.test.ts",
+  "tests/integration/web-security.test.ts",
+  "tests/integration/cluster-sync.test.ts",
+  "tests/unit/cluster-node-sync.test.ts",
+  "tests/e2e/console.test.ts",
+  "tests/e2e/auth.test.ts",
+  "tests/e2e/setup.test.ts",
+  "tests/e2e/farm-list.test.ts",
+  "tests/e2e/nft-console.test.ts",
+  "tests/e2e/cluster.test.ts",
+  "tests/e2e/a11y.test.ts",
 ];
 // The engine matrix: these suites run a second time on the nftables engine
 // (tests/helpers/engine.ts reads NATFARM_TEST_ENGINE); the first run is iptables.

@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSetupToken, SETUP_REFUSED } from "../../lib/auth/setup.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
-import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import { ensureBuild, freePort, startWebServer, type WebServer } from "./harness.ts";
 
 /**
@@ -15,6 +15,8 @@ import { ensureBuild, freePort, startWebServer, type WebServer } from "./harness
  * form that creates an admin and logs them in; the link then works no more.
  */
 let dir = "";
+/** SQLite, or PostgreSQL in vitest's postgresql project */
+let tdb: TestDatabase;
 let dbUrl = "";
 let web: WebServer;
 let browser: Browser;
@@ -24,8 +26,9 @@ let token = "";
 beforeAll(async () => {
   await ensureBuild();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-e2e-setup-"));
-  dbUrl = `file:${path.join(dir, "setup.db")}`;
-  migrateDatabase(dbUrl);
+  tdb = await createTestDatabase("setup");
+  dbUrl = tdb.url;
+  await migrate(dbUrl);
   token = (await makeSetupToken(getPrisma(dbUrl)))!;
   await disconnectPrisma(dbUrl);
   const port = await freePort();
@@ -44,17 +47,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await web?.stop();
+  await tdb?.drop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-const users = () => {
-  const db = new Database(dbUrl.slice("file:".length), { readonly: true });
-  try {
-    return db.prepare("SELECT name, role FROM User").all();
-  } finally {
-    db.close();
-  }
-};
+const users = () => tdb.query("SELECT name, role FROM User");
 
 describe("the first administrator", () => {
   it("a wrong token gets no form", async () => {

@@ -53,12 +53,16 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
+/** The database URL for processes inside the lab's namespaces (tests/helpers/db.ts). */
+let netnsUrl = "";
+
 function startChecker(id: number): void {
   logs.set(id, "");
   const c = execa(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "health-checker.ts")], {
       cwd: ROOT,
       env: {
-        NATFARM_DATABASE_URL: tdb.url,
+        // Inside the node's namespace: a PostgreSQL server is reached through its Unix socket.
+        NATFARM_DATABASE_URL: netnsUrl,
         NATFARM_TARGET: `netns:${name}-n${id}`,
         NATFARM_AGENT_SOCKET: socket(id),
         NATFARM_CLUSTER: `lab:${name}`,
@@ -121,6 +125,7 @@ beforeAll(async () => {
     backends: [0, 1].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80 })),
   });
   expect(created, JSON.stringify(created)).toMatchObject({ ok: true });
+  netnsUrl = await tdb.netnsUrl();
   for (const id of [1, 2]) startChecker(id);
 }, 120_000);
 

@@ -36,7 +36,7 @@ const seen = new Map<string, Set<number>>();
 
 beforeAll(async () => {
   c = await startConsole({ backends: 2, login: "viewer", log: (m) => console.log(`[rest-api-contract] ${m}`) });
-  const url = `file:${c.dbFile}`;
+  const url = c.dbUrl;
   const db = getPrisma(url);
   tokens.admin = (await createToken(db, { user: "admin", name: "contract-admin" })).secret;
   tokens.operator = (await createToken(db, { user: "oper", name: "contract-oper" })).secret;

@@ -2,29 +2,28 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
+import { createTestDatabase } from "../helpers/db.ts";
 
 /** `natfarm user ...` through the real binary, on a throwaway database; the password only ever on stdin. */
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const BIN = path.join(ROOT, "bin", "natfarm.mjs");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-user-cli-"));
-const dbFile = path.join(dir, "users.db");
+// SQLite, or PostgreSQL in vitest's postgresql project.
+const tdb = await createTestDatabase("usercli");
 
 function natfarm(args: string[], input = "") {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: "utf8", env: { ...process.env, NATFARM_DATABASE_URL: `file:${dbFile}` }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: "utf8", env: { ...process.env, NATFARM_DATABASE_URL: tdb.url }, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const rows = () => {
-  const db = new Database(dbFile, { readonly: true });
-  try {
-    return db.prepare("SELECT name, role, passwordHash FROM User ORDER BY name").all() as { name: string; role: string; passwordHash: string }[];
-  } finally {
-    db.close();
-  }
-};
+const rows = () => tdb.query<{ name: string; role: string; passwordHash: string }>('SELECT name, role, "passwordHash" FROM "User" ORDER BY name');
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await disconnectPrisma(tdb.url);
+  await tdb.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 describe("natfarm user", () => {
   it("add reads the password from stdin and stores only its argon2id hash", () => {
@@ -45,7 +44,7 @@ describe("natfarm user", () => {
     expect(rows().map((u) => u.name)).toEqual(["root"]);
   });
 
-  it("list, passwd, remove", () => {
+  it("list, passwd, remove", async () => {
     expect(natfarm(["user", "add", "vera", "--role", "viewer", "--password-stdin"], "viewer password 1")).toMatchObject({ code: 0 });
     const list = natfarm(["user", "list", "--json"]);
     expect(JSON.parse(list.stdout).map((u: { name: string; role: string }) => `${u.name}:${u.role}`)).toEqual(["root:admin", "vera:viewer"]);
@@ -53,12 +52,7 @@ describe("natfarm user", () => {
     expect(natfarm(["user", "passwd", "vera", "--password-stdin"], "viewer password 2\n")).toMatchObject({ code: 0 });
     expect(rows()[1]!.passwordHash).not.toBe(before);
     // A lost authenticator: totp-reset turns the second factor off (and ends half-finished logins).
-    const w = new Database(dbFile);
-    try {
-      w.prepare("UPDATE User SET totpSecret = 'v1.x.y.z', totpEnabledAt = 1 WHERE name = 'vera'").run();
-    } finally {
-      w.close();
-    }
+    await getPrisma(tdb.url).user.update({ where: { name: "vera" }, data: { totpSecret: "v1.x.y.z", totpEnabledAt: new Date() } });
     expect(JSON.parse(natfarm(["user", "list", "--json"]).stdout).map((u: { totp: boolean }) => u.totp)).toEqual([false, true]);
     expect(natfarm(["user", "totp-reset", "vera"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/two-factor login of vera turned off/) });
     expect(JSON.parse(natfarm(["user", "list", "--json"]).stdout).map((u: { totp: boolean }) => u.totp)).toEqual([false, false]);
@@ -81,13 +75,8 @@ describe("natfarm user", () => {
     expect(natfarm(["token", "create", "--user", "nobody"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no user named "nobody"/) });
     expect(natfarm(["token", "revoke", String(t!.id)])).toMatchObject({ code: 0, stdout: `revoked token ${t!.id}\n` });
     expect(natfarm(["token", "revoke", String(t!.id)]).code).toBe(2);
-    const db = new Database(dbFile, { readonly: true });
-    try {
-      const audit = db.prepare("SELECT actor, via, action, result FROM AuditEntry ORDER BY id").all() as { actor: string; via: string; action: string }[];
-      expect(audit.map((a) => a.action)).toEqual(["user.add", "user.add", "user.passwd", "user.totp-reset", "user.totp-reset", "user.remove", "token.create", "token.revoke"]);
-      expect(new Set(audit.map((a) => `${a.actor} ${a.via}`))).toEqual(new Set([`cli:${os.userInfo().username} cli`]));
-    } finally {
-      db.close();
-    }
+    const audit = tdb.query<{ actor: string; via: string; action: string }>("SELECT actor, via, action, result FROM AuditEntry ORDER BY id");
+    expect(audit.map((a) => a.action)).toEqual(["user.add", "user.add", "user.passwd", "user.totp-reset", "user.totp-reset", "user.remove", "token.create", "token.revoke"]);
+    expect(new Set(audit.map((a) => `${a.actor} ${a.via}`))).toEqual(new Set([`cli:${os.userInfo().username} cli`]));
   });
 });

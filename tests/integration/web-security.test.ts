@@ -5,16 +5,16 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import Database from "better-sqlite3";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrateDatabase } from "../../lib/db/migrate.ts";
+import { migrate } from "../../lib/db/migrate.ts";
 import { disconnectPrisma, getPrisma } from "../../lib/db/client.ts";
 import { createUser } from "../../lib/auth/users.ts";
 import { login } from "../../lib/auth/sessions.ts";
 import { createToken, revokeToken } from "../../lib/auth/tokens.ts";
 import { request } from "../../lib/web/client.ts";
 import { ensureBuild, freePort, ROOT, startWebServer, type WebServer } from "../e2e/harness.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
  * The built console served by scripts/web-server.ts, over real sockets:
@@ -34,7 +34,8 @@ const NS_ADDR = "198.51.100.1";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dir = "";
-let dbFile = "";
+/** SQLite, or PostgreSQL in vitest's postgresql project */
+let tdb: TestDatabase;
 let port = 0;
 let base = "";
 let web: WebServer;
@@ -59,12 +60,7 @@ const deleteNs = () => {
 process.on("exit", deleteNs);
 
 function farms(): string[] {
-  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare("SELECT name FROM Farm ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  } finally {
-    db.close();
-  }
+  return tdb.query<{ name: string }>("SELECT name FROM Farm ORDER BY name").map((r) => r.name);
 }
 
 /** The id Next.js gave a server action in this build (the same one the page's button posts). */
@@ -147,7 +143,8 @@ async function startServer(name: string, env: Record<string, string>, netns?: st
   const s = await startWebServer({
     logFile: path.join(dir, `${name}.log`),
     netns,
-    env: { NATFARM_DATABASE_URL: `file:${dbFile}`, NATFARM_TARGET: "none", NATFARM_TLS_DIR: path.join(dir, `tls-${name}`), ...env },
+    // A server inside the namespace reaches a PostgreSQL server through its socket only.
+    env: { NATFARM_DATABASE_URL: netns ? await tdb.netnsUrl() : tdb.url, NATFARM_TARGET: "none", NATFARM_TLS_DIR: path.join(dir, `tls-${name}`), ...env },
   });
   servers.push(s);
   return s;
@@ -156,9 +153,9 @@ async function startServer(name: string, env: Record<string, string>, netns?: st
 beforeAll(async () => {
   await ensureBuild((m) => console.log(`[web-security] ${m}`));
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-web-security-"));
-  dbFile = path.join(dir, "console.db");
-  migrateDatabase(`file:${dbFile}`);
-  const db = getPrisma(`file:${dbFile}`);
+  tdb = await createTestDatabase("websec");
+  await migrate(tdb.url);
+  const db = getPrisma(tdb.url);
   await createUser(db, "admin", "admin", "web-security-password");
   const session = await login(db, { name: "admin", password: "web-security-password", address: "127.0.0.1" });
   if (!session.ok) throw new Error(session.message);
@@ -169,7 +166,7 @@ beforeAll(async () => {
   await revokeToken(db, revoked.token.id);
   bearers.revoked = revoked.secret;
   bearers.expired = (await createToken(db, { user: "admin", name: "expired", expires: "1s", now: new Date(Date.now() - 60_000) })).secret;
-  await disconnectPrisma(`file:${dbFile}`);
+  await disconnectPrisma(tdb.url);
   port = await freePort();
   base = `https://127.0.0.1:${port}`;
   web = await startServer("loopback", { NATFARM_HOST: "127.0.0.1", PORT: String(port) });
@@ -179,6 +176,7 @@ afterAll(async () => {
   const errors: unknown[] = [];
   for (const s of servers.splice(0).reverse()) await s.stop().catch((e: unknown) => errors.push(e));
   deleteNs();
+  await tdb?.drop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
   expect(errors).toEqual([]);
   expect(ip(["netns", "list"]).split("\n").filter((l) => l.startsWith(RUN))).toEqual([]);

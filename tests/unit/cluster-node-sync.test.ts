@@ -12,14 +12,16 @@ import type { KernelPort } from "../../lib/kernel/index.ts";
 import { rowToResolved } from "../../lib/service/farm-rows.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { loadFarms } from "../../lib/service/store.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
- * The node's sync loop against a real SQLite database and a kernel port that
+ * The node's sync loop against a real database (SQLite; PostgreSQL, whose
+ * triggers are its own, in vitest's postgresql project) and a kernel port that
  * records what it is asked to apply: the revision the triggers bump, which
  * writes bump it, what a pass applies, what it records; and the checker's
  * master-only rule.
  */
-let dir: string;
+let tdb: TestDatabase;
 let url: string;
 let db: PrismaClient;
 const calls: { farms: string[]; only?: string[] }[] = [];
@@ -37,13 +39,13 @@ const revision = async () => (await db.farmRevision.findUniqueOrThrow({ where: {
 const farm = (name: string, vip: string) => ({ name, vip, ports: "80", protocol: "tcp" as const, mode: "nat" as const, backends: [{ ip: "203.0.113.10", port: 80 }, { ip: "203.0.113.11", port: 80 }] });
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-nodesync-"));
-  url = `file:${path.join(dir, "n.db")}`;
+  tdb = await createTestDatabase("nodesync");
+  url = tdb.url;
   db = await openDatabase(url);
 });
 afterAll(async () => {
   await disconnectPrisma(url);
-  fs.rmSync(dir, { recursive: true, force: true });
+  await tdb?.drop();
 });
 
 describe("FarmRevision: bumped by the database on desired-state writes only", () => {
@@ -150,12 +152,13 @@ describe("which node this is, and its role", () => {
   });
 
   it("the role is keepalived's last announced state; none recorded is unknown", async () => {
-    const runDir = fs.mkdtempSync(path.join(dir, "run-"));
+    const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-nodesync-run-"));
     expect(nodeRole(runDir)).toBe("unknown");
     await writeNodeState(runDir, { state: "backup", at: new Date().toISOString(), steps: [], stepsDone: true });
     expect(nodeRole(runDir)).toBe("backup");
     await writeNodeState(runDir, { state: "stop", at: new Date().toISOString(), steps: [], stepsDone: true });
     expect(nodeRole(runDir)).toBe("stopped");
+    fs.rmSync(runDir, { recursive: true, force: true });
   });
 });
 
