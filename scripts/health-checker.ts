@@ -86,6 +86,8 @@ async function main() {
       target: t.target,
       node: identity,
       role,
+      // The node's keepalived follows the shared farms' VIPs too, through the node's agent.
+      ...(node.lab && service.kernel.cluster ? { keepalived: (farms) => service.kernel.cluster!.keepalived({ name: node.lab!, node: node.id, farms }) } : {}),
       onApplied: (o) => log.info({ node: identity.name, ...o }, `node ${identity.name} applied revision ${o.revision}`),
       onError: (e) => log.error({ err: e, node: identity.name }, "node sync failed"),
     });

@@ -183,6 +183,7 @@ export function agentKernel(socket: string): KernelPort {
     status: (o) => call("cluster.status", o, 30_000),
     // A handover waits for the other node's takeover (bounded by the agent at 30 s).
     maintenance: (o) => call("cluster.maintenance", o, 60_000),
+    keepalived: (o) => call("cluster.keepalived", o, 30_000),
   };
   return {
     via: "agent",

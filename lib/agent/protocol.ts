@@ -3,6 +3,7 @@ import { FARM_NAME_MAX, FARM_NAME_PATTERN } from "../farms/schema.ts";
 import { MARK_MAX, MARK_MIN } from "../farms/marks.ts";
 import { LabUpInput, NameOnly, VipInput, ClientAddressesInput, IndexInput } from "../lab/topology.ts";
 import { ClusterMaintenanceInput } from "../lab/cluster-console.ts";
+import { NodeKeepalivedInput } from "../lab/cluster.ts";
 import { HoldInput, TrafficInput } from "../lab/traffic.ts";
 import { ENGINES } from "../kernel/engine.ts";
 import { TargetSchema } from "../privileged/target.ts";
@@ -77,6 +78,8 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
   // A cluster lab is named by its lab name: the agent runs it only when it runs that lab.
   op("cluster.status", NameOnly.strict()),
   op("cluster.maintenance", ClusterMaintenanceInput),
+  // Only for a node whose namespace this agent serves (the server checks): each node's own sync loop.
+  op("cluster.keepalived", NodeKeepalivedInput),
 ]);
 export type AgentRequest = z.output<typeof AgentRequestSchema>;
 export type AgentOp = AgentRequest["op"];

@@ -137,6 +137,12 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
         return k.cluster!.status(labOf(req.params));
       case "cluster.maintenance":
         return k.cluster!.maintenance(labOf(req.params));
+      case "cluster.keepalived": {
+        const p = labOf(req.params);
+        // A node's keepalived is reloaded by the agent that serves that node's kernel, not by another node's.
+        targetOf({ kind: "netns", name: `${p.name}-n${p.node}` });
+        return k.cluster!.keepalived(p);
+      }
     }
   }
 

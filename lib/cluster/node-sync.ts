@@ -44,6 +44,8 @@ export interface ClusterNodeSetting {
   id: number;
   /** the node's runtime directory (node.json, state.json: lib/cluster/runtime.ts) */
   runDir: string;
+  /** the cluster lab the node belongs to (NATFARM_CLUSTER=lab:<name>), whose agent op reloads its keepalived */
+  lab?: string;
 }
 
 const NodeIdValue = z.coerce
@@ -70,14 +72,16 @@ export function clusterNodeSetting(env: Record<string, string | undefined> = pro
   const id = NodeIdValue.safeParse(raw);
   if (!id.success) throw new ClusterNodeSettingError(`${id.error.issues.map((i) => i.message).join("; ")}, got ${JSON.stringify(raw)}`);
   const given = env.NATFARM_CLUSTER_RUN_DIR?.trim();
-  if (given) return { id: id.data, runDir: path.resolve(given) };
   const lab = /^lab:([a-z0-9]{1,12})$/.exec(env.NATFARM_CLUSTER?.trim() ?? "");
+  if (given) return { id: id.data, runDir: path.resolve(given), ...(lab ? { lab: lab[1]! } : {}) };
   if (!lab) throw new ClusterNodeSettingError("NATFARM_CLUSTER_NODE needs NATFARM_CLUSTER=lab:<name> (or NATFARM_CLUSTER_RUN_DIR, the node's runtime directory)");
-  return { id: id.data, runDir: path.join(env.NATFARM_LAB_STATE_DIR || "/run/natfarm-lab", lab[1]!, `n${id.data}`) };
+  return { id: id.data, runDir: path.join(env.NATFARM_LAB_STATE_DIR || "/run/natfarm-lab", lab[1]!, `n${id.data}`), lab: lab[1]! };
 }
 
 export interface SyncOutcome {
   revision: number;
+  /** keepalived's configuration was rewritten (and reloaded) this pass */
+  keepalived?: boolean;
   /** farms applied this pass ("*": the whole set), [] when nothing needed applying */
   applied: string[] | "*";
   version: string;
@@ -102,6 +106,14 @@ export interface NodeSyncDeps {
    * when the kernel is in step.
    */
   resyncMs?: number;
+  /**
+   * Brings this node's keepalived to the farms' VIPs (through the node's
+   * agent: the configuration is root's, and so is the reload). Called after a
+   * pass's kernel apply whenever the VIP set differs from the one last given,
+   * and on the first pass; the agent reloads only when the rendered text
+   * changed. Absent: the node floats no farm VIP of its own accord.
+   */
+  keepalived?: (farms: { name: string; vip: string; mode: "nat" | "dnat" }[]) => Promise<{ changed: boolean; reloaded: boolean }>;
   onApplied?: (o: SyncOutcome) => void;
   onError?: (e: unknown) => void;
 }
@@ -120,6 +132,8 @@ export function createNodeSync(deps: NodeSyncDeps) {
   let retryAt = 0;
   let beatAt = 0;
   let wholeAt = 0;
+  // The VIP set last given to keepalived (null: not yet, or its last attempt failed).
+  let floated: string | null = null;
 
   const record = (data: { appliedRevision?: number; appliedVersion?: string; appliedAt?: Date; applyError?: string | null }) => {
     const row = { cluster: deps.node.cluster, role: deps.role(), lastSeen: new Date(), ...data };
@@ -138,7 +152,7 @@ export function createNodeSync(deps: NodeSyncDeps) {
     const rev = await revision();
     const resync = applied !== null && now - wholeAt >= (deps.resyncMs ?? 30_000);
     if (resync) applied = null;
-    if ((applied && applied.revision === rev) || now < retryAt) {
+    if ((applied && applied.revision === rev && (floated !== null || !deps.keepalived)) || now < retryAt) {
       if (now - beatAt >= (deps.heartbeatMs ?? 2_000)) await record({});
       return null;
     }
@@ -166,9 +180,27 @@ export function createNodeSync(deps: NodeSyncDeps) {
     }
     applied = { revision: rev, hashes };
     if (!only) wholeAt = now;
+    let keepalivedChanged: boolean | undefined;
+    if (deps.keepalived) {
+      // Every farm's VIP floats, stopped ones too: a farm started on any node must find its VIP already on the master.
+      const vips = rows.map((r) => ({ name: r.name, vip: r.vip, mode: r.mode as "nat" | "dnat" })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const key = JSON.stringify(vips);
+      if (key !== floated) {
+        floated = null;
+        try {
+          keepalivedChanged = (await deps.keepalived(vips)).changed;
+          floated = key;
+        } catch (e) {
+          retryAt = now + (deps.retryMs ?? 1_000);
+          const message = `keepalived: ${e instanceof Error ? e.message : String(e)}`;
+          await record({ appliedRevision: rev, appliedVersion: version, appliedAt: new Date(), applyError: message.slice(0, 2_000) }).catch(() => {});
+          throw e;
+        }
+      }
+    }
     retryAt = 0;
     await record({ appliedRevision: rev, appliedVersion: version, appliedAt: new Date(), applyError: null });
-    const outcome: SyncOutcome = { revision: rev, applied: only ?? "*", version, ms: Math.round(performance.now() - t0) };
+    const outcome: SyncOutcome = { revision: rev, applied: only ?? "*", version, ms: Math.round(performance.now() - t0), ...(keepalivedChanged !== undefined ? { keepalived: keepalivedChanged } : {}) };
     deps.onApplied?.(outcome);
     return outcome;
   }

@@ -19,6 +19,7 @@ import {
   labUp,
 } from "../lab/index.ts";
 import { clusterLabMaintenance, clusterLabReading } from "../lab/cluster-console.ts";
+import { clusterLabNodeKeepalived } from "../lab/cluster.ts";
 import { applyNftValidated, flushNft, readNft, stampOf, type NftApplyResult } from "../nftables/apply.ts";
 import { marksInNft, payloadOf, planNft } from "../nftables/plan.ts";
 import { renderNft } from "../nftables/render.ts";
@@ -152,5 +153,5 @@ export const directKernel: KernelPort = {
     stopBackendServer: labStopBackendServer,
     startBackendServer: labStartBackendServer,
   },
-  cluster: { status: clusterLabReading, maintenance: clusterLabMaintenance },
+  cluster: { status: clusterLabReading, maintenance: clusterLabMaintenance, keepalived: clusterLabNodeKeepalived },
 };

@@ -70,7 +70,7 @@ function withDirectFallback(agent: KernelPort): KernelPort {
       stopBackendServer: wrap(l.stopBackendServer, d.lab.stopBackendServer),
       startBackendServer: wrap(l.startBackendServer, d.lab.startBackendServer),
     },
-    cluster: { status: wrap(c.status, d.cluster!.status), maintenance: wrap(c.maintenance, d.cluster!.maintenance) },
+    cluster: { status: wrap(c.status, d.cluster!.status), maintenance: wrap(c.maintenance, d.cluster!.maintenance), keepalived: wrap(c.keepalived, d.cluster!.keepalived) },
   };
 }
 

@@ -52,6 +52,8 @@ export interface LabPort {
 export interface ClusterPort {
   status(opts: { name: string }): Promise<ClusterReading>;
   maintenance(opts: { name: string; node: number; on: boolean }): Promise<MaintenanceResult>;
+  /** One node's keepalived brought to these farms' VIPs, reloaded only when its configuration changed. */
+  keepalived(opts: { name: string; node: number; farms: { name: string; vip: string; mode: "nat" | "dnat" }[] }): Promise<{ node: string; changed: boolean; reloaded: boolean }>;
 }
 
 export interface KernelPort {

@@ -12,7 +12,8 @@ import { clusterStatus, parseConntrackdStats, type ClusterStatus, type NodeObser
 import { projectRoot } from "../db/env.ts";
 import { runPrivileged } from "../privileged/run.ts";
 import { spawnPrivilegedDetached } from "../privileged/spawn.ts";
-import { BackendCountSchema, backendIp, backendName, backendNsName, LAB, LabInputError, LabNameSchema, labPrefix, parseLabInput, PortListSchema } from "./names.ts";
+import { FARM_NAME_MAX, FARM_NAME_PATTERN, MODES } from "../farms/schema.ts";
+import { BackendCountSchema, backendIp, backendName, backendNsName, LAB, LabInputError, LabNameSchema, labPrefix, parseLabInput, PortListSchema, VipSchema } from "./names.ts";
 import { ipBatch, listNamespaces, namespacePids, namespacesWithPrefix, sysctlIn } from "./netns.ts";
 import { defaultPorts, labStateDir, processAlive, readLabState, startBackendServer, writeLabState } from "./servers.ts";
 import { labDown, LabExistsError, LabNotFoundError } from "./topology.ts";
@@ -271,8 +272,10 @@ const clusterStateFile = (name: string) => path.join(labStateDir(name), "cluster
 
 async function writeClusterState(name: string, state: ClusterState): Promise<void> {
   const file = clusterStateFile(name);
-  await fsp.writeFile(`${file}.tmp`, JSON.stringify(state, null, 2) + "\n");
-  await fsp.rename(`${file}.tmp`, file);
+  // Per process: each node's agent may write it at once (its own node's keepalived set).
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fsp.writeFile(tmp, JSON.stringify(state, null, 2) + "\n");
+  await fsp.rename(tmp, file);
 }
 
 async function readClusterState(name: string): Promise<ClusterState | null> {
@@ -422,6 +425,49 @@ export async function clusterLabSetFarms(opts: { name: string; farms: { name: st
   }
   await writeClusterState(info.name, { ...state, farms });
   return { reloaded };
+}
+
+/** What a node's keepalived floats besides the gateways: the farms' VIPs (the name and mode say why, and whether a backend gateway is needed). */
+export const FarmVipsSchema = z
+  .array(
+    z
+      .object({
+        name: z.string().max(FARM_NAME_MAX).regex(FARM_NAME_PATTERN, { error: "farm names hold only letters, digits, _ and -" }),
+        vip: VipSchema,
+        mode: z.enum(MODES, { error: (iss) => `mode must be nat or dnat, got ${JSON.stringify(iss.input)}` }),
+      })
+      .strict(),
+    { error: "farms must be an array of {name, vip, mode}" },
+  )
+  .max(50_000, { error: "at most 50000 farms" });
+export const NodeKeepalivedInput = NodeInput.extend({ farms: FarmVipsSchema }).strict();
+
+/**
+ * One node's keepalived brought to a farm set (the node's sync loop calls it
+ * through the node's agent after every change of the shared farms, whichever
+ * node made it): its configuration rendered for these VIPs, written and
+ * reloaded (SIGHUP) only when the text changed, so an unchanged pass costs
+ * one render and no VRRP disturbance. Refused (nothing written) when the
+ * farms do not fit the cluster's settings (a VIP that is a node's address, a
+ * DNAT farm without a backend gateway).
+ */
+export async function clusterLabNodeKeepalived(opts: { name: string; node: number; farms: { name: string; vip: string; mode: "nat" | "dnat" }[] }): Promise<{ node: string; changed: boolean; reloaded: boolean }> {
+  const { name, node, farms } = parseLabInput("cluster.keepalived", NodeKeepalivedInput, opts);
+  const info = await requireClusterLab(name);
+  const n = nodeOf(info, node);
+  const files = runtimeFiles(n.runDir);
+  const text = renderKeepalived(info.config, n.id, farms, { notify: notifyArgv(n.runDir), maintenanceFile: maintenanceFile(n.runDir) });
+  const before = await fsp.readFile(files.keepalivedConfig, "utf8").catch(() => "");
+  if (text === before) return { node: n.name, changed: false, reloaded: false };
+  const tmp = `${files.keepalivedConfig}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, text);
+  await fsp.rename(tmp, files.keepalivedConfig);
+  // The status view's expected floating set follows the last set a node was given.
+  const state = await readClusterState(info.name);
+  if (state) await writeClusterState(info.name, { ...state, farms });
+  const pid = pidIn(files.keepalivedPid);
+  if (pid) await runPrivileged("kill", ["-HUP", String(pid)]);
+  return { node: n.name, changed: true, reloaded: pid !== null };
 }
 
 /**

@@ -127,6 +127,43 @@ describe("the node's sync loop", () => {
   });
 });
 
+describe("the node's keepalived follows the farms' VIPs", () => {
+  it("given the VIP set on the first pass and when a VIP comes, moves or goes, not on a weight edit; a refusal is recorded and retried", async () => {
+    const given: string[][] = [];
+    let refuse: Error | null = null;
+    const keepalived = async (farms: { name: string; vip: string; mode: string }[]) => {
+      if (refuse) throw refuse;
+      given.push(farms.map((f) => `${f.name}=${f.vip}/${f.mode}`));
+      return { changed: true, reloaded: true };
+    };
+    const sync = createNodeSync({ db, kernel, target, node: { name: "n4", cluster: "lab-x" }, role: () => "backup", heartbeatMs: 0, retryMs: 0, keepalived });
+    const service = createFarmService({ db, target: null });
+    for (const f of await loadFarms(db)) await db.farm.delete({ where: { name: f.name } });
+    await service.createFarm(farm("ka", "198.51.100.30"));
+    expect(await sync.step()).toMatchObject({ applied: "*", keepalived: true });
+    expect(given).toEqual([["ka=198.51.100.30/nat"]]);
+    const mark = (await service.getFarm("ka"))!.backends[0]!.mark;
+    await service.updateBackend("ka", mark, { weight: 9 });
+    expect(await sync.step()).toMatchObject({ applied: ["ka"] });
+    expect(given).toHaveLength(1);
+    await service.createFarm(farm("kb", "198.51.100.31"));
+    await sync.step();
+    expect(given.at(-1)).toEqual(["ka=198.51.100.30/nat", "kb=198.51.100.31/nat"]);
+    refuse = new Error("farm kb: VIP 198.51.100.31 is node n1's client-side address");
+    expect((await service.updateFarm("kb", { vip: "198.51.100.32" })).ok).toBe(true);
+    await expect(sync.step()).rejects.toThrow(/client-side address/);
+    expect((await db.clusterNode.findUniqueOrThrow({ where: { name: "n4" } })).applyError).toMatch(/^keepalived: farm kb/);
+    refuse = null;
+    // No revision moved since: the pass is due for keepalived alone.
+    expect(await sync.step()).toMatchObject({ applied: [], keepalived: true });
+    expect(given.at(-1)).toEqual(["ka=198.51.100.30/nat", "kb=198.51.100.32/nat"]);
+    expect((await db.clusterNode.findUniqueOrThrow({ where: { name: "n4" } })).applyError).toBeNull();
+    await db.farm.delete({ where: { name: "kb" } });
+    await sync.step();
+    expect(given.at(-1)).toEqual(["ka=198.51.100.30/nat"]);
+  });
+});
+
 describe("the periodic whole-set apply", () => {
   it("once resyncMs has passed, a pass applies the whole set though no revision moved (another writer's late apply is put right)", async () => {
     let now = 1_000_000;
@@ -144,7 +181,7 @@ describe("the periodic whole-set apply", () => {
 describe("which node this is, and its role", () => {
   it("NATFARM_CLUSTER_NODE with a cluster lab or a run directory; bad values refused by name", () => {
     expect(clusterNodeSetting({})).toBeNull();
-    expect(clusterNodeSetting({ NATFARM_CLUSTER_NODE: "2", NATFARM_CLUSTER: "lab:abc" })).toEqual({ id: 2, runDir: "/run/natfarm-lab/abc/n2" });
+    expect(clusterNodeSetting({ NATFARM_CLUSTER_NODE: "2", NATFARM_CLUSTER: "lab:abc" })).toEqual({ id: 2, runDir: "/run/natfarm-lab/abc/n2", lab: "abc" });
     expect(clusterNodeSetting({ NATFARM_CLUSTER_NODE: "1", NATFARM_CLUSTER_RUN_DIR: "/srv/node" })).toEqual({ id: 1, runDir: "/srv/node" });
     expect(() => clusterNodeSetting({ NATFARM_CLUSTER_NODE: "9", NATFARM_CLUSTER: "lab:abc" })).toThrow(/NATFARM_CLUSTER_NODE must be 1..8, got "9"/);
     expect(() => clusterNodeSetting({ NATFARM_CLUSTER_NODE: "x", NATFARM_CLUSTER: "lab:abc" })).toThrow(/NATFARM_CLUSTER_NODE must be a node id/);
