@@ -8,8 +8,9 @@ import { driftReport } from "../../lib/applier/index.ts";
 import { loadClusterNodes } from "../../lib/cluster/node-sync.ts";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
-import { clusterLabSetFarms, clusterLabUp } from "../../lib/lab/cluster.ts";
-import { labDown, labSweepOrphans, uniqueLabName } from "../../lib/lab/index.ts";
+import { runtimeFiles } from "../../lib/cluster/runtime.ts";
+import { clusterLabFail, clusterLabHeal, clusterLabSetFarms, clusterLabStatus, clusterLabUp, nodeRunDir } from "../../lib/lab/cluster.ts";
+import { labDown, labSweepOrphans, labTraffic, uniqueLabName } from "../../lib/lab/index.ts";
 import { readLabState, startBackendServer, stopBackendServer } from "../../lib/lab/servers.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { clusterOverview, type ClusterView } from "../../lib/service/cluster.ts";
@@ -227,4 +228,47 @@ describe.sequential("cluster nodes share one desired state", () => {
     await until("both kernels with backend 0 again", 10_000, async () => (await inStep(1)) && (await inStep(2)));
     await recordedCurrent();
   }, 90_000);
+
+  it("a farm with a new VIP made through node 1's service floats on both nodes' keepalived; node 1 failed, it answers from node 2; re-addressed and removed through node 2, both follow", async () => {
+    const NEW_VIP = "198.51.100.240";
+    const MOVED_VIP = "198.51.100.241";
+    const config = (id: number) => fs.readFileSync(runtimeFiles(nodeRunDir(name, id)).keepalivedConfig, "utf8");
+    const holds = async (node: string) => (await clusterLabStatus({ name })).nodes.find((n) => n.name === node)!.holds;
+    const made = await services.get(1)!.createFarm({ name: "fresh", vip: NEW_VIP, ports: "80", protocol: "tcp", mode: "nat", backends: [0, 1].map((i) => ({ ip: `203.0.113.${10 + i}`, port: 80 })) });
+    expect(made).toMatchObject({ ok: true });
+    // Each node's own sync loop rewrote its own configuration (n2's was never touched by n1's console).
+    await until("the new VIP in both nodes' keepalived configurations", 15_000, async () => [1, 2].every((id) => config(id).includes(NEW_VIP)));
+    await until("n1 (master) holding the new VIP", 10_000, async () => (await holds("n1")).includes(NEW_VIP));
+    expect((await labTraffic({ name, vip: NEW_VIP, port: 80, connections: 10 })).ok).toBe(10);
+    await until("n2's kernel in step", 10_000, () => inStep(2));
+
+    await clusterLabFail({ name, node: 1 });
+    try {
+      await until("n2 master, holding the new VIP", 15_000, async () => {
+        const s = await clusterLabStatus({ name });
+        return s.master === "n2" && s.nodes[1]!.holds.includes(NEW_VIP);
+      });
+      // The client's ARP entry moves with n2's gratuitous ARP: new connections succeed once it has.
+      const fresh = await until("the new VIP answering from n2", 15_000, async () => {
+        const t = await labTraffic({ name, vip: NEW_VIP, port: 80, connections: 10, timeoutMs: 1000 });
+        return t.ok === 10 ? t : null;
+      });
+      expect(Object.keys(fresh.backends).sort()).toEqual(["b0", "b1"]);
+
+      // Re-addressed through n2 (n1 is cut off from the clients but not from the database): both configurations follow, the master moves the address.
+      expect(await services.get(2)!.updateFarm("fresh", { vip: MOVED_VIP })).toMatchObject({ ok: true });
+      await until("the moved VIP in both configurations, the old one gone", 15_000, async () => [1, 2].every((id) => config(id).includes(MOVED_VIP) && !config(id).includes(NEW_VIP)));
+      await until("n2 holding the moved VIP only", 10_000, async () => {
+        const h = await holds("n2");
+        return h.includes(MOVED_VIP) && !h.includes(NEW_VIP);
+      });
+      expect((await labTraffic({ name, vip: MOVED_VIP, port: 80, connections: 10, timeoutMs: 2000 })).ok).toBe(10);
+      expect(await services.get(2)!.deleteFarm("fresh")).toMatchObject({ ok: true });
+      await until("the farm's VIP gone from both configurations", 15_000, async () => [1, 2].every((id) => !config(id).includes(MOVED_VIP)));
+    } finally {
+      await clusterLabHeal({ name, node: 1 });
+    }
+    await until("n1 back as backup", 20_000, async () => (await clusterLabStatus({ name })).nodes[0]!.role === "backup");
+    await recordedCurrent();
+  }, 120_000);
 });
