@@ -208,9 +208,15 @@ function NodeCard({ node: n, desired, canOperate }: { node: NodeView; desired: E
             <span className="text-muted">no record (no sync loop on this node)</span>
           ) : (
             <>
-              revision {n.record.appliedRevision ?? "–"}, <span className="font-mono">{n.record.appliedVersion ?? "–"}</span>{" "}
+              {n.record.role}, revision {n.record.appliedRevision ?? "–"}, <span className="font-mono">{n.record.appliedVersion ?? "–"}</span>{" "}
               {n.record.current === true ? <Badge tone="ok">current</Badge> : n.record.current === false ? <Badge tone="warn">behind</Badge> : null}
-              <span className="text-muted"> · seen {new Date(n.record.lastSeen).toLocaleTimeString()}</span>
+              {n.record.appliedAt ? <span className="text-muted"> · applied {new Date(n.record.appliedAt).toLocaleTimeString()}</span> : null}
+              <span className="text-muted"> · seen {new Date(n.record.lastSeen).toLocaleTimeString()}</span>{" "}
+              {n.record.stale ? (
+                <Badge tone="warn" title="its health checker, which runs the node's sync, stopped reporting">
+                  stale: no report for {Math.round(n.record.lastSeenAgoMs / 1000)} s
+                </Badge>
+              ) : null}
               {n.record.applyError ? <span className="block text-warn">last apply failed: {n.record.applyError}</span> : null}
             </>
           )}

@@ -9,23 +9,33 @@ import { UsageError } from "./errors.ts";
  * VRRP transition. The lab's cluster is named by `--name` (its lab name).
  */
 /**
- * The desired farm set to compare each node's kernel with: the database's
- * farms, when a database is configured (NATFARM_DATABASE_URL); without one
- * the versions are shown and not compared — a status command must not
- * create a database as a side effect.
+ * The desired farm set to compare each node's kernel with and the nodes'
+ * own records (ClusterNode: what each applied, when, its last error, its
+ * heartbeat), both from the database when one is configured
+ * (NATFARM_DATABASE_URL); without one the versions are shown and not
+ * compared, and no record is read — a status command must not create a
+ * database as a side effect.
  */
-async function desiredFromDatabase() {
+function fromDatabase() {
   if (!process.env.NATFARM_DATABASE_URL?.trim()) return null;
-  const [{ openDatabase, disconnectPrisma }, { loadFarms }, { rowToResolved }] = await Promise.all([
-    import("../db/client.ts"),
-    import("../service/store.ts"),
-    import("../service/farm-rows.ts"),
-  ]);
-  try {
-    return (await loadFarms(await openDatabase())).map(rowToResolved);
-  } finally {
-    await disconnectPrisma();
-  }
+  let read: Promise<{ desired: import("../farms/schema.ts").ResolvedFarm[]; records: Awaited<ReturnType<typeof import("../cluster/node-sync.ts").loadClusterNodes>> }> | null = null;
+  const load = () =>
+    (read ??= (async () => {
+      const [{ openDatabase, disconnectPrisma }, { loadFarms }, { rowToResolved }, { loadClusterNodes }] = await Promise.all([
+        import("../db/client.ts"),
+        import("../service/store.ts"),
+        import("../service/farm-rows.ts"),
+        import("../cluster/node-sync.ts"),
+      ]);
+      try {
+        const db = await openDatabase();
+        const [farms, records] = await Promise.all([loadFarms(db), loadClusterNodes(db)]);
+        return { desired: farms.map(rowToResolved), records };
+      } finally {
+        await disconnectPrisma();
+      }
+    })());
+  return { desired: async () => (await load()).desired, records: async () => (await load()).records };
 }
 
 export function registerClusterCommands(program: Command, out: (s: string) => void): void {
@@ -46,7 +56,7 @@ export function registerClusterCommands(program: Command, out: (s: string) => vo
   cluster
     .command("status")
     .description(
-      "each node's role, VRRP state, floating addresses, links, conntrackd counters, maintenance and the farm set its kernel holds; split brain and other problems (exit 1 when critical)",
+      "each node's role, VRRP state, floating addresses, links, conntrackd counters, maintenance, the farm set its kernel holds and its own record (what it applied, when, its last error; stale when it stopped reporting); split brain and other problems (exit 1 when critical)",
     )
     .option("--name <name>", "a cluster lab's name (default: the configured cluster, NATFARM_CLUSTER=lab:<name>)")
     .option("--json", "print the status as JSON")
@@ -59,7 +69,8 @@ export function registerClusterCommands(program: Command, out: (s: string) => vo
         if (e instanceof ClusterSettingError) throw new UsageError(o.name !== undefined ? `--name: "${o.name}" is not a lab name (1-12 characters [a-z0-9])` : e.message);
         throw e;
       }
-      const v = await clusterOverview({ setting, kernel: kernel(), desired: desiredFromDatabase });
+      const db = fromDatabase();
+      const v = await clusterOverview({ setting, kernel: kernel(), desired: db?.desired ?? (async () => null), ...(db ? { records: db.records } : {}) });
       out(o.json ? JSON.stringify(v) : formatClusterView(v));
       // After the status is printed: the CLI then exits 1 with this on stderr, for scripts and monitoring.
       if (v.configured && v.severity === "critical") throw new Error(`cluster ${v.cluster} is critical: ${v.problems.filter((p) => p.severity === "critical").map((p) => p.message).join("; ")}`);

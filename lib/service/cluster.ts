@@ -70,7 +70,17 @@ export interface NodeView extends NodeStatus {
    * has written one). Beside the read-back: the record says what the node
    * meant to apply and when, the kernel what it holds.
    */
-  record: (Omit<NodeRecord, "name" | "appliedAt" | "lastSeen"> & { appliedAt: string | null; lastSeen: string; current: boolean | null }) | null;
+  record:
+    | (Omit<NodeRecord, "name" | "appliedAt" | "lastSeen"> & {
+        appliedAt: string | null;
+        lastSeen: string;
+        current: boolean | null;
+        /** how long before the observation the node last reported (ms; its clock against the reader's) */
+        lastSeenAgoMs: number;
+        /** the node has not reported for RECORD_STALE_MS: its role and version are what it said then, not now */
+        stale: boolean;
+      })
+    | null;
   applied: {
     /** Version of the farm set the node's kernel holds (read back from it), null when unreadable. */
     version: string | null;
@@ -81,8 +91,16 @@ export interface NodeView extends NodeStatus {
 }
 
 export interface ViewProblem extends Omit<Problem, "code"> {
-  code: Problem["code"] | "maintenance" | "config-differs" | "sync-failed";
+  code: Problem["code"] | "maintenance" | "config-differs" | "sync-failed" | "record-stale";
 }
+
+/**
+ * A node's sync loop writes its record every 2 s (the heartbeat) and after
+ * every apply: five heartbeats missed and the node is shown stale (its
+ * checker, which runs the loop, is down, or the node lost the database).
+ * Generous against clock skew between nodes, which the comparison includes.
+ */
+export const RECORD_STALE_MS = 10_000;
 
 export type ClusterView =
   | { configured: false; message: string }
@@ -97,19 +115,22 @@ export type ClusterView =
       floating: string[];
       /** The desired farm set's version, or null when the caller has none (the CLI without a database). */
       desired: { version: string; farms: number } | null;
+      /** whether the nodes' records (ClusterNode) were read: false without a database */
+      recordsRead: boolean;
       nodes: NodeView[];
       problems: ViewProblem[];
       observedAt: string;
     };
 
 /** The reading, the desired set and the judgement combined (pure: the unit of the page and the CLI). */
-export function clusterView(source: string, reading: ClusterReading, desired: readonly ResolvedFarm[] | null, records: readonly NodeRecord[] = []): Extract<ClusterView, { configured: true }> {
+export function clusterView(source: string, reading: ClusterReading, desired: readonly ResolvedFarm[] | null, records: readonly NodeRecord[] | null = null): Extract<ClusterView, { configured: true }> {
   const s: ClusterStatus = reading.status;
   const desiredHashes = desired ? desiredFarmHashes(desired) : null;
   const desiredVersion = desiredHashes ? setVersion(desiredHashes) : null;
   const extra = new Map(reading.nodes.map((n) => [n.id, n]));
-  const recorded = new Map(records.map((r) => [r.name, r]));
+  const recorded = new Map((records ?? []).map((r) => [r.name, r]));
   const iso = (d: Date | string) => (typeof d === "string" ? d : d.toISOString());
+  const observed = Date.parse(s.observedAt);
   const nodes: NodeView[] = s.nodes.map((n) => {
     const x = extra.get(n.id);
     const applied = x?.applied ?? { version: null, farms: {}, error: "not read" };
@@ -126,6 +147,8 @@ export function clusterView(source: string, reading: ClusterReading, desired: re
             applyError: r.applyError,
             lastSeen: iso(r.lastSeen),
             current: desiredVersion === null ? null : r.appliedVersion === desiredVersion,
+            lastSeenAgoMs: Math.max(0, observed - Date.parse(iso(r.lastSeen))),
+            stale: observed - Date.parse(iso(r.lastSeen)) > RECORD_STALE_MS,
           }
         : null,
       applied: {
@@ -152,6 +175,14 @@ export function clusterView(source: string, reading: ClusterReading, desired: re
     }
   }
   for (const n of nodes) {
+    if (n.record?.stale) {
+      problems.push({
+        severity: "warning",
+        code: "record-stale",
+        message: `${n.name} has not reported for ${Math.round(n.record.lastSeenAgoMs / 1000)} s (last seen ${n.record.lastSeen}): its health checker, which keeps its kernel at the shared farms, is not running or cannot reach the database`,
+        nodes: [n.name],
+      });
+    }
     if (n.record?.applyError) problems.push({ severity: "warning", code: "sync-failed", message: `${n.name} could not apply the shared farms: ${n.record.applyError}`, nodes: [n.name] });
   }
   const severity: Severity = problems.some((p) => p.severity === "critical") ? "critical" : problems.length ? "warning" : "ok";
@@ -164,6 +195,7 @@ export function clusterView(source: string, reading: ClusterReading, desired: re
     masters: s.masters,
     floating: s.floating,
     desired: desiredHashes ? { version: desiredVersion!, farms: Object.keys(desiredHashes).length } : null,
+    recordsRead: records !== null,
     nodes,
     problems,
     observedAt: s.observedAt,
@@ -186,7 +218,7 @@ function clusterPort(k: KernelPort) {
 
 export async function clusterOverview(deps: ClusterDeps): Promise<ClusterView> {
   if (deps.setting.kind === "none") return { configured: false, message: NO_CLUSTER_MESSAGE };
-  const [reading, desired, records] = await Promise.all([clusterPort(deps.kernel).status({ name: deps.setting.name }), deps.desired(), deps.records?.() ?? []]);
+  const [reading, desired, records] = await Promise.all([clusterPort(deps.kernel).status({ name: deps.setting.name }), deps.desired(), deps.records ? deps.records() : null]);
   return clusterView(`lab ${deps.setting.name}`, reading, desired, records);
 }
 
@@ -226,8 +258,15 @@ export function formatClusterView(v: ClusterView): string {
     const c = n.applied.comparison;
     const cmp = c === null ? "" : c.matches ? ", the desired set" : ", DIFFERS from the desired set";
     out.push(`  ${n.name.padEnd(8)} applied ${n.applied.version ?? `? (${n.applied.error ?? "unread"})`}${cmp}${n.maintenance ? "  IN MAINTENANCE" : ""}`);
+    // The sync link's own counters (traffic on it, messages lost or malformed), beside the caches' sizes in the line above.
+    const sync = Object.entries(n.conntrackd.stats?.counters ?? {}).filter(([k]) => /traffic \(|^message tracking|^(UDP|multicast) traffic/i.test(k));
+    if (sync.length) out.push(`  ${"".padEnd(8)} sync: ${sync.map(([k, x]) => `${k} ${x}`).join(", ")}`);
     const r = n.record;
-    if (r) out.push(`  ${"".padEnd(8)} recorded: revision ${r.appliedRevision ?? "-"}, version ${r.appliedVersion ?? "-"} at ${r.appliedAt ?? "-"}, seen ${r.lastSeen}${r.applyError ? `, last apply FAILED: ${r.applyError}` : ""}`);
+    if (r)
+      out.push(
+        `  ${"".padEnd(8)} recorded: ${r.role}, revision ${r.appliedRevision ?? "-"}, version ${r.appliedVersion ?? "-"}${r.current === true ? " (current)" : r.current === false ? " (behind)" : ""} at ${r.appliedAt ?? "-"}, seen ${r.lastSeen}${r.stale ? ` STALE (${Math.round(r.lastSeenAgoMs / 1000)} s ago)` : ""}${r.applyError ? `, last apply FAILED: ${r.applyError}` : ""}`,
+      );
+    else out.push(`  ${"".padEnd(8)} recorded: nothing (no sync loop on this node has written a record${v.recordsRead ? "" : "; records not read: no database"})`);
   }
   for (const p of v.problems) out.push(`  ${p.severity === "critical" ? "CRITICAL" : "warning"}: ${p.message}`);
   return out.join("\n");

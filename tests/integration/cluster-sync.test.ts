@@ -141,8 +141,8 @@ afterAll(async () => {
 
 describe.sequential("cluster nodes share one desired state", () => {
   it("at start each node's sync brings its kernel to the database's farms and records the revision and version it applied", async () => {
-    // n2 was never applied to by anyone but its own sync loop.
-    await until("n2's kernel holding the farm created on n1", 15_000, () => inStep(2));
+    // n2 was never applied to by anyone but its own sync loop (whose process, tsx compiling it, takes several seconds to start on a loaded machine).
+    await until("n2's kernel holding the farm created on n1", 45_000, () => inStep(2));
     expect(await inStep(1)).toBe(true);
     const { rev, v } = await recordedCurrent();
     expect(rev).toBeGreaterThan(0);
@@ -228,6 +228,44 @@ describe.sequential("cluster nodes share one desired state", () => {
     await until("both kernels with backend 0 again", 10_000, async () => (await inStep(1)) && (await inStep(2)));
     await recordedCurrent();
   }, 90_000);
+
+  it("`natfarm cluster status` shows each node's own record beside its live view; a node whose checker stopped reporting is shown stale", async () => {
+    const BIN = path.join(ROOT, "bin", "natfarm.mjs");
+    const env = { NATFARM_DATABASE_URL: tdb.url, NATFARM_AGENT_SOCKET: socket(1) };
+    const status = async (...extra: string[]) => execa(process.execPath, [BIN, "cluster", "status", "--name", name, ...extra], { env, reject: false });
+    const json = async () => {
+      const r = await status("--json");
+      expect(r.exitCode, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Configured;
+    };
+    const rev = await revision();
+    const v = await json();
+    expect(v.recordsRead).toBe(true);
+    expect(v.nodes.map((n) => [n.name, n.role, n.record?.role])).toEqual([
+      ["n1", "master", "master"],
+      ["n2", "backup", "backup"],
+    ]);
+    for (const n of v.nodes) expect(n.record).toMatchObject({ appliedRevision: rev, appliedVersion: v.desired!.version, current: true, stale: false, applyError: null });
+    // conntrackd's counters come from the live view, the record from the database.
+    expect(v.nodes.every((n) => n.conntrackd.running && n.conntrackd.stats !== null)).toBe(true);
+    const text = await status();
+    expect(text.stdout).toMatch(/recorded: backup, revision \d+, version [0-9a-f]+ \(current\) at \S+, seen \S+\n/);
+    expect(text.stdout).not.toMatch(/STALE/);
+
+    await stopChecker(2);
+    try {
+      const stale = await until("n2 shown stale", 25_000, async () => {
+        const s = await json();
+        return s.nodes[1]!.record?.stale ? s : null;
+      }, 1000);
+      expect(stale.nodes[0]!.record!.stale).toBe(false);
+      expect(stale.problems).toContainEqual(expect.objectContaining({ severity: "warning", code: "record-stale", nodes: ["n2"] }));
+      expect((await status()).stdout).toMatch(/STALE \(\d+ s ago\)/);
+    } finally {
+      startChecker(2);
+    }
+    await recordedCurrent();
+  });
 
   it("a farm with a new VIP made through node 1's service floats on both nodes' keepalived; node 1 failed, it answers from node 2; re-addressed and removed through node 2, both follow", async () => {
     const NEW_VIP = "198.51.100.240";

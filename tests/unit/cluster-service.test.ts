@@ -7,7 +7,7 @@ import { validateFarms } from "../../lib/applier/apply.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import { renderFarm } from "../../lib/netfilter/render.ts";
 import type { ClusterReading } from "../../lib/lab/cluster-console.ts";
-import { clusterOverview, clusterSetting, clusterView, formatClusterView, MaintenanceInput } from "../../lib/service/cluster.ts";
+import { clusterOverview, clusterSetting, clusterView, formatClusterView, MaintenanceInput, RECORD_STALE_MS } from "../../lib/service/cluster.ts";
 import { labFarm } from "../helpers/farms.ts";
 
 /** The cluster service's own judgement (maintenance, the applied farm set) and its boundaries, without a kernel. */
@@ -116,17 +116,34 @@ describe("cluster service: the nodes' own records (ClusterNode)", () => {
   it("each node's record beside its kernel's read-back: current when its version is the desired one; a failed sync is a warning; no record, null", () => {
     const want = desiredFarmHashes(desired);
     const version = setVersion(want);
-    const seen = new Date("2026-12-01T12:00:01.000Z");
+    const seen = new Date(Date.now() - 1_000);
     const v = clusterView("lab x", reading([obs("n1", { vrrpState: "master", holds: [...FLOATING] }), obs("n2")], [{ farms: want }, { farms: want }]), desired, [
       { name: "n1", role: "master", appliedRevision: 7, appliedVersion: version, appliedAt: seen, applyError: null, lastSeen: seen },
       { name: "n2", role: "backup", appliedRevision: 6, appliedVersion: "0123456789ab", appliedAt: seen, applyError: "the natfarm agent is not running", lastSeen: seen },
     ]);
-    expect(v.nodes[0]!.record).toEqual({ role: "master", appliedRevision: 7, appliedVersion: version, appliedAt: seen.toISOString(), applyError: null, lastSeen: seen.toISOString(), current: true });
+    expect(v.nodes[0]!.record).toEqual({ role: "master", appliedRevision: 7, appliedVersion: version, appliedAt: seen.toISOString(), applyError: null, lastSeen: seen.toISOString(), current: true, lastSeenAgoMs: expect.any(Number), stale: false });
     expect(v.nodes[1]!.record).toMatchObject({ appliedRevision: 6, current: false });
     expect(v.problems).toEqual([expect.objectContaining({ severity: "warning", code: "sync-failed", nodes: ["n2"], message: "n2 could not apply the shared farms: the natfarm agent is not running" })]);
-    expect(formatClusterView(v)).toMatch(/recorded: revision 6, version 0123456789ab at .*, last apply FAILED: the natfarm agent is not running/);
+    expect(formatClusterView(v)).toMatch(/recorded: backup, revision 6, version 0123456789ab \(behind\) at .*, last apply FAILED: the natfarm agent is not running/);
     const none = clusterView("lab x", reading([obs("n1", { vrrpState: "master", holds: [...FLOATING] }), obs("n2")], [{ farms: want }, { farms: want }]), desired);
     expect(none.nodes.map((n) => n.record)).toEqual([null, null]);
     expect(none.severity).toBe("ok");
+    expect(none.recordsRead).toBe(false);
+    expect(formatClusterView(none)).toMatch(/recorded: nothing \(no sync loop on this node has written a record; records not read: no database\)/);
+  });
+
+  it("a node that has not reported for more than RECORD_STALE_MS is stale: a warning naming it and when it was last seen", () => {
+    const want = desiredFarmHashes(desired);
+    const version = setVersion(want);
+    const fresh = new Date(Date.now() - 2_000);
+    const old = new Date(Date.now() - RECORD_STALE_MS - 5_000);
+    const rec = (name: string, lastSeen: Date) => ({ name, role: name === "n1" ? "master" : "backup", appliedRevision: 3, appliedVersion: version, appliedAt: lastSeen, applyError: null, lastSeen });
+    const v = clusterView("lab x", reading([obs("n1", { vrrpState: "master", holds: [...FLOATING] }), obs("n2")], [{ farms: want }, { farms: want }]), desired, [rec("n1", fresh), rec("n2", old)]);
+    expect(v.nodes.map((n) => n.record!.stale)).toEqual([false, true]);
+    expect(v.nodes[1]!.record!.lastSeenAgoMs).toBeGreaterThanOrEqual(RECORD_STALE_MS + 5_000);
+    expect(v.problems).toEqual([expect.objectContaining({ severity: "warning", code: "record-stale", nodes: ["n2"], message: expect.stringMatching(/^n2 has not reported for 1[5-6] s \(last seen /) })]);
+    expect(v.severity).toBe("warning");
+    expect(v.recordsRead).toBe(true);
+    expect(formatClusterView(v)).toMatch(/n2 .*\n.*recorded: backup, revision 3, version \w+ \(current\) at .*STALE \(1[5-6] s ago\)/);
   });
 });
