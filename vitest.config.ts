@@ -21,6 +21,7 @@ const POSTGRES_FILES = [
   "tests/integration/health.test.ts",
   "tests/integration/web-security.test.ts",
   "tests/integration/cluster-sync.test.ts",
+  "tests/integration/cluster-three.test.ts",
   "tests/unit/cluster-node-sync.test.ts",
   "tests/e2e/console.test.ts",
   "tests/e2e/auth.test.ts",

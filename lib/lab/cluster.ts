@@ -53,6 +53,14 @@ export const CLUSTER_LAB = {
   ifaces: { client: "cli0", backend: "bk0", sync: "sync0" },
   bridges: { client: "brc", backend: "brb", sync: "brs" },
   virtualRouterId: 51,
+  maxNodes: 4,
+  /**
+   * More than two nodes: conntrackd's UDP channel reaches one peer, so the
+   * sync goes to a multicast group on the sync link. From MCAST-TEST-NET
+   * (233.252.0.0/24, RFC 6676: multicast's documentation range), joined and
+   * sent on sync0 only, whose bridge links nothing but the lab's nodes.
+   */
+  syncGroup: "233.252.0.51",
 } as const;
 
 /** Switch-side port names of node `id`'s three links. */
@@ -66,7 +74,7 @@ export function clusterLabConfig(name: string, nodes = 2, opts: { conntrackd?: b
     interfaces: CLUSTER_LAB.ifaces,
     clientGateway: `${CLUSTER_LAB.clientGateway}/32`,
     backendGateway: `${CLUSTER_LAB.backendGateway}/32`,
-    conntrackd: { enabled: opts.conntrackd ?? true },
+    conntrackd: { enabled: opts.conntrackd ?? true, ...(nodes > 2 ? { multicastGroup: CLUSTER_LAB.syncGroup } : {}) },
     nodes: Array.from({ length: nodes }, (_, i) => ({
       id: i + 1,
       name: `n${i + 1}`,
@@ -103,9 +111,11 @@ export interface ClusterLabInfo {
 
 const ClusterUpInput = z.object({
   name: LabNameSchema,
-  nodes: z.literal(2, {
-    error: (iss) => `a cluster lab has 2 nodes (more would need conntrackd over multicast, outside the lab's documentation ranges), got ${JSON.stringify(iss.input)}`,
-  }),
+  nodes: z
+    .number({ error: (iss) => `a cluster lab has 2 to ${CLUSTER_LAB.maxNodes} nodes, got ${JSON.stringify(iss.input)}` })
+    .int({ error: (iss) => `a cluster lab has 2 to ${CLUSTER_LAB.maxNodes} nodes, got ${JSON.stringify(iss.input)}` })
+    .min(2, { error: (iss) => `a cluster lab has 2 to ${CLUSTER_LAB.maxNodes} nodes, got ${JSON.stringify(iss.input)}` })
+    .max(CLUSTER_LAB.maxNodes, { error: (iss) => `a cluster lab has 2 to ${CLUSTER_LAB.maxNodes} nodes, got ${JSON.stringify(iss.input)}` }),
   backends: BackendCountSchema,
   ports: PortListSchema.optional(),
   ownerPid: z.number().int().positive().optional(),
@@ -176,6 +186,8 @@ export async function clusterLabUp(opts: { name: string; nodes: number; backends
       [
         "link set lo up",
         ...Object.values(br).flatMap((b) => [`link add ${b} type bridge`, `link set ${b} up`]),
+        // The sync group's frames reach every node's port whether or not the bridge saw an IGMP join yet.
+        `link set ${br.sync} type bridge mcast_snooping 0`,
         `link add c0 type veth peer name ${eth} netns ${info.clientNs}`,
         `link set c0 master ${br.client}`,
         "link set c0 up",

@@ -270,11 +270,11 @@ describe("cluster lab: VRRP failover with connection sync", () => {
     expect(ok.exitCode).toBe(0);
   });
 
-  it("bad input at the CLI is refused and changes nothing: a third node, a node the lab has not, links that do not exist, settings that do not fit, an unknown state", async () => {
+  it("bad input at the CLI is refused and changes nothing: a fifth node, a node the lab has not, links that do not exist, settings that do not fit, an unknown state", async () => {
     const other = uniqueLabName("cl");
-    const three = await natfarm("lab", "up", "--name", other, "--cluster", "3");
-    expect(three.exitCode).not.toBe(0);
-    expect(three.stderr).toMatch(/a cluster lab has 2 nodes/);
+    const five = await natfarm("lab", "up", "--name", other, "--cluster", "5");
+    expect(five.exitCode).not.toBe(0);
+    expect(five.stderr).toMatch(/a cluster lab has 2 to 4 nodes, got 5/);
     expect((await runPrivileged("ip", ["netns", "list"])).stdout).not.toContain(`${other}-`);
     const node7 = await natfarm("lab", "fail", "--name", name, "--node", "7");
     expect(node7.exitCode).not.toBe(0);
