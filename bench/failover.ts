@@ -8,7 +8,12 @@
  * The roles alternate: each run fails the current master, then heals it and
  * waits until it is a synced backup again.
  *
- *   npx tsx bench/failover.ts [--runs 10]
+ * With `--nodes 3` (or 4) the cluster has more nodes (conntrackd over the
+ * sync link's multicast group): every backup must hold the connections
+ * before a run, and the new master is whichever VRRP elects (the highest
+ * priority left).
+ *
+ *   npx tsx bench/failover.ts [--runs 10] [--nodes 2]
  */
 import { labHoldConnections, labProbe, longestGap } from "../lib/lab/cluster-client.ts";
 import { clusterLabApply, clusterLabConntrackdDump, clusterLabFail, clusterLabHeal, clusterLabStatus, clusterLabUp } from "../lib/lab/cluster.ts";
@@ -18,6 +23,9 @@ import { machine, median } from "./common.ts";
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10;
 if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 100) throw new Error("--runs must be 1..100");
+const nodesArg = process.argv.indexOf("--nodes");
+const NODES = nodesArg > 0 ? Number(process.argv[nodesArg + 1]) : 2;
+if (!Number.isInteger(NODES) || NODES < 2 || NODES > 4) throw new Error("--nodes must be 2..4");
 const CONNECTIONS = 20;
 const name = uniqueLabName("bf");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +52,8 @@ const farm = (n: string, vip: string, port: number, protocol: "tcp" | "udp") => 
 console.log(`machine: ${machine()}`);
 const results: { run: number; from: string; to: string; gapMs: number; kept: number; maxWaitMs: number }[] = [];
 try {
-  await clusterLabUp({ name, nodes: 2, backends: 2, ownerPid: process.pid });
+  await clusterLabUp({ name, nodes: NODES, backends: 2, ownerPid: process.pid });
+  console.log(`cluster: ${NODES} nodes, conntrackd ${NODES > 2 ? "over a multicast group" : "unicast UDP"} on the sync link, VRRPv3 advert_int 0.1`);
   await clusterLabApply({ name, farms: [farm("web", "198.51.100.250", 80, "tcp"), farm("probe", "198.51.100.252", 443, "udp")] });
   for (let run = 1; run <= RUNS; run++) {
     const s0 = await until("one master", 30_000, async () => {
@@ -52,20 +61,25 @@ try {
       return s.severity === "ok" ? s : null;
     });
     const from = Number(s0.master!.slice(1));
-    const to = 3 - from;
+    const backups = s0.nodes.filter((n) => n.name !== s0.master).map((n) => Number(n.name.slice(1)));
     const hold = labHoldConnections({ name, vip: "198.51.100.250", port: 80, connections: CONNECTIONS, intervalMs: 200, timeoutMs: 20_000 });
     const ready = await hold.ready;
     const ports = ready.conns.map((c) => c.localPort!);
-    await until("the backup holding every connection", 20_000, async () => {
-      const ext = await clusterLabConntrackdDump({ name, node: to, cache: "external" });
-      return ports.every((p) => ext.some((l) => l.includes(`sport=${p} `) && l.includes("ESTABLISHED")));
-    });
+    for (const b of backups) {
+      await until(`n${b} holding every connection`, 20_000, async () => {
+        const ext = await clusterLabConntrackdDump({ name, node: b, cache: "external" });
+        return ports.every((p) => ext.some((l) => l.includes(`sport=${p} `) && l.includes("ESTABLISHED")));
+      });
+    }
     const probe = labProbe({ name, vip: "198.51.100.252", port: 443, everyMs: 10 });
     await probe.ready;
     await sleep(500);
     const failedAt = Date.now();
     await clusterLabFail({ name, node: from });
-    await until(`n${to} master`, 30_000, async () => (await clusterLabStatus({ name })).master === `n${to}`);
+    const to = await until("a new master", 30_000, async () => {
+      const m = (await clusterLabStatus({ name })).master;
+      return m && m !== `n${from}` ? Number(m.slice(1)) : null;
+    });
     const before = await hold.report();
     await until("the held connections answering (or lost)", 45_000, async () => {
       const r = await hold.report();
