@@ -9,12 +9,13 @@ import { maintenanceFile } from "../../lib/cluster/maintenance.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import type { ResolvedFarm } from "../../lib/farms/schema.ts";
 import type { KernelPort } from "../../lib/kernel/index.ts";
-import { labHoldConnections, type HoldHandle, type HoldReport } from "../../lib/lab/cluster-client.ts";
-import { clusterLabApply, clusterLabConntrackdDump, clusterLabFail, clusterLabHeal, clusterLabUp, nodeRunDir } from "../../lib/lab/cluster.ts";
+import type { HoldHandle } from "../../lib/lab/cluster-client.ts";
+import { clusterLabApply, clusterLabFail, clusterLabHeal, clusterLabUp, nodeRunDir } from "../../lib/lab/cluster.ts";
 import { labDown, labSweepOrphans, uniqueLabName } from "../../lib/lab/index.ts";
 import { clusterOverview, formatClusterView, setNodeMaintenance, type ClusterSetting, type ClusterView } from "../../lib/service/cluster.ts";
 import { startAgent } from "../helpers/agent.ts";
 import { labFarm } from "../helpers/farms.ts";
+import { holdSynced as holdSyncedOn, keptAnswering } from "../helpers/cluster.ts";
 
 /**
  * The cluster as the console sees it, on one two-node cluster lab: the
@@ -47,28 +48,7 @@ const settledMaster = (n: string) =>
   });
 
 /** Holds the connections and waits until the backup's conntrackd has every one of them. */
-async function holdSynced(backup: number): Promise<{ h: HoldHandle; ready: HoldReport }> {
-  const h = labHoldConnections({ name, vip: "198.51.100.250", port: 80, connections: CONNECTIONS, intervalMs: 200, timeoutMs: 20_000 });
-  held.push(h);
-  const ready = await h.ready;
-  expect(ready.conns.filter((c) => c.closed === null)).toHaveLength(CONNECTIONS);
-  const ports = ready.conns.map((c) => c.localPort!);
-  await until(`node ${backup}'s conntrackd holding the ${CONNECTIONS} connections`, 20_000, async () => {
-    const lines = await clusterLabConntrackdDump({ name, node: backup, cache: "external" });
-    const synced = new Set(lines.filter((l) => l.includes("ESTABLISHED") && l.includes("dport=80 ")).map((l) => Number(/sport=(\d+)/.exec(l)![1])));
-    return ports.every((p) => synced.has(p));
-  });
-  return { h, ready };
-}
-
-/** Every held connection answered `more` further pings after `before` (or one of them ended). */
-async function keptAnswering(h: HoldHandle, before: HoldReport, more = 3): Promise<HoldReport> {
-  const at = new Map(before.conns.map((c) => [c.id, c.received]));
-  return until("every connection answering again", 45_000, async () => {
-    const r = await h.report();
-    return r.conns.some((c) => c.closed !== null) || r.conns.every((c) => c.received >= at.get(c.id)! + more) ? r : null;
-  });
-}
+const holdSynced = (backup: number) => holdSyncedOn({ name, vip: "198.51.100.250", port: 80, backups: [backup], connections: CONNECTIONS, held });
 
 beforeAll(async () => {
   await labSweepOrphans();

@@ -6,10 +6,9 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterStatus } from "../../lib/cluster/status.ts";
-import { labHoldConnections, type HoldHandle, type HoldReport } from "../../lib/lab/cluster-client.ts";
+import { labHoldConnections, type HoldHandle } from "../../lib/lab/cluster-client.ts";
 import {
   clusterLabApply,
-  clusterLabConntrackdDump,
   clusterLabFail,
   clusterLabHeal,
   clusterLabStartConntrackd,
@@ -20,6 +19,7 @@ import {
 } from "../../lib/lab/cluster.ts";
 import { labDown, labStateDir, labSweepOrphans, labTraffic, uniqueLabName } from "../../lib/lab/index.ts";
 import { privilegedArgv, runPrivileged } from "../../lib/privileged/run.ts";
+import { cachedConnections, holdSynced as holdSyncedOn, keptAnswering } from "../helpers/cluster.ts";
 import { labFarm } from "../helpers/farms.ts";
 
 /**
@@ -50,16 +50,7 @@ const masterIs = (node: string, timeoutMs = 30_000) =>
     return s.master === node && m.transitionDone && m.missing.length === 0 ? s : null;
   });
 
-/** Established connections to `port` in a node's conntrackd cache: source port -> mark. */
-async function cached(node: number, cache: "internal" | "external", port: number): Promise<Map<number, number>> {
-  const lines = await clusterLabConntrackdDump({ name, node, cache });
-  const out = new Map<number, number>();
-  for (const l of lines) {
-    if (!l.includes("ESTABLISHED") || !l.includes(`dport=${port} `)) continue;
-    out.set(Number(/sport=(\d+)/.exec(l)![1]), Number(/mark=(\d+)/.exec(l)?.[1] ?? 0));
-  }
-  return out;
-}
+const cached = (node: number, cache: "internal" | "external", port: number) => cachedConnections(name, node, cache, port);
 
 /** Established connections to `port` in a node's kernel: source port -> mark. */
 async function kernelEntries(node: number, port: number): Promise<Map<number, number>> {
@@ -77,28 +68,7 @@ const neighMac = async (ns: string, ip: string) =>
   (JSON.parse((await runPrivileged("ip", ["-n", ns, "-j", "neigh", "show", ip])).stdout || "[]") as { lladdr?: string }[])[0]?.lladdr ?? null;
 
 /** Holds `CONNECTIONS` connections and waits until the backup's conntrackd has every one of them. */
-async function holdSynced(vip: string, port: number, backup: number, timeoutMs = 20_000): Promise<{ h: HoldHandle; ready: HoldReport }> {
-  const h = labHoldConnections({ name, vip, port, connections: CONNECTIONS, intervalMs: 200, timeoutMs });
-  held.push(h);
-  const ready = await h.ready;
-  expect(ready.conns.filter((c) => c.closed === null).length).toBe(CONNECTIONS);
-  const ports = ready.conns.map((c) => c.localPort!);
-  await until(`node ${backup}'s conntrackd holding the ${CONNECTIONS} connections`, 20_000, async () => {
-    const ext = await cached(backup, "external", port);
-    return ports.every((p) => ext.has(p));
-  });
-  return { h, ready };
-}
-
-/** Every held connection answered at least `more` further pings after `before`, or one of them ended. */
-async function keptAnswering(h: HoldHandle, before: HoldReport, more = 3, timeoutMs = 45_000): Promise<HoldReport> {
-  const at = new Map(before.conns.map((c) => [c.id, c.received]));
-  return until("every connection answering again", timeoutMs, async () => {
-    const r = await h.report();
-    const ended = r.conns.some((c) => c.closed !== null);
-    return ended || r.conns.every((c) => c.received >= at.get(c.id)! + more) ? r : null;
-  });
-}
+const holdSynced = (vip: string, port: number, backup: number) => holdSyncedOn({ name, vip, port, backups: [backup], connections: CONNECTIONS, held });
 
 function killLeftoversSync(): void {
   // Last resort if the run dies: every process in the lab's namespaces, then the namespaces.
