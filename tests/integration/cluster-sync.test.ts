@@ -248,7 +248,7 @@ describe.sequential("cluster nodes share one desired state", () => {
     // conntrackd's counters come from the live view, the record from the database.
     expect(v.nodes.every((n) => n.conntrackd.running && n.conntrackd.stats !== null)).toBe(true);
     const text = await status();
-    expect(text.stdout).toMatch(/recorded: backup, revision \d+, version [0-9a-f]+ \(current\) at \S+, seen \S+\n/);
+    expect(text.stdout).toMatch(/recorded: backup, revision \d+, version [0-9a-f]+ \(current\) at \S+, seen \S+$/m);
     expect(text.stdout).not.toMatch(/STALE/);
 
     await stopChecker(2);
