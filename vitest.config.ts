@@ -22,6 +22,8 @@ const POSTGRES_FILES = [
   "tests/integration/web-security.test.ts",
   "tests/integration/cluster-sync.test.ts",
   "tests/integration/cluster-three.test.ts",
+  "tests/integration/config-history.test.ts",
+  "tests/integration/config-cli.test.ts",
   "tests/unit/cluster-node-sync.test.ts",
   "tests/e2e/console.test.ts",
   "tests/e2e/auth.test.ts",
@@ -30,6 +32,7 @@ const POSTGRES_FILES = [
   "tests/e2e/nft-console.test.ts",
   "tests/e2e/cluster.test.ts",
   "tests/e2e/a11y.test.ts",
+  "tests/e2e/config-history.test.ts",
 ];
 // The engine matrix: these suites run a second time on the nftables engine
 // (tests/helpers/engine.ts reads NATFARM_TEST_ENGINE); the first run is iptables.

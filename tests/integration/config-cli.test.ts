@@ -4,6 +4,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../../lib/db/migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
  * `natfarm config` against a real SQLite database (NATFARM_TARGET=none:
@@ -15,6 +16,8 @@ import { migrate } from "../../lib/db/migrate.ts";
  */
 const BIN = path.join(import.meta.dirname, "..", "..", "bin", "natfarm.mjs");
 let dir: string;
+/** SQLite, or PostgreSQL in vitest's postgresql project */
+let tdb: TestDatabase;
 let env: Record<string, string>;
 const natfarm = (args: string[], input?: string) => execa(process.execPath, [BIN, ...args], { reject: false, env, input });
 
@@ -22,11 +25,15 @@ const farm = (weight: number) => ({ farms: [{ name: "app", vip: "198.51.100.60",
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-config-cli-"));
-  env = { NATFARM_DATABASE_URL: `file:${path.join(dir, "t.db")}`, NATFARM_TARGET: "none" };
+  tdb = await createTestDatabase("configcli");
+  env = { NATFARM_DATABASE_URL: tdb.url, NATFARM_TARGET: "none" };
   await migrate(env.NATFARM_DATABASE_URL!);
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await tdb?.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 describe("natfarm config", () => {
   it("history, show, diff, revert, backup and restore", async () => {
