@@ -60,7 +60,8 @@ export default defineConfig({
     projects: [
       // db-postgres.test.ts is PostgreSQL's half of db.test.ts: it has no SQLite run.
       { extends: true, test: { name: "sqlite", include: ["tests/**/*.test.ts"], exclude: ["tests/integration/db-postgres.test.ts"] } },
-      { extends: true, test: { name: "nftables", include: NFTABLES_FILES, env: { NATFARM_TEST_ENGINE: "nftables" } } },
+      // …through libnftables sessions, as the agent runs nft (the sqlite project runs the nft -f fallback).
+      { extends: true, test: { name: "nftables", include: NFTABLES_FILES, env: { NATFARM_TEST_ENGINE: "nftables", NATFARM_NFT_SESSION: "on" } } },
       ...(withPostgres ? [{ extends: true as const, test: { name: "postgresql", include: POSTGRES_FILES, env: { NATFARM_TEST_DATABASE: "postgresql" } } }] : []),
     ],
   },
