@@ -5,6 +5,9 @@ import { describe, expect, it } from "vitest";
 import { FarmListSchema } from "../../lib/farms/schema.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
 import { applyNftValidated, forgetRemembered, NftApplyError, readNft } from "../../lib/nftables/apply.ts";
+import { payloadOf, planNft } from "../../lib/nftables/plan.ts";
+import { renderNft } from "../../lib/nftables/render.ts";
+import { parseNftJson } from "../../lib/nftables/json.ts";
 import { NftSessions, NftSessionUnavailable, type NftSession, type NftSessionFactory } from "../../lib/nftables/session.ts";
 import { PrivilegedCommandError, type Runner } from "../../lib/privileged/run.ts";
 import type { Target } from "../../lib/privileged/target.ts";
@@ -169,5 +172,35 @@ describe("nft sessions: the applier through them", () => {
     const live = await readNft(A, 5000, run);
     expect(live.chains.get("farm_app")!.rules[0]!.text).toContain("numgen random mod 4");
     expect(f.fallbackCalls.every((c) => c.startsWith("ip "))).toBe(true);
+  });
+
+  it("a scoped change planned from the changed farms alone writes what a plan against the whole table writes", async () => {
+    const base = farms([guideFarm("nat"), ...MIXED_FARMS]);
+    const app = base.find((f) => f.name === "app")!;
+    const changes: [string, typeof base][] = [
+      ["weight", base.map((f) => (f.name === "app" ? { ...f, backends: f.backends.map((b, i) => ({ ...b, weight: i + 2 })) } : f))],
+      ["backend added", base.map((f) => (f.name === "app" ? { ...f, backends: [...f.backends, { ...f.backends[0]!, ip: "192.168.1.12", mark: 0x7f0 }] } : f))],
+      ["mode", base.map((f) => (f.name === "app" ? { ...f, mode: "dnat" as const } : f))],
+      ["ports", base.map((f) => (f.name === "app" ? { ...f, ports: "444" } : f))],
+      ["stopped", base.map((f) => (f.name === "app" ? { ...f, status: "stopped" as const } : f))],
+      ["removed", base.filter((f) => f.name !== "app")],
+      ["added", [...base, { ...app, name: "app2", vip: "198.51.100.77", backends: app.backends.map((b, i) => ({ ...b, mark: 0x7e0 + i })) }]],
+    ];
+    for (const [what, next] of changes) {
+      forgetRemembered();
+      const k = new FakeNft();
+      const run = fakeNftRunner(k).run;
+      await applyNftValidated(base, { target: A, runner: run });
+      const only = what === "added" ? ["app2"] : ["app"];
+      const live = parseNftJson(k.json());
+      const whole = planNft(renderNft(next), live, { only: new Set(only) });
+      const r = await applyNftValidated(next, { target: A, runner: run, only });
+      expect(r.planned, what).toBe("remembered");
+      const strip = (p: string) => p.split("\n").filter((l) => !l.includes(" stamp ")).join("\n");
+      expect(strip(r.payload), what).toBe(strip(payloadOf(whole, { old: null, next: 1 })));
+      // And what it remembers is what the kernel now holds: the next full apply writes nothing.
+      forgetRemembered();
+      expect((await applyNftValidated(next, { target: A, runner: run })).changed, what).toBe(false);
+    }
   });
 });
