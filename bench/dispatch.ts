@@ -14,7 +14,7 @@
  *     CLI's apply, re-apply and bare restore of its own render run interleaved
  *     with these, so a loaded machine weighs on both alike.
  *
- *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000,20000] [--repeat 3] [--connections 2000] [--no-connections] [--old-cli PATH]
+ *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000,20000] [--repeat 3] [--connections 2000] [--no-connections] [--no-apply] [--old-cli PATH]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -39,6 +39,7 @@ const connections = Number(arg("connections", "2000"));
 /** The CLI of a tree before the dispatch tree (e.g. a checkout of a1d72d9), measured in the same run. */
 const oldBin = arg("old-cli", "") || null;
 const skipConnections = process.argv.includes("--no-connections");
+const skipApply = process.argv.includes("--no-apply");
 const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
 
 /** n farms of the lab's 4 backends on port 80 (weights 1:2:3:4, half nat, half dnat), on 240 VIPs of the lab's client net, one port each. */
@@ -185,6 +186,7 @@ async function main() {
     const { first, last } = await connectionTimes(n);
     console.log(`${String(n).padStart(5)} | ${ms(first).padStart(10)} | ${ms(last).padStart(9)} | ${((first / connections) * 1000).toFixed(0)} µs / ${((last / connections) * 1000).toFixed(0)} µs`);
   }
+  if (skipApply) return;
   const dir = mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-dispatch-"));
   console.log(
     `\napply: farms of 4 backends; a whole \`natfarm apply\` process into an empty namespace vs one bare iptables-restore --noflush of the render's payload (one section per table) and of the apply's own sectioned payload; unchanged re-apply vs one iptables-save of mangle and nat (medians of ${repeat}, interleaved)`,
