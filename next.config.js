@@ -1,6 +1,7 @@
 /**
  * The console runs on one appliance, offline. Native and process-spawning
- * packages stay outside the server bundle: better-sqlite3 is a compiled addon
+ * packages stay outside the server bundle: better-sqlite3 and koffi (the
+ * target lock's flock, lib/sys/flock.ts) are compiled addons
  * and execa must resolve its own helpers at run time.
  * @type {import('next').NextConfig}
  */
@@ -12,7 +13,7 @@ const nextConfig = {
   // The app's own type check: tests and benches are checked by `npm run
   // typecheck`, and a half-written test must not stop the console's build.
   typescript: { tsconfigPath: "tsconfig.app.json" },
-  serverExternalPackages: ["better-sqlite3", "@node-rs/argon2", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino"],
+  serverExternalPackages: ["better-sqlite3", "@node-rs/argon2", "@prisma/adapter-better-sqlite3", "@prisma/client", "execa", "pino", "koffi"],
 };
 
 export default nextConfig;
