@@ -151,10 +151,8 @@ describe.sequential("cluster nodes share one desired state", () => {
       // The record and the kernel's read-back agree.
       expect(n.applied.version).toBe(v.desired!.version);
     }
-    expect(v.nodes.map((n) => [n.name, n.record!.role])).toEqual([
-      ["n1", "master"],
-      ["n2", "backup"],
-    ]);
+    // Each record's role is keepalived's last announced state on that node: the live view's (n1 master, normally).
+    expect(v.nodes.map((n) => n.record!.role)).toEqual(v.nodes.map((n) => n.role));
     expect(v.severity).toBe("ok");
   });
 
@@ -239,7 +237,11 @@ describe.sequential("cluster nodes share one desired state", () => {
       return JSON.parse(r.stdout) as Configured;
     };
     const rev = await revision();
-    const v = await json();
+    // Settled first: on a loaded machine a starved keepalived can flap the roles, and a notify run records its state a moment after the transition.
+    const v = await until("one master, every transition recorded, both records at the current revision", 20_000, async () => {
+      const x = await json();
+      return x.master && x.nodes.every((n) => n.transitionDone && n.record?.role === n.role && n.record.appliedRevision === rev) ? x : null;
+    }, 500);
     expect(v.recordsRead).toBe(true);
     // The recorded role is the one keepalived last announced on that node: the live view's.
     expect(v.nodes.map((n) => n.record?.role)).toEqual(v.nodes.map((n) => n.role));
