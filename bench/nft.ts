@@ -37,7 +37,8 @@ const session = enableNftSessions();
 console.log("farms | full load natfarm | bare nft -f | one-farm change natfarm (median) | bare nft -f of it (median) | one-farm change, libnftables session (median) | unchanged re-apply (median)");
 console.log("------|-------------------|-------------|----------------------------------|----------------------------|-----------------------------------------------|----------------------------");
 for (const n of sizes) {
-  const farms = benchFarms(n);
+  // With their marks, as the console's database holds them (a scoped change of marked farms plans from those farms alone).
+  const farms: FarmInput[] = resolveMarks(FarmListSchema.parse(benchFarms(n)));
   const payload = renderFullPayload(renderNft(resolveMarks(FarmListSchema.parse(farms))));
   const a = await createNetns("nfb");
   const b = await createNetns("nfb");

@@ -7,8 +7,11 @@
  * `iptables-restore` / `nft -f` of the same payload into an empty namespace.
  *
  *   npx tsx bench/peers.ts [--sizes 10,1000,5000,20000] [--repeat 7] [--connections 2000]
- *                          [--cap 600] [--nftlb-feed post|config|batch:<k>]
- *                          [--only natfarm-iptables,natfarm-nftables,nftlb,floors]
+ *                          [--cap 600] [--nftlb-feed batch:<k>|post|config]
+ *                          [--only natfarm-iptables,natfarm-nftables,natfarm-nftables-exec,nftlb,floors]
+ *
+ * nftlb is fed in POSTs of 100 farms by default: at 1,000 farms that was its
+ * fastest feed here (README, "Speed: side by side with nftlb").
  *
  * Per size and contestant:
  *   - full load of all farms into the empty balancer: natfarm through a
@@ -53,7 +56,7 @@ const sizes = arg("sizes", "10,1000,5000,20000").split(",").map(Number);
 const REPEAT = Number(arg("repeat", "7"));
 const CONNECTIONS = Number(arg("connections", "2000"));
 const CAP_MS = Number(arg("cap", "600")) * 1000;
-const FEED = arg("nftlb-feed", "post");
+const FEED = arg("nftlb-feed", "batch:100");
 const batch = /^batch:(\d+)$/.exec(FEED);
 /** natfarm-nftables-exec: the same engine with the agent's libnftables sessions off (NATFARM_NFT_SESSION=off), one `nft -f` process per change: the session's before and after in one run. */
 const WHO = ["natfarm-iptables", "natfarm-nftables", "natfarm-nftables-exec", "nftlb", "floors"];
