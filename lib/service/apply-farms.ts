@@ -26,6 +26,8 @@ export interface ApplyContext {
   farmSet: FarmSetCache;
   faultFile?: string | null;
   prepareTarget?: () => Promise<void>;
+  /** Whether changes are staged (./staging.ts): then writes reach the database only, until Apply changes. */
+  staged?: () => Promise<boolean>;
 }
 
 /** Test hook (NATFARM_FAULT_FILE): when the file exists, its content is the table to break. */

@@ -5,6 +5,9 @@ import { kernelFailure, unavailable } from "./errors.ts";
 import { nameList } from "./farm-bulk.ts";
 import type { MutationResult } from "./result.ts";
 
+/** What a change says while changes are staged. */
+export const STAGED = "Staged: pending until Apply changes (the kernel keeps what was last applied).";
+
 /** apply-farms.ts's test hook (NATFARM_FAULT_FILE), read the same way. */
 function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined {
   if (!file || !existsSync(file)) return undefined;
@@ -18,9 +21,10 @@ function faultOf(file: string | null | undefined): "nat" | "mangle" | undefined 
  * transaction: a revert or a restore of many farms costs one
  * iptables-restore, and a refusal leaves all of them as they were.
  */
-export async function applyNames(ctx: ApplyContext, names: string[], action: string, done: string): Promise<MutationResult> {
+export async function applyNames(ctx: ApplyContext, names: string[], action: string, done: string, opts: { evenStaged?: boolean } = {}): Promise<MutationResult> {
   const { db } = ctx;
   if (!ctx.target) return { ok: true, farm: "*", outcome: "pending", message: `${done} Applying is disabled (target none): the change is pending.` };
+  if (!opts.evenStaged && (await ctx.staged?.())) return { ok: true, farm: "*", outcome: "pending", message: `${done} ${STAGED}` };
   ctx.farmSet.forget();
   const rows = await ctx.farmSet.rows();
   const set = rows.map(ctx.farmSet.input);

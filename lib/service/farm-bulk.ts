@@ -121,6 +121,14 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
   }
 
   const done = doneWords(op, touchedNames);
+  if (ctx.target && (await ctx.staged?.())) {
+    if (removing) {
+      await deleteFarms(db, touchedNames, `${action}: ${nameList(touchedNames)}`);
+      ctx.farmSet.forget();
+      return { result: { ok: true, farm: "*", outcome: "removed", message: `${done} Staged: their rules stay in the kernel until Apply changes.` }, farms: touchedNames };
+    }
+    return { result: { ok: true, farm: "*", outcome: "pending", message: `${done} Staged: pending until Apply changes.` }, farms: touchedNames };
+  }
   if (!ctx.target) {
     if (removing) {
       await deleteFarms(db, touchedNames, `${action}: ${nameList(touchedNames)}`);

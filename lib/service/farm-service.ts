@@ -12,11 +12,13 @@ import { bulkChange, type BulkOp, type BulkResult } from "./farm-bulk.ts";
 import { loadBackendAddresses } from "./farm-list.ts";
 import { createFarmSetCache } from "./farm-set-cache.ts";
 import type { MutationResult } from "./result.ts";
-import { loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
+import { deleteFarms, loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
 import { validateSetFast } from "./validation.ts";
-import { applyNames } from "./apply-many.ts";
+import { applyNames, STAGED } from "./apply-many.ts";
+import { farmPending, farmsText, markAllApplied, pendingView, readStaged, savepointSeconds, stagingOn, writeStaged } from "./staging.ts";
+import { markApplied } from "./apply-log.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
-import { getRevision, listRevisions, readAllConfig, RevisionGone, stateAt, type ConfigFarm } from "./config-history.ts";
+import { getRevision, latestRevisionId, listRevisions, readAllConfig, readConfig, RevisionGone, stateAt, withAuthor, type ConfigFarm } from "./config-history.ts";
 import { exportFarms, importFarms, type ImportSummary } from "./farm-io.ts";
 import { FarmFileSchema, type Farm as ParsedFarm } from "../farms/schema.ts";
 import { parseFarmFile } from "../farms/file.ts";
@@ -83,6 +85,7 @@ export function createFarmService(deps: ServiceDeps) {
   const { db } = deps;
   const k = deps.kernel ?? kernel();
   const farmSet = createFarmSetCache(db);
+  const staged = () => stagingOn(db);
   const ctx: ApplyContext = {
     db,
     kernel: k,
@@ -91,8 +94,33 @@ export function createFarmService(deps: ServiceDeps) {
     farmSet,
     faultFile: deps.faultFile,
     prepareTarget: deps.prepareTarget,
+    staged,
   };
-  const apply = (name: string, action: string, cause: ApplyCause) => applyFarm(ctx, name, action, cause);
+  const apply = async (name: string, action: string, cause: ApplyCause): Promise<MutationResult> => {
+    if (deps.target && (await staged())) return stagedApply(name, action, cause);
+    return applyFarm(ctx, name, action, cause);
+  };
+
+  /**
+   * A change while changes are staged (./staging.ts): the database only.
+   * A deleted farm's row goes now, its rules stay until Apply changes. A
+   * health verdict on a farm without pending changes is applied at once
+   * (the kernel must not keep sending to a dead backend); on a farm with
+   * pending changes it waits for Apply changes with them. A re-apply of a
+   * farm with pending changes would apply them: refused.
+   */
+  async function stagedApply(name: string, action: string, cause: ApplyCause): Promise<MutationResult> {
+    if (cause === "remove") {
+      await deleteFarms(db, [name], `farm ${name}: delete`);
+      farmSet.forget();
+      return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted from the configuration. Staged: its rules stay in the kernel until Apply changes.` };
+    }
+    const s = await readStaged(db);
+    const pending = farmPending(s, name, (await readConfig(db, [name])).get(name) ?? null);
+    if (!pending && (cause === "reapply" || action.startsWith("health "))) return applyFarm(ctx, name, action, cause);
+    if (cause === "reapply") return refused(`Farm ${name} has staged changes: re-applying it would apply them. Apply changes, or Discard them, first.`);
+    return { ok: true, farm: name, outcome: "pending", message: STAGED };
+  }
 
   /**
    * The operator is told what happened, then what it did to the farm's own
@@ -101,7 +129,7 @@ export function createFarmService(deps: ServiceDeps) {
    */
   function told(r: MutationResult, done: string, rules: RuleChange): MutationResult {
     if (!r.ok) return r;
-    if (r.outcome === "pending") return { ...r, message: `${done} Applying is disabled (target none): the change is pending.` };
+    if (r.outcome === "pending") return { ...r, message: r.message === STAGED ? `${done} ${STAGED}` : `${done} Applying is disabled (target none): the change is pending.` };
     const kernel = r.outcome === "unchanged" && rules.added + rules.removed > 0 ? "The kernel already held these rules." : describeRuleChange(rules);
     return { ...r, message: `${done} ${kernel}` };
   }
@@ -233,7 +261,12 @@ export function createFarmService(deps: ServiceDeps) {
    * that differ. A backend the checker has down now stays down.
    */
   function replaceConfig(farms: ParsedFarm[], summary: string, done: string): Promise<MutationResult> {
-    return serialized(async () => {
+    return serialized(() => replaceConfigNow(farms, summary, done));
+  }
+
+  /** replaceConfig's work, inside the serialized queue. `kernel: false`: the database only (Discard). */
+  async function replaceConfigNow(farms: ParsedFarm[], summary: string, done: string, opts: { kernel?: boolean; evenStaged?: boolean } = {}): Promise<MutationResult & { changed?: string[] }> {
+    {
       if (deps.target) {
         try {
           await k.checkLocalVips(deps.target, farms as Farm[]);
@@ -258,8 +291,9 @@ export function createFarmService(deps: ServiceDeps) {
       if (changed.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: `${done.replace(/:$/, ".")} It was the current configuration already: nothing changed.` };
       const n = (k: string, xs: string[]) => (xs.length ? `${xs.length} farm${xs.length === 1 ? "" : "s"} ${k}` : "");
       const counts = [n("created", s.created), n("changed", s.updated), n("deleted", s.removed)].filter(Boolean).join(", ");
-      return applyNames(ctx, changed, summary, `${done} ${counts}.`);
-    });
+      if (opts.kernel === false) return { ok: true, farm: "*", outcome: "unchanged", message: `${done} ${counts}.`, changed };
+      return { ...(await applyNames(ctx, changed, summary, `${done} ${counts}.`, { evenStaged: opts.evenStaged })), changed };
+    }
   }
 
   return {
@@ -319,6 +353,101 @@ export function createFarmService(deps: ServiceDeps) {
 
     /** The whole configuration as the farm file (`natfarm export`'s format, marks included). */
     backup: () => exportFarms(db),
+
+    // ------------------------------------------------------------ staged changes (./staging.ts)
+
+    /** Whether changes are staged, what is pending (revisions, farm and rule diffs) and any savepoint. */
+    staging: () => pendingView(db, k.engine),
+
+    /** The installation setting. Turned on: the kernel is taken to hold the desired state as it is. Off: only with nothing pending. */
+    setStaging(enabled: boolean): Promise<MutationResult> {
+      return serialized(async () => {
+        const view = await pendingView(db, k.engine);
+        if (enabled === view.enabled) return { ok: true, farm: "*", outcome: "unchanged", message: `Staged changes are ${enabled ? "on" : "off"} already.` };
+        if (enabled) {
+          await markAllApplied(db, { enabled: true });
+          return { ok: true, farm: "*", outcome: "unchanged", message: "Staged changes are on: edits change the configuration only, until Apply changes commits them all in one transaction." };
+        }
+        if (view.diffs.length) return refused(`${view.diffs.length} farm${view.diffs.length === 1 ? " has" : "s have"} staged changes: Apply changes or Discard them before turning staging off.`);
+        if (view.savepoint) return refused("An apply is waiting for its confirmation: confirm it (or let it roll back) before turning staging off.");
+        await writeStaged(db, { enabled: false });
+        return { ok: true, farm: "*", outcome: "unchanged", message: "Staged changes are off: every edit is applied at once again." };
+      });
+    },
+
+    /**
+     * Every pending change into the kernel in ONE transaction. With
+     * `savepoint`, unless confirmSavepoint() comes within
+     * NATFARM_SAVEPOINT_SECONDS, checkSavepoint() (the health checker's
+     * loop) brings the previous configuration back by itself.
+     */
+    applyStaged(opts: { savepoint?: boolean } = {}): Promise<MutationResult> {
+      return serialized(async () => {
+        const s = await readStaged(db);
+        if (!s.enabled) return refused("Changes are not staged: every edit is applied at once.");
+        if (s.savepointUntil) return refused("An apply is waiting for its confirmation: confirm it, or let it roll back, before applying again.");
+        const view = await pendingView(db, k.engine);
+        if (view.farms.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: "Nothing is pending: the kernel holds the configuration." };
+        const n = view.revisions.length;
+        const done = `Applied ${n} pending change${n === 1 ? "" : "s"} (${view.farms.length === 1 ? `farm ${view.farms[0]}` : `${view.farms.length} farms`}) in one transaction.`;
+        const r = await applyNames(ctx, view.farms, opts.savepoint ? "apply changes (savepoint)" : "apply changes", done, { evenStaged: true });
+        if (!r.ok) return r;
+        if (!opts.savepoint) {
+          await markAllApplied(db, { savepointOutcome: null });
+          return r;
+        }
+        const secs = savepointSeconds();
+        const until = new Date(Date.now() + secs * 1000);
+        await markAllApplied(db, { savepointUntil: until, savepointConfig: farmsText(s.applied ?? []), savepointRevision: await latestRevisionId(db), savepointOutcome: null });
+        return { ...r, message: `${r.message} Confirm within ${secs} s, or natfarm goes back to the previous configuration by itself.` };
+      });
+    },
+
+    /** Back to what the kernel holds: the desired state only (a new revision); the kernel is not touched. */
+    discardStaged(): Promise<MutationResult> {
+      return serialized(async () => {
+        const s = await readStaged(db);
+        if (!s.enabled) return refused("Changes are not staged: there is nothing to discard.");
+        const parsed = parseConfig(s.applied ?? []);
+        if ("ok" in parsed) return parsed;
+        const r = await replaceConfigNow(parsed.farms, "discard staged changes", "Staged changes discarded:", { kernel: false });
+        if (!r.ok) return r;
+        // The rows are what the kernel holds again.
+        if (r.changed?.length) await markApplied(db, { names: r.changed });
+        await writeStaged(db, { appliedRevision: await latestRevisionId(db) });
+        return { ok: true, farm: "*", outcome: "unchanged", message: r.changed?.length ? `${r.message.replace(/\.$/, "")} back to what the kernel holds; the kernel was not touched.` : "Nothing was pending: nothing discarded." };
+      });
+    },
+
+    /** Keeps the apply under savepoint. Too late (rolled back already): refused. */
+    async confirmSavepoint(by: string): Promise<MutationResult> {
+      const n = await db.stagedState.updateMany({ where: { id: 1, savepointUntil: { gt: new Date() } }, data: { savepointUntil: null, savepointConfig: null, savepointOutcome: `confirmed by ${by.slice(0, 80)}` } });
+      if (n.count === 0) return refused("No apply is waiting for its confirmation: it was confirmed already, or its time ran out and it was rolled back.");
+      return { ok: true, farm: "*", outcome: "unchanged", message: "Changes kept: the savepoint is confirmed." };
+    },
+
+    /**
+     * The savepoint's deadline passed without a confirmation: the previous
+     * configuration comes back (a new revision) and is applied in one
+     * transaction. Run every second by the health checker; whoever clears
+     * the deadline first (one conditional UPDATE) does it, once. null: nothing due.
+     */
+    async checkSavepoint(now = new Date()): Promise<MutationResult | null> {
+      const s = await readStaged(db);
+      if (!s.savepointUntil || s.savepointUntil > now) return null;
+      const claimed = await db.stagedState.updateMany({ where: { id: 1, savepointUntil: s.savepointUntil }, data: { savepointUntil: null, savepointOutcome: "rolling back" } });
+      if (claimed.count === 0) return null;
+      const parsed = parseConfig(s.savepointConfig ?? []);
+      if ("ok" in parsed) return parsed;
+      const summary = `savepoint: not confirmed in time, back to the configuration before revision ${s.savepointRevision ?? "?"}`;
+      const r = await withAuthor({ name: "system (savepoint)", via: "system" }, () =>
+        serialized(() => replaceConfigNow(parsed.farms, summary, "Not confirmed in time: the previous configuration is back:", { evenStaged: true })),
+      );
+      if (r.ok) await markAllApplied(db, { savepointConfig: null, savepointRevision: null, savepointOutcome: `rolled back at ${now.toISOString()}: not confirmed in time` });
+      // The kernel kept the savepoint's rules (an apply is all or nothing): what it holds is unchanged, the desired state is the old one, pending.
+      else await writeStaged(db, { savepointConfig: null, savepointRevision: null, savepointOutcome: `rolling back failed: ${r.message}` });
+      return r;
+    },
 
     listFarms: () => loadFarms(db),
     listFarmCounts: () => loadFarmCounts(db),
@@ -504,7 +633,12 @@ export function createFarmService(deps: ServiceDeps) {
 
     /** natfarm's rules in the kernel become exactly the database's farms (after an import; `natfarm restore`). */
     async applyAll(action = "apply all"): Promise<MutationResult> {
-      const r = await serialized(() => applyAllFarms(ctx, action));
+      const r = await serialized(async () => {
+        const out = await applyAllFarms(ctx, action);
+        // Staged changes are in the kernel now too (as at boot: `restore` applies the configuration as saved).
+        if (out.ok && (await staged())) await markAllApplied(db);
+        return out;
+      });
       if (!r.ok) return r;
       const counts = r.message.replace(/^Applied /, "").replace(/\.$/, "");
       return { ...r, message: `${r.outcome === "unchanged" ? "The kernel already held exactly the database's farms" : "The kernel now holds exactly the database's farms"} (${counts}).` };

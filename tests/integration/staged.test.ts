@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
+import { directKernel, type KernelPort } from "../../lib/kernel/index.ts";
+import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
+import type { Target } from "../../lib/privileged/target.ts";
+import { withAuthor } from "../../lib/service/config-history.ts";
+import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
+import { createNetns, deleteNetns, iptablesSave } from "../helpers/netns.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+
+/**
+ * Staged changes against a real database and real netfilter in a namespace
+ * this file creates: edits reach the database only, Apply changes commits
+ * them in one kernel transaction, Discard leaves the kernel alone, an
+ * unconfirmed savepoint rolls back by itself (and a confirmed one stays),
+ * a health verdict on a farm without pending changes still applies at once.
+ */
+let testDb: TestDatabase | undefined;
+let ns: { name: string; target: Target };
+let db: PrismaClient;
+let service: FarmService;
+const applies: (readonly string[] | undefined)[] = [];
+const alice = { name: "alice", via: "console" as const };
+
+async function kernelText(): Promise<string> {
+  return ((await iptablesSave(ns.target, "mangle")) + (await iptablesSave(ns.target, "nat")))
+    .split("\n")
+    .filter((l) => !l.startsWith("#") && !/^:.* \[\d+:\d+\]$/.test(l))
+    .join("\n");
+}
+
+const farm = (name: string, vip: string) => ({ name, vip, ports: "80", protocol: "tcp" as const, mode: "dnat" as const, backends: [{ ip: "203.0.113.10", port: 80, weight: 1 }, { ip: "203.0.113.11", port: 80, weight: 1 }] });
+const marks = async (name: string) => (await service.getFarm(name))!.backends.map((b) => b.mark);
+
+beforeAll(async () => {
+  testDb = await createTestDatabase("staged");
+  db = await openDatabase(testDb.url);
+  ns = await createNetns("nfstage");
+  const counting: KernelPort = {
+    ...directKernel,
+    applyFarms: (input, opts) => {
+      applies.push(opts.only);
+      return directKernel.applyFarms(input, opts);
+    },
+  };
+  service = createFarmService({ db, target: ns.target, kernel: counting });
+  for (const [n, v] of [["web", "198.51.100.50"], ["api", "198.51.100.51"]] as const) expect(await service.createFarm(farm(n, v))).toMatchObject({ ok: true });
+});
+
+afterAll(async () => {
+  await disconnectPrisma();
+  if (ns) await deleteNetns(ns.name);
+  await testDb?.drop();
+});
+
+describe.sequential("staged changes", () => {
+  let applied = "";
+
+  it("three edits change the database only; the pending view counts them and shows the rule diff", async () => {
+    expect(await service.applyStaged()).toMatchObject({ ok: false, message: expect.stringMatching(/not staged/) });
+    expect(await service.setStaging(true)).toMatchObject({ ok: true });
+    applied = await kernelText();
+    applies.length = 0;
+    const [w0, w1] = await marks("web");
+    await withAuthor(alice, async () => {
+      const r = await service.updateBackend("web", w0!, { weight: 3 });
+      expect(r).toMatchObject({ ok: true, outcome: "pending", message: expect.stringMatching(/Staged: pending until Apply changes/) });
+      await service.setMaintenance("web", w1!, "drain");
+      await service.setMode("api", "nat");
+    });
+    expect(applies).toEqual([]);
+    expect(await kernelText()).toBe(applied);
+    const view = await service.staging();
+    expect(view.revisions).toHaveLength(3);
+    expect(view.farms).toEqual(["api", "web"]);
+    expect(view.diffs.find((d) => d.farm === "web")!.rules.some((l) => l.op === "+" && l.line.includes("--probability 1.00000000000"))).toBe(true);
+    expect(view.diffs.find((d) => d.farm === "api")!.rules.some((l) => l.op === "+" && l.line.includes("SNAT"))).toBe(true);
+    expect(await service.setStaging(false)).toMatchObject({ ok: false, message: expect.stringMatching(/Apply changes or Discard/) });
+    expect(await service.reapply("web")).toMatchObject({ ok: false, message: expect.stringMatching(/staged changes/) });
+  });
+
+  it("Apply changes commits them all in one kernel transaction", async () => {
+    const r = await service.applyStaged();
+    expect(r).toMatchObject({ ok: true, outcome: "applied", message: expect.stringMatching(/^Applied 3 pending changes \(2 farms\) in one transaction\./) });
+    expect(applies).toHaveLength(1);
+    expect([...applies[0]!].sort()).toEqual(["api", "web"]);
+    expect(await kernelText()).not.toBe(applied);
+    expect(await kernelText()).toContain("SNAT --to-source 198.51.100.51");
+    expect((await service.staging()).revisions).toEqual([]);
+    applied = await kernelText();
+  });
+
+  it("Discard brings the database back to what the kernel holds and leaves the kernel alone", async () => {
+    const [w0] = await marks("web");
+    await service.updateBackend("web", w0!, { weight: 9 });
+    await service.deleteFarm("api");
+    expect(await service.getFarm("api")).toBeNull();
+    expect(await kernelText()).toBe(applied);
+    applies.length = 0;
+    const r = await service.discardStaged();
+    expect(r).toMatchObject({ ok: true, message: expect.stringMatching(/discarded.*the kernel was not touched/) });
+    expect(applies).toEqual([]);
+    expect(await kernelText()).toBe(applied);
+    expect((await service.getFarm("api"))?.mode).toBe("nat");
+    expect((await service.getFarm("web"))!.backends[0]!.weight).toBe(3);
+    expect((await service.staging()).farms).toEqual([]);
+    expect((await service.revisions())[0]).toMatchObject({ summary: "discard staged changes" });
+  });
+
+  it("a health verdict on a farm without pending changes is applied at once", async () => {
+    const [, a1] = await marks("api");
+    applies.length = 0;
+    expect(await service.setBackendHealth("api", a1!, "down")).toMatchObject({ ok: true, outcome: "applied" });
+    expect(applies).toHaveLength(1);
+    await service.setBackendHealth("api", a1!, "up");
+    applied = await kernelText();
+  });
+
+  it("an unconfirmed savepoint rolls back by itself; a confirmed one stays", async () => {
+    await service.setMode("web", "nat");
+    const r = await service.applyStaged({ savepoint: true });
+    expect(r).toMatchObject({ ok: true, message: expect.stringMatching(/Confirm within 60 s/) });
+    const changed = await kernelText();
+    expect(changed).not.toBe(applied);
+    expect(await service.checkSavepoint()).toBeNull();
+    // Its deadline passes: the checker's loop rolls back, once.
+    const rolled = await service.checkSavepoint(new Date(Date.now() + 61_000));
+    expect(rolled).toMatchObject({ ok: true, message: expect.stringMatching(/^Not confirmed in time: the previous configuration is back: 1 farm changed\./) });
+    expect(await service.checkSavepoint(new Date(Date.now() + 61_000))).toBeNull();
+    expect(await kernelText()).toBe(applied);
+    expect((await service.getFarm("web"))!.mode).toBe("dnat");
+    expect((await service.revisions())[0]).toMatchObject({ author: "system (savepoint)", summary: expect.stringMatching(/^savepoint: not confirmed in time/) });
+    expect((await service.staging()).lastOutcome).toMatch(/^rolled back/);
+    expect(await service.confirmSavepoint("alice")).toMatchObject({ ok: false, message: expect.stringMatching(/rolled back/) });
+
+    await service.setMode("web", "nat");
+    await service.applyStaged({ savepoint: true });
+    expect(await service.confirmSavepoint("alice")).toMatchObject({ ok: true });
+    expect(await service.checkSavepoint(new Date(Date.now() + 61_000))).toBeNull();
+    expect(await kernelText()).toBe(changed);
+    expect(await service.setStaging(false)).toMatchObject({ ok: true });
+  });
+});
