@@ -1,10 +1,12 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
 import { AgentBanner } from "@/components/agent-banner";
+import { StagedBanner } from "@/components/staged-banner";
+import { savepointSeconds } from "@/lib/service/staging";
 import { Header } from "@/components/header";
 import { Providers, THEME_BOOT_SCRIPT } from "@/components/providers";
 import { consoleEnv } from "@/lib/console/env";
-import { agentReach } from "@/lib/console/farm-service";
+import { agentReach, farmService } from "@/lib/console/farm-service";
 import { RoleProvider } from "@/components/auth/role";
 import { UserMenu } from "@/components/auth/user-menu";
 import { SessionWatch } from "@/components/auth/session-watch";
@@ -37,7 +39,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   }
   const { target } = consoleEnv();
   // One round trip to the agent (bounded): the banner is there from the first paint.
-  const reach = await agentReach();
+  const [reach, staged] = await Promise.all([agentReach(), (await farmService()).staging()]);
   return (
     <Document>
       <a href="#main" className="sr-only z-50 rounded-md bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2">
@@ -46,6 +48,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
       <Providers>
         <Header target={target} user={<UserMenu name={user.name} role={user.role} />} />
         <AgentBanner initial={reach} />
+        <StagedBanner view={staged} role={user.role} seconds={savepointSeconds()} />
         {target.kind === "none" && (
           <div role="status" className="border-b border-warn/40 bg-warn-soft">
             <p className="mx-auto max-w-7xl px-4 py-2 text-sm text-warn sm:px-6">

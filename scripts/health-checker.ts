@@ -69,6 +69,16 @@ async function main() {
   const db = await openDatabase();
   const service = createFarmService({ db, target: t.target });
   const stop = new AbortController();
+  // A staged apply's savepoint (lib/service/staging.ts) is watched here, a process that runs anyway:
+  // unconfirmed by its deadline (kept in the database), the previous configuration comes back, even
+  // with no browser open and across a console restart. One conditional UPDATE decides who rolls back.
+  const savepoints = setInterval(() => {
+    service
+      .checkSavepoint()
+      .then((r) => r && log.warn({ ok: r.ok, message: r.message }, "savepoint not confirmed in time: rolled back"))
+      .catch((e) => log.error({ err: e }, "savepoint check failed"));
+  }, 1000);
+  stop.signal.addEventListener("abort", () => clearInterval(savepoints));
   // A cluster node (NATFARM_CLUSTER_NODE): this process also keeps the node's kernel at the shared
   // desired state (lib/cluster/node-sync.ts), and only the master changes a backend's state.
   const node = clusterNodeSetting(process.env);

@@ -14,6 +14,8 @@ import { AuditFilters, AuditPaging, AuditTable, FILTER_KEYS, filterQuery } from 
 import { buttonClass } from "@/components/ui/button";
 import { RevisionsTable } from "@/components/history/revisions-table";
 import { RestoreBackup } from "@/components/history/restore-backup";
+import { ActionButton } from "@/components/ui/action-button";
+import { setStagingAction } from "@/lib/actions/staging";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -56,6 +58,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
     auditView(user.role, params),
     service.revisions({ limit: REVISIONS + 1, before: revBefore }),
   ]);
+  const staging = await service.staging();
   const older = revisions.length > REVISIONS ? revisions[REVISIONS - 1]!.id : null;
   return (
     <>
@@ -76,6 +79,21 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
           </>
         }
       >
+        <div className="flex flex-wrap items-center gap-3 border-b border-line px-4 py-3 text-sm" data-testid="staging-setting">
+          <p>
+            <strong className="font-semibold">Stage changes: {staging.enabled ? "on" : "off"}.</strong>{" "}
+            <span className="text-muted">
+              {staging.enabled
+                ? "Edits change the configuration only; the banner's Apply changes commits them all in one transaction, Discard drops them."
+                : "Every edit is applied to the kernel at once (the default)."}
+            </span>
+          </p>
+          {can(user.role, "administer") && (
+            <ActionButton action={setStagingAction} fields={{ staging: staging.enabled ? "off" : "on" }} size="sm" pendingText="Saving…">
+              {staging.enabled ? "Apply edits at once" : "Stage changes"}
+            </ActionButton>
+          )}
+        </div>
         {can(user.role, "administer") && (
           <div className="border-b border-line px-4 py-3">
             <RestoreBackup />

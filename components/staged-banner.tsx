@@ -1,0 +1,93 @@
+import { applyStagedAction, confirmSavepointAction, discardStagedAction } from "@/lib/actions/staging";
+import { can } from "@/lib/auth/roles";
+import type { PendingView } from "@/lib/service/staging";
+import { ActionButton } from "@/components/ui/action-button";
+import { ConfirmDialog } from "@/components/ui/confirm-dialog";
+import { SavepointCountdown } from "@/components/savepoint-countdown";
+
+/**
+ * Under the header on every page while changes are staged: how many
+ * changes are pending and what (each revision, and per farm the rules
+ * Apply changes adds and removes), with Apply changes, Apply with rollback
+ * and Discard for operators. While an apply waits under its savepoint: the
+ * seconds left and "Keep the changes".
+ */
+export function StagedBanner({ view, role, seconds }: { view: PendingView; role: string; seconds: number }) {
+  const operate = can(role, "operate");
+  if (view.savepoint) {
+    return (
+      <div role="status" aria-label="Changes waiting for confirmation" className="border-b border-warn/40 bg-warn-soft" data-testid="savepoint-banner">
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-3 px-4 py-2 text-sm text-warn sm:px-6">
+          <p>
+            <strong className="font-semibold">Changes applied under a savepoint.</strong> Unless they are kept within <SavepointCountdown until={view.savepoint.until.toISOString()} />, natfarm goes back to the previous configuration by itself.
+          </p>
+          {operate && (
+            <ActionButton action={confirmSavepointAction} fields={{}} tone="primary" size="sm" pendingText="Keeping…">
+              Keep the changes
+            </ActionButton>
+          )}
+        </div>
+      </div>
+    );
+  }
+  if (!view.enabled || view.farms.length === 0) return null;
+  const n = view.revisions.length;
+  const words = `${n} pending change${n === 1 ? "" : "s"}`;
+  return (
+    <div role="region" aria-label="Staged changes" className="border-b border-accent/30 bg-surface" data-testid="staged-banner">
+      <div className="mx-auto max-w-7xl px-4 py-2 text-sm sm:px-6">
+        <div className="flex flex-wrap items-center gap-3">
+          <p>
+            <strong className="font-semibold" data-testid="staged-count">
+              {words}
+            </strong>{" "}
+            in {view.farms.length === 1 ? `farm ${view.farms[0]}` : `${view.farms.length} farms`}, not applied yet: the kernel keeps what was last applied.
+          </p>
+          {operate && (
+            <div className="flex flex-wrap items-center gap-2">
+              <ActionButton action={applyStagedAction} fields={{ savepoint: "no" }} tone="primary" size="sm">
+                Apply changes
+              </ActionButton>
+              <ActionButton action={applyStagedAction} fields={{ savepoint: "yes" }} size="sm" label={`Apply changes with rollback after ${seconds} s unless kept`}>
+                Apply with rollback ({seconds} s)
+              </ActionButton>
+              <ConfirmDialog trigger="Discard…" triggerSize="sm" triggerTone="ghost" title={`Discard ${words}?`} confirm="Discard" confirmTone="danger" action={discardStagedAction} fields={{}}>
+                <p>The configuration goes back to what the kernel holds; the kernel is not touched. Discarded:</p>
+                <ul className="mt-2 list-disc pl-5">
+                  {view.diffs.map((d) => (
+                    <li key={d.farm} className="break-words">
+                      {d.words}
+                    </li>
+                  ))}
+                </ul>
+              </ConfirmDialog>
+            </div>
+          )}
+        </div>
+        <details className="mt-1">
+          <summary className="cursor-pointer text-accent">What Apply changes does</summary>
+          <ul className="mt-1 space-y-2" aria-label="Pending changes by farm">
+            {view.diffs.map((d) => (
+              <li key={d.farm}>
+                <p className="break-words">{d.words}</p>
+                <div role="region" aria-label={`Rules of farm ${d.farm} that Apply changes adds and removes`} tabIndex={0} className="mt-1 overflow-x-auto rounded border border-line bg-bg">
+                  <pre className="min-w-max p-2 font-mono text-[11px] leading-5" data-testid={`staged-rules-${d.farm}`}>
+                    {d.rules
+                      .filter((l) => l.op !== " ")
+                      .map((l, i) => (
+                        <div key={i} className={l.op === "+" ? "bg-ok/15" : "bg-bad/15"}>
+                          {l.op === "+" ? "+ " : "− "}
+                          {l.line}
+                        </div>
+                      ))}
+                  </pre>
+                </div>
+              </li>
+            ))}
+          </ul>
+          <p className="mt-1 text-xs text-muted">Pending: {view.revisions.map((r) => `#${r.id} ${r.summary} (${r.author})`).join("; ")}</p>
+        </details>
+      </div>
+    </div>
+  );
+}

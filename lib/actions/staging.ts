@@ -1,0 +1,60 @@
+"use server";
+
+import { revalidatePath } from "next/cache";
+import { z } from "zod";
+import { requireUser } from "@/lib/auth/next";
+import { choice, parseForm } from "@/lib/console/action-input";
+import { farmService, forgetDrift } from "@/lib/console/farm-service";
+import { toFormState } from "@/lib/service/errors";
+import { audited } from "./authz";
+import type { ActionState } from "./state";
+
+/**
+ * Staged changes (lib/service/staging.ts) from the banner and History:
+ * Apply changes (optionally under a savepoint), Discard and the savepoint's
+ * confirmation need the operator role (what re-applying needs: the edits
+ * themselves were each checked for their own role when made); turning
+ * staging on or off is an installation setting: admin. Each checks the
+ * role itself and is audited.
+ */
+function refreshAll() {
+  forgetDrift();
+  revalidatePath("/", "layout");
+}
+
+export async function applyStagedAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  return audited("operate", "applying the staged changes", form, async () => {
+    const input = parseForm(z.object({ savepoint: choice("savepoint", ["no", "yes"] as const) }), form);
+    if (!input.ok) return input.state;
+    const r = await (await farmService()).applyStaged({ savepoint: input.data.savepoint === "yes" });
+    refreshAll();
+    return toFormState(r);
+  }, { snapshots: false });
+}
+
+export async function discardStagedAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  return audited("operate", "discarding the staged changes", form, async () => {
+    const r = await (await farmService()).discardStaged();
+    refreshAll();
+    return toFormState(r);
+  }, { snapshots: false });
+}
+
+export async function confirmSavepointAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  return audited("operate", "confirming the applied changes", form, async () => {
+    const user = await requireUser();
+    const r = await (await farmService()).confirmSavepoint(user.name);
+    refreshAll();
+    return toFormState(r);
+  }, { snapshots: false });
+}
+
+export async function setStagingAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  return audited("administer", "turning staged changes on or off", form, async () => {
+    const input = parseForm(z.object({ staging: choice("staging", ["on", "off"] as const) }), form);
+    if (!input.ok) return input.state;
+    const r = await (await farmService()).setStaging(input.data.staging === "on");
+    refreshAll();
+    return toFormState(r);
+  }, { snapshots: false });
+}
