@@ -65,6 +65,8 @@ const farms = await import("../../lib/actions/farms.ts");
 const lab = await import("../../lib/actions/lab.ts");
 const backends = await import("../../lib/actions/backends.ts");
 const { IDLE } = await import("../../lib/actions/state.ts");
+const history = await import("../../lib/actions/history.ts");
+const staging = await import("../../lib/actions/staging.ts");
 
 const form = (fields: Record<string, string>) => {
   const f = new FormData();
@@ -197,5 +199,40 @@ describe("warnings reach the action's result", () => {
     const state = actionState({ ok: true, farm: "any", outcome: "applied", message: "Farm any applied.", warnings: ["farm \"any\": protocol all on ports * captures every connection"] });
     expect(state).toMatchObject({ status: "ok", warnings: [expect.stringMatching(/captures every connection/)] });
     expect(state.message).toMatch(/^Farm any applied\. Warning: farm "any": protocol all/);
+  });
+});
+
+describe("configuration history and staged changes: roles and bad input", () => {
+  // Reverting and the staging setting are admin's; applying, discarding and confirming staged changes operator's.
+  const CASES: [string, Action, Record<string, string>, "operator" | "admin", string][] = [
+    ["revertAction", history.revertAction, { revision: "3" }, "admin", "revert"],
+    ["setStagingAction", staging.setStagingAction, { staging: "on" }, "admin", "setStaging"],
+    ["applyStagedAction", staging.applyStagedAction, { savepoint: "yes" }, "operator", "applyStaged"],
+    ["discardStagedAction", staging.discardStagedAction, {}, "operator", "discardStaged"],
+    ["confirmSavepointAction", staging.confirmSavepointAction, {}, "operator", "confirmSavepoint"],
+  ];
+  it.each(CASES)("%s: refused below its role (audited), the service never called; allowed at it", async (_name, action, fields, needs, method) => {
+    for (const r of needs === "admin" ? ["viewer", "operator"] : ["viewer"]) {
+      role = r;
+      const state = await action(IDLE, form(fields));
+      expect(state.message).toMatch(new RegExp(`^Refused: .* needs the ${needs} role`));
+    }
+    expect(calls).toEqual([]);
+    role = needs;
+    expect((await action(IDLE, form(fields))).status).toBe("ok");
+    expect(calls).toEqual([method]);
+  });
+  it("a malformed revision, staging or savepoint field is invalid, nothing called", async () => {
+    for (const [action, fields] of [
+      [history.revertAction, { revision: "0" }],
+      [history.revertAction, { revision: "x; rm -rf /" }],
+      [history.revertAction, {}],
+      [staging.setStagingAction, { staging: "maybe" }],
+      [staging.applyStagedAction, {}],
+    ] as [Action, Record<string, string>][]) {
+      const state = await action(IDLE, form(fields));
+      expect(state.status).toBe("invalid");
+    }
+    expect(calls).toEqual([]);
   });
 });
