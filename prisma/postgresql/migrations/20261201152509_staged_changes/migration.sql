@@ -1,6 +1,7 @@
+-- Hand-edited like FarmRevision's: the one row has id 1, no sequence (the derivation reads SQLite's rowid alias as SERIAL).
 -- CreateTable
 CREATE TABLE "StagedState" (
-    "id" SERIAL NOT NULL,
+    "id" INTEGER NOT NULL,
     "enabled" BOOLEAN NOT NULL DEFAULT false,
     "appliedRevision" INTEGER,
     "applied" TEXT,
