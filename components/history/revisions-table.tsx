@@ -29,12 +29,12 @@ export function RevisionsTable({ revisions }: { revisions: RevisionSummary[] }) 
           <td className="px-2 py-2 break-words">{r.summary}</td>
           <td className="px-4 py-2 whitespace-nowrap">
             {i < revisions.length - 1 ? (
-              <Link href={`/history/compare?from=${revisions[i + 1]!.id}&to=${r.id}`} className="text-accent hover:underline" aria-label={`Compare revision ${r.id} with revision ${revisions[i + 1]!.id}`}>
+              <Link href={`/history/compare?from=${revisions[i + 1]!.id}&to=${r.id}`} className="text-accent hover:underline" aria-label={`Compare #${r.id} with #${revisions[i + 1]!.id}`}>
                 with #{revisions[i + 1]!.id}
               </Link>
             ) : null}
             {i < revisions.length - 1 ? " · " : null}
-            <Link href={`/history/compare?from=${r.id}`} className="text-accent hover:underline" aria-label={`Compare revision ${r.id} with the configuration now`}>
+            <Link href={`/history/compare?from=${r.id}`} className="text-accent hover:underline" aria-label={`Compare #${r.id} with now`}>
               with now
             </Link>
           </td>
