@@ -208,7 +208,10 @@ export async function main(argv: string[]): Promise<number> {
   watchStdout();
   try {
     await buildProgram().parseAsync(argv);
-    return EXIT_OK;
+    // A command that reports its failure itself (restore, import --apply) sets process.exitCode
+    // rather than throwing: run.ts assigns what main returns, so returning 0 here would erase it.
+    const set = Number(process.exitCode ?? 0);
+    return Number.isInteger(set) && set !== 0 ? set : EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0) return EXIT_OK;

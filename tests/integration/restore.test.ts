@@ -41,6 +41,13 @@ describe("natfarm restore", () => {
     expect((await driftReport(MIXED_FARMS, { target })).inSync).toBe(true);
   });
 
+  it("exits 1 with the kernel's words when the apply fails", async () => {
+    // A namespace that does not exist: the target is well formed, the apply itself fails.
+    const r = await natfarm("restore", "--target", "netns:nfrstgone0");
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/nfrstgone0/);
+  });
+
   it("refuses a bad target with exit 2", async () => {
     const r = await natfarm("restore", "--target", "nowhere");
     expect(r.exitCode).toBe(2);
