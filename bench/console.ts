@@ -4,6 +4,7 @@
  * asserts nothing.
  *
  *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10] [--hold SECONDS]
+ *                            [--before DIST] [--only-change-paths]
  *
  * A temporary database gets N farms of 4 backends, applied to a throwaway
  * network namespace (never the root namespace); the console's own HTTPS
@@ -21,6 +22,14 @@
  * of a weight change on a farm page in Chromium (Save clicked until the
  * success toast shows), each median of `--loads` / `--changes`. Server,
  * namespace and database are always cleaned up.
+ *
+ * `--before DIST` serves a second build (say of the commit before a change,
+ * `NATFARM_NEXT_DIST_DIR=DIST npx next build` in a checkout of it) beside
+ * the current one, on the same database and namespace: the farm and live
+ * tables pages' server answers and click to toast then alternate between the
+ * two servers, sample by sample, so a load that comes and goes weighs on both
+ * alike (a paired comparison). `--only-change-paths` skips the farms list,
+ * the browser page loads and the service-only change.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -51,6 +60,8 @@ const LOADS = Number(arg("loads", "5"));
 const CHANGES = Number(arg("changes", "10"));
 /** Keep the server up this many seconds after the figures, for a look with other tools. */
 const HOLD = Number(arg("hold", "0"));
+const BEFORE = process.argv.includes("--before") ? arg("before", "") : "";
+const ONLY_CHANGE_PATHS = process.argv.includes("--only-change-paths");
 const root = path.resolve(import.meta.dirname, "..");
 const DIST = "tmp/bench-build";
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -131,14 +142,14 @@ async function main() {
   const url = `file:${path.join(dir, "console.db")}`;
   const ns = `nfbc${randomBytes(3).toString("hex")}`;
   const target: Target = { kind: "netns", name: ns };
-  let server: ChildProcess | null = null;
+  const servers: ChildProcess[] = [];
   let browser: Browser | null = null;
   let nsCreated = false;
   // Interrupted (Ctrl-C, a timeout's SIGTERM): the finally below would not run.
   const onSignal = (sig: NodeJS.Signals) => {
-    if (server?.pid) {
+    for (const server of servers) {
       try {
-        process.kill(-server.pid, "SIGTERM");
+        if (server.pid) process.kill(-server.pid, "SIGTERM");
       } catch {
         /* already gone */
       }
@@ -176,68 +187,79 @@ async function main() {
       console.log(`built in ${ms(performance.now() - t)}`);
     }
 
-    const port = await freePort();
-    const base = `https://127.0.0.1:${port}`;
-    const tlsDir = path.join(dir, "tls");
-    server = spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts", "web-server.ts")], {
-      cwd: root,
-      env: {
-        ...process.env,
-        NATFARM_NEXT_DIST_DIR: DIST,
-        NATFARM_DATABASE_URL: url,
-        NATFARM_TARGET: `netns:${ns}`,
-        NEXT_TELEMETRY_DISABLED: "1",
-        NATFARM_HOST: "127.0.0.1",
-        PORT: String(port),
-        NATFARM_TLS_DIR: tlsDir,
-      },
-      stdio: ["ignore", "ignore", "inherit"],
-      detached: true,
-    });
-    let ca: string | undefined;
-    const readCa = () => {
-      try {
-        ca ??= readFileSync(path.join(tlsDir, "cert.pem"), "utf8");
-      } catch {
-        /* not made yet */
-      }
-      return ca;
+    const startServer = async (dist: string, label: string) => {
+      const port = await freePort();
+      const base = `https://127.0.0.1:${port}`;
+      const tlsDir = path.join(dir, `tls-${label}`);
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts", "web-server.ts")], {
+        cwd: root,
+        env: {
+          ...process.env,
+          NATFARM_NEXT_DIST_DIR: dist,
+          NATFARM_DATABASE_URL: url,
+          NATFARM_TARGET: `netns:${ns}`,
+          NEXT_TELEMETRY_DISABLED: "1",
+          NATFARM_HOST: "127.0.0.1",
+          PORT: String(port),
+          NATFARM_TLS_DIR: tlsDir,
+        },
+        stdio: ["ignore", "ignore", "inherit"],
+        detached: true,
+      });
+      servers.push(child);
+      let ca: string | undefined;
+      const readCa = () => {
+        try {
+          ca ??= readFileSync(path.join(tlsDir, "cert.pem"), "utf8");
+        } catch {
+          /* not made yet */
+        }
+        return ca;
+      };
+      await waitReady(base, child, readCa);
+      const get = async (p: string) => (await request(`${base}${p}`, { ca: readCa(), headers: cookieHeader() })).body;
+      return { label, base, get };
     };
-    await waitReady(base, server, readCa);
-    const get = async (p: string) => (await request(`${base}${p}`, { ca: readCa(), headers: cookieHeader() })).body;
-
-    // The server's part, without a browser: time to the whole HTML and its size.
-    const server5: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < LOADS + 1; i++) {
-      t = performance.now();
-      const html = await get("/");
-      if (i > 0) server5.push(performance.now() - t);
-      bytes = Buffer.byteLength(html);
-    }
-    t = performance.now();
-    const tablesJson = await get("/api/tables");
-    const tablesMs = performance.now() - t;
-    console.log(`farms page HTML (server, whole document): median ${ms(median(server5))} [${list(server5)}], ${(bytes / 1024).toFixed(0)} KB`);
-    console.log(`/api/tables (the live tables' data): ${ms(tablesMs)}, ${(Buffer.byteLength(tablesJson) / 1024).toFixed(0)} KB`);
+    const current = await startServer(DIST, "current");
+    // The paired comparison: the build of --before, on the same database and namespace.
+    const builds = BEFORE ? [current, await startServer(BEFORE, "before")] : [current];
+    const tag = (b: { label: string }) => (builds.length > 1 ? ` [${b.label}]` : "");
+    const { base, get } = current;
 
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
-    const FARM_ROW = '[role="table"][aria-label="Farms"] [role="row"][aria-rowindex="2"]';
-    const RULE_ROW = 'table[aria-label^="mangle NATFARM-"] tbody tr';
-    const pages = [
-      { name: "farms page, first farm rows", url: `${base}/`, selector: FARM_ROW },
-      { name: "live tables page, first rule rows", url: `${base}/tables`, selector: RULE_ROW },
-    ];
-    for (const p of pages) {
-      await timeLoad(browser, p.url, p.selector); // warm-up: server JIT, build caches
-      const rows: number[] = [];
-      const loads: number[] = [];
-      for (let i = 0; i < LOADS; i++) {
-        const r = await timeLoad(browser, p.url, p.selector);
-        rows.push(r.rows);
-        loads.push(r.load);
+    if (!ONLY_CHANGE_PATHS) {
+      // The server's part, without a browser: time to the whole HTML and its size.
+      const server5: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < LOADS + 1; i++) {
+        t = performance.now();
+        const html = await get("/");
+        if (i > 0) server5.push(performance.now() - t);
+        bytes = Buffer.byteLength(html);
       }
-      console.log(`${p.name}: median ${ms(median(rows))} [${list(rows)}] (target ≤ 1000 ms); load event median ${ms(median(loads))}`);
+      t = performance.now();
+      const tablesJson = await get("/api/tables");
+      const tablesMs = performance.now() - t;
+      console.log(`farms page HTML (server, whole document): median ${ms(median(server5))} [${list(server5)}], ${(bytes / 1024).toFixed(0)} KB`);
+      console.log(`/api/tables (the live tables' data): ${ms(tablesMs)}, ${(Buffer.byteLength(tablesJson) / 1024).toFixed(0)} KB`);
+
+      const FARM_ROW = '[role="table"][aria-label="Farms"] [role="row"][aria-rowindex="2"]';
+      const RULE_ROW = 'table[aria-label^="mangle NATFARM-"] tbody tr';
+      const pages = [
+        { name: "farms page, first farm rows", url: `${base}/`, selector: FARM_ROW },
+        { name: "live tables page, first rule rows", url: `${base}/tables`, selector: RULE_ROW },
+      ];
+      for (const p of pages) {
+        await timeLoad(browser, p.url, p.selector); // warm-up: server JIT, build caches
+        const rows: number[] = [];
+        const loads: number[] = [];
+        for (let i = 0; i < LOADS; i++) {
+          const r = await timeLoad(browser, p.url, p.selector);
+          rows.push(r.rows);
+          loads.push(r.load);
+        }
+        console.log(`${p.name}: median ${ms(median(rows))} [${list(rows)}] (target ≤ 1000 ms); load event median ${ms(median(loads))}`);
+      }
     }
 
     // Server answer (whole document, streamed parts included) of the farm page and the live tables page.
@@ -245,41 +267,56 @@ async function main() {
       { name: "farm page", path: `/farms/f${Math.floor(N / 2)}` },
       { name: "live tables page", path: "/tables" },
     ]) {
-      const times: number[] = [];
+      const times = new Map(builds.map((b) => [b.label, [] as number[]]));
       for (let i = 0; i < LOADS + 1; i++) {
-        t = performance.now();
-        await get(p.path);
-        if (i > 0) times.push(performance.now() - t);
+        for (const b of i % 2 ? [...builds].reverse() : builds) {
+          t = performance.now();
+          await b.get(p.path);
+          if (i > 0) times.get(b.label)!.push(performance.now() - t);
+        }
       }
-      console.log(`${p.name} HTML (server, whole document ${p.path}): median ${ms(median(times))} [${list(times)}] (target ≤ 200 ms)`);
+      for (const b of builds) {
+        const xs = times.get(b.label)!;
+        console.log(`${p.name} HTML (server, whole document ${p.path})${tag(b)}: median ${ms(median(xs))} [${list(xs)}] (target ≤ 200 ms)`);
+      }
     }
 
     // Click to toast: a one-farm weight change on the farm page, from the click on Save until the success toast shows.
     {
-      const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
-      await ctx.addCookies([{ ...sessionCookie, url: base, httpOnly: true, secure: true, sameSite: "Strict" }]);
-      const times: number[] = [];
+      const contexts = await Promise.all(
+        builds.map(async (b) => {
+          const ctx = await browser!.newContext({ viewport: { width: 1400, height: 900 }, ignoreHTTPSErrors: true });
+          await ctx.addCookies([{ ...sessionCookie, url: b.base, httpOnly: true, secure: true, sameSite: "Strict" }]);
+          return { b, ctx, page: await ctx.newPage(), times: [] as number[] };
+        }),
+      );
       try {
-        const page = await ctx.newPage();
         for (let i = 0; i < CHANGES + 1; i++) {
-          const name = `f${(i * 104729 + 3) % N}`;
-          const row = (await service.getFarm(name))!;
-          const b = row.backends[0]!;
-          const who = b.port ? `${b.ip}:${b.port}` : b.ip;
-          await page.goto(`${base}/farms/${name}`);
-          const table = page.getByRole("table", { name: `Backends of ${name}` });
-          await table.getByRole("button", { name: `Edit backend ${who}` }).click();
-          await table.getByLabel(`Weight of backend ${who}`, { exact: true }).fill(String((b.weight % 100) + 1));
-          const toast = page.locator('[data-sonner-toast][data-type="success"]');
-          const t0 = performance.now();
-          await table.getByRole("button", { name: `Save backend ${who}` }).click();
-          await toast.first().waitFor({ state: "visible", timeout: 30_000 });
-          if (i > 0) times.push(performance.now() - t0);
+          for (const [k, c] of (i % 2 ? [...contexts].reverse() : contexts).entries()) {
+            const name = `f${(i * 104729 + 3 + k * 7) % N}`;
+            const row = (await service.getFarm(name))!;
+            const b = row.backends[0]!;
+            const who = b.port ? `${b.ip}:${b.port}` : b.ip;
+            const page = c.page;
+            await page.goto(`${c.b.base}/farms/${name}`);
+            const table = page.getByRole("table", { name: `Backends of ${name}` });
+            await table.getByRole("button", { name: `Edit backend ${who}` }).click();
+            await table.getByLabel(`Weight of backend ${who}`, { exact: true }).fill(String((b.weight % 100) + 1));
+            const toast = page.locator('[data-sonner-toast][data-type="success"]');
+            const t0 = performance.now();
+            await table.getByRole("button", { name: `Save backend ${who}` }).click();
+            await toast.first().waitFor({ state: "visible", timeout: 30_000 });
+            if (i > 0) c.times.push(performance.now() - t0);
+          }
         }
       } finally {
-        await ctx.close();
+        for (const c of contexts) await c.ctx.close();
       }
-      console.log(`click to toast (weight change on the farm page, Chromium): median ${ms(median(times))} [${list(times)}] (target ≤ 300 ms)`);
+      for (const c of contexts) console.log(`click to toast (weight change on the farm page, Chromium)${tag(c.b)}: median ${ms(median(c.times))} [${list(c.times)}] (target ≤ 300 ms)`);
+    }
+    if (ONLY_CHANGE_PATHS) {
+      await disconnectPrisma(url);
+      return;
     }
 
     // The same change through the service, with the kernel in this process and through an agent (as npm start runs it), alternating.
@@ -318,7 +355,8 @@ async function main() {
     await disconnectPrisma(url);
   } finally {
     await browser?.close().catch(() => {});
-    if (server?.pid && server.exitCode === null) {
+    for (const server of servers) {
+      if (!server.pid || server.exitCode !== null) continue;
       try {
         process.kill(-server.pid, "SIGTERM");
       } catch {

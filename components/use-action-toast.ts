@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect, useRef } from "react";
+import { useActionState, useCallback, useEffect, useRef } from "react";
 import { toast } from "sonner";
 import type { ActionState } from "@/lib/actions/state";
 
@@ -16,6 +16,34 @@ export function useActionToast(state: ActionState, opts: { invalidToast?: boolea
     seen.current = state.stamp;
     if (showActionToast(state, invalidToast)) onOk?.();
   }, [state, invalidToast, onOk]);
+}
+
+/**
+ * useActionState whose result is toasted (and `onOk` run) the moment the
+ * action answers. The state itself reaches the component only when the
+ * transition commits, that is once the browser has the page the action
+ * re-rendered (revalidatePath) and has rendered it: at 2,000 farms the toast
+ * waited 0.5-1.5 s for that. `onOk` gets the form that was sent, so a caller
+ * can show what was saved (an optimistic row) until the new page arrives.
+ */
+export function useToastedAction(
+  action: (prev: ActionState, form: FormData) => Promise<ActionState>,
+  initial: ActionState,
+  opts: { invalidToast?: boolean; onOk?: (form: FormData, state: ActionState) => void } = {},
+) {
+  const latest = useRef(opts);
+  useEffect(() => {
+    latest.current = opts;
+  });
+  const run = useCallback(
+    async (prev: ActionState, form: FormData) => {
+      const next = await action(prev, form);
+      if (showActionToast(next, latest.current.invalidToast ?? false)) latest.current.onOk?.(form, next);
+      return next;
+    },
+    [action],
+  );
+  return useActionState(run, initial);
 }
 
 /** The toast for one result; true when it was a success. */

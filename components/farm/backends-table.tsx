@@ -1,7 +1,7 @@
 "use client";
 
 import { useCan } from "@/components/auth/role";
-import { useActionState, useCallback, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { addBackendAction, removeBackendAction, setMaintenanceAction, updateBackendAction } from "@/lib/actions/backends";
 import { IDLE } from "@/lib/actions/state";
 import type { BackendView } from "@/lib/console/farm-view";
@@ -11,7 +11,7 @@ import { Button } from "@/components/ui/button";
 import { useFarmLive } from "./farm-live";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 import { FieldError, inputClass } from "@/components/ui/field";
-import { useActionToast } from "@/components/use-action-toast";
+import { useToastedAction } from "@/components/use-action-toast";
 import { UtcTime } from "@/components/ui/log-table";
 import { ScrollRegion } from "@/components/ui/scroll-region";
 
@@ -108,8 +108,17 @@ function BackendState({ backend: b, hasCheck }: { backend: BackendView; hasCheck
  * numbered from 1 here as in every form; the rule comments keep the guide's
  * 0-based index (FARM_<farm>_0_ is backend 1).
  */
-export function BackendsTable({ farm, backends, hasCheck = false, context }: { farm: string; backends: BackendView[]; hasCheck?: boolean; context: FarmContext }) {
+export function BackendsTable({ farm, backends: fromServer, hasCheck = false, context }: { farm: string; backends: BackendView[]; hasCheck?: boolean; context: FarmContext }) {
   const [editing, setEditing] = useState<number | null>(null);
+  // A saved edit shows in its row as soon as the server says it was applied;
+  // the page the action re-rendered (shares, probabilities) replaces it.
+  const [saved, setSaved] = useState<Map<number, Partial<BackendView>>>(() => new Map());
+  useEffect(() => setSaved((m) => (m.size ? new Map() : m)), [fromServer]);
+  const backends = saved.size ? fromServer.map((b) => (saved.has(b.mark) ? { ...b, ...saved.get(b.mark) } : b)) : fromServer;
+  const onSaved = useCallback((mark: number, form: FormData) => {
+    setEditing(null);
+    setSaved((m) => new Map(m).set(mark, savedValues(form)));
+  }, []);
   const { live } = useFarmLive();
   const mayOperate = useCan("operate");
   const stateOf = (b: BackendView) => live?.backends.find((x) => x.mark === b.mark)?.state ?? b.state;
@@ -136,7 +145,7 @@ export function BackendsTable({ farm, backends, hasCheck = false, context }: { f
         {backends.map((b) => (
           <li key={b.mark} className="space-y-2 px-4 py-3 text-sm" aria-label={`Backend ${b.position + 1}: ${nameOf(b)}`}>
             {editing === b.mark ? (
-              <EditForm farm={farm} backend={b} onDone={() => setEditing(null)} idPrefix="edit-card" />
+              <EditForm farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} idPrefix="edit-card" />
             ) : (
               <>
                 <div className="flex items-start justify-between gap-3">
@@ -192,7 +201,7 @@ export function BackendsTable({ farm, backends, hasCheck = false, context }: { f
             )}
             {backends.map((b) =>
               editing === b.mark ? (
-                <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} />
+                <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} />
               ) : (
                 <tr key={b.mark} className="border-b border-line last:border-0">
                   <td className="px-4 py-2.5 font-mono text-xs text-muted">{b.position + 1}</td>
@@ -287,10 +296,34 @@ function BackendActions({
   );
 }
 
+type Saved = (mark: number, form: FormData) => void;
+
+/** What an applied edit changed, as the row shows it until the re-rendered page arrives. */
+function savedValues(form: FormData): Partial<BackendView> {
+  const text = (k: string) => {
+    const v = form.get(k);
+    return typeof v === "string" ? v.trim() : null;
+  };
+  const int = (k: string) => {
+    const v = text(k);
+    return v && /^\d+$/.test(v) ? Number(v) : undefined;
+  };
+  const out: Partial<BackendView> = {};
+  const ip = text("ip");
+  if (ip) out.ip = ip;
+  const port = text("port");
+  if (port === "") out.port = null;
+  else if (port !== null && int("port") !== undefined) out.port = int("port")!;
+  if (int("weight") !== undefined) out.weight = int("weight")!;
+  if (int("priority") !== undefined) out.priority = int("priority")!;
+  const state = text("state");
+  if (state && (STATES as readonly string[]).includes(state)) out.state = state;
+  return out;
+}
+
 /** Editing a backend on a phone: the same fields as the table's row, labelled and stacked. */
-function EditForm({ farm, backend: b, onDone, idPrefix }: { farm: string; backend: BackendView; onDone: () => void; idPrefix: string }) {
-  const [state, action, pending] = useActionState(updateBackendAction, IDLE);
-  useActionToast(state, { onOk: onDone });
+function EditForm({ farm, backend: b, onDone, onSaved, idPrefix }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved; idPrefix: string }) {
+  const [state, action, pending] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form) });
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const formId = `${idPrefix}-${b.mark}`;
@@ -348,9 +381,8 @@ function EditForm({ farm, backend: b, onDone, idPrefix }: { farm: string; backen
   );
 }
 
-function EditRow({ farm, backend: b, onDone }: { farm: string; backend: BackendView; onDone: () => void }) {
-  const [state, action, pending] = useActionState(updateBackendAction, IDLE);
-  useActionToast(state, { onOk: onDone });
+function EditRow({ farm, backend: b, onDone, onSaved }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved }) {
+  const [state, action, pending] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form) });
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const formId = `edit-backend-${b.mark}`;
@@ -427,10 +459,8 @@ function CellInput({ form, name, label, defaultValue, errors, stamp }: { form: s
 }
 
 function AddBackendForm({ farm }: { farm: string }) {
-  const [state, action, pending] = useActionState(addBackendAction, IDLE);
   const [formKey, setFormKey] = useState(0);
-  const onOk = useCallback(() => setFormKey((k) => k + 1), []);
-  useActionToast(state, { onOk });
+  const [state, action, pending] = useToastedAction(addBackendAction, IDLE, { onOk: () => setFormKey((k) => k + 1) });
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const field = (name: string, label: string, placeholder?: string, def?: string) => {
