@@ -2,7 +2,8 @@ import type { Metadata } from "next";
 import { requireUser } from "@/lib/auth/next";
 import { Suspense } from "react";
 import type { Target } from "@/lib/privileged/target";
-import { TABLES_MAX_RULES, tablesView } from "@/lib/console/tables-view";
+import { liveTablesView } from "@/lib/console/tables-view";
+import { pageFilters, tablesReadKind, type TablesPageFilters } from "@/lib/console/tables-query";
 import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
@@ -12,16 +13,15 @@ import { formatTarget } from "@/lib/privileged/target";
 
 export const metadata: Metadata = { title: "Live tables" };
 
-const firstRead = (farm?: string) => ({ scope: "natfarm" as const, farm: farm || undefined, maxRules: TABLES_MAX_RULES });
-
-type Props = { searchParams: Promise<{ farm?: string }> };
+type Props = { searchParams: Promise<Record<string, string | string[] | undefined>> };
 
 export default async function TablesPage({ searchParams }: Props) {
   await requireUser();
   const { target } = consoleEnv();
-  const { farm } = await searchParams;
+  // The filters are kept in the URL (?farm=web&sort=packets&traffic=1): a reload or a shared link shows the same view.
+  const filters = pageFilters(await searchParams);
   // The kernel read takes longest: start it now, the browser's first /api/tables request joins it.
-  if (target.target) sharedTablesRead(target.target, firstRead(farm)).catch(() => {});
+  if (target.target) sharedTablesRead(target.target, tablesReadKind(filters)).catch(() => {});
   const farms = await (await farmService()).listFarmNames();
   return (
     <>
@@ -37,7 +37,7 @@ export default async function TablesPage({ searchParams }: Props) {
       />
       {target.target && (
         <Suspense fallback={<p className="rounded-lg border border-line bg-surface px-4 py-6 text-sm text-muted">Reading the live tables…</p>}>
-          <TablesWithFirstRead target={target.target} farms={farms} initialFarm={farm ?? ""} />
+          <TablesWithFirstRead target={target.target} farms={farms} filters={filters} />
         </Suspense>
       )}
     </>
@@ -45,10 +45,11 @@ export default async function TablesPage({ searchParams }: Props) {
 }
 
 /** The first tables come with the page (streamed once the kernel is read); the component then polls. */
-async function TablesWithFirstRead({ target, farms, initialFarm }: { target: Target; farms: string[]; initialFarm: string }) {
-  const initial = await sharedTablesRead(target, firstRead(initialFarm)).then(
-    (snap) => tablesView(snap, { farm: initialFarm || undefined }),
+async function TablesWithFirstRead({ target, farms, filters }: { target: Target; farms: string[]; filters: TablesPageFilters }) {
+  const initial = await sharedTablesRead(target, tablesReadKind(filters)).then(
+    (snap) => liveTablesView(snap, { ...filters, chain: undefined }),
     () => null,
   );
-  return <LiveTables farms={farms} initialFarm={initialFarm} initial={initial} />;
+  const { farm = "", scope, sort, traffic } = filters;
+  return <LiveTables farms={farms} initialFilters={{ farm, scope, sort, traffic }} initial={initial} />;
 }

@@ -3,8 +3,8 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useMemo, useState } from "react";
-import type { TablesChain, TablesRule } from "@/lib/applier/tables";
-import type { TablesView } from "@/lib/console/tables-view";
+import type { TablesRule } from "@/lib/applier/tables";
+import type { LiveTablesChain, LiveTablesView, TableSort } from "@/lib/console/tables-view";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { inputClass } from "@/components/ui/field";
@@ -18,15 +18,25 @@ import { ScrollRegion } from "@/components/ui/scroll-region";
  */
 const REFRESH_MS = 2000;
 
-/** The server filters (farm, scope) and caps the rules: the whole snapshot is megabytes at 5,000 farms. */
-async function fetchTables(farm: string, scope: string): Promise<TablesView> {
-  const q = new URLSearchParams({ scope });
-  if (farm) q.set("farm", farm);
-  const res = await fetch(`/api/tables?${q}`, { cache: "no-store" });
+type Filters = { farm: string; scope: "natfarm" | "all"; sort: TableSort; traffic: boolean };
+
+function query(f: Filters, chain?: string): URLSearchParams {
+  const q = new URLSearchParams();
+  if (f.farm) q.set("farm", f.farm);
+  if (f.scope !== "natfarm") q.set("scope", f.scope);
+  if (f.sort !== "rule") q.set("sort", f.sort);
+  if (f.traffic) q.set("traffic", "1");
+  if (chain) q.set("chain", chain);
+  return q;
+}
+
+/** The server filters, sorts and caps the rules: the whole snapshot is megabytes at 5,000 farms. */
+async function fetchTables(f: Filters, chain?: string): Promise<LiveTablesView> {
+  const res = await fetch(`/api/tables?${query(f, chain)}`, { cache: "no-store" });
   const body = await res.json();
   // The flag lets the header's banner react to the agent going away at once.
   if (!res.ok) throw Object.assign(new Error(body?.error ?? `HTTP ${res.status}`), { agentUnavailable: body?.agentUnavailable === true });
-  return body as TablesView;
+  return body as LiveTablesView;
 }
 
 function human(n: number): string {
@@ -41,16 +51,28 @@ function human(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)}${units[u]}`;
 }
 
-export function LiveTables({ farms, initialFarm, initial = null }: { farms: string[]; initialFarm: string; initial?: TablesView | null }) {
+const count = (n: number) => n.toLocaleString("en-US");
+
+export function LiveTables({ farms, initialFilters, initial = null }: { farms: string[]; initialFilters: Filters; initial?: LiveTablesView | null }) {
   const [paused, setPaused] = useState(false);
-  const [farm, setFarm] = useState(initialFarm);
-  const [scope, setScope] = useState<"natfarm" | "all">("natfarm");
+  const [filters, setFilters] = useState<Filters>(initialFilters);
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(() => new Set());
+  const { farm, scope, sort, traffic } = filters;
   const known = useMemo(() => new Set(farms), [farms]);
+  const set = (patch: Partial<Filters>) => {
+    const next = { ...filters, ...patch };
+    setFilters(next);
+    setExpanded(new Set());
+    // Kept in the URL (without a server round trip): a reload, Back or a shared link shows the same view.
+    const q = query(next).toString();
+    window.history.replaceState(null, "", q ? `/tables?${q}` : "/tables");
+  };
+  const same = (a: Filters, b: Filters) => a.farm === b.farm && a.scope === b.scope && a.sort === b.sort && a.traffic === b.traffic;
   const q = useQuery({
-    queryKey: ["tables", farm, scope],
-    queryFn: () => fetchTables(farm, scope),
+    queryKey: ["tables", farm, scope, sort, traffic],
+    queryFn: () => fetchTables(filters),
     // The server rendered the first tables with the page.
-    initialData: initial && farm === initialFarm && scope === "natfarm" ? initial : undefined,
+    initialData: initial && same(filters, initialFilters) ? initial : undefined,
     initialDataUpdatedAt: initial ? Date.parse(initial.at) : undefined,
     refetchInterval: paused ? false : REFRESH_MS,
     // Typing a farm name keeps the last tables on screen until the new ones arrive.
@@ -69,7 +91,7 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
             id="tables-farm"
             list="tables-farm-names"
             value={farm}
-            onChange={(e) => setFarm(e.target.value.trim())}
+            onChange={(e) => set({ farm: e.target.value.trim() })}
             placeholder="all farms (type a name)"
             className={`${inputClass} w-56`}
             autoComplete="off"
@@ -84,11 +106,25 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
           <label htmlFor="tables-scope" className="mb-1 block text-xs font-medium text-muted">
             Rules
           </label>
-          <select id="tables-scope" value={scope} onChange={(e) => setScope(e.target.value as "natfarm" | "all")} className={`${inputClass} w-auto`} disabled={Boolean(farm)}>
+          <select id="tables-scope" value={scope} onChange={(e) => set({ scope: e.target.value as Filters["scope"] })} className={`${inputClass} w-auto`} disabled={Boolean(farm)}>
             <option value="natfarm">natfarm's chains and hooks</option>
             <option value="all">Every chain, foreign rules too</option>
           </select>
         </div>
+        <div>
+          <label htmlFor="tables-sort" className="mb-1 block text-xs font-medium text-muted">
+            Order
+          </label>
+          <select id="tables-sort" value={sort} onChange={(e) => set({ sort: e.target.value as TableSort })} className={`${inputClass} w-auto`}>
+            <option value="rule">Rule order (as the kernel walks them)</option>
+            <option value="packets">Most packets first</option>
+            <option value="bytes">Most bytes first</option>
+          </select>
+        </div>
+        <label className="flex items-center gap-2 pb-2 text-sm">
+          <input type="checkbox" checked={traffic} onChange={(e) => set({ traffic: e.target.checked })} className="h-4 w-4" />
+          With traffic only
+        </label>
         <div className="ml-auto flex items-center gap-3">
           <p className="text-xs text-muted" aria-live="off">
             {q.data ? `Read ${utcText(q.data.at)}` : q.isLoading ? "Reading…" : ""}
@@ -112,39 +148,92 @@ export function LiveTables({ farms, initialFarm, initial = null }: { farms: stri
             table {t.name}
           </h2>
           {t.chains.length === 0 ? (
-            <p className="px-4 py-6 text-sm text-muted">{farm ? `No rule of farm ${farm} in this table.` : "natfarm has no chain in this table."}</p>
+            <p className="px-4 py-6 text-sm text-muted">
+              {traffic ? "No rule in this table has counted a packet." : farm ? `No rule of farm ${farm} in this table.` : "natfarm has no chain in this table."}
+            </p>
           ) : (
-            t.chains.map((c) => <ChainView key={c.name} table={t.name} chain={c} known={known} />)
+            t.chains.map((c) => {
+              const id = `${t.name} ${c.name}`;
+              return (
+                <ChainView
+                  key={c.name}
+                  table={t.name}
+                  chain={c}
+                  known={known}
+                  filters={filters}
+                  paused={paused}
+                  expanded={expanded.has(id)}
+                  onExpand={() => setExpanded((e) => new Set(e).add(id))}
+                />
+              );
+            })
           )}
         </section>
       ))}
-      {view && (view.hidden > 0 || view.moreChains > 0) && (
+      {view && (view.hidden > 0 || view.moreChains > 0 || view.quietChains > 0) && (
         <p className="text-sm text-muted" role="status">
-          {view.hidden > 0 ? `${view.hidden} more rules` : ""}
-          {view.hidden > 0 && view.moreChains > 0 ? " and " : ""}
-          {view.moreChains > 0 ? `${view.moreChains} more natfarm chains` : ""} not shown: pick a farm to see its rules.
+          {[
+            view.hidden > 0 ? `${count(view.hidden)} more rules cut where their chains say so` : "",
+            view.moreChains > 0 ? `${count(view.moreChains)} more natfarm chains not read: pick a farm, or order by counters (which reads every chain), to see their rules` : "",
+            view.quietChains > 0 ? `${count(view.quietChains)} chains without traffic left out` : "",
+          ]
+            .filter(Boolean)
+            .join("; ")}
+          .
         </p>
       )}
     </div>
   );
 }
 
-function ChainView({ table, chain, known }: { table: string; chain: TablesChain; known: Set<string> }) {
+function ChainView({
+  table,
+  chain: listed,
+  known,
+  filters,
+  paused,
+  expanded,
+  onExpand,
+}: {
+  table: string;
+  chain: LiveTablesChain;
+  known: Set<string>;
+  filters: Filters;
+  paused: boolean;
+  expanded: boolean;
+  onExpand: () => void;
+}) {
+  const id = `${table} ${listed.name}`;
+  // An expanded chain is read on its own, whole (up to 5,000 rules), and refreshed with the page.
+  const whole = useQuery({
+    queryKey: ["tables-chain", id, filters.farm, filters.scope, filters.sort, filters.traffic],
+    queryFn: () => fetchTables(filters, id),
+    enabled: expanded,
+    refetchInterval: paused ? false : REFRESH_MS,
+    placeholderData: (prev) => prev,
+  });
+  const found = expanded ? whole.data?.tables.find((t) => t.name === table)?.chains.find((c) => c.name === listed.name) : undefined;
+  const chain = found ?? listed;
+  const more = chain.total - chain.rules.length;
   return (
     <div className="border-b border-line last:border-0">
       <h3 className="flex flex-wrap items-center gap-2 px-4 pt-3 pb-1 text-sm">
         <span className="font-mono font-semibold">Chain {chain.name}</span>
         {chain.policy && <span className="text-xs text-muted">(policy {chain.policy})</span>}
         {chain.owned ? <Badge tone="accent">natfarm</Badge> : <Badge>built-in</Badge>}
+        <span className="text-xs text-muted">
+          {count(chain.total)} rule{chain.total === 1 ? "" : "s"}
+          {more > 0 ? `, ${count(chain.rules.length)} shown` : ""}
+        </span>
       </h3>
       <ScrollRegion label={`Rules of ${table} ${chain.name}`}>
         <table className="w-full min-w-[48rem] text-xs" aria-label={`${table} ${chain.name}`}>
           <thead>
             <tr className="text-left text-[11px] uppercase tracking-wide text-muted">
-              <th scope="col" className="w-20 px-4 py-1.5 text-right">
+              <th scope="col" className="w-20 px-4 py-1.5 text-right" aria-sort={filters.sort === "packets" ? "descending" : undefined}>
                 Packets
               </th>
-              <th scope="col" className="w-20 px-2 py-1.5 text-right">
+              <th scope="col" className="w-20 px-2 py-1.5 text-right" aria-sort={filters.sort === "bytes" ? "descending" : undefined}>
                 Bytes
               </th>
               <th scope="col" className="w-32 px-2 py-1.5">
@@ -156,7 +245,7 @@ function ChainView({ table, chain, known }: { table: string; chain: TablesChain;
             </tr>
           </thead>
           <tbody>
-            {chain.rules.length === 0 && (
+            {chain.total === 0 && (
               <tr>
                 <td colSpan={4} className="px-4 py-2 text-muted">
                   empty
@@ -166,6 +255,24 @@ function ChainView({ table, chain, known }: { table: string; chain: TablesChain;
             {chain.rules.map((r, i) => (
               <RuleRow key={i} rule={r} known={known} />
             ))}
+            {more > 0 && (
+              <tr className="border-t border-line/60" data-testid="chain-cut">
+                <td colSpan={4} className="px-4 py-2">
+                  <span className="mr-3 text-muted">
+                    … {count(more)} more rule{more === 1 ? "" : "s"} in this chain
+                  </span>
+                  {!expanded ? (
+                    <Button size="sm" onClick={onExpand} aria-label={`Show all ${count(chain.total)} rules of ${table} ${chain.name}`}>
+                      Show all {count(chain.total)}
+                    </Button>
+                  ) : !found ? (
+                    <span className="text-muted">Reading the chain…</span>
+                  ) : (
+                    <span className="text-muted">(one chain shows at most 5,000 rules)</span>
+                  )}
+                </td>
+              </tr>
+            )}
           </tbody>
         </table>
       </ScrollRegion>
