@@ -27,6 +27,7 @@ import { clusterNodeIdentity, clusterNodeSetting, createNodeSync, nodeRole } fro
 import { HealthChecker, type CheckedFarm } from "../lib/health/checker.ts";
 import { createFarmService } from "../lib/service/farm-service.ts";
 import { createFarmSetCache } from "../lib/service/farm-set-cache.ts";
+import { createTrafficSampler } from "../lib/service/traffic-sampler.ts";
 import { execArgv, PARENT_GUARD, PARENT_PID_ENV } from "../lib/supervisor/children.ts";
 
 const log = pino({ name: "natfarm-health" });
@@ -141,6 +142,11 @@ async function main() {
     },
   });
 
+  // The farm pages' traffic graphs: natfarm's counters every 10 s, totals that survive rewrites (only the master's, in a cluster).
+  if (t.target) {
+    const sampler = createTrafficSampler({ db, kernel: service.kernel, target: t.target, active: () => (mayChangeState?.() ?? null) === null });
+    void sampler.run(stop.signal, (e) => log.warn({ err: e }, "traffic sample failed"));
+  }
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => stop.abort());
   log.info({ target: t.label }, "health checker running");
   await checker.run(stop.signal, (e) => log.error({ err: e }, "health check round failed"));

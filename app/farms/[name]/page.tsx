@@ -16,6 +16,7 @@ import { CopyButton } from "@/components/farm/copy-button";
 import { FarmAlerts } from "@/components/farm/farm-alerts";
 import { FarmLiveProvider } from "@/components/farm/farm-live";
 import { FarmStatistics, HealthEventsPanel } from "@/components/farm/farm-statistics";
+import { TrafficGraph } from "@/components/farm/traffic-graph";
 import { SettingsForm, type FarmSettings } from "@/components/farm/settings-form";
 import { ModeToggle } from "@/components/farm/mode-toggle";
 import { LiveErrorNote } from "@/components/live-error-note";
@@ -164,6 +165,10 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
             <HealthEventsPanel farm={row.name} hasCheck={hasCheck} />
           </Card>
         </div>
+
+        <Card title="Traffic" titleId="traffic-title">
+          <TrafficGraph farm={row.name} />
+        </Card>
 
         <Card title="Settings" titleId="settings-title">
           {can(role, "administer") ? (
