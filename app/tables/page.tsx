@@ -1,9 +1,6 @@
 import type { Metadata } from "next";
 import { requireUser } from "@/lib/auth/next";
-import { Suspense } from "react";
-import type { Target } from "@/lib/privileged/target";
-import { liveTablesView } from "@/lib/console/tables-view";
-import { pageFilters, tablesReadKind, type TablesPageFilters } from "@/lib/console/tables-query";
+import { pageFilters, tablesReadKind } from "@/lib/console/tables-query";
 import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
 import { consoleEnv } from "@/lib/console/env";
@@ -20,7 +17,8 @@ export default async function TablesPage({ searchParams }: Props) {
   const { target } = consoleEnv();
   // The filters are kept in the URL (?farm=web&sort=packets&traffic=1): a reload or a shared link shows the same view.
   const filters = pageFilters(await searchParams);
-  // The kernel read takes longest: start it now, the browser's first /api/tables request joins it.
+  // The kernel read takes longest (hundreds of ms at 2,000 farms): the page does not wait for it, but
+  // starts it now, and the browser's first /api/tables request joins it.
   if (target.target) sharedTablesRead(target.target, tablesReadKind(filters)).catch(() => {});
   const farms = await (await farmService()).listFarmNames();
   return (
@@ -35,21 +33,7 @@ export default async function TablesPage({ searchParams }: Props) {
             : "Applying is disabled (target none): there is no kernel to read."
         }
       />
-      {target.target && (
-        <Suspense fallback={<p className="rounded-lg border border-line bg-surface px-4 py-6 text-sm text-muted">Reading the live tables…</p>}>
-          <TablesWithFirstRead target={target.target} farms={farms} filters={filters} />
-        </Suspense>
-      )}
+      {target.target && <LiveTables farms={farms} initialFilters={{ farm: filters.farm ?? "", scope: filters.scope, sort: filters.sort, traffic: filters.traffic }} />}
     </>
   );
-}
-
-/** The first tables come with the page (streamed once the kernel is read); the component then polls. */
-async function TablesWithFirstRead({ target, farms, filters }: { target: Target; farms: string[]; filters: TablesPageFilters }) {
-  const initial = await sharedTablesRead(target, tablesReadKind(filters)).then(
-    (snap) => liveTablesView(snap, { ...filters, chain: undefined }),
-    () => null,
-  );
-  const { farm = "", scope, sort, traffic } = filters;
-  return <LiveTables farms={farms} initialFilters={{ farm, scope, sort, traffic }} initial={initial} />;
 }

@@ -142,6 +142,7 @@ export function LiveTables({ farms, initialFilters, initial = null }: { farms: s
         </div>
       )}
 
+      {!view && q.isLoading && <p className="rounded-lg border border-line bg-surface px-4 py-6 text-sm text-muted">Reading the live tables…</p>}
       {view?.tables.map((t) => (
         <section key={t.name} aria-labelledby={`table-${t.name}`} className="rounded-lg border border-line bg-surface shadow-sm">
           <h2 id={`table-${t.name}`} className="border-b border-line px-4 py-3 font-mono text-sm font-semibold">

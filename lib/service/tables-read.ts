@@ -16,16 +16,28 @@ export interface TablesReadKind {
 }
 
 const inflight = new Map<string, Promise<TablesSnapshot>>();
+/**
+ * A read that just ended still serves for a moment: the page starts the read
+ * and does not wait for it, and the browser's first request, once the page
+ * has loaded, takes that read rather than a second one. Shorter than the
+ * page's 2 s refresh, so every refresh reads the kernel again.
+ */
+const FRESH_MS = 1_000;
+const fresh = new Map<string, { at: number; value: Promise<TablesSnapshot> }>();
 
 export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope: "all" }, k: KernelPort = kernel()): Promise<TablesSnapshot> {
   const key = JSON.stringify([target, k.engine ?? "iptables", kind.scope, kind.farm ?? "", kind.maxRules ?? 0]);
   const running = inflight.get(key);
   if (running) return running;
+  const recent = fresh.get(key);
+  if (recent && Date.now() - recent.at < FRESH_MS) return recent.value;
+  fresh.delete(key);
   const value = kind.scope === "all" ? k.readTables(target) : k.readNatfarmTables(target, { farm: kind.farm, maxRules: kind.maxRules });
   inflight.set(key, value);
-  const done = () => {
+  const done = (ok: boolean) => () => {
     if (inflight.get(key) === value) inflight.delete(key);
+    if (ok) fresh.set(key, { at: Date.now(), value });
   };
-  value.then(done, done);
+  value.then(done(true), done(false));
   return value;
 }

@@ -8,22 +8,21 @@ import { consoleEnv } from "@/lib/console/env";
 import { backendCounts, farmStatus } from "@/lib/console/farm-model";
 import { liveVersion } from "@/lib/console/live-types";
 import { HealthCheckSchema } from "@/lib/farms/schema";
-import { farmDetailOf, farmService } from "@/lib/console/farm-service";
+import { farmService } from "@/lib/console/farm-service";
 import type { FarmRow } from "@/lib/service/farm-rows";
 import { farmView } from "@/lib/console/farm-view";
 import { BackendsTable } from "@/components/farm/backends-table";
 import { CopyButton } from "@/components/farm/copy-button";
-import { FarmAlerts } from "@/components/farm/farm-alerts";
+import { FarmDriftAlerts, LiveStatusBadge } from "@/components/farm/farm-drift";
 import { FarmLiveProvider } from "@/components/farm/farm-live";
 import { FarmStatistics, HealthEventsPanel } from "@/components/farm/farm-statistics";
 import { TrafficGraph } from "@/components/farm/traffic-graph";
 import { SettingsForm, type FarmSettings } from "@/components/farm/settings-form";
 import { ModeToggle } from "@/components/farm/mode-toggle";
-import { LiveErrorNote } from "@/components/live-error-note";
 import { ActionButton } from "@/components/ui/action-button";
 import { Card, PageTitle } from "@/components/ui/card";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
-import { ModeBadge, StatusBadge } from "@/components/ui/status-badge";
+import { ModeBadge } from "@/components/ui/status-badge";
 
 type Props = { params: Promise<{ name: string }> };
 
@@ -58,10 +57,13 @@ export default async function FarmPage({ params }: Props) {
 }
 
 async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }) {
-  const { row, drift, liveError } = await farmDetailOf(found);
+  // Drift (a read of the kernel through the agent) is fetched by the page itself: neither this
+  // answer nor an action's re-render of it waits for the kernel.
+  const row = found;
   const { target } = consoleEnv();
   const view = farmView(row, target.engine);
-  const status = farmStatus(row, drift, backendCounts(row));
+  const status = farmStatus(row, null, backendCounts(row));
+  const version = liveVersion(row);
   const running = row.status === "up";
   const check = row.healthcheck ? HealthCheckSchema.safeParse(JSON.parse(row.healthcheck)) : null;
   const settings: FarmSettings = {
@@ -77,12 +79,12 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
   const counts = backendCounts(row);
 
   return (
-    <FarmLiveProvider farm={row.name} version={liveVersion(row)}>
+    <FarmLiveProvider farm={row.name} version={version}>
       <PageTitle
         title={
           <span className="flex flex-wrap items-center gap-2">
             <span className="font-mono">{row.name}</span>
-            <StatusBadge status={status} />
+            <LiveStatusBadge farm={row.name} version={version} row={{ status: row.status, applyState: row.applyState }} counts={counts} />
             <ModeBadge mode={row.mode} />
           </span>
         }
@@ -133,7 +135,6 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
         }
       />
 
-      {liveError && <LiveErrorNote message={liveError} />}
       {status === "critical" && (
         <div role="alert" data-testid="farm-critical" className="mb-5 rounded-lg border border-bad/40 bg-bad-soft p-4">
           <p className="font-semibold text-bad">Critical: no backend can take new connections</p>
@@ -150,7 +151,14 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
           </p>
         </div>
       )}
-      <FarmAlerts farm={row.name} row={row} drift={drift} canApply={target.canApply} mayApply={can(role, "operate")} reapply={reapplyAction} />
+      <FarmDriftAlerts
+        farm={row.name}
+        version={version}
+        row={{ applyState: row.applyState, applyError: row.applyError, appliedAt: row.appliedAt }}
+        canApply={target.canApply}
+        mayApply={can(role, "operate")}
+        reapply={reapplyAction}
+      />
 
       <div className="space-y-5">
         <Card title="Backends" titleId="backends-title">
