@@ -202,6 +202,8 @@ async function main() {
           NATFARM_HOST: "127.0.0.1",
           PORT: String(port),
           NATFARM_TLS_DIR: tlsDir,
+          // Where each server action's time went, on stderr (lib/actions/authz.ts).
+          NATFARM_ACTION_TIMING: "1",
         },
         stdio: ["ignore", "ignore", "inherit"],
         detached: true,

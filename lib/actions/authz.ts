@@ -72,32 +72,34 @@ export async function audited<S extends ActionState = ActionState>(
   // Actions that change no farm (lab traffic) skip the before/after snapshots.
   opts: { snapshots?: boolean } = {},
 ): Promise<S | ActionState> {
-  const g = await guard(permission, what);
-  if (!g.ok) return refusal(g.message);
+  const timing = actionTiming(what);
   const snapshots = opts.snapshots ?? true;
   const isForm = form instanceof FormData;
   const farmField = isForm ? (form.get("farm") ?? form.get("name")) : null;
-  const entry = {
-    actor: g.user.name,
-    via: "session" as const,
-    address: await clientAddress(),
-    action: what,
-    farm: typeof farmField === "string" ? farmField.slice(0, 64) : null,
-  };
+  const farmName = typeof farmField === "string" ? farmField.slice(0, 64) : null;
+  // The snapshot before is read beside the role check (it is only kept once the check passed):
+  // one database round trip less on the way to the operator's feedback.
+  const [g, before, address] = await Promise.all([guard(permission, what), snapshots ? farmSnapshot(farmName) : undefined, clientAddress()]);
+  if (!g.ok) return refusal(g.message);
+  timing.mark("guard + before");
+  const entry = { actor: g.user.name, via: "session" as const, address, action: what, farm: farmName };
   const fields = isForm ? `form: ${fieldsOf(form)}` : "";
-  const before = snapshots ? await farmSnapshot(entry.farm) : undefined;
   try {
     // The configuration history names the signed-in user as the author of what run() changes.
     const state = await withAuthor({ name: g.user.name, via: "console" }, run);
+    timing.mark("run");
     // An action without a farm field (the guide's example) names its farm in its state; a farm it made did not exist before.
     const farm = entry.farm ?? state.farm ?? null;
     const after = snapshots ? await farmSnapshot(farm) : undefined;
+    timing.mark("after");
     await audit(await consoleDb(), {
       ...entry,
       farm,
       result: state.status === "ok" ? "ok" : state.status === "invalid" ? "invalid" : "failed",
       detail: [state.message, state.iptables ? `iptables: ${state.iptables}` : "", fields, snapshots ? beforeAfter(entry.farm ? before : farm && state.status === "ok" ? null : undefined, after) : ""].filter(Boolean).join(" · "),
     });
+    timing.mark("audit");
+    timing.done();
     return state;
   } catch (e) {
     // redirect() (after a farm is deleted) ends the action by throwing.
@@ -106,6 +108,29 @@ export async function audited<S extends ActionState = ActionState>(
     await audit(await consoleDb(), { ...entry, result: redirected ? "ok" : "failed", detail: [redirected ? "done" : String(e), fields, snapshots ? beforeAfter(before, after) : ""].filter(Boolean).join(" · ") });
     throw e;
   }
+}
+
+/**
+ * NATFARM_ACTION_TIMING=1 prints where a server action's time went
+ * (bench/console.ts sets it): the role check with the snapshot before, the
+ * service call, the snapshot after, the audit write.
+ */
+function actionTiming(what: string) {
+  const on = process.env.NATFARM_ACTION_TIMING === "1";
+  const t0 = performance.now();
+  let last = t0;
+  const parts: string[] = [];
+  return {
+    mark(name: string) {
+      if (!on) return;
+      const now = performance.now();
+      parts.push(`${name} ${(now - last).toFixed(0)} ms`);
+      last = now;
+    },
+    done() {
+      if (on) console.error(`natfarm action timing (${what}): ${parts.join(", ")}, total ${(performance.now() - t0).toFixed(0)} ms`);
+    },
+  };
 }
 
 export interface AccountRun<S extends ActionState> {

@@ -73,7 +73,7 @@ describe.sequential("live tables at scale", () => {
     await expectVisible(big);
     const cut = big.getByTestId("chain-cut");
     await expectText(cut, /… [\d,]+ more rules? in this chain/);
-    const shown = await big.locator("tbody tr").filter({ hasNot: page.getByTestId("chain-cut") }).count();
+    const shown = await big.locator('tbody tr:not([data-testid="chain-cut"])').count();
     const more = Number((/… ([\d,]+) more/.exec(await cut.innerText())?.[1] ?? "0").replace(/,/g, ""));
     expect(shown + more).toBe(FOREIGN_RULES);
     // nat PREROUTING holds natfarm's jump and the foreign jump: never drawn empty.
