@@ -1,5 +1,4 @@
 import type { TablesSnapshot } from "../applier/tables.ts";
-import { NFT_SNAPSHOT_TABLE } from "../nftables/view.ts";
 
 /**
  * natfarm's per-backend traffic counters, read from a live tables snapshot
@@ -49,7 +48,8 @@ export function countersOf(snap: TablesSnapshot): CounterReading[] {
           if (m) add(r.farm, Number(m[1]), r.packets, r.bytes);
         }
       }
-    } else if (t.name === NFT_SNAPSHOT_TABLE) {
+    } else if (t.name.startsWith("nftables ")) {
+      // The nftables engine's snapshot: one "table" (`nftables ip natfarm`) whose maps and sets are listed as chains.
       for (const c of t.chains) {
         if (!c.name.startsWith("set backends ")) continue;
         for (const r of c.rules) {
