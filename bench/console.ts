@@ -11,7 +11,8 @@
  * server (scripts/web-server.ts, as `npm start` runs it, with a self-signed
  * certificate made in the temporary directory) serves the build in
  * tmp/bench-build (rebuilt when older than the sources) on 127.0.0.1 and a
- * free port, and headless Chromium loads the pages:
+ * free port, reaching the kernel through an agent as under `npm start`, and
+ * headless Chromium loads the pages:
  *   - farms page: navigation start until the first farm rows are on screen;
  *   - live tables page: navigation start until the first rule rows are shown;
  * each the median of `--loads` loads in fresh browser contexts (after one
@@ -143,6 +144,7 @@ async function main() {
   const ns = `nfbc${randomBytes(3).toString("hex")}`;
   const target: Target = { kind: "netns", name: ns };
   const servers: ChildProcess[] = [];
+  let stopAgent = async () => {};
   let browser: Browser | null = null;
   let nsCreated = false;
   // Interrupted (Ctrl-C, a timeout's SIGTERM): the finally below would not run.
@@ -187,6 +189,13 @@ async function main() {
       console.log(`built in ${ms(performance.now() - t)}`);
     }
 
+    // The web servers reach the kernel through an agent, as under npm start (the console runs unprivileged).
+    const agentSocket = path.join(dir, "agent", "agent.sock");
+    const agent = await startAgent({ socket: agentSocket, target, logFile: path.join(dir, "agent.log") });
+    stopAgent = async () => {
+      stopAgent = async () => {};
+      await agent.stop();
+    };
     const startServer = async (dist: string, label: string) => {
       const port = await freePort();
       const base = `https://127.0.0.1:${port}`;
@@ -202,6 +211,7 @@ async function main() {
           NATFARM_HOST: "127.0.0.1",
           PORT: String(port),
           NATFARM_TLS_DIR: tlsDir,
+          NATFARM_AGENT_SOCKET: agentSocket,
           // Where each server action's time went, on stderr (lib/actions/authz.ts).
           NATFARM_ACTION_TIMING: "1",
         },
@@ -335,8 +345,6 @@ async function main() {
     }
 
     // The same change through the service, with the kernel in this process and through an agent (as npm start runs it), alternating.
-    const agentSocket = path.join(dir, "agent", "agent.sock");
-    const agent = await startAgent({ socket: agentSocket, target, logFile: path.join(dir, "agent.log") });
     try {
       const ways = [
         { name: "direct", service, changes: [] as number[] },
@@ -361,7 +369,7 @@ async function main() {
         console.log(`one-farm change (service.updateBackend weight → kernel, ${way.name}): median ${ms(m)} [${list(way.changes)}] (target ≤ 150 ms)${hop}`);
       }
     } finally {
-      await agent.stop();
+      await stopAgent();
     }
     if (HOLD > 0) {
       console.log(`holding ${base} for ${HOLD} s`);
@@ -378,6 +386,7 @@ async function main() {
         /* already gone */
       }
     }
+    await stopAgent().catch(() => {});
     if (nsCreated) await runPrivileged("ip", ["netns", "del", ns], { allowFailure: true });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labEnsureVip, labTraffic } from "../../lib/lab/index.ts";
 import { readNft } from "../../lib/nftables/index.ts";
 import { runPrivileged } from "../../lib/privileged/run.ts";
+import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
+import { directKernel } from "../../lib/kernel/direct.ts";
+import { withEngine } from "../../lib/kernel/port.ts";
+import { createTrafficSampler } from "../../lib/service/traffic-sampler.ts";
 import { namespacesOf, startConsole, type Console } from "./harness.ts";
 import { expectCount, expectText, expectVisible } from "./ui-expect.ts";
 
@@ -99,5 +103,25 @@ describe("the console on nftables", () => {
     const got = [r.backends.b0?.count ?? 0, r.backends.b1?.count ?? 0];
     // The page refreshes every 2 s: each backend's counter rises by exactly the connections it answered.
     await expect.poll(async () => [await counter(0), await counter(1)], { timeout: 15_000, interval: 500 }).toEqual([before[0]! + got[0]!, before[1]! + got[1]!]);
+  });
+
+  it("the traffic sampler counts the backends set's counters: the farm's totals grow by the connections sent", async () => {
+    const db = await openDatabase(c.dbUrl);
+    try {
+      let clock = Date.now() - 20_000;
+      // The checker's kernel port defaults to NATFARM_ENGINE's engine (withEngine): the same here.
+      const sampler = createTrafficSampler({ db, kernel: withEngine(directKernel, "nftables"), target: c.target, now: () => clock });
+      const total = async () => (await db.trafficSample.findFirst({ where: { farm: FARM, step: 10 }, orderBy: { at: "desc" } }))?.connections ?? 0;
+      await sampler.tick();
+      const start = await total();
+      expect(start).toBeGreaterThan(0);
+      const r = await labTraffic({ name: c.lab.name, vip: VIP, port: 80, connections: 40 });
+      expect(r.failed).toBe(0);
+      clock += 10_000;
+      await sampler.tick();
+      expect(await total()).toBe(start + 40);
+    } finally {
+      await disconnectPrisma(c.dbUrl);
+    }
   });
 });
