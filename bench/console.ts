@@ -311,6 +311,9 @@ async function main() {
             const who = b.port ? `${b.ip}:${b.port}` : b.ip;
             const page = c.page;
             await page.goto(`${c.b.base}/farms/${name}`);
+            // As an operator does: the page has loaded what it reads on arrival (the farm's drift, its traffic
+            // graph) before Save is clicked; bounded, the live poll keeps the network from ever being quiet for long.
+            await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {});
             const table = page.getByRole("table", { name: `Backends of ${name}` });
             await table.getByRole("button", { name: `Edit backend ${who}` }).click();
             await table.getByLabel(`Weight of backend ${who}`, { exact: true }).fill(String((b.weight % 100) + 1));
