@@ -4,7 +4,7 @@
  * asserts nothing.
  *
  *   npx tsx bench/console.ts [--farms 5000] [--loads 5] [--changes 10] [--hold SECONDS]
- *                            [--before DIST] [--only-change-paths]
+ *                            [--dist DIST] [--before DIST] [--only-change-paths]
  *
  * A temporary database gets N farms of 4 backends, applied to a throwaway
  * network namespace (never the root namespace); the console's own HTTPS
@@ -64,7 +64,9 @@ const HOLD = Number(arg("hold", "0"));
 const BEFORE = process.argv.includes("--before") ? arg("before", "") : "";
 const ONLY_CHANGE_PATHS = process.argv.includes("--only-change-paths");
 const root = path.resolve(import.meta.dirname, "..");
-const DIST = "tmp/bench-build";
+/** `--dist DIR`: serve that build as is (e.g. the e2e tests' .next-<letter>); otherwise tmp/bench-build, rebuilt when stale. */
+const GIVEN_DIST = process.argv.includes("--dist") ? arg("dist", "") : "";
+const DIST = GIVEN_DIST || "tmp/bench-build";
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
@@ -177,7 +179,7 @@ async function main() {
     if (!applied.ok) throw new Error(applied.message);
     console.log(`setup: ${N} farms of 4 backends in ${path.join(dir, "console.db")}, applied to netns:${ns} (${ms(performance.now() - t)}): ${applied.message}`);
 
-    if (!buildIsFresh(DIST)) {
+    if (!GIVEN_DIST && !buildIsFresh(DIST)) {
       console.log(`building the console into ${DIST} (next build)…`);
       t = performance.now();
       const b = spawnSync(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "build"], {
