@@ -3,7 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FarmTraffic } from "@/lib/service/traffic-sampler";
-import { Button } from "@/components/ui/button";
+import { buttonClass } from "@/components/ui/button";
 import { utcText } from "@/components/ui/log-table";
 
 /**
@@ -50,13 +50,16 @@ export function TrafficGraph({ farm }: { farm: string }) {
           From natfarm&apos;s own counters, sampled by the health checker every {range === "1h" ? "10 s" : "minute"}
           {data?.lastSample ? ` · last sample ${utcText(data.lastSample)}` : ""}
         </p>
-        <div role="group" aria-label="Traffic graph range" className="flex gap-1">
+        {/* A choice of view, not an action: radio buttons (a viewer's page carries no button that does anything). */}
+        <fieldset className="flex gap-1">
+          <legend className="sr-only">Traffic graph range</legend>
           {(Object.keys(RANGES) as Range[]).map((r) => (
-            <Button key={r} size="sm" tone={range === r ? "primary" : "secondary"} aria-pressed={range === r} onClick={() => setRange(r)}>
+            <label key={r} className={`${buttonClass(range === r ? "primary" : "secondary", "sm")} cursor-pointer has-[:focus-visible]:outline-2`}>
+              <input type="radio" name={`traffic-range-${farm}`} value={r} checked={range === r} onChange={() => setRange(r)} className="sr-only" />
               {r === "1h" ? "1 hour" : "24 hours"}
-            </Button>
+            </label>
           ))}
-        </div>
+        </fieldset>
       </div>
       {q.error && !data ? (
         <p role="status" className="text-sm text-muted">
