@@ -81,7 +81,8 @@ export function LiveTables({ farms, initialFilters, initial = null }: { farms: s
   const view = q.data ?? null;
 
   return (
-    <div className="space-y-4">
+    // What the tables shown were read for (the last ones stay on screen while a new filter's arrive).
+    <div className="space-y-4" data-testid="live-tables" data-sort={view?.sort} data-traffic={view ? (view.traffic ? "1" : "0") : undefined}>
       <div className="flex flex-wrap items-end gap-3 rounded-lg border border-line bg-surface p-3">
         <div>
           <label htmlFor="tables-farm" className="mb-1 block text-xs font-medium text-muted">

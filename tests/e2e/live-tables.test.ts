@@ -92,6 +92,10 @@ describe.sequential("live tables at scale", () => {
     await page.getByLabel("Order", { exact: true }).selectOption("packets");
     await page.getByLabel("With traffic only").check();
     await expect.poll(() => new URL(page.url()).search).toBe("?sort=packets&traffic=1");
+    // The last tables stay on screen until the filtered ones arrive.
+    const shown = page.getByTestId("live-tables");
+    await expectAttribute(shown, "data-traffic", "1");
+    await expectAttribute(shown, "data-sort", "packets");
     const farmRows = (p: Page) => p.getByRole("row").filter({ has: p.getByRole("link", { name: new RegExp(`^${FARM}( #\\d)?$`) }) });
     await expectVisible(farmRows(page).first());
     // Every rule shown has counted a packet, and each chain lists its busiest rules first.
@@ -101,6 +105,7 @@ describe.sequential("live tables at scale", () => {
       expect(counts).toEqual([...counts].sort((a, b) => b - a));
     }
     await page.reload();
+    await expectAttribute(shown, "data-traffic", "1");
     await expectValue(page.getByLabel("Order", { exact: true }), "packets");
     expect(await page.getByLabel("With traffic only").isChecked()).toBe(true);
     await expectVisible(farmRows(page).first());
