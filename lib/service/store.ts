@@ -2,6 +2,7 @@ import type { Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { FarmRow } from "./farm-rows.ts";
 import { readConfig, recordRevision } from "./config-history.ts";
+import { takeWriteLock } from "../db/write-lock.ts";
 
 /**
  * The farms' rows in SQLite through Prisma: what the service, the import, the
@@ -85,6 +86,7 @@ export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number
   const columns = farmColumns(farm);
   const backends = farm.backends.map((b, position) => backendColumns(b, position));
   await db.$transaction(async (tx) => {
+    await takeWriteLock(tx);
     const before = await readConfig(tx, [farm.name]);
     await writeFarmRows(tx, farm.name, columns, backends, existingId);
     await recordRevision(tx, before, summary);
@@ -139,6 +141,7 @@ export function loadHealthEvents(db: PrismaClient, opts: { farm?: string; limit?
 /** Deletes farms (their backends go with them) and records the revision, in one transaction. */
 export async function deleteFarms(db: PrismaClient, names: string[], summary: string): Promise<void> {
   await db.$transaction(async (tx) => {
+    await takeWriteLock(tx);
     const before = await readConfig(tx, names);
     await tx.farm.deleteMany({ where: { name: { in: names } } });
     await recordRevision(tx, before, summary);
