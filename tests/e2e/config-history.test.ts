@@ -1,15 +1,15 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { Locator, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { migrate } from "../../lib/db/migrate.ts";
 import { directKernel } from "../../lib/kernel/index.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { iptablesSave } from "../helpers/netns.ts";
+import { mangleNatRules } from "../helpers/netns.ts";
 import { namespacesOf, startConsole, type Console } from "./harness.ts";
-import { expectText, expectVisible, mainAxeViolations } from "./ui-expect.ts";
+import { expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
 
 /**
  * The configuration history end to end (issue 11, item 2): the built
@@ -43,19 +43,9 @@ afterAll(async () => {
 
 const url = (p: string) => `${c.baseUrl}${p}`;
 
-/** mangle and nat as iptables-save prints them, without timestamps and counters: what a revert must bring back. */
-async function kernelRules(): Promise<string> {
-  const text = (await iptablesSave(c.target, "mangle")) + (await iptablesSave(c.target, "nat"));
-  return text
-    .split("\n")
-    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
-    .join("\n");
-}
+const kernelRules = () => mangleNatRules(c.target);
 
-function toasts(type?: "success" | "error"): Locator {
-  const all = page.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
-  return type ? all.and(page.locator(`[data-type="${type}"]`)) : all;
-}
+const toasts = (type?: "success" | "error") => toastsOf(page, type);
 
 const revisionRows = () => page.getByRole("table", { name: "Configuration revisions" }).getByTestId("revision-row");
 

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TablesSnapshot } from "../../lib/applier/index.ts";
 import { formatProbability, ruleProbabilities } from "../../lib/netfilter/probability.ts";
 import { namespacesOf, screenshotDir, startConsole, type Console } from "./harness.ts";
-import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectNoText, expectText, expectUrl, expectValue, expectVisible, textOf } from "./ui-expect.ts";
+import { describers, expectAttribute, expectCount, expectDescription, expectHidden, expectNoText, expectText, expectUrl, expectValue, expectVisible, textOf, toastsOf } from "./ui-expect.ts";
 
 /**
  * The console end to end: the built app on 127.0.0.1, its own SQLite file and
@@ -70,10 +70,7 @@ afterAll(async () => {
 
 const url = (p: string) => `${c.baseUrl}${p}`;
 
-function toasts(p: Page = page, type?: "success" | "error"): Locator {
-  const all = p.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
-  return type ? all.and(p.locator(`[data-type="${type}"]`)) : all;
-}
+const toasts = (p: Page = page, type?: "success" | "error") => toastsOf(p, type);
 
 /** Dismisses every toast so the next assertion sees only new ones. */
 async function clearToasts(p: Page = page): Promise<void> {

@@ -1,12 +1,12 @@
 import { createRequire } from "node:module";
-import type { Locator, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { directKernel } from "../../lib/kernel/index.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { iptablesSave } from "../helpers/netns.ts";
 import { namespacesOf, startConsole, type Console } from "./harness.ts";
-import { expectCount, expectHidden, expectText, expectUrl, expectValue, expectVisible } from "./ui-expect.ts";
+import { expectCount, expectHidden, expectText, expectUrl, expectValue, expectVisible, toastsOf } from "./ui-expect.ts";
 
 /**
  * The farms list's own controls, end to end (issue 11, item 4): the built
@@ -62,10 +62,7 @@ afterAll(async () => {
 const url = (p: string) => `${c.baseUrl}${p}`;
 const list = (p: Page = page) => p.getByRole("table", { name: "Farms" });
 
-function toasts(p: Page = page, type?: "success" | "error"): Locator {
-  const all = p.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
-  return type ? all.and(p.locator(`[data-type="${type}"]`)) : all;
-}
+const toasts = (p: Page = page, type?: "success" | "error") => toastsOf(p, type);
 
 async function clearToasts(p: Page = page): Promise<void> {
   for (const close of await p.getByRole("button", { name: /close toast/i }).all()) await close.click({ timeout: 2000 }).catch(() => {});

@@ -1,13 +1,13 @@
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
-import type { Locator, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { directKernel } from "../../lib/kernel/index.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
-import { iptablesSave } from "../helpers/netns.ts";
+import { mangleNatRules } from "../helpers/netns.ts";
 import { namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
-import { expectText, expectVisible, mainAxeViolations } from "./ui-expect.ts";
+import { expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
 
 /**
  * Staged changes end to end (issue 11, item 1): the built console, its lab,
@@ -59,18 +59,9 @@ afterAll(async () => {
 
 const url = (p: string) => `${c.baseUrl}${p}`;
 
-async function kernelRules(): Promise<string> {
-  const text = (await iptablesSave(c.target, "mangle")) + (await iptablesSave(c.target, "nat"));
-  return text
-    .split("\n")
-    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
-    .join("\n");
-}
+const kernelRules = () => mangleNatRules(c.target);
 
-function toasts(type?: "success" | "error"): Locator {
-  const all = page.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
-  return type ? all.and(page.locator(`[data-type="${type}"]`)) : all;
-}
+const toasts = (type?: "success" | "error") => toastsOf(page, type);
 
 async function clearToasts(): Promise<void> {
   for (const close of await page.getByRole("button", { name: /close toast/i }).all()) await close.click({ timeout: 2000 }).catch(() => {});

@@ -9,6 +9,12 @@ import { expect } from "vitest";
  */
 export const UI_TIMEOUT = 20_000;
 
+/** The page's sonner toasts (of one type, if given). */
+export function toastsOf(p: Page, type?: "success" | "error"): Locator {
+  const all = p.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
+  return type ? all.and(p.locator(`[data-type="${type}"]`)) : all;
+}
+
 type Opts = { timeout?: number; message?: string };
 const poll = <T>(fn: () => Promise<T>, o: Opts = {}) => expect.poll(fn, { timeout: o.timeout ?? UI_TIMEOUT, interval: 200, message: o.message });
 

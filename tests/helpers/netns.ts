@@ -45,6 +45,15 @@ export async function iptablesSave(target: Target, table?: string): Promise<stri
   return (await runPrivileged("iptables-save", table ? ["-t", table] : [], { target })).stdout;
 }
 
+/** mangle and nat as iptables-save prints them, without its comments and chain declarations: what a change, revert or discard did to the rules. */
+export async function mangleNatRules(target: Target): Promise<string> {
+  const text = (await iptablesSave(target, "mangle")) + (await iptablesSave(target, "nat"));
+  return text
+    .split("\n")
+    .filter((l) => !l.startsWith("#") && !l.startsWith(":"))
+    .join("\n");
+}
+
 export async function iptablesRestore(target: Target, payload: string): Promise<void> {
   await runPrivileged("iptables-restore", ["--noflush", "-w", "5"], { target, input: payload });
 }
