@@ -7,7 +7,7 @@ import { directKernel } from "../../lib/kernel/index.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
 import { mangleNatRules } from "../helpers/netns.ts";
 import { namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
-import { expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
+import { expectCount, expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
 
 /**
  * Staged changes end to end (issue 11, item 1): the built console, its lab,
@@ -65,6 +65,9 @@ const toasts = (type?: "success" | "error") => toastsOf(page, type);
 
 async function clearToasts(): Promise<void> {
   for (const close of await page.getByRole("button", { name: /close toast/i }).all()) await close.click({ timeout: 2000 }).catch(() => {});
+  // A closed toast stays in the page through its exit animation: the next edit's wait for its own
+  // toast would otherwise be met by the last one's, before its save is done.
+  await expectCount(toasts(), 0);
 }
 
 const backend = (i: number) => `${c.lab.backends[i]!.ip}:${c.lab.ports[0]!}`;
