@@ -2,11 +2,12 @@ import { describe, expect, it } from "vitest";
 import { formatIssues } from "../../lib/farms/errors.ts";
 import { isBackendMark, MARK_CAPACITY, MARK_MAX, MARK_MIN, parseMark, SCRATCH_MAX, SCRATCH_MIN } from "../../lib/farms/marks.ts";
 import { resolveMarks } from "../../lib/farms/resolve.ts";
-import { FarmListSchema, farmPortItems, type FarmInput, type ResolvedFarm } from "../../lib/farms/schema.ts";
+import { FarmListSchema, type FarmInput, type ResolvedFarm } from "../../lib/farms/schema.ts";
 import { farmChain, markBlockChain, markGroupChain, parseMarkChain } from "../../lib/netfilter/layout.ts";
 import { renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts";
 import { OWN_MARKS, slotBase } from "../../lib/nftables/layout.ts";
 import { renderNft } from "../../lib/nftables/render.ts";
+import { chainsOf, matches, type Chains, type Packet } from "../helpers/rule-walk.ts";
 
 /**
  * Room for 20,000 farms of 4 backends: 80,000 marks from natfarm's two pages
@@ -15,48 +16,6 @@ import { renderNft } from "../../lib/nftables/render.ts";
  * evaluations in mangle (its farm by destination) and in nat (its backend's
  * translation by mark), the first farm's as the last one's.
  */
-type Chains = Map<string, string[]>;
-
-function chainsOf(payload: string, table: string): Chains {
-  const out: Chains = new Map();
-  let cur: string | null = null;
-  for (const line of payload.split("\n")) {
-    if (line.startsWith("*")) cur = line.slice(1);
-    if (cur !== table) continue;
-    const d = /^:(\S+) /.exec(line);
-    if (d && !out.has(d[1]!)) out.set(d[1]!, []);
-    const m = /^-A (\S+) (.*)$/.exec(line);
-    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
-  }
-  return out;
-}
-
-const ipNum = (ip: string) => ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
-type Packet = { dst: string; proto: string; dport: number; mark: number };
-
-/** The matches natfarm's rules use, evaluated as netfilter does for a new packet. */
-function matches(spec: string, p: Packet): boolean {
-  const d = /(?:^| )-d (\S+)\/(\d+)/.exec(spec);
-  if (d) {
-    const len = Number(d[2]);
-    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-    if (((ipNum(p.dst) & mask) >>> 0) !== ((ipNum(d[1]!) & mask) >>> 0)) return false;
-  }
-  const proto = /(?:^| )-p (\S+)/.exec(spec);
-  if (proto && proto[1] !== p.proto) return false;
-  const dport = / --dport (\d+)(?::(\d+))?/.exec(spec);
-  if (dport && (p.dport < Number(dport[1]) || p.dport > Number(dport[2] ?? dport[1]))) return false;
-  const multi = / --dports (\S+)/.exec(spec);
-  if (multi && !farmPortItems({ ports: multi[1]! }).some((i) => p.dport >= i.from && p.dport <= i.to)) return false;
-  const mark = /-m mark (!? ?)--mark (0x[0-9a-f]+)(?:\/(0x[0-9a-f]+))?/.exec(spec);
-  if (mark) {
-    const mask = Number(mark[3] ?? "0xffffffff");
-    const hit = ((p.mark & mask) >>> 0) === Number(mark[2]);
-    if (hit === (mark[1]!.trim() === "!")) return false;
-  }
-  return true;
-}
-
 /** Walks a packet from an entry chain: the terminal rules it reaches (farm chains, DNAT/SNAT rules) and the rules it evaluated. */
 function walk(chains: Chains, entry: string, p: Packet, stopAt: (chain: string) => boolean): { reached: string[]; evaluations: number } {
   const reached: string[] = [];

@@ -10,6 +10,7 @@ import { renderFullPayload, renderRuleset } from "../../lib/netfilter/render.ts"
 import type { Target } from "../../lib/privileged/target.ts";
 import { DISPATCH_FARMS } from "../helpers/dispatch-farms.ts";
 import { FakeKernel, fakeRunner, type FakeRunner } from "../helpers/fake-kernel.ts";
+import { chainsOf, matches, type Chains } from "../helpers/rule-walk.ts";
 
 /**
  * The dispatch tree: a packet walked through the rendered mangle rules (the
@@ -19,41 +20,6 @@ import { FakeKernel, fakeRunner, type FakeRunner } from "../helpers/fake-kernel.
  * apply of the same farms would.
  */
 process.env.NATFARM_LOCK_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-dispatch-locks-"));
-
-type Chains = Map<string, string[]>;
-
-function chainsOf(payload: string, table: string): Chains {
-  const out: Chains = new Map();
-  let cur: string | null = null;
-  for (const line of payload.split("\n")) {
-    if (line.startsWith("*")) cur = line.slice(1);
-    if (cur !== table) continue;
-    const m = /^(?:\[\d+:\d+\] )?-A (\S+) (.*)$/.exec(line);
-    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
-    const d = /^:(\S+) /.exec(line);
-    if (d && !out.has(d[1]!)) out.set(d[1]!, []);
-  }
-  return out;
-}
-
-const ipNum = (ip: string) => ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
-
-/** Whether a rule's matches hold for a new packet (only the matches natfarm's dispatch and farm rules use). */
-function matches(spec: string, p: { dst: string; proto: string; dport: number }): boolean {
-  const d = /(?:^| )-d (\S+)\/(\d+)/.exec(spec);
-  if (d) {
-    const len = Number(d[2]);
-    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-    if (((ipNum(p.dst) & mask) >>> 0) !== ((ipNum(d[1]!) & mask) >>> 0)) return false;
-  }
-  const proto = /(?:^| )-p (\S+)/.exec(spec);
-  if (proto && proto[1] !== p.proto) return false;
-  const dport = / --dport (\d+)(?::(\d+))?/.exec(spec);
-  if (dport && (p.dport < Number(dport[1]) || p.dport > Number(dport[2] ?? dport[1]))) return false;
-  const multi = / --dports (\S+)/.exec(spec);
-  if (multi && !farmPortItems({ ports: multi[1]! }).some((i) => p.dport >= i.from && p.dport <= i.to)) return false;
-  return true;
-}
 
 /** Walks a new packet from the mangle entry chain: the farm chains it enters and the rules it evaluated. */
 function walk(chains: Chains, p: { dst: string; proto: string; dport: number }): { farms: string[]; evaluations: number } {
