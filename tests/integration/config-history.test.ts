@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
-import { directKernel, type KernelPort } from "../../lib/kernel/index.ts";
+import { countingKernel } from "../helpers/counting-kernel.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { historyKeep, SNAPSHOT_EVERY, withAuthor, type Author } from "../../lib/service/config-history.ts";
@@ -48,14 +48,7 @@ beforeAll(async () => {
   dbs.push(t);
   db = await openDatabase(t.url);
   ns = await createNetns("nfhist");
-  const counting: KernelPort = {
-    ...directKernel,
-    applyFarms: (input, opts) => {
-      applies.push(opts.only);
-      return directKernel.applyFarms(input, opts);
-    },
-  };
-  service = createFarmService({ db, target: ns.target, kernel: counting });
+  service = createFarmService({ db, target: ns.target, kernel: countingKernel(applies) });
 });
 
 afterAll(async () => {

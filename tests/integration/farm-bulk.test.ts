@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
-import { directKernel, type KernelPort } from "../../lib/kernel/index.ts";
+import { directKernel } from "../../lib/kernel/index.ts";
+import { countingKernel } from "../helpers/counting-kernel.ts";
 import { parseBackendAddress } from "../../lib/service/farm-bulk.ts";
 import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
@@ -45,14 +46,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase("bulk");
   db = await openDatabase(testDb.url);
   ns = await createNetns("nfbulk");
-  const counting: KernelPort = {
-    ...directKernel,
-    applyFarms: (input, opts) => {
-      applies.push(opts.only);
-      return directKernel.applyFarms(input, opts);
-    },
-  };
-  service = createFarmService({ db, target: ns.target, kernel: counting });
+  service = createFarmService({ db, target: ns.target, kernel: countingKernel(applies) });
   for (let i = 1; i <= 5; i++) {
     const r = await service.createFarm(farm(i, i <= 3 ? ["203.0.113.10", "203.0.113.11"] : ["203.0.113.12", "203.0.113.13"]));
     expect(r).toMatchObject({ ok: true });

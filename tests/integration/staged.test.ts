@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
-import { directKernel, type KernelPort } from "../../lib/kernel/index.ts";
+import { countingKernel } from "../helpers/counting-kernel.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { withAuthor } from "../../lib/service/config-history.ts";
@@ -36,14 +36,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase("staged");
   db = await openDatabase(testDb.url);
   ns = await createNetns("nfstage");
-  const counting: KernelPort = {
-    ...directKernel,
-    applyFarms: (input, opts) => {
-      applies.push(opts.only);
-      return directKernel.applyFarms(input, opts);
-    },
-  };
-  service = createFarmService({ db, target: ns.target, kernel: counting });
+  service = createFarmService({ db, target: ns.target, kernel: countingKernel(applies) });
   for (const [n, v] of [["web", "198.51.100.50"], ["api", "198.51.100.51"]] as const) expect(await service.createFarm(farm(n, v))).toMatchObject({ ok: true });
 });
 
