@@ -16,6 +16,21 @@ export function benchFarms(n: number): FarmInput[] {
   }));
 }
 
+/**
+ * The same farms on a lab: VIPs 198.51.100.10-249, so that no farm sits on the
+ * lab client's or balancer's own address, and the lab backends' `port`.
+ */
+export function labBenchFarms(n: number, port: number): FarmInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `f${i}`,
+    vip: `198.51.100.${10 + (i % 240)}`,
+    ports: String(1000 + Math.floor(i / 240)),
+    protocol: "tcp",
+    mode: i % 2 ? "nat" : "dnat",
+    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port, weight: w })),
+  }));
+}
+
 export function machine(): string {
   const cpus = os.cpus();
   const ipt = spawnSync("iptables", ["--version"], { encoding: "utf8" }).stdout.trim();

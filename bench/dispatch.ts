@@ -27,7 +27,7 @@ import type { FarmInput } from "../lib/farms/schema.ts";
 import { labDown, labEnsureVip, labTraffic, labUp } from "../lib/lab/index.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
 import type { Target } from "../lib/privileged/target.ts";
-import { benchFarms, machine, median, ms } from "./common.ts";
+import { benchFarms, labBenchFarms, machine, median, ms } from "./common.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,16 +43,7 @@ const skipApply = process.argv.includes("--no-apply");
 const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
 
 /** n farms of the lab's 4 backends on port 80 (weights 1:2:3:4, half nat, half dnat), on 240 VIPs of the lab's client net, one port each. */
-function labFarms(n: number): FarmInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `f${i}`,
-    vip: `198.51.100.${10 + (i % 240)}`,
-    ports: String(1000 + Math.floor(i / 240)),
-    protocol: "tcp",
-    mode: i % 2 ? "nat" : "dnat",
-    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 80, weight: w })),
-  }));
-}
+const labFarms = (n: number): FarmInput[] => labBenchFarms(n, 80);
 
 async function connectionTimes(n: number): Promise<{ first: number; last: number }> {
   const name = `bd${randomBytes(3).toString("hex")}`;

@@ -45,7 +45,7 @@ import { runPrivileged } from "../lib/privileged/run.ts";
 import type { Target } from "../lib/privileged/target.ts";
 import { startAgent } from "../tests/helpers/agent.ts";
 import { createNetns, deleteNetns } from "../tests/helpers/netns.ts";
-import { machine, median, ms } from "./common.ts";
+import { labBenchFarms, machine, median, ms } from "./common.ts";
 import { nftlbCall, nftlbDocument, nftlbVersion, nftlbWeightChange, startNftlb, waitForNftlb, type NftlbDaemon } from "./lib/nftlb.ts";
 
 const arg = (name: string, fallback: string) => {
@@ -72,16 +72,7 @@ if ([...ONLY].some((w) => !WHO.includes(w)) || sizes.some((n) => !Number.isInteg
  * sits on the lab client's or balancer's own address: the lab's traffic
  * reaches the farms it measures and no other.
  */
-function peerFarms(n: number): FarmInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `f${i}`,
-    vip: `198.51.100.${10 + (i % 240)}`,
-    ports: String(1000 + Math.floor(i / 240)),
-    protocol: "tcp",
-    mode: i % 2 ? "nat" : "dnat",
-    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
-  }));
-}
+const peerFarms = (n: number): FarmInput[] => labBenchFarms(n, 8080);
 
 const weightOf = (round: number) => 1 + (round % 2) * 4; // 5, 1, 5, ...: every round a real change of backend 0 (1 at load)
 const now = () => performance.now();
