@@ -10,7 +10,8 @@ import pg from "pg";
  * The database a test file runs on: SQLite (a file in a fresh temporary
  * directory) or, in vitest's "postgresql" project (vitest.config.ts), a fresh
  * PostgreSQL database on the server NATFARM_TEST_POSTGRES_URL names (an
- * admin URL with CREATEDB; .ci/run makes one), created for the file and
+ * admin URL of a role with CREATEDB and pg_signal_backend, which the forced
+ * drop needs against autovacuum; .ci/run makes one), created for the file and
  * dropped after it. The same test file thus runs on both.
  */
 export type TestDatabaseKind = "sqlite" | "postgresql";
@@ -25,7 +26,7 @@ export function postgresAdminUrl(): string {
   if (!url) {
     throw new Error(
       "the PostgreSQL half of the database tests runs (CI=true or NATFARM_TEST_DATABASE=postgresql) but NATFARM_TEST_POSTGRES_URL is not set: " +
-        "point it at a server and a role with CREATEDB, e.g. postgresql://natfarm_test:PASSWORD@127.0.0.1:5432/postgres (.ci/run makes one)",
+        "point it at a server and a role with CREATEDB in pg_signal_backend, e.g. postgresql://natfarm_test:PASSWORD@127.0.0.1:5432/postgres (.ci/run makes one)",
     );
   }
   return url;

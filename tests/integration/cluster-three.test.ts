@@ -124,7 +124,8 @@ describe.sequential("a cluster of three nodes", () => {
     const s = await until(`n${next} the one master, its conntrackd steps done`, 30_000, async () => {
       const st = await clusterLabStatus({ name });
       const m = st.nodes[next - 1]!;
-      return st.master === `n${next}` && m.transitionDone && m.holds.includes(VIP) ? st : null;
+      // The role too: keepalived adds the VIP before its notify script records the new state, whose steps done are until then the backup transition's.
+      return st.master === `n${next}` && m.role === "master" && m.transitionDone && m.holds.includes(VIP) ? st : null;
     });
     expect(s.nodes.map((n) => n.role)).toEqual(NODES.map((id) => (id === failed ? "fault" : id === next ? "master" : "backup")));
     master = next;

@@ -42,12 +42,16 @@ const CONNECTIONS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The status once `node` is the one master, its addresses up and its conntrackd steps done. */
+/**
+ * The status once `node` is the one master, its addresses up and its conntrackd steps done.
+ * Its role is asked for too: keepalived adds the addresses before its notify script records
+ * the new state, and until then the node's steps done are those of its backup transition.
+ */
 const masterIs = (node: string, timeoutMs = 30_000) =>
   until(`${node} master`, timeoutMs, async () => {
     const s = await clusterLabStatus({ name });
     const m = s.nodes.find((n) => n.name === node)!;
-    return s.master === node && m.transitionDone && m.missing.length === 0 ? s : null;
+    return s.master === node && m.role === "master" && m.transitionDone && m.missing.length === 0 ? s : null;
   });
 
 const cached = (node: number, cache: "internal" | "external", port: number) => cachedConnections(name, node, cache, port);
