@@ -4,7 +4,7 @@ import { TokenTable } from "@/components/auth/token-table";
 import { AddUserForm, RemoveUserButton, ResetPasswordForm, RevokeAnyToken, RoleForm, UnlockButton } from "@/components/auth/users-admin";
 import { Badge } from "@/components/ui/badge";
 import { Card, PageTitle } from "@/components/ui/card";
-import { LogTable, UtcTime } from "@/components/ui/log-table";
+import { LogTable, UtcTime, utcText } from "@/components/ui/log-table";
 import { requireUser } from "@/lib/auth/next";
 import { can } from "@/lib/auth/roles";
 import { allTokens, usersOverview } from "@/lib/auth/user-admin";
@@ -53,7 +53,7 @@ export default async function UsersPage() {
                 <td className="px-2 py-2">
                   {u.lockedUntil ? (
                     <div className="flex items-center gap-2">
-                      <Badge tone="bad" title={`until ${u.lockedUntil.toISOString()}`}>
+                      <Badge tone="bad" title={`until ${utcText(u.lockedUntil)}`}>
                         locked
                       </Badge>
                       <UnlockButton name={u.name} />

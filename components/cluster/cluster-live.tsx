@@ -6,6 +6,7 @@ import type { ClusterView, NodeView, ViewProblem } from "@/lib/service/cluster";
 import { ActionButton } from "@/components/ui/action-button";
 import { Badge, type BadgeTone } from "@/components/ui/badge";
 import { Card } from "@/components/ui/card";
+import { UtcTime, utcText } from "@/components/ui/log-table";
 
 /** What the page hands over: the first reading, or why there is none. */
 export type ClusterRead = { view: ClusterView; error?: undefined } | { view?: undefined; error: string; agentUnavailable: boolean };
@@ -53,7 +54,7 @@ export function ClusterLive({ initial, canOperate }: { initial: ClusterRead; can
     <div className="space-y-5">
       {error && (
         <p role="status" className="rounded-md border border-warn/40 bg-warn-soft px-4 py-2 text-sm text-warn">
-          The last refresh failed ({error}): showing the reading of {new Date(view.observedAt).toLocaleTimeString("en-GB", { timeZone: "UTC" })} UTC.
+          The last refresh failed ({error}): showing the reading of <UtcTime at={view.observedAt} />.
         </p>
       )}
       {critical.length > 0 && <Problems problems={critical} critical />}
@@ -99,7 +100,7 @@ function Summary({ view }: { view: Extract<ClusterView, { configured: true }> })
         <dd>{view.desired ? <span className="font-mono">{view.desired.version}</span> : "not known"} {view.desired && <span className="text-muted">({view.desired.farms} farm(s) with rules, from the database)</span>}</dd>
         <dt className="text-muted">Read from</dt>
         <dd>
-          {view.source}, at <time dateTime={view.observedAt}>{new Date(view.observedAt).toLocaleTimeString("en-GB", { timeZone: "UTC" })} UTC</time>
+          {view.source}, at <UtcTime at={view.observedAt} />
         </dd>
       </dl>
     </Card>
@@ -107,7 +108,7 @@ function Summary({ view }: { view: Extract<ClusterView, { configured: true }> })
 }
 
 function since(iso: string | null): string {
-  return iso ? `${new Date(iso).toLocaleString("en-GB", { timeZone: "UTC" })} UTC` : "never announced";
+  return iso ? utcText(iso) : "never announced";
 }
 
 function NodeCard({ node: n, desired, canOperate }: { node: NodeView; desired: Extract<ClusterView, { configured: true }>["desired"]; canOperate: boolean }) {
@@ -210,8 +211,8 @@ function NodeCard({ node: n, desired, canOperate }: { node: NodeView; desired: E
             <>
               {n.record.role}, revision {n.record.appliedRevision ?? "–"}, <span className="font-mono">{n.record.appliedVersion ?? "–"}</span>{" "}
               {n.record.current === true ? <Badge tone="ok">current</Badge> : n.record.current === false ? <Badge tone="warn">behind</Badge> : null}
-              {n.record.appliedAt ? <span className="text-muted"> · applied {new Date(n.record.appliedAt).toLocaleTimeString()}</span> : null}
-              <span className="text-muted"> · seen {new Date(n.record.lastSeen).toLocaleTimeString()}</span>{" "}
+              {n.record.appliedAt ? <span className="text-muted"> · applied <UtcTime at={n.record.appliedAt} /></span> : null}
+              <span className="text-muted"> · seen <UtcTime at={n.record.lastSeen} /></span>{" "}
               {n.record.stale ? (
                 <Badge tone="warn" title="its health checker, which runs the node's sync, stopped reporting">
                   stale: no report for {Math.round(n.record.lastSeenAgoMs / 1000)} s

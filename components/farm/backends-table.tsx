@@ -491,8 +491,8 @@ function AddBackendForm({ farm }: { farm: string }) {
       <div className="grid items-start gap-3 sm:grid-cols-[1fr_7rem_6rem_6rem_9rem_auto]">
         {field("ip", "IP address", "e.g. 203.0.113.12")}
         {field("port", "Port", "blank keeps the client's")}
-        {field("weight", "Weight", "1..100", "1")}
-        {field("priority", "Priority", "1..9", "1")}
+        {field("weight", "Weight", "blank: 1 (1 to 100)", "1")}
+        {field("priority", "Priority", "blank: 1 (1 to 9)", "1")}
         <div>
           <label htmlFor="add-backend-state" className="mb-1 block text-xs font-medium text-muted">
             State

@@ -184,13 +184,13 @@ function SettingsFields({
             <TextField id="settings-hc-port" label="Check port" name="healthcheck.port" inputMode="numeric" placeholder="blank: the backend's" defaultValue={val("healthcheck.port", str(hc?.port))} errors={e["healthcheck.port"]} />
             {type === "http" && (
               <>
-                <TextField id="settings-hc-path" label="HTTP path" name="healthcheck.path" placeholder="/" defaultValue={val("healthcheck.path", hc?.path ?? "/")} errors={e["healthcheck.path"]} className="sm:col-span-2" />
+                <TextField id="settings-hc-path" label="HTTP path" name="healthcheck.path" placeholder="blank: /" defaultValue={val("healthcheck.path", hc?.path ?? "/")} errors={e["healthcheck.path"]} className="sm:col-span-2" />
                 <TextField
                   id="settings-hc-status"
                   label="Expected status"
                   name="healthcheck.expectStatus"
                   inputMode="numeric"
-                  placeholder="200"
+                  placeholder="blank: 200"
                   defaultValue={val("healthcheck.expectStatus", str(hc?.expectStatus ?? 200))}
                   errors={e["healthcheck.expectStatus"]}
                 />
