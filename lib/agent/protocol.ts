@@ -61,7 +61,7 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
   op("driftOfFarm", z.object({ target, engine, farm: oneFarm }).strict()),
   op("driftOfFarms", z.object({ target, engine, farms: farmSet }).strict()),
   op("readTables", z.object({ target, engine }).strict()),
-  op("readNatfarmTables", z.object({ target, engine, farm: farmName.optional(), maxRules: z.number().int().min(1).max(1_000_000).optional() }).strict()),
+  op("readNatfarmTables", z.object({ target, engine, farm: farmName.optional(), maxRules: z.number().int().min(1).max(1_000_000).optional(), translations: z.literal(true).optional() }).strict()),
   op("connectionStats", z.object({ target }).strict()),
   op("cutConnections", z.object({ target, mark: z.number().int().min(MARK_MIN).max(MARK_MAX) }).strict()),
   op("checkLocalVips", z.object({ target, farms: farmSet }).strict()),

@@ -104,7 +104,7 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
       case "readTables":
         return k.readTables(targetOf(req.params.target), { engine: req.params.engine });
       case "readNatfarmTables":
-        return k.readNatfarmTables(targetOf(req.params.target), { farm: req.params.farm, maxRules: req.params.maxRules, engine: req.params.engine });
+        return k.readNatfarmTables(targetOf(req.params.target), { farm: req.params.farm, maxRules: req.params.maxRules, translations: req.params.translations, engine: req.params.engine });
       case "connectionStats": {
         const s = await k.connectionStats(targetOf(req.params.target));
         return { at: s.at, byMark: [...s.byMark] };

@@ -2,6 +2,7 @@ import { applyFarms, flushFarms, marksInKernel, validateFarms } from "../applier
 import { connectionStats, cutConnections } from "../applier/conntrack.ts";
 import { driftFromView, driftOfFarm, driftReport } from "../applier/drift.ts";
 import { checkLocalVips } from "../applier/local-vips.ts";
+import { readTranslationCounters } from "../applier/counters.ts";
 import { readFull } from "../applier/read.ts";
 import { readNatfarmTables, readTables } from "../applier/tables.ts";
 import { resolveMarks } from "../farms/resolve.ts";
@@ -20,7 +21,7 @@ import {
 } from "../lab/index.ts";
 import { clusterLabMaintenance, clusterLabReading } from "../lab/cluster-console.ts";
 import { clusterLabNodeKeepalived } from "../lab/cluster.ts";
-import { applyNftValidated, flushNft, readNft, stampOf, type NftApplyResult } from "../nftables/apply.ts";
+import { applyNftValidated, flushNft, readNft, readNftSet, stampOf, type NftApplyResult } from "../nftables/apply.ts";
 import { marksInNft, payloadOf, planNft } from "../nftables/plan.ts";
 import { renderNft } from "../nftables/render.ts";
 import { nftDriftOfFarms, nftDriftReport, nftSnapshot } from "../nftables/view.ts";
@@ -134,7 +135,9 @@ export const directKernel: KernelPort = {
     return readTables(target);
   },
   async readNatfarmTables(target, opts = {}) {
-    if ((opts.engine ?? DEFAULT_ENGINE) === "nftables") return nftSnapshot(await readNft(target), { farm: opts.farm });
+    const nft = (opts.engine ?? DEFAULT_ENGINE) === "nftables";
+    if (opts.translations) return nft ? nftSnapshot(await readNftSet(target, "backends")) : readTranslationCounters(target);
+    if (nft) return nftSnapshot(await readNft(target), { farm: opts.farm });
     return readNatfarmTables(target, { farm: opts.farm, maxRules: opts.maxRules });
   },
   connectionStats: (target) => connectionStats(target),

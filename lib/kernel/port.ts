@@ -66,7 +66,12 @@ export interface KernelPort {
   /** Drift of many farms from one full read. */
   driftOfFarms(target: Target, farms: readonly ResolvedFarm[], opts?: EngineOption): Promise<Map<string, FarmRuleDrift>>;
   readTables(target: Target, opts?: EngineOption): Promise<TablesSnapshot>;
-  readNatfarmTables(target: Target, opts?: { farm?: string; maxRules?: number } & EngineOption): Promise<TablesSnapshot>;
+  /**
+   * natfarm's part of the tables: one farm's, the first `maxRules` rules, or with `translations`
+   * only the per-backend translation counters (iptables: the nat DNAT rules; nftables: the
+   * `backends` set), which is all the traffic sampler needs.
+   */
+  readNatfarmTables(target: Target, opts?: { farm?: string; maxRules?: number; translations?: true } & EngineOption): Promise<TablesSnapshot>;
   connectionStats(target: Target): Promise<ConnectionStats>;
   cutConnections(target: Target, mark: number): Promise<number>;
   /** Refuses (FarmValidationError) farms whose VIP is one of the target's own addresses. */

@@ -8,8 +8,10 @@ import { advance, countersOf, ratesOf, type FarmCount, type TrafficPoint } from 
  * and keeps each farm's totals in the database, so the farm page can draw
  * new connections and bytes per second with history, across counter resets,
  * farm rewrites, engine switches and sampler restarts. The health checker
- * runs it (scripts/health-checker.ts); one read of the target's tables per
- * step, through the kernel port (the agent).
+ * runs it (scripts/health-checker.ts); one scoped read per step, through the
+ * kernel port (the agent): natfarm's translation counters alone (iptables:
+ * the nat DNAT rules of one `iptables-save -t nat`; nftables: the `backends`
+ * set), not every chain of both tables.
  *
  * Bounded: 10-second samples are kept for an hour, minute samples for a day,
  * and a farm gets a sample only when its totals moved (with, after an idle
@@ -69,7 +71,8 @@ export function createTrafficSampler(deps: SamplerDeps) {
   /** One step: read, add up, write what moved. Returns the farms sampled. */
   async function tick(): Promise<string[]> {
     const t = now();
-    const snap = await deps.kernel.readTables(deps.target);
+    // Only the translation counters (a few thousand rules at 5,000 farms), not the whole tables.
+    const snap = await deps.kernel.readNatfarmTables(deps.target, { translations: true });
     states ??= await load();
     const prev = new Map([...states].map(([farm, s]) => [farm, s.count]));
     const watched = lastTick !== null && t - lastTick < Math.min(...series.map((x) => x.stepMs)) * 1.5;

@@ -125,7 +125,10 @@ describe("the sampler: one read per step, written only when a farm moved", () =>
     let counters: [number, number] = [0, 0];
     let fail = false;
     const kernel = {
-      readTables: async () => {
+      // The sampler asks for the translation counters alone, never the whole tables.
+      readTables: async () => expect.fail("the sampler read the whole tables"),
+      readNatfarmTables: async (_t: unknown, o: unknown) => {
+        expect(o).toEqual({ translations: true });
         if (fail) throw new Error("agent down");
         return iptablesSnap([dnat("web", 0, 0x200, counters[0]), dnat("web", 1, 0x201, counters[1])]);
       },
@@ -166,7 +169,7 @@ describe("the sampler: one read per step, written only when a farm moved", () =>
   it("keeps the fine series bounded: samples older than their window are deleted", async () => {
     const clock = { t: 2_000_000_000_000 };
     let n = 0;
-    const kernel = { readTables: async () => iptablesSnap([dnat("old", 0, 0x400, (n += 1))]) } as unknown as KernelPort;
+    const kernel = { readNatfarmTables: async () => iptablesSnap([dnat("old", 0, 0x400, (n += 1))]) } as unknown as KernelPort;
     const sampler = createTrafficSampler({ db, kernel, target: { kind: "netns", name: "nowhere" }, series: [{ stepMs: 10_000, keepMs: 60_000 }], now: () => clock.t });
     for (let i = 0; i < 20; i++) {
       clock.t += 10_000;
