@@ -13,6 +13,7 @@ import { useNftRunner } from "../nftables/apply.ts";
 import { enableNftSessions } from "../nftables/session.ts";
 import { formatTarget, type Target } from "../privileged/target.ts";
 import { acquireFlock, LockBusyError, type HeldLock } from "../sys/flock.ts";
+import { pruneStaleTargetFilesOnce } from "../applier/prune.ts";
 import { FarmSets, StaleSetError } from "./farm-sets.ts";
 import { AGENT_PROTOCOL, AgentRequestSchema, MAX_REQUEST_BYTES, type AgentErrorBody, type AgentRequest, type AgentResponse } from "./protocol.ts";
 
@@ -211,6 +212,8 @@ export async function startAgent(opts: AgentOptions): Promise<{ close(): Promise
     throw e;
   }
   fs.rmSync(opts.socket, { force: true });
+  // Lock, stamp and journal files of namespaces that no longer exist (each removed only under its own lock).
+  void pruneStaleTargetFilesOnce().then((r) => r.removed.length && log.info({ removed: r.removed.length, busy: r.busy.length }, "removed the lock files of namespaces that are gone"));
   const sessions = startNftSessions();
   const handle = createAgentHandler(opts);
   const connections = new Set<net.Socket>();

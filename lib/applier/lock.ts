@@ -1,6 +1,7 @@
 import path from "node:path";
 import { acquireFlock, type HeldLock } from "../sys/flock.ts";
 import { formatTarget, type Target } from "../privileged/target-text.ts";
+import { pruneStaleTargetFilesOnce } from "./prune.ts";
 
 /**
  * One apply at a time per target: a promise chain inside this process and a
@@ -36,5 +37,7 @@ export async function withTargetLock<T>(target: Target, timeoutMs: number, fn: (
     return await run;
   } finally {
     if (inProcess.get(name) === run) inProcess.delete(name);
+    // After the first apply (not in its way): the files of namespaces that are gone (prune.ts).
+    void pruneStaleTargetFilesOnce();
   }
 }

@@ -72,22 +72,60 @@ export function readLockHolder(file: string): LockHolder | null {
  */
 export async function acquireFlock(file: string, opts: { timeoutMs: number; what: string }): Promise<HeldLock> {
   ensureLockDir(path.dirname(file));
-  const { fd, writable } = openLockFile(file);
   const started = Date.now();
-  try {
-    // Free (the usual case): taken at once by flock(2) itself, without a process start (5–15 ms, most of a one-farm change).
-    if (tryFlockNow(fd)) return held(file, fd, writable, opts.what);
-    const wait = opts.timeoutMs > 0 ? ["-w", String(Math.max(opts.timeoutMs, 1) / 1000)] : ["-n"];
-    // `flock N` locks the descriptor it inherits as N: the same open file description as ours.
-    // (execa's types only accept numeric literals for a descriptor, hence the cast.)
-    const r = await execa("flock", ["-x", ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd as 3], reject: false, env: { LC_ALL: "C" } });
-    if (r.exitCode === 1) throw new LockBusyError(file, readLockHolder(file), Date.now() - started);
-    if (r.exitCode !== 0) throw new Error(`flock ${file} failed: ${String(r.stderr ?? "").trim() || r.shortMessage}`);
-  } catch (e) {
+  for (;;) {
+    const { fd, writable } = openLockFile(file);
+    try {
+      // Free (the usual case): taken at once by flock(2) itself, without a process start (5–15 ms, most of a one-farm change).
+      if (!tryFlockNow(fd)) {
+        const left = opts.timeoutMs - (Date.now() - started);
+        const wait = opts.timeoutMs > 0 ? ["-w", String(Math.max(left, 1) / 1000)] : ["-n"];
+        // `flock N` locks the descriptor it inherits as N: the same open file description as ours.
+        // (execa's types only accept numeric literals for a descriptor, hence the cast.)
+        const r = await execa("flock", ["-x", ...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd as 3], reject: false, env: { LC_ALL: "C" } });
+        if (r.exitCode === 1) throw new LockBusyError(file, readLockHolder(file), Date.now() - started);
+        if (r.exitCode !== 0) throw new Error(`flock ${file} failed: ${String(r.stderr ?? "").trim() || r.shortMessage}`);
+      }
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    // A stale lock file is removed only by a process holding its lock (removeLockFile): one that
+    // waited on the removed file now holds a lock nobody else can see, and takes the new file's.
+    if (isSameFile(fd, file)) return held(file, fd, writable, opts.what);
     fs.closeSync(fd);
-    throw e;
   }
-  return held(file, fd, writable, opts.what);
+}
+
+function isSameFile(fd: number, file: string): boolean {
+  try {
+    const a = fs.fstatSync(fd);
+    const b = fs.statSync(file);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes a lock file whose lock `lock` holds (and the files it guards,
+ * first): the only safe way to delete a lock file. Whoever opened it
+ * meanwhile and waits gets the lock on the removed file, sees that the path
+ * no longer names it (acquireFlock), and takes a new one. Then releases.
+ * False when it could not be removed (another user's file in the sticky
+ * directory): it stays, still a valid lock.
+ */
+export function removeLockFile(lock: HeldLock, guarded: readonly string[] = []): boolean {
+  try {
+    if (!isSameFile(lock.fd, lock.file)) return false;
+    for (const f of guarded) fs.rmSync(f, { force: true });
+    fs.unlinkSync(lock.file);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    lock.release();
+  }
 }
 
 function held(file: string, fd: number, writable: boolean, what: string): HeldLock {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import type { FarmInput } from "../../lib/farms/schema.ts";
+import { holdsOf, overlaps } from "../helpers/lock-holds.ts";
 import { createNetns, deleteAllNetns } from "../helpers/netns.ts";
 
 /**
@@ -20,37 +21,6 @@ afterAll(async () => {
   await deleteAllNetns();
   fs.rmSync(dir, { recursive: true, force: true });
 });
-
-interface Hold {
-  pid: number;
-  enter: bigint;
-  leave: bigint | null;
-}
-
-function holdsOf(log: string): Hold[] {
-  const open = new Map<number, Hold>();
-  const holds: Hold[] = [];
-  for (const l of fs.readFileSync(log, "utf8").split("\n").filter(Boolean)) {
-    const [pid, what, t] = l.split(" ");
-    if (what === "enter") {
-      const h = { pid: Number(pid), enter: BigInt(t!), leave: null };
-      open.set(h.pid, h);
-      holds.push(h);
-    } else open.get(Number(pid))!.leave = BigInt(t!);
-  }
-  return holds;
-}
-
-/** Pairs of holds whose intervals intersect (an unfinished hold lasts until `end`). */
-function overlaps(holds: Hold[], end: bigint): [Hold, Hold][] {
-  const sorted = [...holds].sort((a, b) => (a.enter < b.enter ? -1 : 1));
-  const out: [Hold, Hold][] = [];
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!;
-    if ((prev.leave ?? end) > sorted[i]!.enter) out.push([prev, sorted[i]!]);
-  }
-  return out;
-}
 
 describe("the target lock", () => {
   it("admits one holder at a time across 8 processes, and a holder killed with -9 releases it", async () => {
