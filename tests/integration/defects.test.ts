@@ -316,3 +316,27 @@ describe("one truth per farm: database, apply log and kernel", () => {
     expect(await kernel()).not.toMatch(/FARM_/);
   });
 });
+
+describe("issue 11: a CLI import is in History's apply log", () => {
+  it("`natfarm import` logs what it wrote (target database, pending until applied); the same file again is a no-change row; a refused file logs nothing", async () => {
+    const farm: FarmInput = { name: "logged", vip: "198.51.100.77", ports: "80", protocol: "tcp", mode: "dnat", backends: [{ ip: "203.0.113.7", port: 80 }] };
+    const f = file("logged.json", { farms: [farm] });
+    const last = () => db.applyLog.findFirst({ orderBy: { id: "desc" } });
+    const before = await db.applyLog.count();
+    const r = await natfarm(["import", "-f", f]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await db.applyLog.count()).toBe(before + 1);
+    const row = (await last())!;
+    expect(row).toMatchObject({ action: "import", target: "database", result: "ok" });
+    expect(JSON.parse(row.farms)).toEqual(["logged"]);
+    expect(row.summary).toBe("created logged: written to the database, pending until applied");
+
+    expect((await natfarm(["import", "-f", f])).exitCode).toBe(0);
+    expect(await last()).toMatchObject({ action: "import", target: "database", result: "noop" });
+
+    const count = await db.applyLog.count();
+    const bad = await natfarm(["import", "-f", file("bad-import.json", { farms: [{ ...farm, ports: "0" }] })]);
+    expect(bad.exitCode).toBe(2);
+    expect(await db.applyLog.count()).toBe(count);
+  });
+});
