@@ -201,6 +201,7 @@ export function agentKernel(socket: string): KernelPort {
       return { at: r.at, byMark: new Map(r.byMark) };
     },
     cutConnections: (target, mark) => call("cutConnections", { target: t(target), mark }),
+    resetCounters: (target, o = {}) => call("resetCounters", { target: t(target), engine: o.engine, farm: o.farm, injectFault: o.injectFault }),
     checkLocalVips: (target, farms) => call("checkLocalVips", { target: t(target), farms }, 10_000),
     async ping(timeoutMs = 5_000) {
       await call("ping", {}, timeoutMs);

@@ -63,6 +63,8 @@ export const AgentRequestSchema = z.discriminatedUnion("op", [
   op("readTables", z.object({ target, engine }).strict()),
   op("readNatfarmTables", z.object({ target, engine, farm: farmName.optional(), maxRules: z.number().int().min(1).max(1_000_000).optional(), translations: z.literal(true).optional() }).strict()),
   op("connectionStats", z.object({ target }).strict()),
+  // Zeroes natfarm's own counters only: all of them, or one farm's (a farm with no rules zeroes nothing).
+  op("resetCounters", z.object({ target, engine, farm: farmName.optional(), injectFault: z.boolean().optional() }).strict()),
   op("cutConnections", z.object({ target, mark: z.number().int().min(MARK_MIN).max(MARK_MAX) }).strict()),
   op("checkLocalVips", z.object({ target, farms: farmSet }).strict()),
   op("lab.up", LabUpInput.strict()),

@@ -110,6 +110,11 @@ export function createAgentHandler(opts: Pick<AgentOptions, "targets" | "labs" |
         const s = await k.connectionStats(targetOf(req.params.target));
         return { at: s.at, byMark: [...s.byMark] };
       }
+      case "resetCounters": {
+        const p = req.params;
+        if (p.injectFault && !opts.testHooks) throw new AgentRequestError({ kind: "refused", message: "fault injection is a test hook this agent was not started with" });
+        return k.resetCounters(targetOf(p.target), { engine: p.engine, farm: p.farm, injectFault: p.injectFault });
+      }
       case "cutConnections":
         return k.cutConnections(targetOf(req.params.target), req.params.mark);
       case "checkLocalVips":

@@ -1,5 +1,7 @@
 import { applyFarms, flushFarms, marksInKernel, validateFarms } from "../applier/apply.ts";
 import { connectionStats, cutConnections } from "../applier/conntrack.ts";
+import { resetIptablesCounters } from "../applier/counters-reset.ts";
+import { resetNftCounters } from "../nftables/counters-reset.ts";
 import { driftFromView, driftOfFarm, driftReport } from "../applier/drift.ts";
 import { checkLocalVips } from "../applier/local-vips.ts";
 import { readTranslationCounters } from "../applier/counters.ts";
@@ -142,6 +144,10 @@ export const directKernel: KernelPort = {
   },
   connectionStats: (target) => connectionStats(target),
   cutConnections: (target, mark) => cutConnections(target, mark),
+  resetCounters(target, opts = {}) {
+    const o = { target, farm: opts.farm, injectFault: opts.injectFault };
+    return (opts.engine ?? DEFAULT_ENGINE) === "nftables" ? resetNftCounters(o) : resetIptablesCounters(o);
+  },
   checkLocalVips: (target, farms) => checkLocalVips(target, farms, 10_000),
   ping: async () => {},
   lab: {

@@ -5,7 +5,7 @@ import { directKernel } from "./direct.ts";
 import { engineFromEnv } from "./engine.ts";
 import { withEngine, type KernelPort } from "./port.ts";
 
-export type { ClusterPort, EngineOption, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
+export type { ClusterPort, CountersResetResult, EngineOption, KernelApplyOptions, KernelApplyResult, KernelPort, LabPort } from "./port.ts";
 export { withEngine } from "./port.ts";
 export { DEFAULT_ENGINE, ENGINES, engineFromEnv, isEngine, type Engine } from "./engine.ts";
 export { directKernel } from "./direct.ts";
@@ -56,6 +56,7 @@ function withDirectFallback(agent: KernelPort): KernelPort {
     readNatfarmTables: wrap(agent.readNatfarmTables, d.readNatfarmTables),
     connectionStats: wrap(agent.connectionStats, d.connectionStats),
     cutConnections: wrap(agent.cutConnections, d.cutConnections),
+    resetCounters: wrap(agent.resetCounters, d.resetCounters),
     checkLocalVips: wrap(agent.checkLocalVips, d.checkLocalVips),
     ping: wrap(agent.ping, d.ping),
     lab: {

@@ -1,5 +1,6 @@
 import type { ApplyOptions, ApplyResult } from "../applier/apply.ts";
 import type { ConnectionStats } from "../applier/conntrack.ts";
+import type { CountersResetResult } from "../applier/counters-reset.ts";
 import type { DriftReport, FarmRuleDrift } from "../applier/drift.ts";
 import type { TablesSnapshot } from "../applier/tables.ts";
 import type { Farm, ResolvedFarm } from "../farms/schema.ts";
@@ -31,6 +32,7 @@ export type KernelApplyResult = Omit<ApplyResult, "farms"> & {
   /** This full apply also removed natfarm's rules from the other engine (an engine switch). */
   switchedFrom?: { engine: Engine; chainsDeleted: number; rulesDeleted: number };
 };
+export type { CountersResetResult };
 export interface EngineOption {
   engine?: Engine;
 }
@@ -74,6 +76,8 @@ export interface KernelPort {
   readNatfarmTables(target: Target, opts?: { farm?: string; maxRules?: number; translations?: true } & EngineOption): Promise<TablesSnapshot>;
   connectionStats(target: Target): Promise<ConnectionStats>;
   cutConnections(target: Target, mark: number): Promise<number>;
+  /** Zeroes natfarm's own counters (one farm's, or all of natfarm's), nobody else's, in one transaction under the target lock. */
+  resetCounters(target: Target, opts?: { farm?: string; injectFault?: boolean } & EngineOption): Promise<CountersResetResult>;
   /** Refuses (FarmValidationError) farms whose VIP is one of the target's own addresses. */
   checkLocalVips(target: Target, farms: readonly Farm[]): Promise<string[]>;
   /** Resolves when the kernel side answers (the agent is there); rejects with AgentUnavailableError otherwise. */
@@ -96,5 +100,6 @@ export function withEngine(port: KernelPort, engine: Engine): KernelPort {
     driftOfFarms: (target, farms, opts) => port.driftOfFarms(target, farms, e(opts)),
     readTables: (target, opts) => port.readTables(target, e(opts)),
     readNatfarmTables: (target, opts) => port.readNatfarmTables(target, e(opts)),
+    resetCounters: (target, opts) => port.resetCounters(target, e(opts)),
   };
 }

@@ -72,7 +72,7 @@ function defaultNftRunner(): Runner {
   chosen ??= process.env.NATFARM_NFT_SESSION === "on" ? enableNftSessions().sessions.run : runPrivileged;
   return chosen;
 }
-const nftRunner: Runner = (program, args, options) => defaultNftRunner()(program, args, options);
+export const nftRunner: Runner = (program, args, options) => defaultNftRunner()(program, args, options);
 
 /** The whole of natfarm's table, with counters; `exists: false` when there is none. */
 export async function readNft(target: Target, timeoutMs = 30_000, run: Runner = nftRunner): Promise<LiveNft> {

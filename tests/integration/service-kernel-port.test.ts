@@ -52,6 +52,7 @@ function fakeKernel(fail: Partial<Record<Op | "lab", () => Error>> = {}) {
     // Every mark holds 3 open connections and 4 closing (TIME_WAIT) entries: conntrack -D deletes all 7.
     connectionStats: (...args) => call("connectionStats", args, { at: "", byMark: { get: () => ({ established: 2, pending: 1, closing: 4, total: 7 }) } as never }),
     cutConnections: (...args) => call("cutConnections", args, 7),
+    resetCounters: (...args) => call("resetCounters", args, {} as never),
     checkLocalVips: (...args) => call("checkLocalVips", args, []),
     ping: (...args) => call("ping", args, undefined),
     lab,
