@@ -41,3 +41,8 @@ export function sharedTablesRead(target: Target, kind: TablesReadKind = { scope:
   value.then(done(true), done(false));
   return value;
 }
+
+/** After a change of counters (a reset): the next read goes to the kernel, not to a read taken just before. */
+export function forgetTablesReads(): void {
+  fresh.clear();
+}
