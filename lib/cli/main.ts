@@ -3,6 +3,7 @@ import { readTarget } from "../privileged/target-text.ts";
 import { registerAgentCommand } from "./agent.ts";
 import { registerClusterCommands } from "./cluster.ts";
 import { registerConfigCommands } from "./config.ts";
+import { registerCountersCommand } from "./counters.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
@@ -201,6 +202,7 @@ function buildProgram(): Command {
   registerClusterCommands(program, out);
   registerAgentCommand(program, out);
   registerUserCommands(program, out);
+  registerCountersCommand(program, out, warn);
   return program;
 }
 

@@ -1,4 +1,8 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentHandler } from "../../lib/agent/server.ts";
 import type { TablesSnapshot } from "../../lib/applier/tables.ts";
 import { directKernel } from "../../lib/kernel/direct.ts";
@@ -27,7 +31,11 @@ const A = labFarm("ca", "198.51.100.61", 80, [1, 1, 1], "dnat");
 const B = labFarm("cb", "198.51.100.62", 80, [1, 1], "nat");
 beforeAll(() => addForeign(target()));
 /** With counters: what a reset may or may not change. */
-const saveC = async (t: Target) => (await runPrivileged("iptables-save", ["-c"], { target: t })).stdout;
+const saveC = async (t: Target) =>
+  (await runPrivileged("iptables-save", ["-c"], { target: t })).stdout
+    .split("\n")
+    .filter((l) => !l.startsWith("#"))
+    .join("\n");
 
 async function send(vip: string, connections: number) {
   await labEnsureVip({ name: lab.name, vip });
@@ -167,5 +175,47 @@ describe.each(["iptables", "nftables"] as Engine[])("reset counters on %s", (eng
     const ok = await resetCounters({ kernel: k, target: t }, { farm: "cb" });
     expect(ok).toMatchObject({ ok: true, engine });
     if (ok.ok) expect(ok.message).toMatch(/Reset farm cb's counters to 0: .*Other software's counters/);
+  });
+});
+
+describe("natfarm counters reset (the CLI)", () => {
+  const BIN = path.join(import.meta.dirname, "..", "..", "bin", "natfarm.mjs");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "natfarm-counters-"));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Its own database (for the audit entry) and no agent: the CLI as root resets directly.
+  const env = { NATFARM_DATABASE_URL: `file:${path.join(dir, "cli.db")}`, NATFARM_AGENT_SOCKET: "", NATFARM_TARGET: "none" };
+  const natfarm = (...args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, env });
+
+  it("refuses bad input with exit 2 and resets nothing; resets one farm's counters and says so; audited", async () => {
+    const t = target();
+    await directKernel.applyFarms([A, B], { target: t });
+    await send(A.vip, 60);
+    await send(B.vip, 40);
+    const before = await saveC(t);
+    for (const args of [
+      ["--farm", "a;reboot", "-t", lab.info.target],
+      ["--farm", "x".repeat(200), "-t", lab.info.target],
+      ["--engine", "ipvs", "-t", lab.info.target],
+      ["-t", "netns:bad name"],
+      ["--everything", "-t", lab.info.target],
+      [],
+    ]) {
+      const r = await natfarm("counters", "reset", ...args);
+      expect(r.exitCode, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/\S/);
+    }
+    expect(await saveC(t)).toBe(before);
+    const r = await natfarm("counters", "reset", "--farm", "cb", "-t", lab.info.target, "--engine", "iptables");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Reset farm cb's counters to 0: \d+ rules.*which had counted [1-9][\d,]* packets/);
+    const after = natfarmCounts(await directKernel.readTables(t));
+    expect(total(after.get("cb"))).toBe(0);
+    expect(total(after.get("ca"))).toBeGreaterThan(0);
+    const { getPrisma, disconnectPrisma } = await import("../../lib/db/client.ts");
+    const rows = await getPrisma(env.NATFARM_DATABASE_URL).auditEntry.findMany({ where: { action: "reset counters" } });
+    await disconnectPrisma(env.NATFARM_DATABASE_URL);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ via: "cli", farm: "cb", result: "ok" });
+    expect(rows[0]!.actor).toMatch(/^cli \(/);
   });
 });
