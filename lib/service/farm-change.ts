@@ -1,4 +1,4 @@
-import type { FarmInput, ResolvedFarm } from "../farms/schema.ts";
+import { FarmSchema, type Farm, type FarmInput, type ResolvedFarm } from "../farms/schema.ts";
 import type { Engine } from "../kernel/engine.ts";
 import { renderFarmText } from "../netfilter/render.ts";
 import { renderFarmText as renderNftFarmText } from "../nftables/render.ts";
@@ -81,4 +81,28 @@ export function backendChanges(before: Record<string, unknown>, patch: Record<st
     if (String(a) !== String(b)) out.push(`${key} ${a ?? "client's"} → ${b ?? "client's"}`);
   }
   return out;
+}
+
+/**
+ * What the checks across farms (lib/farms/schema.ts checkFarmSet: names,
+ * VIP and port overlaps, VIPs on backends, marks) read of a farm. A change
+ * that keeps it (a weight, a state, a priority, the mode, the scheduler, a
+ * health check) cannot make a set conflict that did not: only the farm's
+ * own checks have to run again.
+ */
+export function crossFarmKey(f: Farm): string {
+  return JSON.stringify([f.name, f.vip, f.protocol, f.ports, f.backends.map((b) => [b.ip, b.mark ?? null])]);
+}
+
+/**
+ * `next` checked alone when it may be (see crossFarmKey): the parsed farm,
+ * its backends all keeping their marks. null: it may not, or it does not
+ * parse — the whole set's check (./validation.ts) runs and reports.
+ */
+export function checkedAlone(before: FarmInput, next: FarmInput): ResolvedFarm | null {
+  const a = FarmSchema.safeParse(before);
+  const b = a.success ? FarmSchema.safeParse(next) : null;
+  if (!a.success || !b?.success) return null;
+  if (!b.data.backends.every((x) => x.mark !== undefined)) return null;
+  return crossFarmKey(a.data) === crossFarmKey(b.data) ? (b.data as ResolvedFarm) : null;
 }
