@@ -1,7 +1,7 @@
 "use client";
 
 import { useCan } from "@/components/auth/role";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useState, type ReactNode } from "react";
 import { addBackendAction, removeBackendAction, setMaintenanceAction, updateBackendAction } from "@/lib/actions/backends";
 import { IDLE } from "@/lib/actions/state";
 import type { BackendView } from "@/lib/console/farm-view";
@@ -14,6 +14,8 @@ import { FieldError, inputClass } from "@/components/ui/field";
 import { useToastedAction } from "@/components/use-action-toast";
 import { UtcTime } from "@/components/ui/log-table";
 import { ScrollRegion } from "@/components/ui/scroll-region";
+import { backendFromForm } from "@/lib/console/form-data";
+import { BackendSchema } from "@/lib/farms/schema";
 
 const STATES = ["up", "down", "maintenance"] as const;
 
@@ -138,40 +140,62 @@ export function BackendsTable({ farm, backends: fromServer, hasCheck = false, co
         compact={where === "card"}
       />
     );
+  // "sending": the values just sent, shown at once while the server applies them; "saved": applied,
+  // until the page the action re-rendered arrives. Shares and probabilities follow from every
+  // backend's weight and state, so both wait for the server's.
+  const cardBody = (b: BackendView, stage: Stage) => (
+    <>
+      <div className="flex items-start justify-between gap-3">
+        <p className="min-w-0">
+          <span className="font-mono text-xs text-muted">#{b.position + 1}</span> <span className="font-mono break-all">{nameOf(b)}</span>
+          <span className="block text-xs text-muted">
+            weight {b.weight} · priority {b.priority} · mark <span className="font-mono">{b.markHex}</span>
+            {b.port === null ? " · client's port" : ""}
+          </span>
+        </p>
+        <BackendState backend={b} hasCheck={hasCheck} />
+      </div>
+      <div className="flex flex-wrap items-center justify-between gap-2">
+        <div>
+          <span className="mr-2 text-xs text-muted">Share</span>
+          <span className="inline-block align-middle">{stage ? <SavingNote stage={stage} /> : <Share share={b.share} />}</span>
+        </div>
+        <span className="font-mono text-xs text-muted">{!stage && b.probability ? `probability ${b.probability}` : ""}</span>
+      </div>
+      {stage === "sending" ? <SavingNote stage={stage} /> : actions(b, "card")}
+    </>
+  );
+  const tableRow = (b: BackendView, stage: Stage) => (
+    <tr key={b.mark} className="border-b border-line last:border-0" aria-busy={stage === "sending" || undefined} data-saving={stage === "sending" || undefined}>
+      <td className="px-4 py-2.5 font-mono text-xs text-muted">{b.position + 1}</td>
+      <td className="px-2 py-2.5 font-mono">{b.ip}</td>
+      <td className="px-2 py-2.5 font-mono">{b.port ?? <span className="text-muted">client's</span>}</td>
+      <td className="px-2 py-2.5 tabular-nums">{b.weight}</td>
+      <td className="px-2 py-2.5 tabular-nums">{b.priority}</td>
+      <td className="px-2 py-2.5">{stage ? <SavingNote stage={stage} /> : <Share share={b.share} />}</td>
+      <td className="px-2 py-2.5 font-mono text-xs">{stage ? "" : (b.probability ?? <span className="text-muted">no rule</span>)}</td>
+      <td className="px-2 py-2.5 font-mono text-xs">{b.markHex}</td>
+      <td className="px-2 py-2.5">
+        <BackendState backend={b} hasCheck={hasCheck} />
+      </td>
+      <td className="px-4 py-2.5">{stage === "sending" ? <SavingNote stage={stage} /> : actions(b, "table")}</td>
+    </tr>
+  );
   return (
     <div>
       <ul className="divide-y divide-line sm:hidden" aria-label={`Backends of ${farm}`}>
         {backends.length === 0 && <li className="px-4 py-6 text-center text-sm text-muted">No backends: the farm answers nothing until one is added.</li>}
-        {backends.map((b) => (
-          <li key={b.mark} className="space-y-2 px-4 py-3 text-sm" aria-label={`Backend ${b.position + 1}: ${nameOf(b)}`}>
-            {editing === b.mark ? (
-              <EditForm farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} idPrefix="edit-card" />
-            ) : (
-              <>
-                <div className="flex items-start justify-between gap-3">
-                  <p className="min-w-0">
-                    <span className="font-mono text-xs text-muted">#{b.position + 1}</span> <span className="font-mono break-all">{nameOf(b)}</span>
-                    <span className="block text-xs text-muted">
-                      weight {b.weight} · priority {b.priority} · mark <span className="font-mono">{b.markHex}</span>
-                      {b.port === null ? " · client's port" : ""}
-                    </span>
-                  </p>
-                  <BackendState backend={b} hasCheck={hasCheck} />
-                </div>
-                <div className="flex flex-wrap items-center justify-between gap-2">
-                  <div>
-                    <span className="mr-2 text-xs text-muted">Share</span>
-                    <span className="inline-block align-middle">
-                      <Share share={b.share} />
-                    </span>
-                  </div>
-                  <span className="font-mono text-xs text-muted">{b.probability ? `probability ${b.probability}` : ""}</span>
-                </div>
-                {actions(b, "card")}
-              </>
-            )}
-          </li>
-        ))}
+        {backends.map((b) =>
+          editing === b.mark ? (
+            <li key={b.mark} className="space-y-2 px-4 py-3 text-sm" aria-label={`Backend ${b.position + 1}: ${nameOf(b)}`}>
+              <EditForm farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} idPrefix="edit-card" display={(v) => cardBody({ ...b, ...v }, "sending")} />
+            </li>
+          ) : (
+            <li key={b.mark} className="space-y-2 px-4 py-3 text-sm" aria-label={`Backend ${b.position + 1}: ${nameOf(b)}`}>
+              {cardBody(b, saved.has(b.mark) ? "saved" : null)}
+            </li>
+          ),
+        )}
       </ul>
       <ScrollRegion label={`Backends of ${farm}, table`} className="hidden sm:block">
         <table className="w-full min-w-[52rem] text-sm" aria-label={`Backends of ${farm}`}>
@@ -201,24 +225,9 @@ export function BackendsTable({ farm, backends: fromServer, hasCheck = false, co
             )}
             {backends.map((b) =>
               editing === b.mark ? (
-                <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} />
+                <EditRow key={b.mark} farm={farm} backend={b} onDone={() => setEditing(null)} onSaved={onSaved} display={(v) => tableRow({ ...b, ...v }, "sending")} />
               ) : (
-                <tr key={b.mark} className="border-b border-line last:border-0">
-                  <td className="px-4 py-2.5 font-mono text-xs text-muted">{b.position + 1}</td>
-                  <td className="px-2 py-2.5 font-mono">{b.ip}</td>
-                  <td className="px-2 py-2.5 font-mono">{b.port ?? <span className="text-muted">client's</span>}</td>
-                  <td className="px-2 py-2.5 tabular-nums">{b.weight}</td>
-                  <td className="px-2 py-2.5 tabular-nums">{b.priority}</td>
-                  <td className="px-2 py-2.5">
-                    <Share share={b.share} />
-                  </td>
-                  <td className="px-2 py-2.5 font-mono text-xs">{b.probability ?? <span className="text-muted">no rule</span>}</td>
-                  <td className="px-2 py-2.5 font-mono text-xs">{b.markHex}</td>
-                  <td className="px-2 py-2.5">
-                    <BackendState backend={b} hasCheck={hasCheck} />
-                  </td>
-                  <td className="px-4 py-2.5">{actions(b, "table")}</td>
-                </tr>
+                tableRow(b, saved.has(b.mark) ? "saved" : null)
               ),
             )}
           </tbody>
@@ -297,6 +306,27 @@ function BackendActions({
 }
 
 type Saved = (mark: number, form: FormData) => void;
+type Stage = "sending" | "saved" | null;
+type Display = (values: Partial<BackendView>) => ReactNode;
+
+/** In a row being saved, where its share and actions are: the acknowledgement the toast also announces. */
+function SavingNote({ stage }: { stage: "sending" | "saved" }) {
+  return <span className="text-xs text-muted">{stage === "sending" ? "saving…" : "updating…"}</span>;
+}
+
+/**
+ * The edit as sent, when the shared schema accepts it: what the row shows
+ * and the toast says while the server applies it. Values it refuses get no
+ * optimistic display (the server's field errors come back at once).
+ */
+function sentEdit(b: BackendView, form: FormData): { values: Partial<BackendView>; text: string } | null {
+  if (!BackendSchema.safeParse(backendFromForm(form)).success) return null;
+  const values = savedValues(form);
+  const changes = (["ip", "port", "weight", "priority", "state"] as const)
+    .filter((k) => k in values && values[k] !== b[k])
+    .map((k) => `${k} ${b[k] ?? "client's"} → ${values[k] ?? "client's"}`);
+  return { values, text: `Saving backend ${nameOf(b)}${changes.length ? `: ${changes.join(", ")}` : ""}…` };
+}
 
 /** What an applied edit changed, as the row shows it until the re-rendered page arrives. */
 function savedValues(form: FormData): Partial<BackendView> {
@@ -322,8 +352,9 @@ function savedValues(form: FormData): Partial<BackendView> {
 }
 
 /** Editing a backend on a phone: the same fields as the table's row, labelled and stacked. */
-function EditForm({ farm, backend: b, onDone, onSaved, idPrefix }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved; idPrefix: string }) {
-  const [state, action, pending] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form) });
+function EditForm({ farm, backend: b, onDone, onSaved, idPrefix, display }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved; idPrefix: string; display: Display }) {
+  const [state, action, pending, sent] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form), saving: (form) => sentEdit(b, form)?.text ?? null });
+  if (sent) return display(savedValues(sent));
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const formId = `${idPrefix}-${b.mark}`;
@@ -381,8 +412,10 @@ function EditForm({ farm, backend: b, onDone, onSaved, idPrefix }: { farm: strin
   );
 }
 
-function EditRow({ farm, backend: b, onDone, onSaved }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved }) {
-  const [state, action, pending] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form) });
+function EditRow({ farm, backend: b, onDone, onSaved, display }: { farm: string; backend: BackendView; onDone: () => void; onSaved: Saved; display: Display }) {
+  const [state, action, pending, sent] = useToastedAction(updateBackendAction, IDLE, { onOk: (form) => onSaved(b.mark, form), saving: (form) => sentEdit(b, form)?.text ?? null });
+  // Sent: the row shows the new values at once; a refusal brings this editor back with its errors.
+  if (sent) return display(savedValues(sent));
   const e = state.errors;
   const v = state.status === "invalid" ? (state.values ?? {}) : {};
   const formId = `edit-backend-${b.mark}`;

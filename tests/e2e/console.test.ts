@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Locator, Page } from "playwright-core";
+import type { Locator, Page, Route } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { TablesSnapshot } from "../../lib/applier/index.ts";
 import { formatProbability, ruleProbabilities } from "../../lib/netfilter/probability.ts";
@@ -776,5 +776,80 @@ describe.sequential("console end to end", () => {
       page.off("response", onResponse);
     }
     expect(notFound).toEqual([]);
+  });
+
+  it("15. a backend edit shows its new value and an announced 'saving' toast at once, replaced by the result; a refusal rolls the row back with the error", async () => {
+    await gotoFarm();
+    const table = backendsTable();
+    const who0 = `${B0.ip}:${B0.port}`;
+    const weightOf = (b: { ip: string; port: number }) =>
+      c.query<{ weight: number }>("SELECT b.weight FROM Backend b JOIN Farm f ON f.id = b.farmId WHERE f.name = ? AND b.ip = ? AND b.port = ?", FARM, b.ip, b.port)[0]!.weight;
+    const w0 = weightOf(B0);
+    // The action's POST is held until released: what the page shows before the server answers is the
+    // optimistic acknowledgement, whatever the machine's speed.
+    let release: () => void = () => {};
+    const hold = async (route: Route) => {
+      if (route.request().method() !== "POST") return route.fallback();
+      await new Promise<void>((r) => (release = r));
+      await route.fallback();
+    };
+    await page.route(`**/farms/${FARM}`, hold);
+    const announced = page.getByRole("region", { name: /^Notifications/ });
+    try {
+      // Applied: the row shows the new weight at once, the toast says it is being saved, then what was done.
+      await clearToasts();
+      const next = (w0 % 100) + 1;
+      await editWeight(B0, String(next));
+      const row = table.getByRole("row").filter({ hasText: B0.ip });
+      await expectAttribute(row, "aria-busy", "true");
+      await expectText(row, String(next));
+      await expectText(row, "saving…");
+      await expectText(toastsOf(page, "loading"), `Saving backend ${who0}: weight ${w0} → ${next}…`);
+      await expectAttribute(announced, "aria-live", "polite");
+      expect(weightOf(B0)).toBe(w0);
+      release();
+      await expectText(toasts(page, "success"), `Backend ${who0} of farm ${FARM}: weight ${w0} → ${next}.`, { timeout: 60_000 });
+      await expectCount(toasts(page), 1);
+      await expectCount(table.getByRole("button", { name: `Edit backend ${who0}` }), 1);
+      expect(weightOf(B0)).toBe(next);
+
+      // Refused by the server's checks across the farm (the address of the other backend): nothing saved,
+      // the row goes back to the editor with what was typed and why, and the "saving" toast goes.
+      await clearToasts();
+      await table.getByRole("button", { name: `Edit backend ${who0}` }).click();
+      await table.getByLabel(`IP address of backend ${who0}`, { exact: true }).fill(B1.ip);
+      await table.getByRole("button", { name: `Save backend ${who0}` }).click();
+      await expectText(table.getByRole("row").filter({ hasText: "saving…" }), B1.ip);
+      await expectCount(toastsOf(page, "loading"), 1);
+      release();
+      const ip = table.getByLabel(`IP address of backend ${who0}`, { exact: true });
+      await expectValue(ip, B1.ip, { timeout: 60_000 });
+      await expectText(table, /duplicate|already/i);
+      await expectCount(toastsOf(page, "loading"), 0);
+      await expectCount(toasts(page, "success"), 0);
+      await table.getByRole("button", { name: `Cancel editing backend ${who0}` }).click();
+      expect((await readTable(table)).map((r) => r["ip address"])).toEqual([B0.ip, B1.ip]);
+      expect(c.query("SELECT b.ip FROM Backend b JOIN Farm f ON f.id = b.farmId WHERE f.name = ? ORDER BY b.position", FARM)).toEqual([{ ip: B0.ip }, { ip: B1.ip }]);
+
+      // Refused by the kernel: the "saving" toast becomes the error with iptables' words, never a success.
+      fs.writeFileSync(c.faultFile, "nat");
+      await clearToasts();
+      await editWeight(B0, String(w0));
+      await expectCount(toastsOf(page, "loading"), 1);
+      release();
+      await expectText(toasts(page, "error"), /iptables-restore|NATFARM-INJECTED-FAULT|Couldn't load target/, { timeout: 60_000 });
+      await expectCount(toasts(page), 1);
+      await expectCount(toasts(page, "success"), 0);
+    } finally {
+      release();
+      await page.unroute(`**/farms/${FARM}`, hold);
+      fs.rmSync(c.faultFile, { force: true });
+    }
+    // What the kernel refused is applied again, for the scenarios after this one.
+    await gotoFarm();
+    await clearToasts();
+    await page.getByRole("alert").filter({ hasText: "Apply failed" }).getByRole("button", { name: "Re-apply" }).click();
+    await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 0, { timeout: 60_000 });
+    expect(c.query("SELECT applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ applyState: "applied" }]);
   });
 });

@@ -10,7 +10,7 @@ import { expect } from "vitest";
 export const UI_TIMEOUT = 20_000;
 
 /** The page's sonner toasts (of one type, if given). */
-export function toastsOf(p: Page, type?: "success" | "error"): Locator {
+export function toastsOf(p: Page, type?: "success" | "error" | "loading"): Locator {
   const all = p.getByRole("region", { name: /^Notifications/ }).locator("[data-sonner-toast]");
   return type ? all.and(p.locator(`[data-type="${type}"]`)) : all;
 }
