@@ -8,7 +8,9 @@ import { SavepointCountdown } from "@/components/savepoint-countdown";
 /**
  * Under the header on every page while changes are staged: how many
  * changes are pending and what (each revision, and per farm the rules
- * Apply changes adds and removes), with Apply changes, Apply with rollback
+ * Apply changes adds to and removes from the kernel as it is now, and any
+ * farm whose rules were changed outside natfarm since the last apply), with
+ * Apply changes, Apply with rollback
  * and Discard for operators. While an apply waits under its savepoint: the
  * seconds left and "Keep the changes".
  */
@@ -32,6 +34,9 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
   }
   if (!view.enabled || view.farms.length === 0) return null;
   const n = view.revisions.length;
+  const live = view.live;
+  const liveOf = new Map((live?.farms ?? []).map((f) => [f.farm, f]));
+  const drifted = (live?.farms ?? []).filter((f) => f.drifted).map((f) => f.farm);
   const words = `${n} pending change${n === 1 ? "" : "s"}`;
   return (
     <div role="region" aria-label="Staged changes" className="border-b border-accent/30 bg-surface" data-testid="staged-banner">
@@ -64,26 +69,40 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
             </div>
           )}
         </div>
+        {drifted.length > 0 && (
+          <p className="mt-1 text-warn" data-testid="staged-drift">
+            <strong className="font-semibold">The kernel no longer holds what was last applied</strong> for {drifted.length === 1 ? `farm ${drifted[0]}` : `farms ${drifted.join(", ")}`} (rules changed outside natfarm): Apply changes writes {drifted.length === 1 ? "its" : "their"} rules as configured, the lines below included.
+          </p>
+        )}
         <details className="mt-1">
           <summary className="cursor-pointer text-accent">What Apply changes does</summary>
+          <p className="mt-1 text-xs text-muted" data-testid="staged-diff-basis">
+            {live && !live.error
+              ? `Compared with the kernel's rules now${live.omitted.length ? ` (${live.omitted.length} more farm${live.omitted.length === 1 ? "" : "s"}: ${live.omitted.slice(0, 5).join(", ")}${live.omitted.length > 5 ? ", …" : ""} compared with the configuration last applied)` : ""}.`
+              : live?.error
+                ? `The kernel could not be read (${live.error}): compared with the configuration last applied.`
+                : "Compared with the configuration last applied."}
+          </p>
           <ul className="mt-1 space-y-2" aria-label="Pending changes by farm">
-            {view.diffs.map((d) => (
-              <li key={d.farm}>
-                <p className="break-words">{d.words}</p>
-                <div role="region" aria-label={`Rules of farm ${d.farm} that Apply changes adds and removes`} tabIndex={0} className="mt-1 overflow-x-auto rounded border border-line bg-bg">
-                  <pre className="min-w-max p-2 font-mono text-[11px] leading-5" data-testid={`staged-rules-${d.farm}`}>
-                    {d.rules
-                      .filter((l) => l.op !== " ")
-                      .map((l, i) => (
-                        <div key={i} className={l.op === "+" ? "bg-ok/15" : "bg-bad/15"}>
-                          {l.op === "+" ? "+ " : "− "}
-                          {l.line}
+            {view.diffs.map((d) => {
+              const l = liveOf.get(d.farm);
+              const lines = l ? [...l.remove.map((line) => ({ op: "-" as const, line })), ...l.add.map((line) => ({ op: "+" as const, line }))] : d.rules.filter((x) => x.op !== " ");
+              return (
+                <li key={d.farm}>
+                  <p className="break-words">{d.words}</p>
+                  <div role="region" aria-label={`Rules of farm ${d.farm} that Apply changes adds and removes`} tabIndex={0} className="mt-1 overflow-x-auto rounded border border-line bg-bg">
+                    <pre className="min-w-max p-2 font-mono text-[11px] leading-5" data-testid={`staged-rules-${d.farm}`} data-basis={l ? "kernel" : "applied"}>
+                      {lines.length === 0 ? <div className="text-muted">no rule changes: the kernel holds these rules already</div> : lines.map((x, i) => (
+                        <div key={i} className={x.op === "+" ? "bg-ok/15" : "bg-bad/15"}>
+                          {x.op === "+" ? "+ " : "− "}
+                          {x.line}
                         </div>
                       ))}
-                  </pre>
-                </div>
-              </li>
-            ))}
+                    </pre>
+                  </div>
+                </li>
+              );
+            })}
           </ul>
           <p className="mt-1 text-xs text-muted">Pending: {view.revisions.map((r) => `#${r.id} ${r.summary} (${r.author})`).join("; ")}</p>
         </details>

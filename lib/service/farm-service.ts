@@ -15,7 +15,9 @@ import type { MutationResult } from "./result.ts";
 import { deleteFarms, loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
 import { validateSetFast } from "./validation.ts";
 import { applyNames, STAGED } from "./apply-many.ts";
-import { farmPending, farmsText, markAllApplied, pendingView, readStaged, savepointSeconds, stagingOn, writeStaged } from "./staging.ts";
+import { farmPending, farmsText, markAllApplied, pendingLive, pendingView, readStaged, savepointSeconds, stagingOn, writeStaged, type LiveDiff, type PendingView } from "./staging.ts";
+
+const LIVE_TTL_MS = 2_000;
 import { markApplied } from "./apply-log.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
 import { getRevision, latestRevisionId, listRevisions, readAllConfig, readConfig, RevisionGone, stateAt, withAuthor, type ConfigFarm } from "./config-history.ts";
@@ -96,6 +98,8 @@ export function createFarmService(deps: ServiceDeps) {
     prepareTarget: deps.prepareTarget,
     staged,
   };
+  // The banner's live diff: every page shows it while changes are pending, the kernel is read at most every LIVE_TTL_MS.
+  let liveCache: { key: string; at: number; value: Promise<LiveDiff> } | null = null;
   const apply = async (name: string, action: string, cause: ApplyCause): Promise<MutationResult> => {
     if (deps.target && (await staged())) return stagedApply(name, action, cause);
     return applyFarm(ctx, name, action, cause);
@@ -115,8 +119,7 @@ export function createFarmService(deps: ServiceDeps) {
       farmSet.forget();
       return { ok: true, farm: name, outcome: "removed", message: `Farm ${name} deleted from the configuration. Staged: its rules stay in the kernel until Apply changes.` };
     }
-    const s = await readStaged(db);
-    const pending = farmPending(s, name, (await readConfig(db, [name])).get(name) ?? null);
+    const pending = await farmPending(db, name, (await readConfig(db, [name])).get(name) ?? null);
     if (!pending && (cause === "reapply" || action.startsWith("health "))) return applyFarm(ctx, name, action, cause);
     if (cause === "reapply") return refused(`Farm ${name} has staged changes: re-applying it would apply them. Apply changes, or Discard them, first.`);
     return { ok: true, farm: name, outcome: "pending", message: STAGED };
@@ -365,8 +368,29 @@ export function createFarmService(deps: ServiceDeps) {
 
     // ------------------------------------------------------------ staged changes (./staging.ts)
 
-    /** Whether changes are staged, what is pending (revisions, farm and rule diffs) and any savepoint. */
-    staging: () => pendingView(db, k.engine),
+    /**
+     * Whether changes are staged, what is pending (revisions, farm and rule
+     * diffs) and any savepoint. `live`: also what Apply changes does to the
+     * kernel as it is now, per pending farm (./staging.ts pendingLive),
+     * shared by the pages asking within LIVE_TTL_MS.
+     */
+    async staging(opts: { live?: boolean } = {}): Promise<PendingView> {
+      const view = await pendingView(db, k.engine);
+      if (!opts.live || !deps.target || view.farms.length === 0 || view.savepoint) return view;
+      const key = JSON.stringify([view.farms, view.revisions[0]?.id ?? null]);
+      const now = Date.now();
+      if (!liveCache || liveCache.key !== key || now - liveCache.at > LIVE_TTL_MS) {
+        const entry = { key, at: now, value: pendingLive({ db, kernel: k, target: deps.target }, view) };
+        liveCache = entry;
+        entry.value.then((v) => v.error && liveCache === entry && (liveCache = null), () => liveCache === entry && (liveCache = null));
+      }
+      return { ...view, live: await liveCache.value };
+    },
+
+    /** The farms or the kernel just changed: the next live staged diff reads the kernel again. */
+    forgetStagedLive(): void {
+      liveCache = null;
+    },
 
     /** The installation setting. Turned on: the kernel is taken to hold the desired state as it is. Off: only with nothing pending. */
     setStaging(enabled: boolean): Promise<MutationResult> {

@@ -1,7 +1,12 @@
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
-import { latestRevisionId, listRevisions, readAllConfig, type ConfigFarm, type RevisionSummary } from "./config-history.ts";
+import { latestRevisionId, readAllConfig, readConfig, type ConfigFarm, type RevisionSummary } from "./config-history.ts";
 import type { Engine } from "../kernel/engine.ts";
+import type { KernelPort } from "../kernel/port.ts";
+import type { FarmRuleDrift } from "../applier/drift.ts";
+import { FarmSchema, type ResolvedFarm } from "../farms/schema.ts";
+import type { Target } from "../privileged/target.ts";
+import { rowToResolved, type FarmRow } from "./farm-rows.ts";
 
 /**
  * Staged changes (pfSense's and OPNsense's "apply changes"): with the
@@ -61,34 +66,179 @@ export async function markAllApplied(db: PrismaClient, extra: Parameters<typeof 
 
 export interface PendingView {
   enabled: boolean;
-  /** Revisions after the one the kernel holds, newest first. */
+  /** Revisions after the one the kernel holds that touched a pending farm, newest first. */
   revisions: RevisionSummary[];
-  /** What Apply changes would do, farm by farm: words, JSON and the rules it adds and removes. */
+  /** What Apply changes would do, farm by farm: words, JSON and the rules it adds and removes (rendered from the configuration last applied). */
   diffs: FarmDiff[];
   /** The farms Apply changes writes (created, changed, deleted). */
   farms: string[];
   savepoint: { until: Date; revision: number | null } | null;
   lastOutcome: string | null;
+  /** The same against the kernel as it is now (pendingLive); absent when not asked for or nothing is pending. */
+  live?: LiveDiff;
 }
+
+type Pending = Pick<PendingView, "revisions" | "diffs" | "farms">;
+const NOTHING: Pending = { revisions: [], diffs: [], farms: [] };
+
+/**
+ * The pending set is asked for by every page (the banner), so it must not
+ * cost a comparison of every farm: it depends only on the StagedState row
+ * (its updatedAt moves with every write of it) and the newest revision, and
+ * is kept per process under that key. Computing it reads only the revisions
+ * after the one the kernel holds and the farms they touched (one query each),
+ * and compares just those with what the kernel was last given; the whole set
+ * is compared only when those revisions are no longer all kept.
+ */
+const pendingCache = new WeakMap<PrismaClient, { key: string; value: Promise<Pending> }>();
+const appliedCache = new WeakMap<PrismaClient, { key: number; farms: Map<string, ConfigFarm> }>();
+
+/** The configuration the kernel was last given, parsed once per write of the row. */
+async function appliedFarms(db: PrismaClient, updatedAt: Date): Promise<Map<string, ConfigFarm>> {
+  const hit = appliedCache.get(db);
+  if (hit && hit.key === updatedAt.getTime()) return hit.farms;
+  const r = await db.stagedState.findUnique({ where: { id: 1 }, select: { applied: true, updatedAt: true } });
+  const farms = new Map((parseFarms(r?.applied ?? null) ?? []).map((f) => [f.name, f]));
+  if (r) appliedCache.set(db, { key: r.updatedAt.getTime(), farms });
+  return farms;
+}
+
+const STATE_SELECT = { enabled: true, appliedRevision: true, savepointUntil: true, savepointRevision: true, savepointOutcome: true, updatedAt: true } as const;
 
 export async function pendingView(db: PrismaClient, engine: Engine = "iptables"): Promise<PendingView> {
-  const s = await readStaged(db);
-  const savepoint = s.savepointUntil ? { until: s.savepointUntil, revision: s.savepointRevision } : null;
-  if (!s.enabled) return { enabled: false, revisions: [], diffs: [], farms: [], savepoint, lastOutcome: s.savepointOutcome };
-  const [now, revisions] = await Promise.all([readAllConfig(db), s.appliedRevision === null ? listRevisions(db, { limit: 1000 }) : pendingRevisions(db, s.appliedRevision)]);
-  const diffs = compareConfigs(s.applied ?? [], [...now.values()], engine);
-  return { enabled: true, revisions, diffs, farms: diffs.map((d) => d.farm), savepoint, lastOutcome: s.savepointOutcome };
+  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: STATE_SELECT });
+  const savepoint = s?.savepointUntil ? { until: s.savepointUntil, revision: s.savepointRevision } : null;
+  const lastOutcome = s?.savepointOutcome ?? null;
+  if (!s?.enabled) return { enabled: false, ...NOTHING, savepoint, lastOutcome };
+  const head = await latestRevisionId(db);
+  const key = `${engine}|${s.updatedAt.getTime()}|${s.appliedRevision}|${head}`;
+  let hit = pendingCache.get(db);
+  if (!hit || hit.key !== key) {
+    const value = computePending(db, engine, s.appliedRevision, head, s.updatedAt);
+    hit = { key, value };
+    pendingCache.set(db, hit);
+    const entry = hit;
+    value.catch(() => pendingCache.get(db) === entry && pendingCache.delete(db));
+  }
+  return { enabled: true, ...(await hit.value), savepoint, lastOutcome };
 }
 
-async function pendingRevisions(db: PrismaClient, after: number): Promise<RevisionSummary[]> {
-  const all = await listRevisions(db, { limit: 1000 });
-  return all.filter((r) => r.id > after);
+type RevisionRow = { id: number; at: Date; author: string; via: string; summary: string; changes: string };
+const toSummary = (r: RevisionRow): RevisionSummary => ({ id: r.id, at: r.at, author: r.author, via: r.via, summary: r.summary, farms: (JSON.parse(r.changes) as { farm: string }[]).map((c) => c.farm) });
+
+async function computePending(db: PrismaClient, engine: Engine, appliedRevision: number | null, head: number | null, updatedAt: Date): Promise<Pending> {
+  if (head === null || head === appliedRevision) return NOTHING;
+  const applied = await appliedFarms(db, updatedAt);
+  const rows = await db.configRevision.findMany({ where: appliedRevision === null ? {} : { id: { gt: appliedRevision } }, orderBy: { id: "desc" }, take: 1001, select: { id: true, at: true, author: true, via: true, summary: true, changes: true } });
+  const revisions = rows.slice(0, 1000).map(toSummary);
+  // Every revision since the applied one still kept: only the farms they touched can differ.
+  const complete = appliedRevision !== null && rows.length <= 1000 && (await db.configRevision.findUnique({ where: { id: appliedRevision }, select: { id: true } })) !== null;
+  let diffs: FarmDiff[];
+  if (complete) {
+    const names = [...new Set(revisions.flatMap((r) => r.farms))];
+    const now = await readConfig(db, names);
+    diffs = compareConfigs(names.flatMap((n) => (applied.has(n) ? [applied.get(n)!] : [])), [...now.values()].filter((f): f is ConfigFarm => f !== null), engine);
+  } else {
+    diffs = compareConfigs([...applied.values()], [...(await readAllConfig(db)).values()], engine);
+  }
+  const farms = diffs.map((d) => d.farm);
+  const pending = new Set(farms);
+  return { revisions: revisions.filter((r) => r.farms.some((f) => pending.has(f))), diffs, farms };
+}
+
+/** The configuration the kernel was last given for one farm (null: none), from the per-write cache. */
+export async function appliedFarm(db: PrismaClient, name: string): Promise<ConfigFarm | null> {
+  const r = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
+  if (!r) return null;
+  return (await appliedFarms(db, r.updatedAt)).get(name) ?? null;
+}
+
+// ---------------------------------------------------------------- against the live kernel
+
+/** One pending farm against the kernel now: the lines Apply changes adds and removes, and whether the kernel still holds what was last applied. */
+export interface LiveFarmDiff {
+  farm: string;
+  add: string[];
+  remove: string[];
+  /** The kernel holds neither what natfarm last applied for this farm nor that with the health checker's verdicts (a rule deleted or added by hand). */
+  drifted: boolean;
+}
+
+export interface LiveDiff {
+  farms: LiveFarmDiff[];
+  /** Pending farms beyond the cap, shown with the rendered diff only. */
+  omitted: string[];
+  /** The kernel could not be read (the rendered diff stands). */
+  error: string | null;
+}
+
+/** Pending farms read live per view: each costs a scoped read of its own chains (iptables) or shares one read of natfarm's table (nftables). */
+export const LIVE_FARMS_MAX = 20;
+
+const asResolved = (f: ConfigFarm): ResolvedFarm | null => {
+  const parsed = FarmSchema.safeParse(f);
+  return parsed.success ? (parsed.data as ResolvedFarm) : null;
+};
+/** A farm that should have no rules (deleted, or not yet applied): the same name stopped renders none, so every live line of it is "unexpected". */
+const noRules = (f: ResolvedFarm): ResolvedFarm => ({ ...f, status: "stopped" });
+
+/**
+ * For the pending farms (at most LIVE_FARMS_MAX): what Apply changes
+ * would add to and remove from the kernel as it is now, asked of the kernel
+ * port with each farm's own drift comparison (the agent reads only that
+ * farm's chains; nftables: natfarm's table once). Desired is the farm's row
+ * as Apply writes it (health verdicts included); "drifted" compares the
+ * kernel with the configuration last applied, with and without today's
+ * health verdicts (a verdict on a farm without pending changes was applied
+ * at once, one on a pending farm waits), so only a change made outside
+ * natfarm counts.
+ */
+export async function pendingLive(deps: { db: PrismaClient; kernel: KernelPort; target: Target }, view: PendingView): Promise<LiveDiff> {
+  const names = view.farms.slice(0, LIVE_FARMS_MAX);
+  const omitted = view.farms.slice(LIVE_FARMS_MAX);
+  if (names.length === 0) return { farms: [], omitted, error: null };
+  const rows = new Map(((await deps.db.farm.findMany({ where: { name: { in: names } }, include: { backends: { orderBy: { position: "asc" } } } })) as FarmRow[]).map((r) => [r.name, r]));
+  const applied = await Promise.all(names.map((n) => appliedFarm(deps.db, n)));
+  const plan = names.map((name, i) => {
+    const row = rows.get(name);
+    const was = applied[i] ? asResolved(applied[i]!) : null;
+    const want = row ? rowToResolved(row) : was ? noRules(was) : null;
+    const last = was ?? (want ? noRules(want) : null);
+    // The applied farm with the backends the checker has down now left out, as an apply at once would have written it.
+    const downs = new Set(row?.backends.filter((b) => b.state === "down").map((b) => b.mark) ?? []);
+    const lastHealth = last && downs.size ? { ...last, backends: last.backends.map((b) => (downs.has(b.mark) && (b.state ?? "up") === "up" ? { ...b, state: "down" as const } : b)) } : null;
+    return { name, want, last, lastHealth };
+  });
+  try {
+    const ask = async (farms: (ResolvedFarm | null)[]): Promise<(FarmRuleDrift | null)[]> => {
+      if (deps.kernel.engine === "nftables") {
+        const list = farms.filter((f): f is ResolvedFarm => f !== null);
+        if (list.length === 0) return farms.map(() => null);
+        const m = await deps.kernel.driftOfFarms(deps.target, list);
+        return farms.map((f) => (f ? (m.get(f.name) ?? null) : null));
+      }
+      const out: (FarmRuleDrift | null)[] = [];
+      // A few at a time: each is a handful of iptables reads in the agent.
+      for (let i = 0; i < farms.length; i += 4) out.push(...(await Promise.all(farms.slice(i, i + 4).map((f) => (f ? deps.kernel.driftOfFarm(deps.target, f) : null)))));
+      return out;
+    };
+    const [toWant, toLast] = await Promise.all([ask(plan.map((p) => p.want)), ask(plan.map((p) => p.last))]);
+    const needHealth = plan.map((p, i) => (toLast[i] && !toLast[i]!.inSync ? p.lastHealth : null));
+    const toHealth = needHealth.some(Boolean) ? await ask(needHealth) : needHealth.map(() => null);
+    const farms = plan.map((p, i): LiveFarmDiff => {
+      const d = toWant[i];
+      const drifted = toLast[i] ? !toLast[i]!.inSync && !(toHealth[i]?.inSync ?? false) : false;
+      return { farm: p.name, add: d?.missing ?? [], remove: d?.unexpected ?? [], drifted };
+    });
+    return { farms, omitted, error: null };
+  } catch (e) {
+    return { farms: [], omitted, error: (e as Error).message };
+  }
 }
 
 /** Whether a farm differs from what the kernel holds (a health verdict on a farm without pending changes applies at once). */
-export function farmPending(s: StagedRow, name: string, now: ConfigFarm | null): boolean {
-  const was = s.applied?.find((f) => f.name === name) ?? null;
-  return JSON.stringify(was) !== JSON.stringify(now);
+export async function farmPending(db: PrismaClient, name: string, now: ConfigFarm | null): Promise<boolean> {
+  return JSON.stringify(await appliedFarm(db, name)) !== JSON.stringify(now);
 }
 
 /** NATFARM_SAVEPOINT_SECONDS: how long an apply under a savepoint waits for its confirmation (default 60, 2 to 3600). */

@@ -5,7 +5,7 @@ import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { withAuthor } from "../../lib/service/config-history.ts";
 import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
-import { createNetns, deleteNetns, iptablesSave } from "../helpers/netns.ts";
+import { createNetns, deleteNetns, iptables, iptablesSave } from "../helpers/netns.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
@@ -98,6 +98,34 @@ describe.sequential("staged changes", () => {
     expect((await service.getFarm("web"))!.backends[0]!.weight).toBe(3);
     expect((await service.staging()).farms).toEqual([]);
     expect((await service.revisions())[0]).toMatchObject({ summary: "discard staged changes" });
+  });
+
+  it("the pending diff is against the kernel now: a rule deleted by hand is drift, and a line Apply changes puts back", async () => {
+    const [, w1] = await marks("web");
+    // Its second backend, drained since the first test, back in service.
+    await service.setMaintenance("web", w1!, "off");
+    const first = await service.staging({ live: true });
+    expect(first.live).toMatchObject({ error: null, omitted: [] });
+    const web = first.live!.farms.find((f) => f.farm === "web")!;
+    expect(web.drifted).toBe(false);
+    expect(web.add.some((l) => l.startsWith("mangle ") && l.includes("MARK"))).toBe(true);
+    expect(web.remove.some((l) => l.includes("no new connections for"))).toBe(true);
+    // Someone deletes the farm's DNAT rule for its first backend, outside natfarm.
+    const dnat = (await iptables(ns.target, ["-t", "nat", "-S"])).split("\n").find((l) => l.includes("FARM_web_") && l.includes("--to-destination 203.0.113.10:80"))!;
+    expect(dnat).toBeTruthy();
+    await iptables(ns.target, ["-t", "nat", "-D", ...dnat.replace(/^-A /, "").split(" ")]);
+    service.forgetStagedLive();
+    const after = await service.staging({ live: true });
+    const drifted = after.live!.farms.find((f) => f.farm === "web")!;
+    expect(drifted.drifted).toBe(true);
+    expect(drifted.add).toContain(`nat ${dnat.replace(/^-A /, "")}`);
+    // The rendered diff, from the configuration last applied, cannot know it.
+    expect(after.diffs.find((d) => d.farm === "web")!.rules.some((l) => l.op === "+" && l.line.includes("203.0.113.10:80"))).toBe(false);
+    applies.length = 0;
+    expect(await service.applyStaged()).toMatchObject({ ok: true });
+    expect(applies).toHaveLength(1);
+    expect(await iptables(ns.target, ["-t", "nat", "-S"])).toContain(dnat);
+    expect((await service.staging({ live: true })).farms).toEqual([]);
   });
 
   it("a health verdict on a farm without pending changes is applied at once", async () => {
