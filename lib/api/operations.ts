@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Role } from "../auth/roles.ts";
-import { AuditQuerySchema, HealthEventsQuerySchema, RevisionDiffQuerySchema, RevisionsQuerySchema, TablesQuerySchema, type ComponentName } from "./schemas.ts";
+import { AuditQuerySchema, HealthEventsQuerySchema, RevisionDiffQuerySchema, RevisionsQuerySchema, StagedQuerySchema, TablesQuerySchema, type ComponentName } from "./schemas.ts";
 
 /**
  * Every operation of /api/v1, as data: the OpenAPI document
@@ -16,7 +16,7 @@ export const TAGS: { name: Tag; description: string }[] = [
   { name: "Backends", description: "A farm's backends and their maintenance. A backend is named by its mark (\"0x20c\" or 524): unique across all farms and fixed for its life, unlike its position or address." },
   { name: "Operations", description: "Starting and stopping farms, their NAT type, re-applying rules and drift: what the farm page's buttons do." },
   { name: "Live state", description: "The kernel's live tables with counters, each farm's connection statistics, the health checker's events." },
-  { name: "History", description: "The configuration history: a revision of the whole configuration for every change (who, when, what), diffs between any two, revert to one, backup and restore." },
+  { name: "History", description: "The configuration history: a revision of the whole configuration for every change (who, when, what), diffs between any two, revert to one, backup and restore; staged changes (pending until applied) and the savepoint." },
   { name: "Audit", description: "The audit log: who changed what, from where, with what result (admin only)." },
   { name: "Lab", description: "Test traffic through the console's lab (target lab only)." },
   { name: "Meta", description: "This document." },
@@ -309,6 +309,36 @@ export const OPERATIONS: Operation[] = [
     kernel: true,
     ok: { status: 200, description: "restored (and applied)", schema: "Result" },
     example: { farms: [farmBodyExample] },
+  },
+
+  // ------------------------------------------------------------ staged changes (lib/api/staged.ts)
+  { id: "getStaged", method: "get", path: "/api/v1/staged", tag: "History", role: "viewer", summary: "The staged changes: pending revisions, per farm what Apply changes does (also against the kernel now), any savepoint", query: StagedQuerySchema, ok: { status: 200, description: "the pending changes", schema: "StagedView" } },
+  {
+    id: "applyStaged",
+    method: "post",
+    path: "/api/v1/staged/apply",
+    tag: "History",
+    role: "operator",
+    summary: "Apply every staged change in one kernel transaction (optionally under a savepoint)",
+    description: "Refused (400) when staging is off or an apply waits for its confirmation; refused by the kernel (502), nothing of it lands and the changes stay pending.",
+    body: { schema: "StagedApplyBody", required: false },
+    kernel: true,
+    ok: { status: 200, description: "applied", schema: "Result" },
+    example: { savepoint: true },
+  },
+  { id: "discardStaged", method: "post", path: "/api/v1/staged/discard", tag: "History", role: "operator", summary: "Discard the staged changes: the configuration goes back to what the kernel holds (a new revision); the kernel is not touched", body: { schema: "NoBody", required: false }, ok: { status: 200, description: "discarded", schema: "Result" } },
+  { id: "confirmStaged", method: "post", path: "/api/v1/staged/confirm", tag: "History", role: "operator", summary: "Keep an apply made under a savepoint (400 when none waits: confirmed already, or rolled back)", body: { schema: "NoBody", required: false }, ok: { status: 200, description: "kept", schema: "Result" } },
+  {
+    id: "setStaging",
+    method: "put",
+    path: "/api/v1/settings/staging",
+    tag: "History",
+    role: "admin",
+    summary: "Turn staged changes on or off for the installation",
+    description: "Admin: an installation setting. Turning it off is refused (400) while changes are pending or a savepoint waits.",
+    body: { schema: "StagingSetting", required: true },
+    ok: { status: 200, description: "set", schema: "Result" },
+    example: { enabled: true },
   },
 
   // ------------------------------------------------------------ audit

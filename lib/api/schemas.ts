@@ -157,6 +157,41 @@ export const RevisionDiffSchema = z
   })
   .describe("What differs between two configurations: per farm, in words, its JSON and its rendered rules as line diffs.");
 
+// ------------------------------------------------------------------ staged changes (lib/api/staged.ts)
+
+export const StagedQuerySchema = z.strictObject({
+  live: z.enum(["0", "1"], { error: 'live must be "0" or "1"' }).default("1").describe("1 (default): also compare each pending farm with the kernel's rules now; 0: only with the configuration last applied"),
+});
+
+export const StagedApplyBodySchema = z.strictObject({
+  savepoint: z.boolean({ error: "savepoint must be true or false" }).default(false).describe("true: unless confirmed (confirmStaged) within NATFARM_SAVEPOINT_SECONDS, the configuration before the apply comes back by itself"),
+});
+
+export const StagingSettingSchema = z.strictObject({
+  enabled: z.boolean({ error: "enabled must be true or false" }).describe("the installation setting: edits are staged until Apply changes"),
+});
+
+export const StagedViewSchema = z
+  .strictObject({
+    enabled: z.boolean().describe("the installation setting (the API and the CLI stage when it is on)"),
+    revisions: z.array(RevisionSummarySchema).describe("the pending revisions (after the one the kernel holds), newest first"),
+    diffs: z
+      .array(z.strictObject({ farm: z.string(), kind: z.enum(["created", "deleted", "changed"]), words: z.string(), json: z.array(DiffLineSchema), rules: z.array(DiffLineSchema) }))
+      .describe("per pending farm: in words, its JSON and its rendered rules from the configuration last applied to the one now"),
+    live: z
+      .strictObject({
+        farms: z.array(z.strictObject({ farm: z.string(), add: z.array(z.string()), remove: z.array(z.string()), drifted: z.boolean().describe("the kernel no longer holds what was last applied for it (changed outside natfarm)") })),
+        omitted: z.array(z.string()).describe("pending farms beyond the per-view cap, not read live"),
+        error: z.string().nullable().describe("the kernel could not be read"),
+      })
+      .nullable()
+      .describe("what Apply changes adds to and removes from the kernel as it is now, per pending farm; null when not asked for, nothing is pending or applying is disabled"),
+    savepoint: z.strictObject({ until: z.string().describe("ISO 8601"), revision: z.number().int().nullable() }).nullable().describe("an apply waiting for its confirmation"),
+    lastOutcome: z.string().nullable().describe("what the last savepoint did"),
+    text: z.string().describe("the diffs as a unified-diff-like text"),
+  })
+  .describe("The staged (pending) changes: what Apply changes commits, and any apply waiting under its savepoint.");
+
 export const BackupSchema = z
   .strictObject({ farms: z.array(FarmSchema) })
   .describe("The whole configuration as a farm file (natfarm export / natfarm config backup), marks included: what restoreBackup takes.");
@@ -337,6 +372,9 @@ export const COMPONENTS = {
   Revision: RevisionSchema,
   RevisionDiff: RevisionDiffSchema,
   Backup: BackupSchema,
+  StagedView: StagedViewSchema,
+  StagedApplyBody: StagedApplyBodySchema,
+  StagingSetting: StagingSettingSchema,
   Error: ErrorSchema,
   Unauthorized: UnauthorizedSchema,
   OpenApiDocument: OpenApiDocumentSchema,

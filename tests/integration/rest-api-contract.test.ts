@@ -452,6 +452,61 @@ const CASES: [string, () => Promise<void>][] = [
       expect(dbState()).toBe(state);
     },
   ],
+  // Staged changes: on, an edit staged (the kernel untouched), seen against the kernel, discarded, staged again, applied under a savepoint, kept, off.
+  [
+    "setStaging",
+    async () => {
+      await call("setStaging", { as: "admin", body: { enabled: "yes" } }, 400);
+      expect((await call("setStaging", { as: "admin", body: { enabled: true } }, 200)).json.message).toMatch(/^Staged changes are on/);
+    },
+  ],
+  [
+    "getStaged",
+    async () => {
+      const rules = labRules();
+      expect((await call("drainBackend", { as: "operator", params: { mark: marks()[0]! } }, 200)).json.outcome).toBe("pending");
+      expect(labRules()).toBe(rules);
+      const v = (await call("getStaged", { as: "viewer" }, 200)).json;
+      expect(v.revisions).toHaveLength(1);
+      expect(v.diffs.map((d: { farm: string }) => d.farm)).toEqual([FARM]);
+      expect(v.live.farms[0]).toMatchObject({ farm: FARM, drifted: false });
+      expect(v.live.farms[0].remove.length).toBeGreaterThan(0);
+      expect((await call("getStaged", { as: "viewer", query: "?live=0" }, 200)).json.live).toBeNull();
+      await call("getStaged", { as: "viewer", query: "?live=maybe" }, 400);
+    },
+  ],
+  [
+    "discardStaged",
+    async () => {
+      const rules = labRules();
+      await call("discardStaged", { as: "operator", body: { all: true } }, 400);
+      expect((await call("discardStaged", { as: "operator" }, 200)).json.message).toMatch(/the kernel was not touched/);
+      expect(labRules()).toBe(rules);
+      expect((await call("getStaged", { as: "viewer" }, 200)).json.diffs).toEqual([]);
+    },
+  ],
+  [
+    "applyStaged",
+    async () => {
+      const rules = labRules();
+      await call("drainBackend", { as: "operator", params: { mark: marks()[0]! } }, 200);
+      await call("applyStaged", { as: "operator", body: { savepoint: "yes" } }, 400);
+      expect(labRules()).toBe(rules);
+      expect((await call("applyStaged", { as: "operator", body: { savepoint: true } }, 200)).json.message).toMatch(/^Applied 1 pending change .*Confirm within/);
+      expect(labRules()).not.toBe(rules);
+      expect((await call("getStaged", { as: "viewer" }, 200)).json.savepoint).toMatchObject({ until: expect.any(String) });
+    },
+  ],
+  [
+    "confirmStaged",
+    async () => {
+      expect((await call("confirmStaged", { as: "operator" }, 200)).json.message).toMatch(/Changes kept/);
+      await call("confirmStaged", { as: "operator" }, 400);
+      await call("enableBackend", { as: "operator", params: { mark: marks()[0]! } }, 200);
+      await call("applyStaged", { as: "operator" }, 200);
+      expect((await call("setStaging", { as: "admin", body: { enabled: false } }, 200)).json.message).toMatch(/^Staged changes are off/);
+    },
+  ],
   [
     "deleteFarm",
     async () => {
