@@ -30,6 +30,42 @@ const revisionId = (v: string) => {
 
 const at = (d: Date) => `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 
+/**
+ * The farm service as the CLI's configuration commands use it: the author
+ * "cli (<system user>)"; with `apply`, the target to apply to (--target, or
+ * NATFARM_TARGET as the console reads it; none: changes stay pending).
+ */
+export async function openConfigService(opts: { apply?: boolean; target?: string; engine?: string } = {}) {
+  const [{ openDatabase, disconnectPrisma }, svc, history, diff, errors, { parseConsoleEnv }, { ensureLab }, { kernel, withEngine }] = await Promise.all([
+    import("../db/client.ts"),
+    import("../service/farm-service.ts"),
+    import("../service/config-history.ts"),
+    import("../service/config-diff.ts"),
+    import("../service/errors.ts"),
+    import("../console/env.ts"),
+    import("../service/lab.ts"),
+    import("../kernel/index.ts"),
+  ]);
+  history.setDefaultAuthor({ name: cliAuthorName(), via: "cli" });
+  let target = null;
+  if (opts.apply) {
+    if (opts.target) {
+      const r = readTarget(opts.target);
+      if (!r.ok) throw new UsageError(r.message);
+      target = r.target;
+    } else {
+      const t = parseConsoleEnv(process.env).target;
+      if (t.canApply) {
+        if (t.kind === "lab") await ensureLab(t);
+        target = t.target;
+      }
+    }
+  }
+  const db = await openDatabase();
+  const service = svc.createFarmService({ db, target, kernel: opts.engine ? withEngine(kernel(), opts.engine as never) : kernel() });
+  return { db, service, history, diff, errors, close: disconnectPrisma };
+}
+
 export function registerConfigCommands(program: Command, out: (s: string) => void): void {
   /** A change's result: its sentence on stdout, or on stderr with exit 2 (bad input, nothing changed) or 1 (the kernel). */
   const finish = (r: { ok: boolean; reason?: string; message: string }, json: boolean) => {
@@ -44,36 +80,7 @@ export function registerConfigCommands(program: Command, out: (s: string) => voi
 
   const config = program.command("config").description("the configuration history: every change as a revision, diff, revert, backup and restore");
 
-  async function open(opts: { apply?: boolean; target?: string; engine?: string } = {}) {
-    const [{ openDatabase, disconnectPrisma }, svc, history, diff, errors, { parseConsoleEnv }, { ensureLab }, { kernel, withEngine }] = await Promise.all([
-      import("../db/client.ts"),
-      import("../service/farm-service.ts"),
-      import("../service/config-history.ts"),
-      import("../service/config-diff.ts"),
-      import("../service/errors.ts"),
-      import("../console/env.ts"),
-      import("../service/lab.ts"),
-      import("../kernel/index.ts"),
-    ]);
-    history.setDefaultAuthor({ name: cliAuthorName(), via: "cli" });
-    let target = null;
-    if (opts.apply) {
-      if (opts.target) {
-        const r = readTarget(opts.target);
-        if (!r.ok) throw new UsageError(r.message);
-        target = r.target;
-      } else {
-        const t = parseConsoleEnv(process.env).target;
-        if (t.canApply) {
-          if (t.kind === "lab") await ensureLab(t);
-          target = t.target;
-        }
-      }
-    }
-    const db = await openDatabase();
-    const service = svc.createFarmService({ db, target, kernel: opts.engine ? withEngine(kernel(), opts.engine as never) : kernel() });
-    return { db, service, history, diff, errors, close: disconnectPrisma };
-  }
+  const open = openConfigService;
 
   config
     .command("history")

@@ -4,6 +4,7 @@ import { registerAgentCommand } from "./agent.ts";
 import { registerClusterCommands } from "./cluster.ts";
 import { registerConfigCommands } from "./config.ts";
 import { registerCountersCommand } from "./counters.ts";
+import { registerStagedCommands } from "./staged.ts";
 import { registerDbCommands } from "./db-commands.ts";
 import { engineOf, engineOption } from "./engine-option.ts";
 import { UsageError } from "./errors.ts";
@@ -197,6 +198,7 @@ function buildProgram(): Command {
 
   registerDbCommands(program, out, warn);
   registerConfigCommands(program, out);
+  registerStagedCommands(program, out);
   registerRestoreCommand(program, out, warn);
   registerLabCommands(program, out);
   registerClusterCommands(program, out);

@@ -1,3 +1,5 @@
+import path from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { countingKernel } from "../helpers/counting-kernel.ts";
@@ -15,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
  * unconfirmed savepoint rolls back by itself (and a confirmed one stays),
  * a health verdict on a farm without pending changes still applies at once.
  */
+const BIN = path.join(import.meta.dirname, "..", "..", "bin", "natfarm.mjs");
 let testDb: TestDatabase | undefined;
 let ns: { name: string; target: Target };
 let db: PrismaClient;
@@ -160,5 +163,35 @@ describe.sequential("staged changes", () => {
     expect(await service.checkSavepoint(new Date(Date.now() + 61_000))).toBeNull();
     expect(await kernelText()).toBe(changed);
     expect(await service.setStaging(false)).toMatchObject({ ok: true });
+  });
+
+  it("natfarm staged on|show|apply --savepoint|confirm|discard|off: the same service calls, audited, bad input exit 2", async () => {
+    const env = { ...process.env, NATFARM_DATABASE_URL: testDb!.url, NATFARM_TARGET: "none" };
+    const cli = (...args: string[]) => execa(process.execPath, [BIN, "staged", ...args, ...(["show", "apply", "discard", "confirm"].includes(args[0]!) ? ["--target", `netns:${ns.name}`] : [])], { reject: false, env });
+    expect((await cli("on")).stdout).toMatch(/^Staged changes are on/);
+    const before = await kernelText();
+    expect((await service.setMode("web", "dnat")).outcome).toBe("pending");
+    const show = await cli("show");
+    expect(show.exitCode, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^1 pending change in 1 farm:$/m);
+    expect(show.stdout).toContain("# rules of farm web against the kernel now");
+    expect(show.stdout).toMatch(/^- nat \S+ .*SNAT --to-source 198\.51\.100\.50/m);
+    expect(await kernelText()).toBe(before);
+    const bad = await cli("apply", "--savepoint=yes");
+    expect(bad.exitCode).not.toBe(0);
+    const applied = await cli("apply", "--savepoint");
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/^Applied 1 pending change \(farm web\) in one transaction\..*Confirm within 60 s/);
+    expect(await kernelText()).not.toContain("SNAT --to-source 198.51.100.50");
+    expect((await cli("confirm")).exitCode).toBe(0);
+    const again = await cli("confirm");
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toMatch(/No apply is waiting/);
+    expect((await cli("discard")).stdout).toMatch(/^Nothing was pending/);
+    expect((await cli("off")).stdout).toMatch(/^Staged changes are off/);
+    expect((await cli("apply")).exitCode).toBe(2);
+    const audited = await db.auditEntry.findMany({ where: { action: { startsWith: "staged " } }, orderBy: { id: "asc" } });
+    expect(audited.map((a) => `${a.action}:${a.result}`)).toEqual(["staged on:ok", "staged apply (savepoint):ok", "staged confirm:ok", "staged confirm:invalid", "staged discard:ok", "staged off:ok", "staged apply:invalid"]);
+    expect(audited[0]!.actor).toMatch(/^cli \(/);
   });
 });
