@@ -15,7 +15,7 @@ import type { MutationResult } from "./result.ts";
 import { deleteFarms, loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loadFarms, loadHealthEvents, writeFarm } from "./store.ts";
 import { validateSetFast } from "./validation.ts";
 import { applyNames, STAGED } from "./apply-many.ts";
-import { farmPending, farmsText, markAllApplied, pendingLive, pendingView, readStaged, savepointSeconds, stagingOn, writeStaged, type LiveDiff, type PendingView } from "./staging.ts";
+import { conflictMessage, farmPending, farmsText, markAllApplied, maybeStopTracking, pendingAmong, pendingLive, pendingView, readStaged, savepointSeconds, setSessionStaging, stagingMode, trackApplied, withStagingSession, writeStaged, type LiveDiff, type PendingView } from "./staging.ts";
 
 const LIVE_TTL_MS = 2_000;
 import { markApplied } from "./apply-log.ts";
@@ -87,7 +87,8 @@ export function createFarmService(deps: ServiceDeps) {
   const { db } = deps;
   const k = deps.kernel ?? kernel();
   const farmSet = createFarmSetCache(db);
-  const staged = () => stagingOn(db);
+  // The installation setting, or the console session the change comes from (./staging.ts).
+  const staged = async () => (await stagingMode(db)).staged;
   const ctx: ApplyContext = {
     db,
     kernel: k,
@@ -101,9 +102,28 @@ export function createFarmService(deps: ServiceDeps) {
   // The banner's live diff: every page shows it while changes are pending, the kernel is read at most every LIVE_TTL_MS.
   let liveCache: { key: string; at: number; value: Promise<LiveDiff> } | null = null;
   const apply = async (name: string, action: string, cause: ApplyCause): Promise<MutationResult> => {
-    if (deps.target && (await staged())) return stagedApply(name, action, cause);
-    return applyFarm(ctx, name, action, cause);
+    if (!deps.target) return applyFarm(ctx, name, action, cause);
+    const mode = await stagingMode(db);
+    if (mode.staged) return stagedApply(name, action, cause);
+    if (!mode.tracking) return applyFarm(ctx, name, action, cause);
+    // Someone else's changes are staged: a health verdict on one of their farms waits for the apply with them.
+    if (action.startsWith("health ") && (await pendingAmong(db, [name])).length) return { ok: true, farm: name, outcome: "pending", message: STAGED };
+    const r = await applyFarm(ctx, name, action, cause);
+    if (r.ok) await trackApplied(db, [name]);
+    return r;
   };
+
+  /**
+   * An edit applied at once must not apply someone's staged changes with it:
+   * while changes are tracked and this change is not staged, a farm with
+   * pending changes refuses it, saying who staged what (./staging.ts).
+   */
+  async function stagedConflict(names: string[]): Promise<string | null> {
+    if (!deps.target) return null;
+    const mode = await stagingMode(db);
+    if (mode.staged || !mode.tracking) return null;
+    return conflictMessage(db, names);
+  }
 
   /**
    * A change while changes are staged (./staging.ts): the database only.
@@ -208,12 +228,12 @@ export function createFarmService(deps: ServiceDeps) {
   }
 
   /** `describe` names the change from the farm as it was read inside the serialized write and as it will be. */
-  async function mutate(name: string, describe: Describe, change: (current: FarmInput) => FarmInput | string, precondition?: Precondition): Promise<MutationResult> {
+  async function mutate(name: string, describe: Describe, change: (current: FarmInput) => FarmInput | string, precondition?: Precondition, opts: { health?: boolean } = {}): Promise<MutationResult> {
     return serialized(() =>
       writeFresh("update", async () => {
         const row = await loadFarm(db, name);
         if (!row) return notFound(name);
-        const no = precondition?.(row);
+        const no = precondition?.(row) ?? (opts.health ? null : await stagedConflict([row.name]));
         if (no) return refused(no);
         const current = rowToInput(row);
         const next = change(current);
@@ -247,7 +267,7 @@ export function createFarmService(deps: ServiceDeps) {
     return serialized(async () => {
       const row = await loadFarm(db, name);
       if (!row) return notFound(name);
-      const no = precondition?.(row);
+      const no = precondition?.(row) ?? (await stagedConflict([row.name]));
       if (no) return refused(no);
       return apply(name, action, cause);
     });
@@ -273,7 +293,19 @@ export function createFarmService(deps: ServiceDeps) {
    * that differ. A backend the checker has down now stays down.
    */
   function replaceConfig(farms: ParsedFarm[], summary: string, done: string): Promise<MutationResult> {
-    return serialized(() => replaceConfigNow(farms, summary, done));
+    return serialized(async () => {
+      // Applied at once, the whole configuration would take someone's staged changes with it.
+      const mode = deps.target ? await stagingMode(db) : null;
+      const atOnce = !!mode && mode.tracking && !mode.staged;
+      if (atOnce) {
+        const pending = (await pendingView(db, k.engine, null)).farms;
+        const conflict = pending.length ? await conflictMessage(db, pending) : null;
+        if (conflict) return refused(conflict);
+      }
+      const r = await replaceConfigNow(farms, summary, done);
+      if (atOnce && r.ok && r.outcome !== "pending" && r.changed?.length) await trackApplied(db, r.changed);
+      return r;
+    });
   }
 
   /** replaceConfig's work, inside the serialized queue. `kernel: false`: the database only (Discard). */
@@ -374,8 +406,8 @@ export function createFarmService(deps: ServiceDeps) {
      * kernel as it is now, per pending farm (./staging.ts pendingLive),
      * shared by the pages asking within LIVE_TTL_MS.
      */
-    async staging(opts: { live?: boolean } = {}): Promise<PendingView> {
-      const view = await pendingView(db, k.engine);
+    async staging(opts: { live?: boolean; session?: string } = {}): Promise<PendingView> {
+      const view = opts.session ? await withStagingSession(opts.session, () => pendingView(db, k.engine)) : await pendingView(db, k.engine);
       if (!opts.live || !deps.target || view.farms.length === 0 || view.savepoint) return view;
       const key = JSON.stringify([view.farms, view.revisions[0]?.id ?? null]);
       const now = Date.now();
@@ -398,13 +430,24 @@ export function createFarmService(deps: ServiceDeps) {
         const view = await pendingView(db, k.engine);
         if (enabled === view.enabled) return { ok: true, farm: "*", outcome: "unchanged", message: `Staged changes are ${enabled ? "on" : "off"} already.` };
         if (enabled) {
-          await markAllApplied(db, { enabled: true });
+          // Staging sessions may have changes pending already: those stay pending.
+          if (view.tracking) await writeStaged(db, { enabled: true });
+          else await markAllApplied(db, { enabled: true });
           return { ok: true, farm: "*", outcome: "unchanged", message: "Staged changes are on: edits change the configuration only, until Apply changes commits them all in one transaction." };
         }
         if (view.diffs.length) return refused(`${view.diffs.length} farm${view.diffs.length === 1 ? " has" : "s have"} staged changes: Apply changes or Discard them before turning staging off.`);
         if (view.savepoint) return refused("An apply is waiting for its confirmation: confirm it (or let it roll back) before turning staging off.");
         await writeStaged(db, { enabled: false });
-        return { ok: true, farm: "*", outcome: "unchanged", message: "Staged changes are off: every edit is applied at once again." };
+        await maybeStopTracking(db, k.engine);
+        return { ok: true, farm: "*", outcome: "unchanged", message: "Staged changes are off: every edit is applied at once again (except a login's that stages its own)." };
+      });
+    },
+
+    /** One console session's own staging (./staging.ts): its edits staged while the installation setting is off. */
+    setSessionStaging(sessionId: string, on: boolean): Promise<MutationResult> {
+      return serialized(async () => {
+        const r = await setSessionStaging(db, sessionId, on, k.engine);
+        return r.ok ? { ok: true, farm: "*", outcome: "unchanged", message: r.message } : refused(r.message);
       });
     },
 
@@ -417,9 +460,9 @@ export function createFarmService(deps: ServiceDeps) {
     applyStaged(opts: { savepoint?: boolean } = {}): Promise<MutationResult> {
       return serialized(async () => {
         const s = await readStaged(db);
-        if (!s.enabled) return refused("Changes are not staged: every edit is applied at once.");
-        if (s.savepointUntil) return refused("An apply is waiting for its confirmation: confirm it, or let it roll back, before applying again.");
         const view = await pendingView(db, k.engine);
+        if (!view.tracking) return refused("Changes are not staged: every edit is applied at once.");
+        if (s.savepointUntil) return refused("An apply is waiting for its confirmation: confirm it, or let it roll back, before applying again.");
         if (view.farms.length === 0) return { ok: true, farm: "*", outcome: "unchanged", message: "Nothing is pending: the kernel holds the configuration." };
         const n = view.revisions.length;
         const done = `Applied ${n} pending change${n === 1 ? "" : "s"} (${view.farms.length === 1 ? `farm ${view.farms[0]}` : `${view.farms.length} farms`}) in one transaction.`;
@@ -427,6 +470,7 @@ export function createFarmService(deps: ServiceDeps) {
         if (!r.ok) return r;
         if (!opts.savepoint) {
           await markAllApplied(db, { savepointOutcome: null });
+          await maybeStopTracking(db, k.engine);
           return r;
         }
         const secs = savepointSeconds();
@@ -440,7 +484,7 @@ export function createFarmService(deps: ServiceDeps) {
     discardStaged(): Promise<MutationResult> {
       return serialized(async () => {
         const s = await readStaged(db);
-        if (!s.enabled) return refused("Changes are not staged: there is nothing to discard.");
+        if (!s.applied) return refused("Changes are not staged: there is nothing to discard.");
         const parsed = parseConfig(s.applied ?? []);
         if ("ok" in parsed) return parsed;
         const r = await replaceConfigNow(parsed.farms, "discard staged changes", "Staged changes discarded:", { kernel: false });
@@ -448,6 +492,7 @@ export function createFarmService(deps: ServiceDeps) {
         // The rows are what the kernel holds again.
         if (r.changed?.length) await markApplied(db, { names: r.changed });
         await writeStaged(db, { appliedRevision: await latestRevisionId(db) });
+        await maybeStopTracking(db, k.engine);
         return { ok: true, farm: "*", outcome: "unchanged", message: r.changed?.length ? `${r.message.replace(/\.$/, "")} back to what the kernel holds; the kernel was not touched.` : "Nothing was pending: nothing discarded." };
       });
     },
@@ -495,6 +540,9 @@ export function createFarmService(deps: ServiceDeps) {
       const n = input.backends?.length ?? 0;
       const words = { action: "create", done: `Farm ${input.name} created: ${String(input.vip).trim()}:${String(input.ports).trim()} balanced over ${n} backend${n === 1 ? "" : "s"}.` };
       return serialized(() => writeFresh("create", async () => {
+        // A staged deletion of a farm of this name is pending.
+        const conflict = typeof input.name === "string" ? await stagedConflict([input.name]) : null;
+        if (conflict) return refused(conflict);
         const saved = await save(input, null, "create");
         return "ok" in saved ? saved : { ...saved, words };
       }));
@@ -532,6 +580,8 @@ export function createFarmService(deps: ServiceDeps) {
         writeFresh(action, async () => {
           const row = await loadFarm(db, name);
           if (!row) return notFound(name);
+          const conflict = await stagedConflict([row.name]);
+          if (conflict) return refused(conflict);
           const next = build(row);
           if (typeof next === "string") return refused(next);
           const changes = settingsChanges(rowToInput(row), next);
@@ -590,7 +640,7 @@ export function createFarmService(deps: ServiceDeps) {
         if (!b) return noBackend(name, mark);
         if (b.state === "maintenance") return f;
         return { ...f, backends: backends.map((x) => (x.mark === mark ? { ...x, state: health } : x)) };
-      });
+      }, undefined, { health: true });
     },
 
     /**
@@ -669,7 +719,10 @@ export function createFarmService(deps: ServiceDeps) {
       const r = await serialized(async () => {
         const out = await applyAllFarms(ctx, action);
         // Staged changes are in the kernel now too (as at boot: `restore` applies the configuration as saved).
-        if (out.ok && (await staged())) await markAllApplied(db);
+        if (out.ok && (await stagingMode(db)).tracking) {
+          await markAllApplied(db);
+          await maybeStopTracking(db, k.engine);
+        }
         return out;
       });
       if (!r.ok) return r;
@@ -683,7 +736,13 @@ export function createFarmService(deps: ServiceDeps) {
      * apply for all of them, nothing changed when any chosen farm is refused.
      */
     bulk(names: string[], op: BulkOp): Promise<BulkResult> {
-      return serialized(() => bulkChange(ctx, names, op));
+      return serialized(async () => {
+        const conflict = await stagedConflict(names);
+        if (conflict) return { result: refused(conflict), farms: [] };
+        const r = await bulkChange(ctx, names, op);
+        if (r.result.ok && r.result.outcome !== "pending" && (await stagingMode(db)).tracking) await trackApplied(db, r.farms);
+        return r;
+      });
     },
 
     history(limit = 500) {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
 import { latestRevisionId, readAllConfig, readConfig, type ConfigFarm, type RevisionSummary } from "./config-history.ts";
@@ -56,6 +57,9 @@ export async function stagingOn(db: PrismaClient): Promise<boolean> {
 
 export async function writeStaged(db: PrismaClient, data: Partial<{ enabled: boolean; appliedRevision: number | null; applied: string | null; savepointUntil: Date | null; savepointConfig: string | null; savepointRevision: number | null; savepointOutcome: string | null }>): Promise<void> {
   await db.stagedState.upsert({ where: { id: 1 }, create: { id: 1, ...data }, update: data });
+  // updatedAt keys the caches below; dropped here too, for two writes within one millisecond.
+  pendingCache.delete(db);
+  appliedCache.delete(db);
 }
 
 /** The kernel now holds the desired state as it is (an apply, a discard, staging turned on). */
@@ -65,7 +69,12 @@ export async function markAllApplied(db: PrismaClient, extra: Parameters<typeof 
 }
 
 export interface PendingView {
+  /** The installation setting. */
   enabled: boolean;
+  /** The asking console session stages its edits (Session.stageChanges). */
+  session: boolean;
+  /** What the kernel holds is tracked (some staging is on, or changes are pending): the pending set below is meaningful. */
+  tracking: boolean;
   /** Revisions after the one the kernel holds that touched a pending farm, newest first. */
   revisions: RevisionSummary[];
   /** What Apply changes would do, farm by farm: words, JSON and the rules it adds and removes (rendered from the configuration last applied). */
@@ -91,25 +100,27 @@ const NOTHING: Pending = { revisions: [], diffs: [], farms: [] };
  * is compared only when those revisions are no longer all kept.
  */
 const pendingCache = new WeakMap<PrismaClient, { key: string; value: Promise<Pending> }>();
-const appliedCache = new WeakMap<PrismaClient, { key: number; farms: Map<string, ConfigFarm> }>();
+const appliedCache = new WeakMap<PrismaClient, { key: number; farms: Map<string, ConfigFarm> | null }>();
 
-/** The configuration the kernel was last given, parsed once per write of the row. */
-async function appliedFarms(db: PrismaClient, updatedAt: Date): Promise<Map<string, ConfigFarm>> {
+/** The configuration the kernel was last given, parsed once per write of the row; null: nothing is tracked (no staging on, nothing pending). */
+async function appliedFarms(db: PrismaClient, updatedAt: Date): Promise<Map<string, ConfigFarm> | null> {
   const hit = appliedCache.get(db);
   if (hit && hit.key === updatedAt.getTime()) return hit.farms;
   const r = await db.stagedState.findUnique({ where: { id: 1 }, select: { applied: true, updatedAt: true } });
-  const farms = new Map((parseFarms(r?.applied ?? null) ?? []).map((f) => [f.name, f]));
+  const list = parseFarms(r?.applied ?? null);
+  const farms = list ? new Map(list.map((f) => [f.name, f])) : null;
   if (r) appliedCache.set(db, { key: r.updatedAt.getTime(), farms });
   return farms;
 }
 
 const STATE_SELECT = { enabled: true, appliedRevision: true, savepointUntil: true, savepointRevision: true, savepointOutcome: true, updatedAt: true } as const;
 
-export async function pendingView(db: PrismaClient, engine: Engine = "iptables"): Promise<PendingView> {
-  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: STATE_SELECT });
+export async function pendingView(db: PrismaClient, engine: Engine = "iptables", sessionId: string | null = currentStagingSession()): Promise<PendingView> {
+  const [s, session] = await Promise.all([db.stagedState.findUnique({ where: { id: 1 }, select: STATE_SELECT }), sessionStages(db, sessionId)]);
   const savepoint = s?.savepointUntil ? { until: s.savepointUntil, revision: s.savepointRevision } : null;
   const lastOutcome = s?.savepointOutcome ?? null;
-  if (!s?.enabled) return { enabled: false, ...NOTHING, savepoint, lastOutcome };
+  const base = { enabled: s?.enabled ?? false, session };
+  if (!s || !(await appliedFarms(db, s.updatedAt))) return { ...base, tracking: false, ...NOTHING, savepoint, lastOutcome };
   const head = await latestRevisionId(db);
   const key = `${engine}|${s.updatedAt.getTime()}|${s.appliedRevision}|${head}`;
   let hit = pendingCache.get(db);
@@ -120,7 +131,7 @@ export async function pendingView(db: PrismaClient, engine: Engine = "iptables")
     const entry = hit;
     value.catch(() => pendingCache.get(db) === entry && pendingCache.delete(db));
   }
-  return { enabled: true, ...(await hit.value), savepoint, lastOutcome };
+  return { ...base, tracking: true, ...(await hit.value), savepoint, lastOutcome };
 }
 
 type RevisionRow = { id: number; at: Date; author: string; via: string; summary: string; changes: string };
@@ -128,7 +139,7 @@ const toSummary = (r: RevisionRow): RevisionSummary => ({ id: r.id, at: r.at, au
 
 async function computePending(db: PrismaClient, engine: Engine, appliedRevision: number | null, head: number | null, updatedAt: Date): Promise<Pending> {
   if (head === null || head === appliedRevision) return NOTHING;
-  const applied = await appliedFarms(db, updatedAt);
+  const applied = (await appliedFarms(db, updatedAt)) ?? new Map<string, ConfigFarm>();
   const rows = await db.configRevision.findMany({ where: appliedRevision === null ? {} : { id: { gt: appliedRevision } }, orderBy: { id: "desc" }, take: 1001, select: { id: true, at: true, author: true, via: true, summary: true, changes: true } });
   const revisions = rows.slice(0, 1000).map(toSummary);
   // Every revision since the applied one still kept: only the farms they touched can differ.
@@ -150,7 +161,7 @@ async function computePending(db: PrismaClient, engine: Engine, appliedRevision:
 export async function appliedFarm(db: PrismaClient, name: string): Promise<ConfigFarm | null> {
   const r = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
   if (!r) return null;
-  return (await appliedFarms(db, r.updatedAt)).get(name) ?? null;
+  return (await appliedFarms(db, r.updatedAt))?.get(name) ?? null;
 }
 
 // ---------------------------------------------------------------- against the live kernel
@@ -239,6 +250,120 @@ export async function pendingLive(deps: { db: PrismaClient; kernel: KernelPort; 
 /** Whether a farm differs from what the kernel holds (a health verdict on a farm without pending changes applies at once). */
 export async function farmPending(db: PrismaClient, name: string, now: ConfigFarm | null): Promise<boolean> {
   return JSON.stringify(await appliedFarm(db, name)) !== JSON.stringify(now);
+}
+
+// ---------------------------------------------------------------- per session
+
+/*
+ * A console session can stage its own edits while the installation setting
+ * is off (Session.stageChanges, gone with the session's row). Pending
+ * changes are still shared state: they sit in the one desired
+ * configuration, every page's banner shows them (with who made them), and
+ * Apply changes or Discard by any operator commits or drops all of them.
+ * While anything stages or is pending, what the kernel holds is tracked
+ * (StagedState.applied), also for edits applied at once, so the pending
+ * set stays exactly the farms that differ from the kernel. An edit applied
+ * at once to a farm with pending changes would apply them too: it is
+ * refused, naming who staged what (conflictMessage); a health verdict on
+ * such a farm waits for the apply, as with the installation setting.
+ */
+const shared = globalThis as unknown as { natfarmStagingSessions?: AsyncLocalStorage<string> };
+const sessions = (shared.natfarmStagingSessions ??= new AsyncLocalStorage<string>());
+
+/** The console session the changes made inside `run` come from (the server actions' audited() sets it; the API and the CLI set none). */
+export function withStagingSession<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
+  return sessions.run(sessionId, run);
+}
+
+export function currentStagingSession(): string | null {
+  return sessions.getStore() ?? null;
+}
+
+async function sessionStages(db: PrismaClient, sessionId: string | null): Promise<boolean> {
+  if (!sessionId || sessionId.startsWith("token:")) return false;
+  const r = await db.session.findUnique({ where: { id: sessionId }, select: { stageChanges: true, expiresAt: true } });
+  return !!r?.stageChanges && r.expiresAt > new Date();
+}
+
+/** Logins staging now (their row is deleted at logout and when found expired; one past its end does not count). */
+async function stagingSessions(db: PrismaClient): Promise<number> {
+  return db.session.count({ where: { stageChanges: true, expiresAt: { gt: new Date() } } });
+}
+
+export interface StagingMode {
+  /** This change is staged (installation setting, or the change's session stages). */
+  staged: boolean;
+  /** What the kernel holds is tracked: an edit applied at once must keep it, and must not apply someone's pending changes. */
+  tracking: boolean;
+}
+
+/** Per change: one indexed read (two with a console session); the tracked configuration comes from the per-write cache. */
+export async function stagingMode(db: PrismaClient, sessionId: string | null = currentStagingSession()): Promise<StagingMode> {
+  const [s, session] = await Promise.all([db.stagedState.findUnique({ where: { id: 1 }, select: { enabled: true, updatedAt: true } }), sessionStages(db, sessionId)]);
+  const tracking = !!s && (await appliedFarms(db, s.updatedAt)) !== null;
+  return { staged: (s?.enabled ?? false) || session, tracking };
+}
+
+/** Of `names`, the farms whose configuration differs from what the kernel was last given (only while tracking). */
+export async function pendingAmong(db: PrismaClient, names: string[]): Promise<string[]> {
+  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
+  const applied = s ? await appliedFarms(db, s.updatedAt) : null;
+  if (!applied || names.length === 0) return [];
+  const now = await readConfig(db, names);
+  return names.filter((n) => JSON.stringify(applied.get(n) ?? null) !== JSON.stringify(now.get(n) ?? null));
+}
+
+/** Why an edit applied at once cannot touch these farms: who staged what on them (null: none has pending changes). */
+export async function conflictMessage(db: PrismaClient, names: string[]): Promise<string | null> {
+  const pending = await pendingAmong(db, names);
+  if (pending.length === 0) return null;
+  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { appliedRevision: true } });
+  const rows = await db.configRevision.findMany({ where: s?.appliedRevision != null ? { id: { gt: s.appliedRevision } } : {}, orderBy: { id: "asc" }, take: 1000, select: { id: true, at: true, author: true, via: true, summary: true, changes: true } });
+  const set = new Set(pending);
+  const by = rows.map(toSummary).filter((r) => r.farms.some((f) => set.has(f)));
+  const who = by.slice(-5).map((r) => `#${r.id} ${r.summary} by ${r.author}`);
+  const farms = pending.length === 1 ? `Farm ${pending[0]} has` : `Farms ${pending.slice(0, 5).join(", ")}${pending.length > 5 ? ", …" : ""} have`;
+  return `${farms} staged changes not applied yet (${who.length ? who.join("; ") : "made outside the kept history"}${by.length > 5 ? `; ${by.length - 5} more` : ""}): applying this change at once would apply them too. Apply changes or Discard them first, or stage this change as well (Stage my changes).`;
+}
+
+/** After an edit applied at once while tracking: the kernel holds these farms as configured now. */
+export async function trackApplied(db: PrismaClient, names: string[]): Promise<void> {
+  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
+  const applied = s ? await appliedFarms(db, s.updatedAt) : null;
+  if (!applied || names.length === 0) return;
+  const now = await readConfig(db, names);
+  const next = new Map(applied);
+  let changed = false;
+  for (const n of names) {
+    const f = now.get(n) ?? null;
+    if (JSON.stringify(next.get(n) ?? null) === JSON.stringify(f)) continue;
+    changed = true;
+    if (f) next.set(n, f);
+    else next.delete(n);
+  }
+  if (changed) await writeStaged(db, { applied: farmsText([...next.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) });
+}
+
+/** Nothing stages any more and nothing is pending or waiting: stop tracking (edits cost nothing extra again). */
+export async function maybeStopTracking(db: PrismaClient, engine: Engine = "iptables"): Promise<void> {
+  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { enabled: true, savepointUntil: true } });
+  if (!s || s.enabled || s.savepointUntil) return;
+  if ((await stagingSessions(db)) > 0) return;
+  if ((await pendingView(db, engine, null)).farms.length > 0) return;
+  await writeStaged(db, { applied: null, appliedRevision: null });
+}
+
+/** A console session's own staging on or off. On, with nothing tracked yet: the kernel is taken to hold the desired state as it is. */
+export async function setSessionStaging(db: PrismaClient, sessionId: string, on: boolean, engine: Engine = "iptables"): Promise<{ ok: boolean; message: string }> {
+  const n = await db.session.updateMany({ where: { id: sessionId, expiresAt: { gt: new Date() } }, data: { stageChanges: on } });
+  if (n.count === 0) return { ok: false, message: "This login's session has ended: sign in again." };
+  if (on) {
+    const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
+    if (!s || (await appliedFarms(db, s.updatedAt)) === null) await markAllApplied(db);
+    return { ok: true, message: "Your edits are staged from now on (this login only): they wait for Apply changes; other users' edits are still applied at once." };
+  }
+  await maybeStopTracking(db, engine);
+  return { ok: true, message: "Your edits are applied at once again. Changes already staged stay pending until someone applies or discards them." };
 }
 
 /** NATFARM_SAVEPOINT_SECONDS: how long an apply under a savepoint waits for its confirmation (default 60, 2 to 3600). */
