@@ -6,6 +6,9 @@ import { countingKernel } from "../helpers/counting-kernel.ts";
 import type { PrismaClient } from "../../lib/generated/prisma/client.ts";
 import type { Target } from "../../lib/privileged/target.ts";
 import { withAuthor } from "../../lib/service/config-history.ts";
+import { withStagingSession } from "../../lib/service/staging.ts";
+import { createUser } from "../../lib/auth/users.ts";
+import { login } from "../../lib/auth/sessions.ts";
 import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
 import { createNetns, deleteNetns, iptables, iptablesSave } from "../helpers/netns.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
@@ -170,7 +173,7 @@ describe.sequential("staged changes", () => {
     const cli = (...args: string[]) => execa(process.execPath, [BIN, "staged", ...args, ...(["show", "apply", "discard", "confirm"].includes(args[0]!) ? ["--target", `netns:${ns.name}`] : [])], { reject: false, env });
     expect((await cli("on")).stdout).toMatch(/^Staged changes are on/);
     const before = await kernelText();
-    expect((await service.setMode("web", "dnat")).outcome).toBe("pending");
+    expect(await service.setMode("web", "dnat")).toMatchObject({ outcome: "pending" });
     const show = await cli("show");
     expect(show.exitCode, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/^1 pending change in 1 farm:$/m);
@@ -193,5 +196,55 @@ describe.sequential("staged changes", () => {
     const audited = await db.auditEntry.findMany({ where: { action: { startsWith: "staged " } }, orderBy: { id: "asc" } });
     expect(audited.map((a) => `${a.action}:${a.result}`)).toEqual(["staged on:ok", "staged apply (savepoint):ok", "staged confirm:ok", "staged confirm:invalid", "staged discard:ok", "staged off:ok", "staged apply:invalid"]);
     expect(audited[0]!.actor).toMatch(/^cli \(/);
+  });
+
+  it("per login session: one session's edits are staged while others' apply at once; an edit at once to its farm is refused naming who staged what; the flag ends with the session", async () => {
+    const sid = async (name: string) => {
+      await createUser(db, name, "operator", `${name}-password-1`);
+      const s = await login(db, { name, password: `${name}-password-1`, address: "127.0.0.1" });
+      if (!s.ok) throw new Error(s.message);
+      return s.user.sessionId;
+    };
+    const [carol, dave] = [await sid("carol"), await sid("dave")];
+    const as = <T,>(name: string, session: string, run: () => Promise<T>) => withAuthor({ name, via: "console" }, () => withStagingSession(session, run));
+    expect((await service.staging()).tracking).toBe(false);
+    expect(await service.setSessionStaging(carol, true)).toMatchObject({ ok: true, message: expect.stringMatching(/this login only/) });
+    const before = await kernelText();
+    applies.length = 0;
+    const [w0] = await marks("web");
+    const [a0] = await marks("api");
+    expect(await as("carol", carol, () => service.updateBackend("web", w0!, { weight: 7 }))).toMatchObject({ ok: true, outcome: "pending" });
+    expect(applies).toEqual([]);
+    expect(await kernelText()).toBe(before);
+    // Dave stages nothing: his edit of another farm is applied at once, and is not pending.
+    expect(await as("dave", dave, () => service.updateBackend("api", a0!, { weight: 4 }))).toMatchObject({ ok: true, outcome: "applied" });
+    expect(applies).toHaveLength(1);
+    const view = await service.staging({ session: dave });
+    expect(view).toMatchObject({ enabled: false, session: false, tracking: true, farms: ["web"] });
+    expect(view.revisions.map((r) => r.author)).toEqual(["carol"]);
+    expect((await service.staging({ session: carol })).session).toBe(true);
+    // His edit of carol's farm would apply her change too: refused, nothing written, naming her change.
+    const refusedEdit = await as("dave", dave, () => service.updateBackend("web", w0!, { weight: 2 }));
+    expect(refusedEdit).toMatchObject({ ok: false, message: expect.stringMatching(/^Farm web has staged changes not applied yet \(#\d+ farm web: edit backend 203\.0\.113\.10:80: weight 3 → 7 by carol\)/) });
+    expect((await service.getFarm("web"))!.backends[0]!.weight).toBe(7);
+    expect((await as("dave", dave, () => service.bulk(["web", "api"], { kind: "stop" }))).result).toMatchObject({ ok: false, message: expect.stringMatching(/Farm web has staged changes/) });
+    expect(await as("dave", dave, () => service.setStatus("web", "stopped"))).toMatchObject({ ok: false });
+    // The API and the CLI have no console session: the installation setting (off), so the same refusal.
+    expect(await service.setMode("web", "nat")).toMatchObject({ ok: false, message: expect.stringMatching(/by carol/) });
+    // A health verdict on her farm waits for the apply.
+    applies.length = 0;
+    const [, w1] = await marks("web");
+    expect(await service.setBackendHealth("web", w1!, "down")).toMatchObject({ ok: true, outcome: "pending" });
+    await service.setBackendHealth("web", w1!, "up");
+    expect(applies).toEqual([]);
+    // Her session ends: the flag goes with it, her change stays pending (shared state) until someone applies or discards it.
+    await db.session.delete({ where: { id: carol } });
+    expect(await service.staging()).toMatchObject({ tracking: true, farms: ["web"] });
+    expect(await as("dave", dave, () => service.applyStaged())).toMatchObject({ ok: true, message: expect.stringMatching(/^Applied 1 pending change \(farm web\)/) });
+    expect(applies).toHaveLength(1);
+    expect(await service.staging()).toMatchObject({ tracking: false, farms: [] });
+    expect((await db.stagedState.findUnique({ where: { id: 1 } }))!.applied).toBeNull();
+    expect(await as("dave", dave, () => service.updateBackend("web", w0!, { weight: 2 }))).toMatchObject({ ok: true, outcome: "applied" });
+    expect(await service.setSessionStaging(carol, true)).toMatchObject({ ok: false, message: expect.stringMatching(/session has ended/) });
   });
 });
