@@ -4,6 +4,7 @@ import type { PendingView } from "@/lib/service/staging";
 import { ActionButton } from "@/components/ui/action-button";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 import { SavepointCountdown } from "@/components/savepoint-countdown";
+import { SessionStagingToggle } from "@/components/session-staging";
 
 /**
  * Under the header on every page while changes are staged: how many
@@ -32,12 +33,25 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
       </div>
     );
   }
-  if (!view.enabled || view.farms.length === 0) return null;
+  if (view.farms.length === 0) {
+    if (!view.session || view.enabled) return null;
+    return (
+      <div role="region" aria-label="Staged changes" className="border-b border-accent/30 bg-surface" data-testid="session-staging-banner">
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-3 px-4 py-2 text-sm sm:px-6">
+          <p>
+            <strong className="font-semibold">Your edits are staged</strong> (this login only): they wait for Apply changes. Other users&apos; edits are applied at once.
+          </p>
+          {operate && <SessionStagingToggle on />}
+        </div>
+      </div>
+    );
+  }
   const n = view.revisions.length;
   const live = view.live;
   const liveOf = new Map((live?.farms ?? []).map((f) => [f.farm, f]));
   const drifted = (live?.farms ?? []).filter((f) => f.drifted).map((f) => f.farm);
   const words = `${n} pending change${n === 1 ? "" : "s"}`;
+  const authors = [...new Set(view.revisions.map((r) => r.author))];
   return (
     <div role="region" aria-label="Staged changes" className="border-b border-accent/30 bg-surface" data-testid="staged-banner">
       <div className="mx-auto max-w-7xl px-4 py-2 text-sm sm:px-6">
@@ -46,7 +60,9 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
             <strong className="font-semibold" data-testid="staged-count">
               {words}
             </strong>{" "}
-            in {view.farms.length === 1 ? `farm ${view.farms[0]}` : `${view.farms.length} farms`}, not applied yet: the kernel keeps what was last applied.
+            in {view.farms.length === 1 ? `farm ${view.farms[0]}` : `${view.farms.length} farms`}
+            {authors.length > 0 && <> by {authors.slice(0, 3).join(", ")}{authors.length > 3 ? ` and ${authors.length - 3} more` : ""}</>}, not applied yet: the kernel keeps what was last applied.
+            {!view.enabled && (view.session ? " Your edits are staged (this login only)." : " Edits of these farms applied at once are refused until the changes are applied or discarded.")}
           </p>
           {operate && (
             <div className="flex flex-wrap items-center gap-2">
@@ -56,6 +72,7 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
               <ActionButton action={applyStagedAction} fields={{ savepoint: "yes" }} size="sm" label={`Apply changes with rollback after ${seconds} s unless kept`}>
                 Apply with rollback ({seconds} s)
               </ActionButton>
+              {!view.enabled && <SessionStagingToggle on={view.session} />}
               <ConfirmDialog trigger="Discard…" triggerSize="sm" triggerTone="ghost" title={`Discard ${words}?`} confirm="Discard" confirmTone="danger" action={discardStagedAction} fields={{}}>
                 <p>The configuration goes back to what the kernel holds; the kernel is not touched. Discarded:</p>
                 <ul className="mt-2 list-disc pl-5">

@@ -16,6 +16,7 @@ import { RevisionsTable } from "@/components/history/revisions-table";
 import { RestoreBackup } from "@/components/history/restore-backup";
 import { ActionButton } from "@/components/ui/action-button";
 import { setStagingAction } from "@/lib/actions/staging";
+import { SessionStagingToggle } from "@/components/session-staging";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -58,7 +59,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
     auditView(user.role, params),
     service.revisions({ limit: REVISIONS + 1, before: revBefore }),
   ]);
-  const staging = await service.staging();
+  const staging = await service.staging({ session: user.sessionId });
   const older = revisions.length > REVISIONS ? revisions[REVISIONS - 1]!.id : null;
   return (
     <>
@@ -92,6 +93,12 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
             <ActionButton action={setStagingAction} fields={{ staging: staging.enabled ? "off" : "on" }} size="sm" pendingText="Saving…">
               {staging.enabled ? "Apply edits at once" : "Stage changes"}
             </ActionButton>
+          )}
+          {!staging.enabled && can(user.role, "operate") && (
+            <p className="flex flex-wrap items-center gap-2" data-testid="session-staging-setting">
+              <span className="text-muted">This login: {staging.session ? "your edits are staged until Apply changes." : "your edits are applied at once."}</span>
+              <SessionStagingToggle on={staging.session} />
+            </p>
           )}
         </div>
         {can(user.role, "administer") && (

@@ -11,6 +11,7 @@ import type { Farm } from "@/lib/farms/schema";
 import { rowToResolved } from "@/lib/service/farm-rows";
 import { loadFarm } from "@/lib/service/store";
 import { withAuthor } from "@/lib/service/config-history";
+import { withStagingSession } from "@/lib/service/staging";
 import type { ActionState } from "./state";
 
 /**
@@ -86,7 +87,8 @@ export async function audited<S extends ActionState = ActionState>(
   const fields = isForm ? `form: ${fieldsOf(form)}` : "";
   try {
     // The configuration history names the signed-in user as the author of what run() changes.
-    const state = await withAuthor({ name: g.user.name, via: "console" }, run);
+    // …and its session, which may stage its own edits (lib/service/staging.ts).
+    const state = await withAuthor({ name: g.user.name, via: "console" }, () => withStagingSession(g.user.sessionId, run));
     timing.mark("run");
     // An action without a farm field (the guide's example) names its farm in its state; a farm it made did not exist before.
     const farm = entry.farm ?? state.farm ?? null;

@@ -5,7 +5,8 @@ import { z } from "zod";
 import { currentAuthor } from "@/lib/service/config-history";
 import { choice, parseForm } from "@/lib/console/action-input";
 import { farmService, forgetDrift } from "@/lib/console/farm-service";
-import { toFormState } from "@/lib/service/errors";
+import { refused, toFormState } from "@/lib/service/errors";
+import { currentStagingSession } from "@/lib/service/staging";
 import { audited } from "./authz";
 import type { ActionState } from "./state";
 
@@ -15,7 +16,8 @@ import type { ActionState } from "./state";
  * confirmation need the operator role (what re-applying needs: the edits
  * themselves were each checked for their own role when made); turning
  * staging on or off is an installation setting: admin. Each checks the
- * role itself and is audited.
+ * role itself and is audited. A login can also stage its own edits
+ * (operators), whatever the installation setting.
  */
 function refreshAll() {
   forgetDrift();
@@ -54,6 +56,19 @@ export async function setStagingAction(_prev: ActionState, form: FormData): Prom
     const input = parseForm(z.object({ staging: choice("staging", ["on", "off"] as const) }), form);
     if (!input.ok) return input.state;
     const r = await (await farmService()).setStaging(input.data.staging === "on");
+    refreshAll();
+    return toFormState(r);
+  }, { snapshots: false });
+}
+
+/** This login's own staging (operators: viewers change nothing to stage); the installation setting stays as it is. */
+export async function setSessionStagingAction(_prev: ActionState, form: FormData): Promise<ActionState> {
+  return audited("operate", "staging this session's changes or not", form, async () => {
+    const input = parseForm(z.object({ staging: choice("staging", ["on", "off"] as const) }), form);
+    if (!input.ok) return input.state;
+    const session = currentStagingSession();
+    if (!session) return toFormState(refused("No console session: sign in again."));
+    const r = await (await farmService()).setSessionStaging(session, input.data.staging === "on");
     refreshAll();
     return toFormState(r);
   }, { snapshots: false });

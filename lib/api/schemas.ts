@@ -174,6 +174,7 @@ export const StagingSettingSchema = z.strictObject({
 export const StagedViewSchema = z
   .strictObject({
     enabled: z.boolean().describe("the installation setting (the API and the CLI stage when it is on)"),
+    tracking: z.boolean().describe("what the kernel holds is tracked: the installation setting or a console login stages, or changes are pending"),
     revisions: z.array(RevisionSummarySchema).describe("the pending revisions (after the one the kernel holds), newest first"),
     diffs: z
       .array(z.strictObject({ farm: z.string(), kind: z.enum(["created", "deleted", "changed"]), words: z.string(), json: z.array(DiffLineSchema), rules: z.array(DiffLineSchema) }))

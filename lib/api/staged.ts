@@ -19,6 +19,7 @@ import type { MutationResult } from "@/lib/service/result";
 export function stagedView(v: PendingView) {
   return {
     enabled: v.enabled,
+    tracking: v.tracking,
     revisions: v.revisions.map((r) => ({ id: r.id, at: r.at.toISOString(), author: r.author, via: r.via as "console" | "api" | "cli" | "system", summary: r.summary, farms: r.farms })),
     diffs: v.diffs,
     live: v.live ?? null,

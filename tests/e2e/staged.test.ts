@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectPrisma, openDatabase } from "../../lib/db/client.ts";
 import { directKernel } from "../../lib/kernel/index.ts";
 import { createFarmService } from "../../lib/service/farm-service.ts";
-import { mangleNatRules } from "../helpers/netns.ts";
+import { iptables, mangleNatRules } from "../helpers/netns.ts";
 import { namespacesOf, ROOT, startConsole, type Console } from "./harness.ts";
-import { expectCount, expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
+import { axeViolationsOf, expectAttribute, expectCount, expectText, expectVisible, mainAxeViolations, toastsOf } from "./ui-expect.ts";
 
 /**
  * Staged changes end to end (issue 11, item 1): the built console, its lab,
@@ -16,8 +16,16 @@ import { expectCount, expectText, expectVisible, mainAxeViolations, toastsOf } f
  * kernel as it was while the banner counts them and shows the rules they
  * change; Apply changes writes them in one apply; Discard leaves the kernel
  * untouched; an apply with rollback that nobody confirms goes back by
- * itself after its (shortened) timeout, read with iptables-save.
+ * itself after its (shortened) timeout, read with iptables-save. The
+ * banner's rule diff is against the kernel as it is (a DNAT rule deleted by
+ * hand shows as drift and as a line Apply puts back); axe-core finds no
+ * serious or critical violation in the staged and the savepoint banners,
+ * light and dark, desktop and 390 px. With the installation setting off, one
+ * login stages its own edits (History's toggle) while an edit applied at
+ * once to its farm is refused naming it.
  */
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
 const FARM = "stg";
 const VIP = "198.51.100.42";
 const SAVEPOINT_SECONDS = 4;
@@ -70,6 +78,24 @@ async function clearToasts(): Promise<void> {
   await expectCount(toasts(), 0);
 }
 
+/** axe-core on one banner, light and dark, desktop and phone; back to desktop and light after. */
+async function bannerAxe(testId: string): Promise<Record<string, string[]>> {
+  const found: Record<string, string[]> = {};
+  for (const viewport of [DESKTOP, PHONE]) {
+    for (const scheme of ["light", "dark"] as const) {
+      await page.setViewportSize(viewport);
+      await page.emulateMedia({ colorScheme: scheme });
+      await expect.poll(() => page.locator("html").getAttribute("data-theme")).toBe(scheme);
+      await expectVisible(page.getByTestId(testId));
+      const v = await axeViolationsOf(page, `[data-testid="${testId}"]`);
+      if (v.length) found[`${viewport.width} px ${scheme}`] = v;
+    }
+  }
+  await page.setViewportSize(DESKTOP);
+  await page.emulateMedia({ colorScheme: "light" });
+  return found;
+}
+
 const backend = (i: number) => `${c.lab.backends[i]!.ip}:${c.lab.ports[0]!}`;
 
 async function editWeight(i: number, weight: string): Promise<void> {
@@ -107,9 +133,25 @@ describe.sequential("staged changes", () => {
     const banner = page.getByRole("region", { name: "Staged changes" });
     await expectText(banner.getByTestId("staged-count"), "3 pending changes");
     await banner.getByText("What Apply changes does").click();
-    await expectText(banner.getByTestId(`staged-rules-${FARM}`), /\+ -A NATFARM-F-stg .*--probability 0\.66666666/);
-    await expectText(banner.getByTestId(`staged-rules-${FARM}`), /− -A NATFARM-F-stg .*--probability 0\.50000000000/);
+    // Against the kernel now (the agent's scoped read of the farm's chains), in the farm page's drift lines.
+    await expectAttribute(banner.getByTestId(`staged-rules-${FARM}`), "data-basis", "kernel");
+    await expectText(banner.getByTestId(`staged-rules-${FARM}`), /\+ mangle NATFARM-F-stg .*--probability 0\.66666666/);
+    await expectText(banner.getByTestId(`staged-rules-${FARM}`), /− mangle NATFARM-F-stg .*--probability 0\.50000000000/);
+    expect(await banner.getByTestId("staged-drift").count()).toBe(0);
     expect(await mainAxeViolations(page)).toEqual([]);
+  });
+
+  it("the diff is against the live kernel: a rule deleted by hand is drift, and a line Apply changes puts back", async () => {
+    const dnat = (await iptables(c.target, ["-t", "nat", "-S"])).split("\n").find((l) => l.includes(`FARM_${FARM}_`) && l.includes(`--to-destination ${backend(1)}`))!;
+    expect(dnat).toBeTruthy();
+    await iptables(c.target, ["-t", "nat", "-D", ...dnat.replace(/^-A /, "").split(" ")]);
+    // The banner reads the kernel at most every 2 s.
+    await expect.poll(async () => (await page.reload(), page.getByTestId("staged-drift").count()), { timeout: 20_000, interval: 500 }).toBe(1);
+    const banner = page.getByRole("region", { name: "Staged changes" });
+    await expectText(banner.getByTestId("staged-drift"), new RegExp(`The kernel no longer holds what was last applied for farm ${FARM}`));
+    await banner.getByText("What Apply changes does").click();
+    await expectText(banner.getByTestId(`staged-rules-${FARM}`), `+ nat ${dnat.replace(/^-A /, "")}`);
+    expect(await bannerAxe("staged-banner")).toEqual({});
   });
 
   it("Apply changes writes them all in one apply", async () => {
@@ -121,6 +163,7 @@ describe.sequential("staged changes", () => {
     afterApply = await kernelRules();
     expect(afterApply).not.toBe(before);
     expect(afterApply).toMatch(/--probability 0\.66666666/);
+    expect(afterApply).toContain(`--to-destination ${backend(1)}`);
     await page.reload();
     expect(await page.getByRole("region", { name: "Staged changes" }).count()).toBe(0);
   });
@@ -153,6 +196,8 @@ describe.sequential("staged changes", () => {
     expect(applied).not.toBe(afterApply);
     await expectVisible(page.getByTestId("savepoint-banner"));
     await expectText(page.getByTestId("savepoint-seconds"), /^\d+ s$/);
+    // Within its few seconds: the banner stays until the page refreshes after the deadline.
+    expect(await bannerAxe("savepoint-banner")).toEqual({});
     // Nobody confirms, and the browser leaves: the server side (the checker's loop) rolls back.
     await page.goto("about:blank");
     await expect.poll(kernelRules, { timeout: 30_000, interval: 250 }).toBe(afterApply);
@@ -161,5 +206,44 @@ describe.sequential("staged changes", () => {
     expect(last).toMatchObject({ author: "system (savepoint)", summary: expect.stringMatching(/^savepoint: not confirmed in time/) });
     await page.goto(url("/"));
     expect(await page.getByTestId("savepoint-banner").count()).toBe(0);
+  });
+
+  it("per login: with the installation setting off, this login stages its own edits; an edit at once elsewhere is refused naming it", async () => {
+    await page.goto(url("/history"));
+    await page.getByTestId("staging-setting").getByRole("button", { name: "Apply edits at once" }).click();
+    await expectText(page.getByTestId("staging-setting"), "Stage changes: off.");
+    await clearToasts();
+    await page.getByTestId("session-staging-setting").getByRole("button", { name: "Stage my changes (this login only)" }).click();
+    await expectText(toasts("success").first(), /Your edits are staged from now on \(this login only\)/);
+    await clearToasts();
+    await expectVisible(page.getByTestId("session-staging-banner"));
+    const rules = await kernelRules();
+    await page.goto(url(`/farms/${FARM}`));
+    await editWeight(1, "6");
+    expect(await kernelRules()).toBe(rules);
+    await page.reload();
+    const banner = page.getByRole("region", { name: "Staged changes" });
+    await expectText(banner, /1 pending change in farm stg by admin, not applied yet: .* Your edits are staged \(this login only\)\./);
+    // Another client without this session (the API, the CLI, another login): the installation setting, off, applies at once, which would apply admin's staged change too.
+    const db = await openDatabase(c.dbUrl);
+    try {
+      const other = createFarmService({ db, target: c.target, kernel: directKernel });
+      const mark = (await other.getFarm(FARM))!.backends[0]!.mark;
+      expect(await other.updateBackend(FARM, mark, { weight: 8 })).toMatchObject({ ok: false, message: expect.stringMatching(/^Farm stg has staged changes not applied yet \(#\d+ farm stg: edit backend .* by admin\)/) });
+    } finally {
+      await disconnectPrisma(c.dbUrl);
+    }
+    expect(weights()).toEqual([4, 6]);
+    await banner.getByRole("button", { name: "Apply changes", exact: true }).click();
+    await expectText(toasts("success").first(), `Applied 1 pending change (farm ${FARM}) in one transaction.`);
+    await clearToasts();
+    expect(await kernelRules()).not.toBe(rules);
+    await page.reload();
+    await page.getByTestId("session-staging-banner").getByRole("button", { name: "Apply my edits at once again (this login)" }).click();
+    await expectText(toasts("success").first(), /Your edits are applied at once again/);
+    await clearToasts();
+    await page.reload();
+    expect(await page.getByRole("region", { name: "Staged changes" }).count()).toBe(0);
+    expect(c.query<{ applied: string | null }>('SELECT applied FROM "StagedState"')[0]!.applied).toBeNull();
   });
 });

@@ -135,10 +135,15 @@ const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
  * <main>; the header around it is the whole-console test's, tests/e2e/a11y.test.ts).
  */
 export async function mainAxeViolations(p: Page): Promise<string[]> {
+  return axeViolationsOf(p, "main");
+}
+
+/** The same for the first element matching `selector` (the whole document when none does). */
+export async function axeViolationsOf(p: Page, selector: string): Promise<string[]> {
   if (!(await p.evaluate(() => "axe" in window))) await p.addScriptTag({ path: AXE });
-  const violations = (await p.evaluate(async () => {
+  const violations = (await p.evaluate(async (sel) => {
     const axe = (window as unknown as { axe: { run: (ctx: Element | Document, o: object) => Promise<{ violations: unknown[] }> } }).axe;
-    return (await axe.run(document.querySelector("main") ?? document, { resultTypes: ["violations"] })).violations;
-  })) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
+    return (await axe.run(document.querySelector(sel) ?? document, { resultTypes: ["violations"] })).violations;
+  }, selector)) as { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
   return violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
 }
