@@ -11,6 +11,9 @@ import { createUser } from "../../lib/auth/users.ts";
 import { login } from "../../lib/auth/sessions.ts";
 import { createFarmService, type FarmService } from "../../lib/service/farm-service.ts";
 import { createNetns, deleteNetns, iptables, iptablesSave } from "../helpers/netns.ts";
+import { directKernel, withEngine } from "../../lib/kernel/index.ts";
+import { runPrivileged } from "../../lib/privileged/run.ts";
+import { farmChain } from "../../lib/nftables/layout.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 
 /**
@@ -246,5 +249,43 @@ describe.sequential("staged changes", () => {
     expect((await db.stagedState.findUnique({ where: { id: 1 } }))!.applied).toBeNull();
     expect(await as("dave", dave, () => service.updateBackend("web", w0!, { weight: 2 }))).toMatchObject({ ok: true, outcome: "applied" });
     expect(await service.setSessionStaging(carol, true)).toMatchObject({ ok: false, message: expect.stringMatching(/session has ended/) });
+  });
+});
+
+describe.sequential("staged changes on the nftables engine", () => {
+  let db2: TestDatabase | undefined;
+  let ns2: { name: string; target: Target } | undefined;
+  let svc: FarmService;
+  const nft = async (args: string[]) => (await runPrivileged("nft", args, { target: ns2!.target })).stdout;
+
+  beforeAll(async () => {
+    db2 = await createTestDatabase("stagednft");
+    ns2 = await createNetns("nfstagn");
+    svc = createFarmService({ db: await openDatabase(db2.url), target: ns2.target, kernel: withEngine(directKernel, "nftables") });
+    expect(await svc.createFarm(farm("nweb", "198.51.100.60"))).toMatchObject({ ok: true, outcome: "applied" });
+  });
+
+  afterAll(async () => {
+    if (db2) await disconnectPrisma(db2.url);
+    if (ns2) await deleteNetns(ns2.name);
+    await db2?.drop();
+  });
+
+  it("the live diff in nft lines, and a farm chain flushed by hand is drift", async () => {
+    await svc.setStaging(true);
+    const [m0] = (await svc.getFarm("nweb"))!.backends.map((b) => b.mark);
+    expect(await svc.updateBackend("nweb", m0!, { weight: 3 })).toMatchObject({ outcome: "pending" });
+    const first = (await svc.staging({ live: true })).live!;
+    expect(first).toMatchObject({ error: null, farms: [{ farm: "nweb", drifted: false }] });
+    expect(first.farms[0]!.add.length).toBeGreaterThan(0);
+    expect([...first.farms[0]!.add, ...first.farms[0]!.remove].every((l) => /^(chain|element) /.test(l))).toBe(true);
+    await nft(["flush", "chain", "ip", "natfarm", farmChain("nweb")]);
+    svc.forgetStagedLive();
+    const after = (await svc.staging({ live: true })).live!.farms[0]!;
+    expect(after.drifted).toBe(true);
+    expect(after.remove.filter((l) => l.startsWith("chain "))).toEqual([]);
+    expect(after.add.filter((l) => l.startsWith("chain ")).length).toBeGreaterThan(first.farms[0]!.add.filter((l) => l.startsWith("chain ")).length);
+    expect(await svc.applyStaged()).toMatchObject({ ok: true, outcome: "applied" });
+    expect((await svc.staging({ live: true })).farms).toEqual([]);
   });
 });
