@@ -69,7 +69,7 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
               <ActionButton action={applyStagedAction} fields={{ savepoint: "no" }} tone="primary" size="sm">
                 Apply changes
               </ActionButton>
-              <ActionButton action={applyStagedAction} fields={{ savepoint: "yes" }} size="sm" label={`Apply changes with rollback after ${seconds} s unless kept`}>
+              <ActionButton action={applyStagedAction} fields={{ savepoint: "yes" }} size="sm" label={`Apply with rollback (${seconds} s): back to the previous configuration unless kept`}>
                 Apply with rollback ({seconds} s)
               </ActionButton>
               {!view.enabled && <SessionStagingToggle on={view.session} />}

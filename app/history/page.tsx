@@ -95,10 +95,11 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
             </ActionButton>
           )}
           {!staging.enabled && can(user.role, "operate") && (
-            <p className="flex flex-wrap items-center gap-2" data-testid="session-staging-setting">
+            // A div: the toggle is a form, which a <p> cannot hold (the browser would close it, and hydration fail).
+            <div className="flex flex-wrap items-center gap-2" data-testid="session-staging-setting">
               <span className="text-muted">This login: {staging.session ? "your edits are staged until Apply changes." : "your edits are applied at once."}</span>
               <SessionStagingToggle on={staging.session} />
-            </p>
+            </div>
           )}
         </div>
         {can(user.role, "administer") && (
