@@ -852,4 +852,64 @@ describe.sequential("console end to end", () => {
     await expectCount(page.getByRole("alert").filter({ hasText: "Apply failed" }), 0, { timeout: 60_000 });
     expect(c.query("SELECT applyState FROM Farm WHERE name = ?", FARM)).toEqual([{ applyState: "applied" }]);
   });
+
+  it("16. placeholders say they are examples or what a blank field means, drawn unlike a value; every page writes times one way", async () => {
+    /** Every visible input's placeholder, and how it is drawn next to a typed value. */
+    const placeholders = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll<HTMLInputElement>("input[placeholder]")]
+          .filter((el) => el.offsetParent !== null)
+          .map((el) => {
+            const ph = getComputedStyle(el, "::placeholder");
+            return { label: el.labels?.[0]?.textContent?.trim() ?? el.getAttribute("aria-label") ?? el.name, placeholder: el.placeholder, italic: ph.fontStyle, colour: ph.color, valueColour: getComputedStyle(el).color };
+          }),
+      );
+    /** Every moment the page writes: <time> elements, and any clock time in the visible text. */
+    const times = () =>
+      page.evaluate(() => ({
+        elements: [...document.querySelectorAll("time")].map((t) => t.textContent?.trim() ?? ""),
+        clocks: [...document.body.innerText.matchAll(/(?:\d{4}-\d\d-\d\d[ T])?\d{1,2}:\d\d:\d\d(?:\.\d+)?(?: ?(?:UTC|Z|[AP]M))?/g)].map((m) => m[0]),
+      }));
+    const ONE_FORMAT = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/;
+    const seen: { page: string; label: string; placeholder: string }[] = [];
+    const check = async (where: string) => {
+      for (const f of await placeholders()) {
+        seen.push({ page: where, label: f.label, placeholder: f.placeholder });
+        // A placeholder that reads like a value ("/", "200", "1..100") is taken for one: it gives an example or says what blank means.
+        expect(f.placeholder, `${where}: placeholder of ${f.label}`).toMatch(/^(e\.g\. |blank\b|all )/);
+        expect(f.italic, `${where}: placeholder of ${f.label} drawn like a value`).toBe("italic");
+        expect(f.colour, `${where}: placeholder of ${f.label} in the value's colour`).not.toBe(f.valueColour);
+      }
+      const t = await times();
+      for (const e of t.elements) expect(e, `${where}: a <time>`).toMatch(ONE_FORMAT);
+      for (const clock of t.clocks) expect(clock, `${where}: a time in the text`).toMatch(ONE_FORMAT);
+    };
+
+    await page.goto(url("/"));
+    await page.getByRole("button", { name: "New farm" }).click();
+    await expectVisible(page.getByRole("region", { name: "New farm" }));
+    await check("farms");
+
+    await gotoFarm();
+    const settings = page.getByRole("form", { name: `Settings of ${FARM}` });
+    await settings.getByLabel("Enable health check").check();
+    await settings.getByLabel("Check type").selectOption("http");
+    await expectVisible(settings.getByLabel("HTTP path"));
+    await check("farm");
+    // The two placeholders that read like values before: blank means the default, and says so.
+    await expectAttribute(settings.getByLabel("HTTP path"), "placeholder", "blank: /");
+    await expectAttribute(settings.getByLabel("Expected status"), "placeholder", "blank: 200");
+    await settings.getByRole("button", { name: "Reset" }).click();
+    expect(c.query("SELECT healthcheck FROM Farm WHERE name = ?", FARM)).toEqual([{ healthcheck: null }]);
+
+    for (const p of ["/lab", "/tables", "/history", "/account"]) {
+      await page.goto(url(p));
+      await expectVisible(page.getByRole("heading", { level: 1 }));
+      if (p === "/tables") await expectText(page.getByText(/^Read /), /^Read /);
+      if (p === "/history") await page.getByRole("table", { name: "Apply log" }).getByRole("row").nth(1).waitFor();
+      await check(p);
+    }
+    // The check looked at the forms that have placeholders, not at none.
+    expect(seen.map((s) => s.label)).toEqual(expect.arrayContaining(["Name", "Virtual IP", "Ports", "HTTP path", "Expected status", "Check port"]));
+  });
 });
