@@ -14,7 +14,10 @@
  *     CLI's apply, re-apply and bare restore of its own render run interleaved
  *     with these, so a loaded machine weighs on both alike.
  *
- *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000,20000] [--repeat 3] [--connections 2000] [--no-connections] [--no-apply] [--old-cli PATH]
+ *  3. one-farm changes through the applier (`--no-change` skips them): the
+ *     first after a whole apply, warm ones, and one without marks.
+ *
+ *   npx tsx bench/dispatch.ts [--sizes 10,1000,5000,20000] [--repeat 3] [--connections 2000] [--no-connections] [--no-apply] [--no-change] [--old-cli PATH]
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,9 +28,10 @@ import { applyFarms } from "../lib/applier/index.ts";
 import { forgetStamp, stampFile } from "../lib/applier/stamp.ts";
 import type { FarmInput } from "../lib/farms/schema.ts";
 import { labDown, labEnsureVip, labTraffic, labUp } from "../lib/lab/index.ts";
-import { runPrivileged } from "../lib/privileged/run.ts";
+import type { ResolvedFarm } from "../lib/farms/schema.ts";
+import { runPrivileged, type Runner } from "../lib/privileged/run.ts";
 import type { Target } from "../lib/privileged/target.ts";
-import { benchFarms, labBenchFarms, machine, median, ms } from "./common.ts";
+import { benchFarms, labBenchFarms, machine, median, ms, processCpuMs } from "./common.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,6 +44,7 @@ const connections = Number(arg("connections", "2000"));
 const oldBin = arg("old-cli", "") || null;
 const skipConnections = process.argv.includes("--no-connections");
 const skipApply = process.argv.includes("--no-apply");
+const skipChange = process.argv.includes("--no-change");
 const BIN = path.join(import.meta.dirname, "..", "bin", "natfarm.mjs");
 
 /** n farms of the lab's 4 backends on port 80 (weights 1:2:3:4, half nat, half dnat), on 240 VIPs of the lab's client net, one port each. */
@@ -168,6 +173,47 @@ async function applyVersusBare(n: number, dir: string) {
   return { chains, rules, sections, stamped, oldChains: oldPayload ? (oldPayload.match(/^:/gm) ?? []).length : null, ...m };
 }
 
+/**
+ * One-farm changes (a weight) through the applier as the agent calls it, in
+ * this process, after a whole apply of n farms into a fresh namespace: the
+ * first change (cold: the first in the process after the whole apply), the
+ * next `repeat` (warm), and one with farms that carry no marks (as a farm
+ * file gives them). Wall and CPU (this process and the programs it ran),
+ * and which programs ran: a whole-table read is an `iptables-save`.
+ */
+async function oneFarmChanges(n: number) {
+  return withNetns(async (ns) => {
+    const target: Target = { kind: "netns", name: ns };
+    const full = await applyFarms(benchFarms(n), { target, timeoutMs: 900_000 });
+    const resolved: ResolvedFarm[] = full.farms;
+    const change = async (r: number, marked: boolean) => {
+      const programs = new Map<string, number>();
+      const runner: Runner = (program, args, o) => {
+        programs.set(program, (programs.get(program) ?? 0) + 1);
+        return runPrivileged(program, args, o);
+      };
+      const victim = resolved[(r * 7919) % n]!;
+      const weight = (k: number) => ((k * 13 + r * 7 + 3) % 100) + 1;
+      const next: unknown[] = marked
+        ? resolved.map((f) => (f === victim ? { ...f, backends: f.backends.map((b, k) => ({ ...b, weight: weight(k) })) } : f))
+        : benchFarms(n).map((f) => (f.name === victim.name ? { ...f, backends: (f.backends ?? []).map((b, k) => ({ ...b, weight: weight(k) })) } : f));
+      const c0 = processCpuMs();
+      const t0 = performance.now();
+      const res = await applyFarms(next, { target, only: [victim.name], runner, timeoutMs: 900_000 });
+      const wall = performance.now() - t0;
+      const cpuMs = processCpuMs() - c0;
+      if (res.mode !== "scoped" || !res.changed) throw new Error(`one-farm change was ${res.mode}, changed=${res.changed}`);
+      if (marked) resolved.splice(resolved.indexOf(victim), 1, ...res.farms.filter((f) => f.name === victim.name));
+      return { wall, cpu: cpuMs, programs: [...programs].map(([p, k]) => `${p}×${k}`).join(" ") };
+    };
+    const cold = await change(0, true);
+    const warm = [];
+    for (let r = 1; r <= repeat; r++) warm.push(await change(r, true));
+    const unmarked = await change(repeat + 1, false);
+    return { cold, warm: { wall: median(warm.map((w) => w.wall)), cpu: median(warm.map((w) => w.cpu)), programs: warm[0]!.programs }, unmarked };
+  });
+}
+
 async function main() {
   console.log(`machine: ${machine()}`);
   console.log(`new connections: ${connections} TCP connections (64 at a time) from the lab client, median of ${repeat}; farms of 4 backends (weights 1:2:3:4, half nat, half dnat)`);
@@ -176,6 +222,14 @@ async function main() {
   for (const n of skipConnections ? [] : sizes) {
     const { first, last } = await connectionTimes(n);
     console.log(`${String(n).padStart(5)} | ${ms(first).padStart(10)} | ${ms(last).padStart(9)} | ${((first / connections) * 1000).toFixed(0)} µs / ${((last / connections) * 1000).toFixed(0)} µs`);
+  }
+  if (!skipChange) {
+    console.log(`\none-farm change (a weight; the applier in this process, as the agent runs it): the first after the whole apply, the median of the next ${repeat}, and one with farms that carry no marks; wall / CPU (process and its programs), programs run`);
+    for (const n of sizes) {
+      const r = await oneFarmChanges(n);
+      const cell = (x: { wall: number; cpu: number; programs: string }) => `${ms(x.wall)} / ${ms(x.cpu)} (${x.programs})`;
+      console.log(`${String(n).padStart(5)} | first: ${cell(r.cold)} | warm: ${cell(r.warm)} | no marks: ${cell(r.unmarked)}`);
+    }
   }
   if (skipApply) return;
   const dir = mkdtempSync(path.join(os.tmpdir(), "natfarm-bench-dispatch-"));

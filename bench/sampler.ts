@@ -13,14 +13,13 @@
  *   npx tsx bench/sampler.ts [--farms 5000] [--repeat 7] [--engines iptables,nftables]
  */
 import { randomBytes } from "node:crypto";
-import fs from "node:fs";
 import { directKernel } from "../lib/kernel/direct.ts";
 import type { Engine } from "../lib/kernel/engine.ts";
 import { withEngine } from "../lib/kernel/port.ts";
 import { runPrivileged } from "../lib/privileged/run.ts";
 import type { Target } from "../lib/privileged/target.ts";
 import { countersOf } from "../lib/service/traffic-counters.ts";
-import { benchFarms, machine, median } from "./common.ts";
+import { benchFarms, machine, median, processCpuMs } from "./common.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,22 +29,12 @@ const farms = Number(arg("farms", "5000"));
 const repeat = Number(arg("repeat", "7"));
 const engines = arg("engines", "iptables,nftables").split(",") as Engine[];
 
-const TICK = 100; // USER_HZ on Linux
-/** This process's CPU and that of the children it has waited for (ms). */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  // /proc/self/stat fields 16 and 17 (cutime, cstime) after the command name, which may hold spaces.
-  const stat = fs.readFileSync("/proc/self/stat", "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (u.user + u.system) / 1000 + ((Number(f[13]) + Number(f[14])) * 1000) / TICK;
-}
-
 async function sample(read: () => Promise<unknown>): Promise<{ cpu: number; wall: number; bytes: number; counters: number }> {
-  const c0 = cpuMs();
+  const c0 = processCpuMs();
   const t0 = performance.now();
   const wire = JSON.stringify(await read());
   const counters = countersOf(JSON.parse(wire)).length;
-  return { cpu: cpuMs() - c0, wall: performance.now() - t0, bytes: wire.length, counters };
+  return { cpu: processCpuMs() - c0, wall: performance.now() - t0, bytes: wire.length, counters };
 }
 
 async function main() {
