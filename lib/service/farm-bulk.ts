@@ -12,7 +12,7 @@ import type { FarmRow } from "./farm-rows.ts";
 import type { MutationResult } from "./result.ts";
 import { readConfig, recordRevision } from "./config-history.ts";
 import { deleteFarms } from "./store.ts";
-import { takeWriteLock } from "../db/write-lock.ts";
+import { farmWriteTransaction } from "../db/write-lock.ts";
 
 /**
  * One change to many farms from the farms list: start, stop, delete, or
@@ -176,8 +176,7 @@ export async function bulkChange(ctx: ApplyContext, names: string[], op: BulkOp)
 /** Status and backend states only: one transaction, every touched farm pending until the apply says otherwise. */
 async function writeBulk(db: PrismaClient, touched: FarmRow[], op: BulkOp, summary: string): Promise<void> {
   const ids = touched.map((r) => r.id);
-  await db.$transaction(async (tx) => {
-    await takeWriteLock(tx);
+  await farmWriteTransaction(db, async (tx) => {
     const before = await readConfig(tx, touched.map((r) => r.name));
     const data = { applyState: "pending", applyError: null } as const;
     if (op.kind === "start" || op.kind === "stop") {

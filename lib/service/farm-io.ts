@@ -9,7 +9,7 @@ import { importConflict, invalidFarms } from "./errors.ts";
 import { rowToInput, rowToResolved } from "./farm-rows.ts";
 import { backendColumns, farmColumns, loadFarms } from "./store.ts";
 import { readAllConfig, readConfig, recordRevision } from "./config-history.ts";
-import { takeWriteLock } from "../db/write-lock.ts";
+import { farmWriteTransaction } from "../db/write-lock.ts";
 
 /**
  * Moving farms between the database and the declarative file format
@@ -110,8 +110,7 @@ async function importOnce(db: PrismaClient, farms: Farm[], opts: ImportOptions):
   const byName = new Map(rows.map((r) => [r.name, r]));
   const summary: ImportSummary = { created: [], updated: [], removed: [], unchanged: [] };
 
-  await db.$transaction(async (tx) => {
-    await takeWriteLock(tx);
+  await farmWriteTransaction(db, async (tx) => {
     const history = opts.replace ? await readAllConfig(tx) : await readConfig(tx, [...incoming]);
     const wanted = new Set(resolved.map((f) => f.name));
     const removed = rows.filter((r) => !wanted.has(r.name));

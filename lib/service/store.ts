@@ -2,7 +2,7 @@ import type { Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { FarmRow } from "./farm-rows.ts";
 import { readConfig, recordRevision } from "./config-history.ts";
-import { takeWriteLock } from "../db/write-lock.ts";
+import { farmWriteTransaction } from "../db/write-lock.ts";
 
 /**
  * The farms' rows in SQLite through Prisma: what the service, the import, the
@@ -85,8 +85,7 @@ export function backendColumns(b: Farm["backends"][number], position: number) {
 export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null, summary = `farm ${farm.name}: ${existingId === null ? "create" : "update"}`): Promise<void> {
   const columns = farmColumns(farm);
   const backends = farm.backends.map((b, position) => backendColumns(b, position));
-  await db.$transaction(async (tx) => {
-    await takeWriteLock(tx);
+  await farmWriteTransaction(db, async (tx) => {
     const before = await readConfig(tx, [farm.name]);
     await writeFarmRows(tx, farm.name, columns, backends, existingId);
     await recordRevision(tx, before, summary);
@@ -140,8 +139,7 @@ export function loadHealthEvents(db: PrismaClient, opts: { farm?: string; limit?
 
 /** Deletes farms (their backends go with them) and records the revision, in one transaction. */
 export async function deleteFarms(db: PrismaClient, names: string[], summary: string): Promise<void> {
-  await db.$transaction(async (tx) => {
-    await takeWriteLock(tx);
+  await farmWriteTransaction(db, async (tx) => {
     const before = await readConfig(tx, names);
     await tx.farm.deleteMany({ where: { name: { in: names } } });
     await recordRevision(tx, before, summary);
