@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { requireUser } from "@/lib/auth/next";
+import { can } from "@/lib/auth/roles";
 import { pageFilters, tablesReadKind } from "@/lib/console/tables-query";
 import { LiveTables } from "@/components/tables/live-tables";
 import { PageTitle } from "@/components/ui/card";
@@ -13,7 +14,7 @@ export const metadata: Metadata = { title: "Live tables" };
 type Props = { searchParams: Promise<Record<string, string | string[] | undefined>> };
 
 export default async function TablesPage({ searchParams }: Props) {
-  await requireUser();
+  const user = await requireUser();
   const { target } = consoleEnv();
   // The filters are kept in the URL (?farm=web&sort=packets&traffic=1): a reload or a shared link shows the same view.
   const filters = pageFilters(await searchParams);
@@ -33,7 +34,13 @@ export default async function TablesPage({ searchParams }: Props) {
             : "Applying is disabled (target none): there is no kernel to read."
         }
       />
-      {target.target && <LiveTables farms={farms} initialFilters={{ farm: filters.farm ?? "", scope: filters.scope, sort: filters.sort, traffic: filters.traffic }} />}
+      {target.target && (
+        <LiveTables
+          farms={farms}
+          initialFilters={{ farm: filters.farm ?? "", scope: filters.scope, sort: filters.sort, traffic: filters.traffic }}
+          reset={can(user.role, "operate") ? { engine: target.engine, node: formatTarget(target.target) } : null}
+        />
+      )}
     </>
   );
 }

@@ -10,6 +10,8 @@ import { Button } from "@/components/ui/button";
 import { inputClass } from "@/components/ui/field";
 import { utcText } from "@/components/ui/log-table";
 import { ScrollRegion } from "@/components/ui/scroll-region";
+import type { Engine } from "@/lib/kernel/engine";
+import { ResetCounters } from "./reset-counters";
 
 /**
  * mangle and nat as the kernel holds them, refreshed every 2 s. natfarm's
@@ -53,7 +55,18 @@ function human(n: number): string {
 
 const count = (n: number) => n.toLocaleString("en-US");
 
-export function LiveTables({ farms, initialFilters, initial = null }: { farms: string[]; initialFilters: Filters; initial?: LiveTablesView | null }) {
+/** `reset`: the signed-in user may reset natfarm's counters (operator or higher), on this engine and node. */
+export function LiveTables({
+  farms,
+  initialFilters,
+  initial = null,
+  reset = null,
+}: {
+  farms: string[];
+  initialFilters: Filters;
+  initial?: LiveTablesView | null;
+  reset?: { engine: Engine; node: string } | null;
+}) {
   const [paused, setPaused] = useState(false);
   const [filters, setFilters] = useState<Filters>(initialFilters);
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(() => new Set());
@@ -134,6 +147,8 @@ export function LiveTables({ farms, initialFilters, initial = null }: { farms: s
           <Button onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
             {paused ? "Resume auto-refresh" : "Pause auto-refresh"}
           </Button>
+          {/* With a farm picked, only that farm's counters. */}
+          {reset && <ResetCounters engine={reset.engine} node={reset.node} farm={known.has(farm) ? farm : undefined} />}
         </div>
       </div>
 
