@@ -255,6 +255,24 @@ export const OPERATIONS: Operation[] = [
     conflict: "applying is disabled (target none): there are no live tables",
     ok: { status: 200, description: "the tables", schema: "TablesView" },
   },
+  // ---- reset counters (engineer A's block)
+  {
+    id: "resetCounters",
+    method: "post",
+    path: "/api/v1/tables/reset-counters",
+    tag: "Live state",
+    role: "operator",
+    summary: "Reset natfarm's own counters to 0: one farm's, or all of natfarm's",
+    description:
+      "On this console's node only, in one transaction (iptables: -Z of natfarm's NATFARM-* chains, or of one farm's rules, in one iptables-restore; nftables: the backends set's elements). Other software's rules, chains and tables keep their counters, and so do natfarm's jumps from the built-in chains (zeroing those would zero other software's rules too). The traffic graphs keep their totals. Audited.",
+    body: { schema: "CountersResetBody", required: false },
+    farmInBody: true,
+    kernel: true,
+    conflict: "applying is disabled (target none): there are no live counters",
+    ok: { status: 200, description: "the counters were reset", schema: "CountersReset" },
+    example: { farm: "web" },
+  },
+  // ---- end of reset counters
   { id: "getFarmStatistics", method: "get", path: "/api/v1/farms/{name}/statistics", tag: "Live state", role: "viewer", summary: "Per backend: its share of new connections and conntrack's connection counts", farm: true, ok: { status: 200, description: "the statistics", schema: "Statistics" } },
   { id: "listHealthEvents", method: "get", path: "/api/v1/health-events", tag: "Live state", role: "viewer", summary: "The health checker's state changes, newest first", query: HealthEventsQuerySchema, ok: { status: 200, description: "the events", schema: "HealthEvents" } },
 

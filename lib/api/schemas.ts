@@ -7,6 +7,7 @@ import type { TablesView } from "../console/tables-view.ts";
 import { BACKEND_STATES, BackendSchema, FARM_NAME_MAX, FarmSchema, MODES } from "../farms/schema.ts";
 import type { DriftOverview } from "../service/drift.ts";
 import type { LabRunResult } from "../service/lab.ts";
+import { CountersResetInputSchema } from "../service/counters-reset.ts";
 
 /**
  * Every body, query and answer of /api/v1 as a zod schema: the route
@@ -342,6 +343,24 @@ export const LabRunSchema = z
   })
   .describe("Where the lab's test connections landed, beside the shares the weights promise.");
 
+/** POST /api/v1/tables/reset-counters: the body is the service's own input schema (the console's form and the CLI's --farm go through it too). */
+export const CountersResetBodySchema = CountersResetInputSchema;
+export const CountersResetSchema = z
+  .strictObject({
+    ok: z.literal(true),
+    message: z.string().describe("what was reset, and what was left as it was"),
+    target: z.string().describe("the kernel reset: this console's node (host or netns:<name>)"),
+    engine: z.enum(["iptables", "nftables"]),
+    scope: z.strictObject({ farm: z.string().nullable().describe("the farm whose counters were reset; null: all of natfarm's") }),
+    chains: z.number().int().describe("iptables: natfarm chains zeroed whole"),
+    counters: z.number().int().describe("counters zeroed: iptables rules, or nftables backends set elements"),
+    packets: z.number().describe("what those counters held just before"),
+    bytes: z.number(),
+    payload: z.string().describe("what was written: -Z lines for iptables-restore, or nft commands"),
+    durationMs: z.number(),
+  })
+  .describe("What a counter reset did. Other software's counters and natfarm's jumps from the built-in chains are never reset.");
+
 export const OpenApiDocumentSchema = z
   .looseObject({ openapi: z.literal("3.1.0"), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) })
   .describe("An OpenAPI 3.1 document.");
@@ -358,6 +377,8 @@ export const COMPONENTS = {
   NoBody: NoBodySchema,
   ModeBody: ModeBodySchema,
   LabTrafficBody: LabTrafficBodySchema,
+  CountersResetBody: CountersResetBodySchema,
+  CountersReset: CountersResetSchema,
   Result: ResultSchema,
   FarmChange: FarmChangeSchema,
   BackendChange: BackendChangeSchema,

@@ -363,6 +363,22 @@ const CASES: [string, () => Promise<void>][] = [
     },
   ],
   [
+    "resetCounters",
+    async () => {
+      // After runLabTraffic: the farm's rules have counted its connections.
+      await call("resetCounters", { as: "operator", body: { farm: "no such; farm" } }, 400);
+      await call("resetCounters", { as: "operator", body: { farm: FARM, all: true } }, 400);
+      await call("resetCounters", { as: "operator", body: { farm: "nosuch" } }, 404);
+      const r = await call("resetCounters", { as: "operator", body: { farm: FARM } }, 200);
+      expect(r.json).toMatchObject({ ok: true, scope: { farm: FARM } });
+      expect(r.json.packets).toBeGreaterThan(0);
+      const t = await call("getTables", { as: "viewer", query: `?farm=${FARM}` }, 200);
+      for (const rule of t.json.tables.flatMap((x: any) => x.chains.flatMap((ch: any) => ch.rules))) expect(rule.packets).toBe(0);
+      const all = await call("resetCounters", { as: "admin" }, 200);
+      expect(all.json.scope.farm).toBeNull();
+    },
+  ],
+  [
     "listAudit",
     async () => {
       await call("listAudit", { as: "operator" }, 403);
