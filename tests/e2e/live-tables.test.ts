@@ -7,7 +7,8 @@ import { runPrivileged } from "../../lib/privileged/run.ts";
 import { countersOf } from "../../lib/service/traffic-counters.ts";
 import { createTrafficSampler } from "../../lib/service/traffic-sampler.ts";
 import { namespacesOf, startConsole, type Console } from "./harness.ts";
-import { expectAttribute, expectCount, expectText, expectValue, expectVisible, mainAxeViolations } from "./ui-expect.ts";
+import { request } from "../../lib/web/client.ts";
+import { captureAction, expectAttribute, expectCount, expectHidden, expectText, expectValue, expectVisible, mainAxeViolations, replayHeaders, toastsOf } from "./ui-expect.ts";
 
 /**
  * Live tables for an operator, in Chromium against the built console on a
@@ -16,7 +17,8 @@ import { expectAttribute, expectCount, expectText, expectValue, expectVisible, m
  * traffic only", the filters kept in the URL; and the farm page's traffic
  * graph from the sampler (run here as the health checker runs it, against
  * the same kernel and database), whose totals go on counting across a
- * rewrite that restarts the kernel's counters.
+ * rewrite that restarts the kernel's counters; Reset counters, for
+ * operators only, with its confirmation.
  */
 const FARM = "lab-example";
 const VIP = "198.51.100.200";
@@ -153,5 +155,61 @@ describe.sequential("live tables at scale", () => {
     expect(await page.getByRole("radio", { name: "24 hours" }).isChecked()).toBe(true);
     await expectVisible(page.getByTestId("traffic-graph").getByText(/every minute/));
     expect(await mainAxeViolations(page)).toEqual([]);
+  });
+
+  it("Reset counters: opens on Cancel and says what stays; natfarm's counters at 0 after, other software's kept; a viewer gets no button and a replayed reset is refused", async () => {
+    // Other software's counter, ahead of natfarm's jump in mangle PREROUTING: it counts every packet of the lab's traffic.
+    await runPrivileged("iptables", ["-w", "5", "-t", "mangle", "-I", "PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "e2e foreign counter"], { target: c.target });
+    const foreignCount = async () => {
+      const save = (await runPrivileged("iptables-save", ["-c", "-t", "mangle"], { target: c.target })).stdout;
+      const at = (re: RegExp) => Number(re.exec(save)?.[1] ?? "-1");
+      return { foreign: at(/\[(\d+):\d+\] -A PREROUTING -p tcp -m comment --comment "e2e foreign counter"/), hook: at(/\[(\d+):\d+\] -A PREROUTING .*-j NATFARM-PREROUTING/) };
+    };
+    expect((await labTraffic({ name: c.lab.name, vip: VIP, port: 443, connections: 40 })).failed).toBe(0);
+    expect(sum(await dnatCounters())).toBeGreaterThan(0);
+    const kept = await foreignCount();
+    expect(kept.foreign).toBeGreaterThan(0);
+    expect(kept.hook).toBeGreaterThan(0);
+
+    await page.goto(url("/tables"));
+    const reset = page.getByRole("button", { name: "Reset natfarm's counters" });
+    await reset.click();
+    const dialog = page.getByRole("dialog", { name: "Reset natfarm's counters?" });
+    await expectVisible(dialog);
+    // Enter pressed out of habit cancels: the dialog opens on Cancel.
+    expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe("Cancel");
+    await expectText(dialog, /NATFARM-\* chains in mangle and nat/);
+    await expectText(dialog, /Not reset: other software's rules, chains and tables keep their counters, and so do natfarm's jumps from the built-in chains/);
+    expect(await mainAxeViolations(page)).toEqual([]);
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await expectHidden(dialog);
+    expect(sum(await dnatCounters())).toBeGreaterThan(0);
+
+    await reset.click();
+    await dialog.getByRole("button", { name: "Reset counters" }).click();
+    await expectText(toastsOf(page, "success").filter({ hasText: "Reset natfarm's" }), /Reset natfarm's counters to 0: [\d,]+ rules .*which had counted [1-9][\d,]* packets.*Other software's counters and natfarm's jumps in the built-in chains were left as they were/, { timeout: 30_000 });
+    expect(sum(await dnatCounters())).toBe(0);
+    const after = await foreignCount();
+    expect(after.foreign).toBeGreaterThanOrEqual(kept.foreign);
+    expect(after.hook).toBeGreaterThanOrEqual(kept.hook);
+    // The page shows the zeros: every natfarm rule of the farm reads 0.
+    const farmRows = page.getByRole("row").filter({ has: page.getByRole("link", { name: new RegExp(`^${FARM}( #\\d)?$`) }) });
+    await expectVisible(farmRows.first());
+    await expect.poll(async () => (await packetsOf(farmRows)).every((n) => n === 0), { timeout: 10_000 }).toBe(true);
+    expect(c.query("SELECT actor, via, result FROM AuditEntry WHERE action = 'reset counters'")).toEqual([{ actor: "admin", via: "session", result: "ok" }]);
+
+    // The admin's exact request, stopped before it reaches the server, then sent with a viewer's session.
+    await reset.click();
+    const captured = await captureAction(page, c.baseUrl, () => dialog.getByRole("button", { name: "Reset counters" }).click());
+    expect((await labTraffic({ name: c.lab.name, vip: VIP, port: 443, connections: 20 })).failed).toBe(0);
+    await c.loginAs("viewer");
+    await page.goto(url("/tables"));
+    await expectVisible(page.getByTestId("live-tables"));
+    expect(await page.getByRole("button", { name: /Reset/ }).count()).toBe(0);
+    const r = await request(url(captured.path), { method: "POST", headers: replayHeaders(captured, await c.cookieHeader()), body: captured.body, insecure: true, timeoutMs: 30_000 });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/needs the operator role/);
+    expect(sum(await dnatCounters())).toBe(20);
+    await c.loginAs("admin");
   });
 });
