@@ -22,6 +22,8 @@ import { ModeToggle } from "@/components/farm/mode-toggle";
 import { ActionButton } from "@/components/ui/action-button";
 import { Card, PageTitle } from "@/components/ui/card";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
+import { ResetCounters } from "@/components/tables/reset-counters";
+import { formatTarget } from "@/lib/privileged/target";
 import { ModeBadge } from "@/components/ui/status-badge";
 
 type Props = { params: Promise<{ name: string }> };
@@ -120,6 +122,8 @@ async function FarmDetailView({ row: found, role }: { row: FarmRow; role: Role }
                   Start farm
                 </ActionButton>
               ))}
+            {/* This farm's counters only, on this node: a stopped farm has none in the kernel. */}
+            {can(role, "operate") && running && target.target && <ResetCounters engine={target.engine} farm={row.name} node={formatTarget(target.target)} />}
             {can(role, "administer") && (
             <ConfirmDialog trigger="Delete farm" triggerTone="danger" title={`Delete farm ${row.name}?`} confirm="Delete farm" confirmTone="danger" action={deleteFarmAction} fields={{ farm: row.name }}>
               <p>
