@@ -196,9 +196,20 @@ describe.sequential("live tables at scale", () => {
     const farmRows = page.getByRole("row").filter({ has: page.getByRole("link", { name: new RegExp(`^${FARM}( #\\d)?$`) }) });
     await expectVisible(farmRows.first());
     await expect.poll(async () => (await packetsOf(farmRows)).every((n) => n === 0), { timeout: 10_000 }).toBe(true);
-    expect(c.query("SELECT actor, via, result FROM AuditEntry WHERE action = 'reset counters'")).toEqual([{ actor: "admin", via: "session", result: "ok" }]);
+    expect(c.query("SELECT actor, via, farm, result FROM AuditEntry WHERE action = 'reset counters'")).toEqual([{ actor: "admin", via: "session", farm: null, result: "ok" }]);
+
+    // The farm page resets that farm's counters only.
+    expect((await labTraffic({ name: c.lab.name, vip: VIP, port: 443, connections: 10 })).failed).toBe(0);
+    await page.goto(url(`/farms/${FARM}`));
+    await page.getByRole("button", { name: `Reset counters of farm ${FARM}` }).click();
+    const farmDialog = page.getByRole("dialog", { name: `Reset farm ${FARM}'s counters?` });
+    expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe("Cancel");
+    await farmDialog.getByRole("button", { name: "Reset counters" }).click();
+    await expectText(toastsOf(page, "success").filter({ hasText: `Reset farm ${FARM}'s` }), /which had counted [1-9]/, { timeout: 30_000 });
+    expect(sum(await dnatCounters())).toBe(0);
 
     // The admin's exact request, stopped before it reaches the server, then sent with a viewer's session.
+    await page.goto(url("/tables"));
     await reset.click();
     const captured = await captureAction(page, c.baseUrl, () => dialog.getByRole("button", { name: "Reset counters" }).click());
     expect((await labTraffic({ name: c.lab.name, vip: VIP, port: 443, connections: 20 })).failed).toBe(0);
