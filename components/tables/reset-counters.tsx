@@ -23,7 +23,7 @@ export function ResetCounters({ engine, farm, node }: { engine: Engine; farm?: s
   };
   const whose = farm ? `farm ${farm}'s` : "natfarm's";
   return (
-    <ConfirmDialog trigger="Reset counters" triggerLabel={farm ? `Reset counters of farm ${farm}` : "Reset natfarm's counters"} title={`Reset ${whose} counters?`} confirm="Reset counters" action={action} fields={farm ? { farm } : {}}>
+    <ConfirmDialog trigger="Reset counters" triggerLabel={farm ? `Reset counters of farm ${farm}` : undefined} title={`Reset ${whose} counters?`} confirm="Reset counters" action={action} fields={farm ? { farm } : {}}>
       {engine === "nftables" ? (
         <p>
           The packet and byte counters of {farm ? `farm ${farm}'s backends` : "every backend"} in natfarm's table <span className="font-mono">ip natfarm</span> (the{" "}

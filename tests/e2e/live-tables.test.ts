@@ -172,7 +172,7 @@ describe.sequential("live tables at scale", () => {
     expect(kept.hook).toBeGreaterThan(0);
 
     await page.goto(url("/tables"));
-    const reset = page.getByRole("button", { name: "Reset natfarm's counters" });
+    const reset = page.getByRole("button", { name: "Reset counters", exact: true });
     await reset.click();
     const dialog = page.getByRole("dialog", { name: "Reset natfarm's counters?" });
     await expectVisible(dialog);
