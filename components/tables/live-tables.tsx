@@ -139,7 +139,7 @@ export function LiveTables({
           <input type="checkbox" checked={traffic} onChange={(e) => set({ traffic: e.target.checked })} className="h-4 w-4" />
           With traffic only
         </label>
-        <div className="ml-auto flex items-center gap-3">
+        <div className="ml-auto flex flex-wrap items-center gap-3">
           <p className="text-xs text-muted" aria-live="off">
             {q.data ? `Read ${utcText(q.data.at)}` : q.isLoading ? "Reading…" : ""}
             {!paused && q.isFetching && " · refreshing"}
