@@ -1,7 +1,7 @@
 import type { Farm } from "../farms/schema.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { FarmRow } from "./farm-rows.ts";
-import { readConfig, recordRevision } from "./config-history.ts";
+import { readConfig, recordRevisionOf, snapshotLater } from "./config-history.ts";
 import { farmWriteTransaction } from "../db/write-lock.ts";
 
 /**
@@ -85,11 +85,12 @@ export function backendColumns(b: Farm["backends"][number], position: number) {
 export async function writeFarm(db: PrismaClient, farm: Farm, existingId: number | null, summary = `farm ${farm.name}: ${existingId === null ? "create" : "update"}`): Promise<void> {
   const columns = farmColumns(farm);
   const backends = farm.backends.map((b, position) => backendColumns(b, position));
-  await farmWriteTransaction(db, async (tx) => {
+  const revision = await farmWriteTransaction(db, async (tx) => {
     const before = await readConfig(tx, [farm.name]);
     await writeFarmRows(tx, farm.name, columns, backends, existingId);
-    await recordRevision(tx, before, summary);
+    return recordRevisionOf(tx, before, summary, { snapshotLater: true });
   });
+  if (revision?.snapshotDue) snapshotLater(db, revision.id);
 }
 
 async function writeFarmRows(
@@ -139,9 +140,10 @@ export function loadHealthEvents(db: PrismaClient, opts: { farm?: string; limit?
 
 /** Deletes farms (their backends go with them) and records the revision, in one transaction. */
 export async function deleteFarms(db: PrismaClient, names: string[], summary: string): Promise<void> {
-  await farmWriteTransaction(db, async (tx) => {
+  const revision = await farmWriteTransaction(db, async (tx) => {
     const before = await readConfig(tx, names);
     await tx.farm.deleteMany({ where: { name: { in: names } } });
-    await recordRevision(tx, before, summary);
+    return recordRevisionOf(tx, before, summary, { snapshotLater: true });
   });
+  if (revision?.snapshotDue) snapshotLater(db, revision.id);
 }
