@@ -235,10 +235,17 @@ async function runSize(N: number) {
           // Where each server action's time went, on stderr (lib/actions/authz.ts).
           NATFARM_ACTION_TIMING: "1",
         },
-        stdio: ["ignore", "ignore", "inherit"],
+        stdio: ["ignore", "ignore", "pipe"],
         detached: true,
       });
       servers.push(child);
+      // Its log (the action timings among it) on this stderr, each line saying which build's server wrote it.
+      let partial = "";
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop()!;
+        for (const l of lines) process.stderr.write(`[${label}] ${l}\n`);
+      });
       let ca: string | undefined;
       const readCa = () => {
         try {
