@@ -39,7 +39,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   }
   const { target } = consoleEnv();
   // One round trip to the agent (bounded): the banner is there from the first paint.
-  const [reach, staged] = await Promise.all([agentReach(), (await farmService()).staging({ live: true, session: user.sessionId })]);
+  const [reach, staged] = await Promise.all([agentReach(), (await farmService()).staging({ live: true, session: user.sessionId, waitMs: 250 })]);
   return (
     <Document>
       <a href="#main" className="sr-only z-50 rounded-md bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2">

@@ -5,6 +5,7 @@ import { ActionButton } from "@/components/ui/action-button";
 import { ConfirmDialog } from "@/components/ui/confirm-dialog";
 import { SavepointCountdown } from "@/components/savepoint-countdown";
 import { SessionStagingToggle } from "@/components/session-staging";
+import { StagedLiveRefresh } from "@/components/staged-live-refresh";
 
 /**
  * Under the header on every page while changes are staged: how many
@@ -91,10 +92,13 @@ export function StagedBanner({ view, role, seconds }: { view: PendingView; role:
             <strong className="font-semibold">The kernel no longer holds what was last applied</strong> for {drifted.length === 1 ? `farm ${drifted[0]}` : `farms ${drifted.join(", ")}`} (rules changed outside natfarm): Apply changes writes {drifted.length === 1 ? "its" : "their"} rules as configured, the lines below included.
           </p>
         )}
+        {view.liveReading && <StagedLiveRefresh />}
         <details className="mt-1">
           <summary className="cursor-pointer text-accent">What Apply changes does</summary>
           <p className="mt-1 text-xs text-muted" data-testid="staged-diff-basis">
-            {live && !live.error
+            {view.liveReading
+              ? "Comparing with the kernel's rules now… meanwhile, compared with the configuration last applied."
+              : live && !live.error
               ? `Compared with the kernel's rules now${live.omitted.length ? ` (${live.omitted.length} more farm${live.omitted.length === 1 ? "" : "s"}: ${live.omitted.slice(0, 5).join(", ")}${live.omitted.length > 5 ? ", …" : ""} compared with the configuration last applied)` : ""}.`
               : live?.error
                 ? `The kernel could not be read (${live.error}): compared with the configuration last applied.`

@@ -100,7 +100,9 @@ export function createFarmService(deps: ServiceDeps) {
     staged,
   };
   // The banner's live diff: every page shows it while changes are pending, the kernel is read at most every LIVE_TTL_MS.
-  let liveCache: { key: string; at: number; value: Promise<LiveDiff> } | null = null;
+  type LiveEntry = { key: string; at: number; value: Promise<LiveDiff>; settled?: LiveDiff };
+  let liveCache: LiveEntry | null = null;
+  let liveNext: LiveEntry | null = null;
   const apply = async (name: string, action: string, cause: ApplyCause): Promise<MutationResult> => {
     if (!deps.target) return applyFarm(ctx, name, action, cause);
     const mode = await stagingMode(db);
@@ -406,22 +408,50 @@ export function createFarmService(deps: ServiceDeps) {
      * kernel as it is now, per pending farm (./staging.ts pendingLive),
      * shared by the pages asking within LIVE_TTL_MS.
      */
-    async staging(opts: { live?: boolean; session?: string } = {}): Promise<PendingView> {
+    async staging(opts: { live?: boolean; session?: string; waitMs?: number } = {}): Promise<PendingView> {
       const view = opts.session ? await withStagingSession(opts.session, () => pendingView(db, k.engine)) : await pendingView(db, k.engine);
       if (!opts.live || !deps.target || view.farms.length === 0 || view.savepoint) return view;
+      const target = deps.target;
       const key = JSON.stringify([view.farms, view.revisions[0]?.id ?? null]);
-      const now = Date.now();
-      if (!liveCache || liveCache.key !== key || now - liveCache.at > LIVE_TTL_MS) {
-        const entry = { key, at: now, value: pendingLive({ db, kernel: k, target: deps.target }, view) };
-        liveCache = entry;
-        entry.value.then((v) => v.error && liveCache === entry && (liveCache = null), () => liveCache === entry && (liveCache = null));
+      const read = () => {
+        const entry: LiveEntry = { key, at: Date.now(), value: pendingLive({ db, kernel: k, target }, view) };
+        entry.value.then(
+          (v) => {
+            entry.settled = v;
+            // A failed read is not kept: the next page asks again.
+            if (v.error && liveCache === entry) liveCache = null;
+          },
+          () => liveCache === entry && (liveCache = null),
+        );
+        return entry;
+      };
+      // Stale while revalidating: a page shows the last reading of these farms at once and the next one reads again.
+      const hit = liveCache?.key === key ? liveCache : null;
+      if (hit?.settled && Date.now() - hit.at <= LIVE_TTL_MS) return { ...view, live: hit.settled };
+      if (hit?.settled) {
+        if (!liveNext || liveNext.key !== key) {
+          const next = read();
+          liveNext = next;
+          next.value.then(() => {
+            if (liveNext === next) liveNext = null;
+            if (next.settled && !next.settled.error) liveCache = next;
+          }, () => liveNext === next && (liveNext = null));
+        }
+        return { ...view, live: hit.settled };
       }
-      return { ...view, live: await liveCache.value };
+      if (!hit) liveCache = read();
+      const entry = liveCache!;
+      const wait = opts.waitMs ?? Infinity;
+      if (wait === Infinity) return { ...view, live: await entry.value };
+      // The page does not wait long for the kernel: without a reading yet it shows the rendered diff, and asks again in a moment.
+      const done = await Promise.race([entry.value, new Promise<null>((r) => setTimeout(() => r(null), wait))]);
+      return done ? { ...view, live: done } : { ...view, liveReading: true };
     },
 
     /** The farms or the kernel just changed: the next live staged diff reads the kernel again. */
     forgetStagedLive(): void {
       liveCache = null;
+      liveNext = null;
     },
 
     /** The installation setting. Turned on: the kernel is taken to hold the desired state as it is. Off: only with nothing pending. */

@@ -55,11 +55,12 @@ export async function stagingOn(db: PrismaClient): Promise<boolean> {
   return (await db.stagedState.findUnique({ where: { id: 1 }, select: { enabled: true } }))?.enabled ?? false;
 }
 
-export async function writeStaged(db: PrismaClient, data: Partial<{ enabled: boolean; appliedRevision: number | null; applied: string | null; savepointUntil: Date | null; savepointConfig: string | null; savepointRevision: number | null; savepointOutcome: string | null }>): Promise<void> {
-  await db.stagedState.upsert({ where: { id: 1 }, create: { id: 1, ...data }, update: data });
+export async function writeStaged(db: PrismaClient, data: Partial<{ enabled: boolean; appliedRevision: number | null; applied: string | null; savepointUntil: Date | null; savepointConfig: string | null; savepointRevision: number | null; savepointOutcome: string | null }>): Promise<Date> {
+  const r = await db.stagedState.upsert({ where: { id: 1 }, create: { id: 1, ...data }, update: data, select: { updatedAt: true } });
   // updatedAt keys the caches below; dropped here too, for two writes within one millisecond.
   pendingCache.delete(db);
   appliedCache.delete(db);
+  return r.updatedAt;
 }
 
 /** The kernel now holds the desired state as it is (an apply, a discard, staging turned on). */
@@ -85,6 +86,8 @@ export interface PendingView {
   lastOutcome: string | null;
   /** The same against the kernel as it is now (pendingLive); absent when not asked for or nothing is pending. */
   live?: LiveDiff;
+  /** The kernel is being read for `live` and the caller did not wait (the page shows the rendered diff and asks again). */
+  liveReading?: boolean;
 }
 
 type Pending = Pick<PendingView, "revisions" | "diffs" | "farms">;
@@ -209,7 +212,9 @@ export async function pendingLive(deps: { db: PrismaClient; kernel: KernelPort; 
   const omitted = view.farms.slice(LIVE_FARMS_MAX);
   if (names.length === 0) return { farms: [], omitted, error: null };
   const rows = new Map(((await deps.db.farm.findMany({ where: { name: { in: names } }, include: { backends: { orderBy: { position: "asc" } } } })) as FarmRow[]).map((r) => [r.name, r]));
-  const applied = await Promise.all(names.map((n) => appliedFarm(deps.db, n)));
+  const state = await deps.db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
+  const tracked = state ? await appliedFarms(deps.db, state.updatedAt) : null;
+  const applied = names.map((n) => tracked?.get(n) ?? null);
   const plan = names.map((name, i) => {
     const row = rows.get(name);
     const was = applied[i] ? asResolved(applied[i]!) : null;
@@ -341,7 +346,10 @@ export async function trackApplied(db: PrismaClient, names: string[]): Promise<v
     if (f) next.set(n, f);
     else next.delete(n);
   }
-  if (changed) await writeStaged(db, { applied: farmsText([...next.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) });
+  if (!changed) return;
+  const at = await writeStaged(db, { applied: farmsText([...next.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) });
+  // What was just written, kept parsed: the next edit at once does not parse the whole configuration again.
+  appliedCache.set(db, { key: at.getTime(), farms: next });
 }
 
 /** Nothing stages any more and nothing is pending or waiting: stop tracking (edits cost nothing extra again). */

@@ -281,6 +281,11 @@ describe.sequential("staged changes on the nftables engine", () => {
     expect([...first.farms[0]!.add, ...first.farms[0]!.remove].every((l) => /^(chain|element) /.test(l))).toBe(true);
     await nft(["flush", "chain", "ip", "natfarm", farmChain("nweb")]);
     svc.forgetStagedLive();
+    // A page does not wait for the kernel: without a reading at hand it says so and shows the rendered diff.
+    const early = await svc.staging({ live: true, waitMs: 0 });
+    expect(early.liveReading, JSON.stringify(early).slice(0, 600)).toBe(true);
+    expect(early).toMatchObject({ farms: ["nweb"] });
+    expect(early.live).toBeUndefined();
     const after = (await svc.staging({ live: true })).live!.farms[0]!;
     expect(after.drifted).toBe(true);
     expect(after.remove.filter((l) => l.startsWith("chain "))).toEqual([]);
