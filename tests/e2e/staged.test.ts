@@ -219,6 +219,7 @@ describe.sequential("staged changes", () => {
     await expectText(toasts("success").first(), /Your edits are staged from now on \(this login only\)/);
     await clearToasts();
     await expectVisible(page.getByTestId("session-staging-banner"));
+    expect(await bannerAxe("session-staging-banner")).toEqual({});
     const rules = await kernelRules();
     await page.goto(url(`/farms/${FARM}`));
     await editWeight(1, "6");
