@@ -1,10 +1,11 @@
 import { farmChain, TABLES, type Table } from "../netfilter/layout.ts";
-import { describeRule } from "../netfilter/parse.ts";
+import { describeRule, type LiveChain } from "../netfilter/parse.ts";
 import { runPrivileged, type Runner } from "../privileged/run.ts";
 import type { Target } from "../privileged/target.ts";
 import { ApplyError } from "./errors.ts";
 import { withTargetLock } from "./lock.ts";
 import { readSaves, viewFromSave } from "./read.ts";
+import { readScoped } from "./scoped.ts";
 
 /**
  * Zeroing natfarm's own counters in the iptables engine: one
@@ -17,7 +18,10 @@ import { readSaves, viewFromSave } from "./read.ts";
  * Scope "one farm": its own mangle chain whole, and in the shared chains
  * (the dispatch tree's nodes, nat's mark blocks) only the rules that carry
  * its comment, by number — numbers read under the same lock, so no natfarm
- * writer can move them before the restore runs.
+ * writer can move them before the restore runs. A farm's chains are
+ * listed one by one (its chain, the mark blocks of its backends, the
+ * dispatch nodes on its path: what the live tables page reads for a farm),
+ * not both whole tables: that stays fast however many farms there are.
  */
 export interface CountersResetOptions {
   target: Target;
@@ -47,14 +51,18 @@ export const INJECTED_RESET_FAULT = "-Z NATFARM-INJECTED-FAULT";
 
 /** The `-Z` lines per table for this scope, from one read of both tables. Pure. */
 export function resetPayload(saveTexts: readonly string[], farm: string | null, injectFault = false): Omit<CountersResetResult, "engine" | "scope" | "durationMs"> {
-  const view = viewFromSave(saveTexts);
+  return resetPayloadOf(viewFromSave(saveTexts).owned.values(), farm, injectFault);
+}
+
+/** The same from natfarm's chains as read (a full read, or one farm's chains listed one by one). Pure. */
+export function resetPayloadOf(owned: Iterable<LiveChain>, farm: string | null, injectFault = false): Omit<CountersResetResult, "engine" | "scope" | "durationMs"> {
   const lines = new Map<Table, string[]>(TABLES.map((t) => [t, []]));
   let chains = 0;
   let counters = 0;
   let packets = 0;
   let bytes = 0;
   const own = farm === null ? null : farmChain(farm);
-  for (const chain of view.owned.values()) {
+  for (const chain of owned) {
     const table = chain.table as Table;
     if (!lines.has(table)) continue;
     if (farm === null || chain.name === own) {
@@ -93,8 +101,9 @@ export async function resetIptablesCounters(opts: CountersResetOptions): Promise
   const run = opts.runner ?? runPrivileged;
   return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();
-    const saves = await readSaves(opts.target, timeoutMs, run);
-    const plan = resetPayload(saves, opts.farm ?? null, Boolean(opts.injectFault));
+    const farm = opts.farm ?? null;
+    const scoped = farm === null ? null : await readScoped(opts.target, [], new Set([farm]), timeoutMs, run);
+    const plan = scoped ? resetPayloadOf(scoped.owned.values(), farm, Boolean(opts.injectFault)) : resetPayload(await readSaves(opts.target, timeoutMs, run), farm, Boolean(opts.injectFault));
     if (plan.payload !== "") {
       const r = await run("iptables-restore", ["--noflush", "-w", "10"], { target: opts.target, input: plan.payload, timeoutMs, allowFailure: true, holdFd: lock.fd });
       if (r.exitCode !== 0) {

@@ -1,7 +1,7 @@
 import type { CountersResetOptions, CountersResetResult } from "../applier/counters-reset.ts";
 import { withTargetLock } from "../applier/lock.ts";
 import type { Runner } from "../privileged/run.ts";
-import { INJECTED_FAULT, NftApplyError, nftRunner, readNft, stampOf } from "./apply.ts";
+import { INJECTED_FAULT, NftApplyError, nftRunner, readNftSet, stampOf } from "./apply.ts";
 import type { LiveNft } from "./json.ts";
 import { mark, TABLE_REF } from "./layout.ts";
 import { elementFarm } from "./plan.ts";
@@ -19,7 +19,8 @@ import { elementText } from "./render.ts";
  * clients (dynamic, with their timeouts) stay as they are. The stamp is
  * deleted and added back unchanged, so the transaction is refused if another
  * natfarm writer changed the table since this read, and what the applier
- * remembers of the table (lib/nftables/apply.ts) stays true.
+ * remembers of the table (lib/nftables/apply.ts) stays true. Only those
+ * two sets are read (`nft list set`), not the whole table.
  */
 export function nftResetPayload(live: LiveNft, farm: string | null, injectFault = false): Omit<CountersResetResult, "engine" | "scope" | "durationMs"> {
   const set = live.sets.get("backends");
@@ -46,7 +47,9 @@ export async function resetNftCounters(opts: CountersResetOptions & { runner?: R
   const run = opts.runner ?? nftRunner;
   return withTargetLock(opts.target, timeoutMs, async (lock) => {
     const started = performance.now();
-    const live = await readNft(opts.target, timeoutMs, run);
+    // The two sets it writes, not the whole table (5,000 farms' chains and maps).
+    const [backends, stamp] = await Promise.all([readNftSet(opts.target, "backends", timeoutMs, run), readNftSet(opts.target, "stamp", timeoutMs, run)]);
+    const live: LiveNft = { ...backends, sets: new Map([...backends.sets, ...stamp.sets]) };
     const plan = nftResetPayload(live, opts.farm ?? null, Boolean(opts.injectFault));
     if (plan.payload !== "") {
       const r = await run("nft", ["-f", "-"], { target: opts.target, input: plan.payload, inputAsFile: true, timeoutMs, allowFailure: true, holdFd: lock.fd });
