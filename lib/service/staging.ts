@@ -186,6 +186,27 @@ export interface LiveDiff {
   error: string | null;
 }
 
+/** The rendered diff's added and removed rule lines in the drift comparison's form ("table chain spec"). */
+function renderedDelta(rules: { op: string; line: string }[]): { add: string[]; remove: string[] } {
+  const add: string[] = [];
+  const remove: string[] = [];
+  let table = "";
+  for (const l of rules) {
+    if (l.line.startsWith("*")) {
+      table = l.line.slice(1);
+      continue;
+    }
+    if (l.op === " " || !l.line.startsWith("-A ")) continue;
+    (l.op === "+" ? add : remove).push(`${table} ${l.line.slice(3)}`);
+  }
+  return { add, remove };
+}
+
+const sorted = (xs: string[]) => [...xs].sort();
+function sameDelta(d: FarmRuleDrift, r: { add: string[]; remove: string[] } | undefined): boolean {
+  return !!r && JSON.stringify(sorted(d.missing)) === JSON.stringify(sorted(r.add)) && JSON.stringify(sorted(d.unexpected)) === JSON.stringify(sorted(r.remove));
+}
+
 /** Pending farms read live per view: each costs a scoped read of its own chains (iptables) or shares one read of natfarm's table (nftables). */
 export const LIVE_FARMS_MAX = 20;
 
@@ -238,12 +259,18 @@ export async function pendingLive(deps: { db: PrismaClient; kernel: KernelPort; 
       for (let i = 0; i < farms.length; i += 4) out.push(...(await Promise.all(farms.slice(i, i + 4).map((f) => (f ? deps.kernel.driftOfFarm(deps.target, f) : null)))));
       return out;
     };
-    const [toWant, toLast] = await Promise.all([ask(plan.map((p) => p.want)), ask(plan.map((p) => p.last))]);
+    const toWant = await ask(plan.map((p) => p.want));
+    // What the live comparison found equals the rendered one (last applied → desired): then the kernel holds exactly what was
+    // last applied (the same lines, the same differences), and the second read is not needed. iptables only: its lines and the
+    // renderer's are the same text; otherwise, or when they differ (a health verdict, drift), the kernel is asked.
+    const rendered = new Map(view.diffs.map((d) => [d.farm, renderedDelta(d.rules)]));
+    const settled = plan.map((p, i) => deps.kernel.engine !== "nftables" && toWant[i] !== null && sameDelta(toWant[i]!, rendered.get(p.name)));
+    const toLast = await ask(plan.map((p, i) => (settled[i] ? null : p.last)));
     const needHealth = plan.map((p, i) => (toLast[i] && !toLast[i]!.inSync ? p.lastHealth : null));
     const toHealth = needHealth.some(Boolean) ? await ask(needHealth) : needHealth.map(() => null);
     const farms = plan.map((p, i): LiveFarmDiff => {
       const d = toWant[i];
-      const drifted = toLast[i] ? !toLast[i]!.inSync && !(toHealth[i]?.inSync ?? false) : false;
+      const drifted = settled[i] ? false : toLast[i] ? !toLast[i]!.inSync && !(toHealth[i]?.inSync ?? false) : false;
       return { farm: p.name, add: d?.missing ?? [], remove: d?.unexpected ?? [], drifted };
     });
     return { farms, omitted, error: null };
