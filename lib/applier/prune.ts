@@ -15,6 +15,12 @@ import { lockDir } from "./lock.ts";
  * the one at the path (acquireFlock), so removing one never lets two
  * processes hold a target's lock at once.
  *
+ * Files any process used lately are left too (the newest of a namespace's
+ * files younger than `minAgeMs`, 10 minutes by default: every lock taken
+ * rewrites its file): a test's made-up target between an interrupted apply
+ * and the next one that reports its journal, or a namespace about to be
+ * made, keeps everything.
+ *
  * Only names natfarm gives per namespace are touched: `netns_<name>.lock`,
  * `.stamp`, `.journal`, a stamp's temporary `.netns_<name>.stamp.<hex>`,
  * and the supervisor's `supervisor-target-netns_<name>-<hash>.lock`.
@@ -25,6 +31,7 @@ const STAMP_TMP = /^\.netns_(.+)\.stamp\.[0-9a-f]{12}$/;
 const SUPERVISOR_TARGET = /^supervisor-target-netns_(.+)-[0-9a-f]{12}\.lock$/;
 /** A stamp's temporary file younger than this may be one a running apply is about to rename. */
 const TMP_GRACE_MS = 60_000;
+export const PRUNE_MIN_AGE_MS = 10 * 60_000;
 
 export interface PruneResult {
   /** Files removed. */
@@ -35,27 +42,36 @@ export interface PruneResult {
 
 export const netnsExists = (name: string): boolean => fs.existsSync(path.join("/run/netns", name));
 
-export async function pruneStaleTargetFiles(opts: { dir?: string; namespaceExists?: (name: string) => boolean; now?: number } = {}): Promise<PruneResult> {
+export async function pruneStaleTargetFiles(opts: { dir?: string; namespaceExists?: (name: string) => boolean; now?: number; minAgeMs?: number } = {}): Promise<PruneResult> {
   const dir = opts.dir ?? lockDir();
   const exists = opts.namespaceExists ?? netnsExists;
   const now = opts.now ?? Date.now();
+  const minAgeMs = opts.minAgeMs ?? PRUNE_MIN_AGE_MS;
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
   } catch {
     return { removed: [], busy: [] };
   }
-  const byName = new Map<string, { guarded: string[]; supervisor: string[] }>();
+  const byName = new Map<string, { guarded: string[]; supervisor: string[]; newest: number }>();
   const of = (name: string) => {
     let g = byName.get(name);
-    if (!g) byName.set(name, (g = { guarded: [], supervisor: [] }));
+    if (!g) byName.set(name, (g = { guarded: [], supervisor: [], newest: 0 }));
     return g;
+  };
+  const mtime = (e: string) => {
+    try {
+      return fs.statSync(path.join(dir, e)).mtimeMs;
+    } catch {
+      return 0;
+    }
   };
   for (const e of entries) {
     let m = TARGET_FILE.exec(e);
     if (m) {
-      if (m[2] !== "lock") of(m[1]!).guarded.push(e);
-      else of(m[1]!);
+      const g = of(m[1]!);
+      if (m[2] !== "lock") g.guarded.push(e);
+      g.newest = Math.max(g.newest, mtime(e));
       continue;
     }
     m = STAMP_TMP.exec(e);
@@ -68,12 +84,16 @@ export async function pruneStaleTargetFiles(opts: { dir?: string; namespaceExist
       continue;
     }
     m = SUPERVISOR_TARGET.exec(e);
-    if (m && `netns_${m[1]}`.length < 60) of(m[1]!).supervisor.push(e);
+    if (m && `netns_${m[1]}`.length < 60) {
+      const g = of(m[1]!);
+      g.supervisor.push(e);
+      g.newest = Math.max(g.newest, mtime(e));
+    }
   }
   const removed: string[] = [];
   const busy: string[] = [];
   for (const [name, files] of byName) {
-    if (!NETNS_NAME.test(name) || exists(name)) continue;
+    if (!NETNS_NAME.test(name) || now - files.newest < minAgeMs || exists(name)) continue;
     const locks = [{ lock: `netns_${name}.lock`, guarded: files.guarded }, ...files.supervisor.map((f) => ({ lock: f, guarded: [] as string[] }))];
     for (const l of locks) {
       const file = path.join(dir, l.lock);

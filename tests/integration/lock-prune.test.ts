@@ -37,13 +37,18 @@ const touch = (dir: string, f: string, ageMs = 0) => {
 };
 
 describe("stale target files in the lock directory", () => {
-  it("removes a gone namespace's lock, stamp, journal, old stamp temporaries and supervisor lock; keeps live namespaces', held locks and everything else", async () => {
+  it("removes a gone namespace's lock, stamp, journal, old stamp temporaries and supervisor lock; keeps live namespaces', held locks, files used lately and everything else", async () => {
     const dir = fresh("mixed");
     const gone = goneName();
     const heldGone = goneName();
+    const lately = goneName();
+    const HOUR = 3600_000;
     const { name: live } = await createNetns("lkp");
     made.push(live);
-    for (const f of [`netns_${gone}.lock`, `netns_${gone}.stamp`, `netns_${gone}.journal`, `.netns_${gone}.stamp.0123456789ab`, `supervisor-target-netns_${gone}-0123456789ab.lock`]) touch(dir, f, 120_000);
+    for (const f of [`netns_${gone}.lock`, `netns_${gone}.stamp`, `netns_${gone}.journal`, `.netns_${gone}.stamp.0123456789ab`, `supervisor-target-netns_${gone}-0123456789ab.lock`]) touch(dir, f, HOUR);
+    // A gone namespace's files used a minute ago (a test's made-up target between two applies): kept by default.
+    touch(dir, `netns_${lately}.lock`, 60_000);
+    touch(dir, `netns_${lately}.journal`, 60_000);
     // A temporary stamp just written may be renamed any moment by the apply that wrote it.
     touch(dir, `.netns_${gone}.stamp.ba9876543210`);
     for (const f of [`netns_${live}.lock`, `netns_${live}.stamp`, "host.lock", "supervisor-port-3000.lock", "supervisor-db-natfarm.db-0123456789ab.lock", `netns_${heldGone}.stamp`, "netns_.lock", "notes.txt"]) touch(dir, f);
@@ -53,10 +58,14 @@ describe("stale target files in the lock directory", () => {
       await expect.poll(() => fs.existsSync(path.join(base, "held.log")) && fs.readFileSync(path.join(base, "held.log"), "utf8"), { timeout: 20_000, interval: 50 }).toMatch(/enter/);
       const r = await pruneStaleTargetFiles({ dir });
       expect(r.removed.sort()).toEqual([`.netns_${gone}.stamp.0123456789ab`, `netns_${gone}.journal`, `netns_${gone}.lock`, `netns_${gone}.stamp`, `supervisor-target-netns_${gone}-0123456789ab.lock`].sort());
-      expect(r.busy).toEqual([heldGone]);
-      expect(fs.readdirSync(dir).sort()).toEqual(
-        [`.netns_${gone}.stamp.ba9876543210`, `netns_${live}.lock`, `netns_${live}.stamp`, "host.lock", "supervisor-port-3000.lock", "supervisor-db-natfarm.db-0123456789ab.lock", `netns_${heldGone}.lock`, `netns_${heldGone}.stamp`, "netns_.lock", "notes.txt"].sort(),
-      );
+      expect(r.busy).toEqual([]);
+      const kept = [`.netns_${gone}.stamp.ba9876543210`, `netns_${live}.lock`, `netns_${live}.stamp`, "host.lock", "supervisor-port-3000.lock", "supervisor-db-natfarm.db-0123456789ab.lock", `netns_${heldGone}.lock`, `netns_${heldGone}.stamp`, "netns_.lock", "notes.txt"];
+      expect(fs.readdirSync(dir).sort()).toEqual([...kept, `netns_${lately}.lock`, `netns_${lately}.journal`].sort());
+      // Whatever their age, a held lock is left (and its namespace's files with it).
+      const now = await pruneStaleTargetFiles({ dir, minAgeMs: 0 });
+      expect(now.removed.sort()).toEqual([`netns_${lately}.journal`, `netns_${lately}.lock`]);
+      expect(now.busy).toEqual([heldGone]);
+      expect(fs.readdirSync(dir).sort()).toEqual(kept.sort());
       // The holder still holds its lock: the pass took nothing from it.
       await expect(acquireFlock(path.join(dir, `netns_${heldGone}.lock`), { timeoutMs: 0, what: "test" })).rejects.toBeInstanceOf(LockBusyError);
     } finally {
@@ -64,7 +73,7 @@ describe("stale target files in the lock directory", () => {
       await holder;
     }
     // Its holder gone, the next pass removes them too.
-    expect((await pruneStaleTargetFiles({ dir })).removed.sort()).toEqual([`netns_${heldGone}.lock`, `netns_${heldGone}.stamp`]);
+    expect((await pruneStaleTargetFiles({ dir, minAgeMs: 0 })).removed.sort()).toEqual([`netns_${heldGone}.lock`, `netns_${heldGone}.stamp`]);
   });
 
   it("a namespace made again while its files are looked at keeps them", async () => {
@@ -74,7 +83,7 @@ describe("stale target files in the lock directory", () => {
     touch(dir, `netns_${name}.stamp`);
     let asked = 0;
     // Gone when the directory is read, there again once its lock is held.
-    const r = await pruneStaleTargetFiles({ dir, namespaceExists: () => asked++ > 0 });
+    const r = await pruneStaleTargetFiles({ dir, minAgeMs: 0, namespaceExists: () => asked++ > 0 });
     expect(r.removed).toEqual([]);
     expect(fs.readdirSync(dir).sort()).toEqual([`netns_${name}.lock`, `netns_${name}.stamp`]);
   });
@@ -109,7 +118,7 @@ describe("stale target files in the lock directory", () => {
     let finished = false;
     void done.then(() => (finished = true));
     while (!finished) {
-      removed += (await pruneStaleTargetFiles({ dir })).removed.length;
+      removed += (await pruneStaleTargetFiles({ dir, minAgeMs: 0 })).removed.length;
       passes++;
       await new Promise((r) => setTimeout(r, 5));
     }
