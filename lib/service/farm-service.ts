@@ -16,8 +16,6 @@ import { deleteFarms, loadApplyLog, loadFarm, loadFarmCounts, loadFarmNames, loa
 import { validateSetFast } from "./validation.ts";
 import { applyNames, STAGED } from "./apply-many.ts";
 import { conflictMessage, farmPending, farmsText, markAllApplied, maybeStopTracking, pendingAmong, pendingLive, pendingView, readStaged, savepointSeconds, setSessionStaging, stagingMode, trackApplied, withStagingSession, writeStaged, type LiveDiff, type PendingView } from "./staging.ts";
-
-const LIVE_TTL_MS = 2_000;
 import { markApplied } from "./apply-log.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
 import { getRevision, latestRevisionId, listRevisions, readAllConfig, readConfig, RevisionGone, stateAt, withAuthor, type ConfigFarm } from "./config-history.ts";
@@ -26,6 +24,11 @@ import { FarmFileSchema, type Farm as ParsedFarm } from "../farms/schema.ts";
 import { parseFarmFile } from "../farms/file.ts";
 import { formatIssues } from "../farms/errors.ts";
 import { ConcurrentChangeError } from "./conflict.ts";
+
+/** The staged banner's live diff: a reading serves every page for this long. */
+const LIVE_TTL_MS = 2_000;
+/** A page shows a reading this old at once (while the next is made); an older one is not shown. */
+const LIVE_STALE_MS = 30_000;
 
 /**
  * The farm lifecycle behind every console mutation, `natfarm import
@@ -426,8 +429,12 @@ export function createFarmService(deps: ServiceDeps) {
         return entry;
       };
       // Stale while revalidating: a page shows the last reading of these farms at once and the next one reads again.
-      const hit = liveCache?.key === key ? liveCache : null;
-      if (hit?.settled && Date.now() - hit.at <= LIVE_TTL_MS) return { ...view, live: hit.settled };
+      const wait = opts.waitMs ?? Infinity;
+      let hit = liveCache?.key === key ? liveCache : null;
+      const age = hit ? Date.now() - hit.at : Infinity;
+      if (hit?.settled && age <= LIVE_TTL_MS) return { ...view, live: hit.settled };
+      // A caller that waits (the API, the CLI) gets a reading made now; a page a recent one at once.
+      if (hit?.settled && (wait === Infinity || age > LIVE_STALE_MS)) hit = liveCache = null;
       if (hit?.settled) {
         if (!liveNext || liveNext.key !== key) {
           const next = read();
@@ -441,7 +448,6 @@ export function createFarmService(deps: ServiceDeps) {
       }
       if (!hit) liveCache = read();
       const entry = liveCache!;
-      const wait = opts.waitMs ?? Infinity;
       if (wait === Infinity) return { ...view, live: await entry.value };
       // The page does not wait long for the kernel: without a reading yet it shows the rendered diff, and asks again in a moment.
       const done = await Promise.race([entry.value, new Promise<null>((r) => setTimeout(() => r(null), wait))]);
