@@ -24,6 +24,8 @@ const POSTGRES_FILES = [
   "tests/integration/cluster-three.test.ts",
   "tests/integration/config-history.test.ts",
   "tests/integration/config-cli.test.ts",
+  "tests/integration/staged.test.ts",
+  "tests/integration/one-farm-change.test.ts",
   "tests/unit/cluster-node-sync.test.ts",
   "tests/e2e/console.test.ts",
   "tests/e2e/auth.test.ts",
@@ -33,6 +35,8 @@ const POSTGRES_FILES = [
   "tests/e2e/cluster.test.ts",
   "tests/e2e/a11y.test.ts",
   "tests/e2e/config-history.test.ts",
+  "tests/e2e/staged.test.ts",
+  "tests/e2e/live-tables.test.ts",
 ];
 // The engine matrix: these suites run a second time on the nftables engine
 // (tests/helpers/engine.ts reads NATFARM_TEST_ENGINE); the first run is iptables.

@@ -166,6 +166,8 @@ export interface Console {
   dbFile: string;
   /** NATFARM_DATABASE_URL the console runs with */
   dbUrl: string;
+  /** The same database for a process inside the lab's namespaces (the health checker enters the balancer's): PostgreSQL through its Unix socket. */
+  dbNetnsUrl: string;
   faultFile: string;
   serverLog: string;
   context: BrowserContext;
@@ -404,6 +406,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
     cleanups.push(() => testDb.drop());
     const dbFile = testDb.file ?? "";
     const dbUrl = testDb.url;
+    const dbNetnsUrl = await testDb.netnsUrl();
     const faultFile = path.join(dir, "fault");
     const serverLog = path.join(dir, "server.log");
     await migrate(dbUrl);
@@ -485,6 +488,7 @@ export async function startConsole(opts: { backends?: number; log?: (m: string) 
       dir,
       dbFile,
       dbUrl,
+      dbNetnsUrl,
       faultFile,
       serverLog,
       context,

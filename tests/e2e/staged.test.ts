@@ -47,9 +47,10 @@ beforeAll(async () => {
     await disconnectPrisma(c.dbUrl);
   }
   // The checker as npm start runs it, against the console's database and target: its loop rolls savepoints back.
+  // It enters the balancer's namespace, where PostgreSQL is reached through its socket.
   checker = execa(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "health-checker.ts")], {
     cwd: ROOT,
-    env: { NATFARM_TARGET: `netns:${c.lab.lbNs}`, NATFARM_DATABASE_URL: c.dbUrl, NATFARM_AGENT_SOCKET: path.join(c.dir, "agent", "agent.sock") },
+    env: { NATFARM_TARGET: `netns:${c.lab.lbNs}`, NATFARM_DATABASE_URL: c.dbNetnsUrl, NATFARM_AGENT_SOCKET: path.join(c.dir, "agent", "agent.sock") },
     reject: false,
     all: true,
   });
