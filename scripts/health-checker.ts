@@ -21,6 +21,7 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { openDatabase } from "../lib/db/client.ts";
+import { DatabaseUnreachableError } from "../lib/db/errors.ts";
 import { parseConsoleEnv } from "../lib/console/env.ts";
 import { HealthCheckSchema } from "../lib/farms/schema.ts";
 import { clusterNodeIdentity, clusterNodeSetting, createNodeSync, nodeRole } from "../lib/cluster/node-sync.ts";
@@ -66,8 +67,27 @@ if (netns && !inNetns(netns)) {
   await main();
 }
 
+/** The database, or a stop that says why when it is a TCP address on loopback and this process is inside a namespace. */
+async function openCheckerDatabase() {
+  try {
+    return await openDatabase();
+  } catch (e) {
+    const url = process.env.NATFARM_DATABASE_URL ?? "";
+    const host = /^postgres(ql)?:/.test(url) ? new URL(url).hostname : "";
+    if (netns && e instanceof DatabaseUnreachableError && /^(127\.|localhost$|\[::1\]$)/.test(host)) {
+      // The balancer's namespace has a loopback of its own: nothing there listens for PostgreSQL.
+      log.error(
+        { netns, err: e },
+        `the checker runs inside namespace ${netns}, where ${host} is not this machine's loopback: give NATFARM_DATABASE_URL the server's Unix socket instead (postgresql://USER:PASSWORD@localhost/DB?host=/var/run/postgresql; pg_hba.conf needs a "local" line with a password method for that role)`,
+      );
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
 async function main() {
-  const db = await openDatabase();
+  const db = await openCheckerDatabase();
   const service = createFarmService({ db, target: t.target });
   const stop = new AbortController();
   // A staged apply's savepoint (lib/service/staging.ts) is watched here, a process that runs anyway:
