@@ -3,6 +3,11 @@ import { checkIPv4 } from "./address.ts";
 import { formatMark, isBackendMark, MARK_CAPACITY, MARK_RANGES, parseMark } from "./marks.ts";
 import { formatPortItems, parsePortSpec, portsOverlap, type PortItem } from "./ports.ts";
 
+// In the browser (a form checks an edit with these schemas before it shows it as sent), zod's
+// compiled parsers would first probe `new Function`: the console's CSP forbids eval, and the
+// probe, though caught, is reported as a violation on every page that parses. The server keeps them.
+if (typeof window !== "undefined") z.config({ jitless: true });
+
 /**
  * The one schema every entry point validates with: the declarative file, the
  * CLI, the console's forms and server actions, and the applier itself.
