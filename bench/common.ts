@@ -5,32 +5,24 @@ import type { FarmInput } from "../lib/farms/schema.ts";
 
 /** What the benchmarks share: the farm set they measure and the machine line they print. */
 
-/** n farms of 4 backends (weights 1:2:3:4), half NAT and half DNAT, on 250 VIPs. */
-export function benchFarms(n: number): FarmInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    name: `f${i}`,
-    vip: `198.51.100.${1 + (i % 250)}`,
-    ports: String(1000 + Math.floor(i / 250)),
-    protocol: "tcp",
-    mode: i % 2 ? "nat" : "dnat",
-    backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port: 8080, weight: w })),
-  }));
-}
-
 /**
- * The same farms on a lab: VIPs 198.51.100.10-249, so that no farm sits on the
- * lab client's or balancer's own address, and the lab backends' `port`.
+ * n farms of 4 backends (weights 1:2:3:4), half NAT and half DNAT, on `vips`
+ * VIPs from 198.51.100.<firstVip>, the backends on `port`.
  */
-export function labBenchFarms(n: number, port: number): FarmInput[] {
+export function benchFarms(n: number, o: { firstVip?: number; vips?: number; port?: number } = {}): FarmInput[] {
+  const { firstVip = 1, vips = 250, port = 8080 } = o;
   return Array.from({ length: n }, (_, i) => ({
     name: `f${i}`,
-    vip: `198.51.100.${10 + (i % 240)}`,
-    ports: String(1000 + Math.floor(i / 240)),
+    vip: `198.51.100.${firstVip + (i % vips)}`,
+    ports: String(1000 + Math.floor(i / vips)),
     protocol: "tcp",
     mode: i % 2 ? "nat" : "dnat",
     backends: [1, 2, 3, 4].map((w, k) => ({ ip: `203.0.113.${10 + k}`, port, weight: w })),
   }));
 }
+
+/** The same farms on a lab: VIPs 198.51.100.10-249, so that no farm sits on the lab client's or balancer's own address, and the lab backends' `port`. */
+export const labBenchFarms = (n: number, port: number): FarmInput[] => benchFarms(n, { firstVip: 10, vips: 240, port });
 
 export function machine(): string {
   const cpus = os.cpus();
