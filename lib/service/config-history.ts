@@ -229,7 +229,13 @@ function toRevision(r: RevisionRow): Revision {
   return { id: r.id, at: r.at, author: r.author, via: r.via, summary: r.summary, farms: changes.map((c) => c.farm), changes };
 }
 
-const SUMMARY_SELECT = { id: true, at: true, author: true, via: true, summary: true, changes: true } as const;
+export const SUMMARY_SELECT = { id: true, at: true, author: true, via: true, summary: true, changes: true } as const;
+
+/** A revision row as listed: the farms it touched, without its changes. */
+export function toRevisionSummary(r: RevisionRow): RevisionSummary {
+  const { changes: _c, ...rest } = toRevision(r);
+  return rest;
+}
 
 /** Newest first; `before` (an id) pages back. */
 export async function listRevisions(db: PrismaClient, opts: { limit?: number; before?: number } = {}): Promise<RevisionSummary[]> {
@@ -239,10 +245,7 @@ export async function listRevisions(db: PrismaClient, opts: { limit?: number; be
     take: Math.min(Math.max(opts.limit ?? 100, 1), 1000),
     select: SUMMARY_SELECT,
   });
-  return rows.map((r) => {
-    const { changes: _c, ...rest } = toRevision(r);
-    return rest;
-  });
+  return rows.map(toRevisionSummary);
 }
 
 export async function getRevision(db: PrismaClient, id: number): Promise<Revision | null> {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { compareConfigs, type FarmDiff } from "./config-diff.ts";
-import { latestRevisionId, readAllConfig, readConfig, type ConfigFarm, type RevisionSummary } from "./config-history.ts";
+import { latestRevisionId, readAllConfig, readConfig, SUMMARY_SELECT, toRevisionSummary, type ConfigFarm, type RevisionSummary } from "./config-history.ts";
 import type { Engine } from "../kernel/engine.ts";
 import type { KernelPort } from "../kernel/port.ts";
 import type { FarmRuleDrift } from "../applier/drift.ts";
@@ -137,14 +137,11 @@ export async function pendingView(db: PrismaClient, engine: Engine = "iptables",
   return { ...base, tracking: true, ...(await hit.value), savepoint, lastOutcome };
 }
 
-type RevisionRow = { id: number; at: Date; author: string; via: string; summary: string; changes: string };
-const toSummary = (r: RevisionRow): RevisionSummary => ({ id: r.id, at: r.at, author: r.author, via: r.via, summary: r.summary, farms: (JSON.parse(r.changes) as { farm: string }[]).map((c) => c.farm) });
-
 async function computePending(db: PrismaClient, engine: Engine, appliedRevision: number | null, head: number | null, updatedAt: Date): Promise<Pending> {
   if (head === null || head === appliedRevision) return NOTHING;
   const applied = (await appliedFarms(db, updatedAt)) ?? new Map<string, ConfigFarm>();
-  const rows = await db.configRevision.findMany({ where: appliedRevision === null ? {} : { id: { gt: appliedRevision } }, orderBy: { id: "desc" }, take: 1001, select: { id: true, at: true, author: true, via: true, summary: true, changes: true } });
-  const revisions = rows.slice(0, 1000).map(toSummary);
+  const rows = await db.configRevision.findMany({ where: appliedRevision === null ? {} : { id: { gt: appliedRevision } }, orderBy: { id: "desc" }, take: 1001, select: SUMMARY_SELECT });
+  const revisions = rows.slice(0, 1000).map(toRevisionSummary);
   // Every revision since the applied one still kept: only the farms they touched can differ.
   const complete = appliedRevision !== null && rows.length <= 1000 && (await db.configRevision.findUnique({ where: { id: appliedRevision }, select: { id: true } })) !== null;
   let diffs: FarmDiff[];
@@ -160,11 +157,15 @@ async function computePending(db: PrismaClient, engine: Engine, appliedRevision:
   return { revisions: revisions.filter((r) => r.farms.some((f) => pending.has(f))), diffs, farms };
 }
 
-/** The configuration the kernel was last given for one farm (null: none), from the per-write cache. */
-export async function appliedFarm(db: PrismaClient, name: string): Promise<ConfigFarm | null> {
+/** The configuration the kernel was last given, from the per-write cache (null: nothing is tracked). */
+async function trackedFarms(db: PrismaClient): Promise<Map<string, ConfigFarm> | null> {
   const r = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
-  if (!r) return null;
-  return (await appliedFarms(db, r.updatedAt))?.get(name) ?? null;
+  return r ? appliedFarms(db, r.updatedAt) : null;
+}
+
+/** The configuration the kernel was last given for one farm (null: none). */
+export async function appliedFarm(db: PrismaClient, name: string): Promise<ConfigFarm | null> {
+  return (await trackedFarms(db))?.get(name) ?? null;
 }
 
 // ---------------------------------------------------------------- against the live kernel
@@ -233,8 +234,7 @@ export async function pendingLive(deps: { db: PrismaClient; kernel: KernelPort; 
   const omitted = view.farms.slice(LIVE_FARMS_MAX);
   if (names.length === 0) return { farms: [], omitted, error: null };
   const rows = new Map(((await deps.db.farm.findMany({ where: { name: { in: names } }, include: { backends: { orderBy: { position: "asc" } } } })) as FarmRow[]).map((r) => [r.name, r]));
-  const state = await deps.db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
-  const tracked = state ? await appliedFarms(deps.db, state.updatedAt) : null;
+  const tracked = await trackedFarms(deps.db);
   const applied = names.map((n) => tracked?.get(n) ?? null);
   const plan = names.map((name, i) => {
     const row = rows.get(name);
@@ -338,8 +338,7 @@ export async function stagingMode(db: PrismaClient, sessionId: string | null = c
 
 /** Of `names`, the farms whose configuration differs from what the kernel was last given (only while tracking). */
 export async function pendingAmong(db: PrismaClient, names: string[]): Promise<string[]> {
-  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
-  const applied = s ? await appliedFarms(db, s.updatedAt) : null;
+  const applied = await trackedFarms(db);
   if (!applied || names.length === 0) return [];
   const now = await readConfig(db, names);
   return names.filter((n) => JSON.stringify(applied.get(n) ?? null) !== JSON.stringify(now.get(n) ?? null));
@@ -350,9 +349,9 @@ export async function conflictMessage(db: PrismaClient, names: string[]): Promis
   const pending = await pendingAmong(db, names);
   if (pending.length === 0) return null;
   const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { appliedRevision: true } });
-  const rows = await db.configRevision.findMany({ where: s?.appliedRevision != null ? { id: { gt: s.appliedRevision } } : {}, orderBy: { id: "asc" }, take: 1000, select: { id: true, at: true, author: true, via: true, summary: true, changes: true } });
+  const rows = await db.configRevision.findMany({ where: s?.appliedRevision != null ? { id: { gt: s.appliedRevision } } : {}, orderBy: { id: "asc" }, take: 1000, select: SUMMARY_SELECT });
   const set = new Set(pending);
-  const by = rows.map(toSummary).filter((r) => r.farms.some((f) => set.has(f)));
+  const by = rows.map(toRevisionSummary).filter((r) => r.farms.some((f) => set.has(f)));
   const who = by.slice(-5).map((r) => `#${r.id} ${r.summary} by ${r.author}`);
   const farms = pending.length === 1 ? `Farm ${pending[0]} has` : `Farms ${pending.slice(0, 5).join(", ")}${pending.length > 5 ? ", …" : ""} have`;
   return `${farms} staged changes not applied yet (${who.length ? who.join("; ") : "made outside the kept history"}${by.length > 5 ? `; ${by.length - 5} more` : ""}): applying this change at once would apply them too. Apply changes or Discard them first, or stage this change as well (Stage my changes).`;
@@ -360,8 +359,7 @@ export async function conflictMessage(db: PrismaClient, names: string[]): Promis
 
 /** After an edit applied at once while tracking: the kernel holds these farms as configured now. */
 export async function trackApplied(db: PrismaClient, names: string[]): Promise<void> {
-  const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
-  const applied = s ? await appliedFarms(db, s.updatedAt) : null;
+  const applied = await trackedFarms(db);
   if (!applied || names.length === 0) return;
   const now = await readConfig(db, names);
   const next = new Map(applied);
@@ -393,8 +391,7 @@ export async function setSessionStaging(db: PrismaClient, sessionId: string, on:
   const n = await db.session.updateMany({ where: { id: sessionId, expiresAt: { gt: new Date() } }, data: { stageChanges: on } });
   if (n.count === 0) return { ok: false, message: "This login's session has ended: sign in again." };
   if (on) {
-    const s = await db.stagedState.findUnique({ where: { id: 1 }, select: { updatedAt: true } });
-    if (!s || (await appliedFarms(db, s.updatedAt)) === null) await markAllApplied(db);
+    if ((await trackedFarms(db)) === null) await markAllApplied(db);
     return { ok: true, message: "Your edits are staged from now on (this login only): they wait for Apply changes; other users' edits are still applied at once." };
   }
   await maybeStopTracking(db, engine);
